@@ -1,0 +1,241 @@
+"""`genlab <verb>`: thin argument parsing over genlab.workflow. User mistakes print one line."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import types
+import typing
+from pathlib import Path
+
+from genlab.errors import GenlabError
+from genlab.models.registry import MODELS, get_model
+
+# Training options that may change when a run is resumed; the rest must match the saved run.
+RESUMABLE = {"steps", "minutes", "checkpoint_every", "log_every", "threads"}
+
+
+def _field_type(f: dataclasses.Field) -> type:
+    t = f.type if not isinstance(f.type, str) else eval(f.type, vars(typing), {})  # noqa: S307
+    args = [a for a in typing.get_args(t) if a is not type(None)]
+    if isinstance(t, types.UnionType) or typing.get_origin(t) is typing.Union:
+        return args[0]
+    return t
+
+
+def add_options(parser: argparse.ArgumentParser, cls: type, title: str) -> None:
+    """One `--flag` per dataclass field, default shown in --help but SUPPRESSed in the namespace,
+    so the caller can tell what the user actually typed."""
+    group = parser.add_argument_group(title)
+    for f in dataclasses.fields(cls):
+        default = f.default if f.default is not dataclasses.MISSING else None
+        group.add_argument(
+            "--" + f.name.replace("_", "-"),
+            dest=f.name,
+            type=_field_type(f),
+            default=argparse.SUPPRESS,
+            help=f"{f.metadata.get('help', '')} (default: {default})",
+        )
+
+
+def given(ns: argparse.Namespace, cls: type) -> dict:
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {k: v for k, v in vars(ns).items() if k in names}
+
+
+def cmd_train(ns: argparse.Namespace) -> None:
+    from genlab.runs import new_run_dir
+    from genlab.train.config import TrainConfig
+    from genlab.workflow import saved_config, train_and_show
+
+    entry = get_model(ns.model)
+    run_dir = Path(ns.out) if ns.out else new_run_dir(ns.model, ns.data or entry.datasets[0])
+    saved = saved_config(run_dir)
+    model_given, train_given = given(ns, entry.options), given(ns, TrainConfig)
+    if saved is None:
+        data = ns.data or entry.datasets[0]
+        options = entry.options(**model_given)
+        cfg = TrainConfig(**train_given)
+    else:
+        if saved["model"] != ns.model:
+            raise GenlabError(f"{run_dir} is a '{saved['model']}' run, not '{ns.model}'")
+        data = saved["data"]
+        if ns.data and ns.data != data:
+            raise GenlabError(f"{run_dir} was trained on '{data}', not '{ns.data}'")
+        for k, v in model_given.items():
+            if saved["model_options"][k] != v:
+                raise GenlabError(
+                    f"{run_dir} has {k}={saved['model_options'][k]}; cannot resume with {v}"
+                )
+        for k, v in train_given.items():
+            if k not in RESUMABLE and saved["train"][k] != v:
+                raise GenlabError(f"{run_dir} has {k}={saved['train'][k]}; cannot resume with {v}")
+        options = entry.options(**saved["model_options"])
+        kept = {k: v for k, v in saved["train"].items() if k not in RESUMABLE}
+        cfg = TrainConfig(**{**kept, **train_given})
+        print(f"resuming {run_dir}", file=sys.stderr)
+    if cfg.steps is None and cfg.minutes is None:
+        raise GenlabError("give a budget: --steps N (total) or --minutes M")
+    from genlab.workflow import check_dataset
+
+    check_dataset(ns.model, data)
+    result, written = train_and_show(
+        ns.model, data, options, cfg, run_dir, ns.data_dir, ns.nproc, not ns.quiet
+    )
+    if result is not None and result.status == "interrupted":
+        print(
+            f"interrupted at step {result.step}; checkpoint saved. Run the same command to resume."
+        )
+    print(f"run: {run_dir}")
+    print(f"  metrics:  {run_dir / 'metrics.jsonl'} (TensorBoard: {run_dir / 'tb'})")
+    print(f"  pictures: {', '.join(p.name for p in written)} in {run_dir / 'pictures'}")
+    print(f"  next:     genlab eval {run_dir}")
+
+
+def cmd_eval(ns: argparse.Namespace) -> None:
+    from genlab.workflow import evaluate
+
+    result = evaluate(Path(ns.run), ns.data_dir, k=ns.k, n=ns.n, seed=ns.seed)
+    if ns.json:
+        print(json.dumps(result))
+    else:
+        for k, v in result.items():
+            print(f"{k:>16}  {v:.4f}" if isinstance(v, float) else f"{k:>16}  {v}")
+
+
+def cmd_sample(ns: argparse.Namespace) -> None:
+    from genlab.workflow import sample
+
+    print(sample(Path(ns.run), ns.n, Path(ns.out), ns.seed))
+
+
+def cmd_latent(ns: argparse.Namespace) -> None:
+    from genlab.workflow import pictures
+
+    for p in pictures(Path(ns.run), ns.data_dir, ns.seed):
+        print(p)
+
+
+def cmd_runs(ns: argparse.Namespace) -> None:
+    from genlab.runs import find_runs, summarize
+
+    rows = [summarize(r) for r in find_runs(Path(ns.dir))]
+    if not rows:
+        print(f"no runs under {ns.dir}")
+        return
+    cols = ["run", "model", "data", "step", "loss", "nll_nats", "neg_elbo_nats", "rec_nats"]
+    cols = [c for c in cols if any(c in r for r in rows)]
+    fmt = lambda v: f"{v:.2f}" if isinstance(v, float) else ("-" if v is None else str(v))  # noqa: E731
+    table = [cols] + [[fmt(r.get(c)) for c in cols] for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(cols))]
+    for row in table:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
+
+
+def cmd_data_check(ns: argparse.Namespace) -> None:
+    from genlab.data.check import check_all
+
+    rows = check_all(ns.data_dir, ns.dataset)
+    print(f"{'dataset':<10} {'files':>11}  {'checksums':<9}  {'counts':<40}  where")
+    for r in rows:
+        print(
+            f"{r['dataset']:<10} {r['files']:>11}  {r['checksums']:<9}  {r['counts']:<40}  {r['where']}"
+        )
+    if any(r["checksums"] != "ok" for r in rows):
+        raise GenlabError("some datasets are missing or corrupt (see the table)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from genlab.train.config import TrainConfig
+
+    p = argparse.ArgumentParser(
+        prog="genlab", description="Train, evaluate, sample and inspect generative models."
+    )
+    sub = p.add_subparsers(dest="verb", required=True, metavar="VERB")
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+
+    t = sub.add_parser(
+        "train",
+        help="train a model (again on the same --out: resume)",
+        formatter_class=fmt,
+        description="Train MODEL; model options are listed by `genlab train MODEL --help`.",
+    )
+    t.add_argument("model", metavar="MODEL", help=f"one of: {', '.join(MODELS)}")
+    t.add_argument("--data", help="dataset (default: the model's first)")
+    t.add_argument("--out", help="run directory (default: runs/MODEL-DATA-TIME)")
+    t.add_argument(
+        "--data-dir", help="folder holding the datasets (else $GENLAB_DATA, cache, download)"
+    )
+    t.add_argument("--nproc", type=int, default=1, help="data-parallel processes on this machine")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_options(t, TrainConfig, "training")
+    t.set_defaults(fn=cmd_train)
+
+    e = sub.add_parser("eval", help="evaluate a run on the test set", formatter_class=fmt)
+    e.add_argument("run", metavar="RUN")
+    e.add_argument("--json", action="store_true", help="print one JSON object")
+    e.add_argument("--k", type=int, default=1000, help="importance samples per test image")
+    e.add_argument("--n", type=int, default=None, help="evaluate only the first N test images")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--data-dir")
+    e.set_defaults(fn=cmd_eval)
+
+    s = sub.add_parser("sample", help="write a grid of samples as PNG", formatter_class=fmt)
+    s.add_argument("run", metavar="RUN")
+    s.add_argument("--n", type=int, default=64)
+    s.add_argument("--out", required=True, help="PNG file to write")
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(fn=cmd_sample)
+
+    lt = sub.add_parser(
+        "latent",
+        help="reconstructions, interpolations, latent scatter, attribute vectors",
+        formatter_class=fmt,
+    )
+    lt.add_argument("run", metavar="RUN")
+    lt.add_argument("--seed", type=int, default=0)
+    lt.add_argument("--data-dir")
+    lt.set_defaults(fn=cmd_latent)
+
+    r = sub.add_parser("runs", help="table of runs and their key metrics", formatter_class=fmt)
+    r.add_argument("dir", nargs="?", default="runs")
+    r.set_defaults(fn=cmd_runs)
+
+    d = sub.add_parser("data", help="dataset tools")
+    dsub = d.add_subparsers(dest="data_verb", required=True, metavar="ACTION")
+    dc = dsub.add_parser(
+        "check", help="verify datasets: files, checksums, counts", formatter_class=fmt
+    )
+    dc.add_argument("--data-dir")
+    dc.add_argument("--dataset", choices=("mnist", "omniglot", "fsdd"), help="only this one")
+    dc.set_defaults(fn=cmd_data_check)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    if len(argv) >= 2 and argv[0] == "train" and not argv[1].startswith("-"):
+        try:  # the chosen model's options become flags (and show in `genlab train MODEL --help`)
+            entry = get_model(argv[1])
+        except GenlabError as e:
+            print(f"genlab: error: {e}", file=sys.stderr)
+            return 2
+        train_parser = parser._subparsers._group_actions[0].choices["train"]  # noqa: SLF001
+        add_options(train_parser, entry.options, f"{entry.name} options")
+    ns = parser.parse_args(argv)
+    try:
+        ns.fn(ns)
+    except GenlabError as e:
+        print(f"genlab: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("genlab: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""28x28 single-channel image datasets as uint8 tensors, and how models see them.
+
+`image_splits('mnist' | 'omniglot')` gives train/test images (N, 1, 28, 28) uint8 and labels.
+For Omniglot, train = the background set, test = the evaluation set, label = alphabet id.
+`representation(kind)` turns a uint8 batch into what a model trains on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from genlab.data import mnist, omniglot
+from genlab.data.batches import Transform
+from genlab.errors import DataError
+
+IMAGE_DATASETS = ("mnist", "omniglot")
+REPRESENTATIONS = ("binary_dynamic", "float", "uint8")
+
+
+@dataclass(frozen=True)
+class ImageSplits:
+    train_x: torch.Tensor  # (N, 1, 28, 28) uint8, 0 = background, 255 = ink
+    train_y: torch.Tensor  # (N,) int64
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    label_names: tuple[str, ...]
+
+
+def image_splits(name: str, data_dir: str | Path | None = None) -> ImageSplits:
+    if name == "mnist":
+        tx, ty = mnist.load("train", data_dir)
+        vx, vy = mnist.load("test", data_dir)
+        return ImageSplits(tx, ty, vx, vy, tuple(str(d) for d in range(10)))
+    if name == "omniglot":
+        d = omniglot.load(data_dir)
+        bg = d["background"]
+        x = d["images"].unsqueeze(1)
+        return ImageSplits(
+            x[bg], d["alphabet"][bg], x[~bg], d["alphabet"][~bg], tuple(d["alphabet_names"])
+        )
+    raise DataError(f"unknown image dataset '{name}'; choose from {', '.join(IMAGE_DATASETS)}")
+
+
+def representation(kind: str) -> Transform:
+    """Batch transform on {"x": uint8, ...}: dynamic binarization, [0, 1] floats, or raw uint8."""
+    if kind not in REPRESENTATIONS:
+        raise ValueError(f"unknown representation '{kind}'; choose from {REPRESENTATIONS}")
+
+    def transform(batch: dict[str, torch.Tensor], g: torch.Generator) -> dict[str, torch.Tensor]:
+        x = batch["x"]
+        if kind == "binary_dynamic":
+            x = mnist.binarize(x, g)
+        elif kind == "float":
+            x = x.float() / 255.0
+        return {**batch, "x": x}
+
+    return transform
+
+
+def static_binarization(x: torch.Tensor, seed: int) -> torch.Tensor:
+    """One fixed Bernoulli(x/255) draw of a whole split (a standard fixed test set)."""
+    return mnist.binarize(x, torch.Generator().manual_seed(seed))

@@ -1,0 +1,1 @@
+"""Honest, standard metrics shared by every model."""

@@ -1,0 +1,113 @@
+"""What every 28x28 image model does around its network: batches, evaluation and pictures."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from genlab.data.batches import InMemoryBatches
+from genlab.data.images import ImageSplits, representation, static_binarization
+from genlab.latent import attribute_vector, lerp, pca_2d, slerp
+from genlab.metrics.likelihood import gaussian_kl_standard_normal, importance_sampled_nll
+from genlab.viz.images import save_grid, save_scatter
+
+TEST_BINARIZATION_SEED = 5678  # the fixed stochastic binarization of the test set
+
+
+def train_batches(options, splits: ImageSplits, batch_size: int, seed: int) -> InMemoryBatches:
+    tensors = {"x": splits.train_x, "y": splits.train_y}
+    return InMemoryBatches(tensors, batch_size, seed, representation(options.representation))
+
+
+def test_images(options, splits: ImageSplits) -> tuple[torch.Tensor, str]:
+    """The test set as the model sees it, and a description for the results JSON."""
+    if options.representation == "binary_dynamic":
+        x = static_binarization(splits.test_x, TEST_BINARIZATION_SEED)
+        return x, f"stochastic binarization, fixed seed {TEST_BINARIZATION_SEED}"
+    return splits.test_x.float() / 255.0, "x / 255 in [0, 1]"
+
+
+def evaluate_vae(
+    model, options, splits: ImageSplits, k: int = 1000, n: int | None = None, seed: int = 0
+) -> dict:
+    """-log p(x) by importance sampling with K samples, plus -ELBO, KL and reconstruction (nats)."""
+    x, how = test_images(options, splits)
+    x = x[:n] if n else x
+    torch.manual_seed(seed)
+    t0 = time.monotonic()
+    with tqdm(total=x.shape[0], desc=f"IWAE k={k}", unit="img", disable=None) as bar:
+        est = importance_sampled_nll(model.log_weights, x, k, progress=bar.update)
+    kl = torch.cat([gaussian_kl_standard_normal(*model.encode(b)) for b in x.split(1000)])
+    return {
+        "nll_nats": est["nll"].mean().item(),
+        "neg_elbo_nats": est["neg_elbo"].mean().item(),
+        "kl_nats": kl.mean().item(),
+        "rec_nats": est["rec"].mean().item(),
+        "nll_stderr": (est["nll"].std() / x.shape[0] ** 0.5).item(),
+        "k": k,
+        "n": x.shape[0],
+        "likelihood": options.likelihood,
+        "test_data": how,
+        "seconds": round(time.monotonic() - t0, 1),
+    }
+
+
+def evaluate_ae(model, options, splits: ImageSplits, n: int | None = None, **_) -> dict:
+    """An autoencoder has no likelihood: report its reconstruction term -log p(x | f(x)) in nats."""
+    x, how = test_images(options, splits)
+    x = x[:n] if n else x
+    with torch.no_grad():
+        rec = torch.cat([-model.log_px(model.decoder(model.embed(b)), b) for b in x.split(500)])
+    return {
+        "rec_nats": rec.mean().item(),
+        "n": x.shape[0],
+        "likelihood": options.likelihood,
+        "test_data": how,
+    }
+
+
+@torch.no_grad()
+def latent_pictures(model, options, splits: ImageSplits, out: Path, seed: int = 0) -> list[Path]:
+    """Reconstructions, interpolations, a 2-D latent scatter and attribute arithmetic (PNGs)."""
+    g = torch.Generator().manual_seed(seed)
+    x, _ = test_images(options, splits)
+    y = splits.test_y
+    shown = torch.randperm(x.shape[0], generator=g)[:16]
+    written = []
+    z = model.embed(x[shown])
+    recon = model.mean_image(z)
+    pairs = torch.stack([x[shown], recon], 1).flatten(0, 1)  # input, reconstruction, ...
+    written.append(save_grid(pairs, out / "reconstructions.png", nrow=8))
+    for name, path_fn in (("linear", lerp), ("spherical", slerp)):
+        rows = [model.mean_image(path_fn(z[2 * i], z[2 * i + 1], 10)) for i in range(6)]
+        written.append(save_grid(torch.cat(rows), out / f"interpolation_{name}.png", nrow=10))
+    n_scatter = min(5000, x.shape[0])
+    z_all = torch.cat([model.embed(b) for b in x[:n_scatter].split(1000)])
+    pts = pca_2d(z_all)
+    how = "latent" if z_all.shape[1] == 2 else f"PCA of {z_all.shape[1]}-d latent"
+    written.append(
+        save_scatter(
+            pts,
+            y[:n_scatter],
+            splits.label_names,
+            out / "latent_scatter.png",
+            title=f"{how}, {n_scatter} test images coloured by label",
+        )
+    )
+    src, dst = int(y[0]), int(y[1]) if int(y[1]) != int(y[0]) else (int(y[0]) + 1) % 10
+    vec = attribute_vector(z_all, y[:n_scatter], src, dst)
+    base = z_all[y[:n_scatter] == src][:6]  # (6, Z) images of class src
+    steps = torch.linspace(0, 1.5, 8).view(1, 8, 1)
+    moved = (base.unsqueeze(1) + steps * vec).flatten(0, 1)  # (6*8, Z)
+    name = f"attribute_{splits.label_names[src]}_to_{splits.label_names[dst]}.png"
+    written.append(save_grid(model.mean_image(moved), out / name, nrow=8))
+    return written
+
+
+@torch.no_grad()
+def sample_grid(model, n: int, path: Path, seed: int = 0) -> Path:
+    g = torch.Generator().manual_seed(seed)
+    return save_grid(model.sample(n, generator=g), path)

@@ -1,0 +1,151 @@
+"""Variational autoencoder (Kingma & Welling 2014) and a plain autoencoder for comparison.
+
+Encoder q(z | x) = N(mu(x), diag(exp(logvar(x)))), prior p(z) = N(0, I), decoder p(x | z) one of
+- "bernoulli" on binarized images (the standard MNIST likelihood benchmark, in nats),
+- "continuous_bernoulli" or "gaussian" on [0, 1] images (densities: not comparable to the above).
+
+All log-likelihoods are nats per example, summed over the 784 pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from genlab.errors import ConfigError
+from genlab.metrics.likelihood import (
+    diagonal_normal_log_prob,
+    gaussian_kl_standard_normal,
+    standard_normal_log_prob,
+)
+from genlab.nn.conv import ConvDecoder, ConvEncoder
+from genlab.nn.likelihoods import (
+    bernoulli_log_prob,
+    continuous_bernoulli_log_prob,
+    gaussian_log_prob,
+)
+from genlab.train.config import doc
+
+LIKELIHOODS = ("bernoulli", "continuous_bernoulli", "gaussian")
+
+
+@dataclass(frozen=True)
+class VAEConfig:
+    latent_dim: int = doc("size of the latent z", default=32)
+    channels: int = doc(
+        "conv channels of the first layer (the second has twice as many)", default=32
+    )
+    hidden: int = doc("width of the fully connected layer", default=512)
+    likelihood: str = doc(f"decoder distribution: {', '.join(LIKELIHOODS)}", default="bernoulli")
+    beta: float = doc("weight of the KL term (1 = the ELBO; beta-VAE otherwise)", default=1.0)
+
+    def __post_init__(self) -> None:
+        if self.likelihood not in LIKELIHOODS:
+            raise ConfigError(f"likelihood must be one of {LIKELIHOODS}, got '{self.likelihood}'")
+        if self.latent_dim < 1:
+            raise ConfigError(f"latent_dim must be >= 1, got {self.latent_dim}")
+
+    @property
+    def representation(self) -> str:
+        """How training images are presented: binarized afresh every batch, or [0, 1] floats."""
+        return "binary_dynamic" if self.likelihood == "bernoulli" else "float"
+
+
+class _Decoding(nn.Module):
+    """What the VAE and the autoencoder share: a decoder and its likelihood."""
+
+    cfg: VAEConfig
+    decoder: ConvDecoder
+
+    def _init_decoder(self, cfg: VAEConfig) -> None:
+        self.decoder = ConvDecoder(cfg.latent_dim, cfg.channels, cfg.hidden)
+        if cfg.likelihood == "gaussian":  # one learned log-std per pixel
+            self.log_std = nn.Parameter(torch.full((1, 1, 28, 28), -1.0))
+
+    def log_px(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """log p(x | z) in nats from decoder outputs: (B, 1, 28, 28) x2 -> (B,)."""
+        if self.cfg.likelihood == "bernoulli":
+            return bernoulli_log_prob(logits, x)
+        if self.cfg.likelihood == "continuous_bernoulli":
+            return continuous_bernoulli_log_prob(logits, x)
+        return gaussian_log_prob(torch.sigmoid(logits), self.log_std, x)
+
+    def mean_image(self, z: torch.Tensor) -> torch.Tensor:
+        """(B, Z) -> (B, 1, 28, 28) in [0, 1]: Bernoulli probabilities or the Gaussian mean.
+
+        (For the continuous Bernoulli this is sigmoid(logits), its parameter, which reads better
+        as a picture than the distribution's mean.)
+        """
+        return torch.sigmoid(self.decoder(z))
+
+
+class VAE(_Decoding):
+    def __init__(self, cfg: VAEConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = ConvEncoder(2 * cfg.latent_dim, cfg.channels, cfg.hidden)
+        self._init_decoder(cfg)
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, 1, 28, 28) -> mu, logvar, each (B, Z)."""
+        mu, logvar = self.encoder(x).chunk(2, dim=1)
+        return mu, logvar.clamp(-12.0, 8.0)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """The latent code used for pictures and arithmetic: the posterior mean (B, Z)."""
+        return self.encode(x)[0]
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """One-sample ELBO, reparameterized. All metrics are nats per example (batch means)."""
+        x = batch["x"]
+        mu, logvar = self.encode(x)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+        rec = -self.log_px(self.decoder(z), x)  # (B,)
+        kl = gaussian_kl_standard_normal(mu, logvar)  # (B,)
+        return {
+            "loss": (rec + self.cfg.beta * kl).mean(),
+            "neg_elbo": (rec + kl).mean(),
+            "rec": rec.mean(),
+            "kl": kl.mean(),
+        }
+
+    @torch.no_grad()
+    def log_weights(self, x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Importance weights for k samples z ~ q(z | x).
+
+        Returns log_w (k, B) = log p(x | z) + log p(z) - log q(z | x), and log p(x | z) (k, B).
+        """
+        mu, logvar = self.encode(x)  # (B, Z)
+        z = mu + torch.randn(k, *mu.shape) * torch.exp(0.5 * logvar)  # (k, B, Z)
+        xk = x.expand(k, *x.shape).flatten(0, 1)  # (k*B, 1, 28, 28)
+        log_px = self.log_px(self.decoder(z.flatten(0, 1)), xk).view(k, -1)  # (k, B)
+        log_w = log_px + standard_normal_log_prob(z) - diagonal_normal_log_prob(z, mu, logvar)
+        return log_w, log_px
+
+    @torch.no_grad()
+    def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """(n, 1, 28, 28) mean images in [0, 1] decoded from z ~ N(0, I)."""
+        z = torch.randn(n, self.cfg.latent_dim, generator=generator)
+        return self.mean_image(z)
+
+
+class AutoEncoder(_Decoding):
+    """Deterministic z = f(x), trained to reconstruct: the baseline the VAE is compared with.
+
+    It has no prior, so it cannot sample; its latent space is there to look at.
+    """
+
+    def __init__(self, cfg: VAEConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = ConvEncoder(cfg.latent_dim, cfg.channels, cfg.hidden)
+        self._init_decoder(cfg)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        rec = -self.log_px(self.decoder(self.encoder(batch["x"])), batch["x"])  # (B,)
+        return {"loss": rec.mean(), "rec": rec.mean()}

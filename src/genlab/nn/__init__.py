@@ -1,0 +1,1 @@
+"""Shared layers used by more than one model."""

@@ -1,0 +1,1 @@
+"""The one training loop (`loop.fit`), its config, checkpoints, metrics logger and distributed set-up."""

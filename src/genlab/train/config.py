@@ -1,0 +1,61 @@
+"""The training loop's own options, shared by every model. Model options live beside each model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from genlab.errors import ConfigError
+
+
+def doc(text: str, **kw):
+    """A dataclass field whose help text the CLI shows (`--help`) and the run config keeps."""
+    return field(metadata={"help": text}, **kw)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int | None = doc(
+        "total optimizer steps to reach (a resumed run continues to it)", default=None
+    )
+    minutes: float | None = doc("wall-clock budget for this invocation, in minutes", default=None)
+    batch_size: int = doc("global batch size (split across processes with --nproc)", default=128)
+    lr: float = doc("peak learning rate (Adam)", default=1e-3)
+    weight_decay: float = doc("AdamW weight decay", default=0.0)
+    warmup_steps: int = doc("linear learning-rate warmup from 0 over this many steps", default=0)
+    schedule: str = doc(
+        "after warmup: 'constant' or 'cosine' (decays to 0 at --steps)", default="constant"
+    )
+    grad_clip: float | None = doc("clip the global gradient norm to this value", default=None)
+    ema_decay: float | None = doc(
+        "keep an exponential moving average of weights (e.g. 0.999)", default=None
+    )
+    checkpoint_every: int = doc(
+        "save a checkpoint every N steps (also at the end and on Ctrl-C)", default=1000
+    )
+    log_every: int = doc("write metrics every N steps", default=50)
+    seed: int = doc("random seed: same seed and threads give the same losses", default=0)
+    threads: int | None = doc(
+        "torch CPU threads per process; None = cores / processes", default=None
+    )
+
+    def __post_init__(self) -> None:
+        if self.schedule not in ("constant", "cosine"):
+            raise ConfigError(f"schedule must be 'constant' or 'cosine', got '{self.schedule}'")
+        if self.schedule == "cosine" and self.steps is None:
+            raise ConfigError("the cosine schedule needs a step budget (--steps)")
+        for name in ("batch_size", "checkpoint_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+
+def lr_factor(step: int, cfg: TrainConfig) -> float:
+    """Multiplier of the peak learning rate at `step` (0-based): linear warmup, then the schedule."""
+    if step < cfg.warmup_steps:
+        return (step + 1) / cfg.warmup_steps
+    if cfg.schedule == "cosine":
+        import math
+
+        span = max(1, cfg.steps - cfg.warmup_steps)
+        progress = min(1.0, (step - cfg.warmup_steps) / span)
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+    return 1.0

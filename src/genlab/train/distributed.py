@@ -1,0 +1,104 @@
+"""Data-parallel training with PyTorch's own engine (torch.distributed, gloo backend, CPU).
+
+Launch with `genlab train ... --nproc N` (spawns N local processes) or with `torchrun`; both set
+RANK / WORLD_SIZE / MASTER_ADDR / MASTER_PORT. Each rank computes the loss on its shard of the
+global batch and gradients are averaged, so N processes follow the same trajectory as one
+process with the same global batch (up to float summation order).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable
+
+import torch
+import torch.distributed as dist
+
+
+def is_distributed() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
+def rank() -> int:
+    return dist.get_rank() if is_distributed() else 0
+
+
+def world_size() -> int:
+    return dist.get_world_size() if is_distributed() else 1
+
+
+def init_from_env() -> None:
+    """Join the process group described by the environment, if there is one with > 1 process."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not is_distributed():
+        dist.init_process_group("gloo")
+
+
+def shutdown() -> None:
+    if is_distributed():
+        dist.destroy_process_group()
+
+
+def shard(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """This rank's contiguous slice of a global batch (every tensor's first dimension)."""
+    n, r = world_size(), rank()
+    if n == 1:
+        return batch
+    out = {}
+    for k, v in batch.items():
+        if v.shape[0] % n:
+            raise ValueError(f"batch '{k}' of size {v.shape[0]} does not split over {n} processes")
+        per = v.shape[0] // n
+        out[k] = v[r * per : (r + 1) * per]
+    return out
+
+
+def average_gradients(params: list[torch.nn.Parameter]) -> None:
+    """All-reduce gradients as one flat buffer and divide by the world size (no-op alone)."""
+    if not is_distributed():
+        return
+    grads = [p.grad for p in params if p.grad is not None]
+    flat = torch.cat([g.flatten() for g in grads])
+    dist.all_reduce(flat)
+    flat /= world_size()
+    offset = 0
+    for g in grads:
+        g.copy_(flat[offset : offset + g.numel()].view_as(g))
+        offset += g.numel()
+
+
+def broadcast_parameters(module: torch.nn.Module) -> None:
+    """Make every rank start from rank 0's weights."""
+    if is_distributed():
+        for t in list(module.parameters()) + list(module.buffers()):
+            dist.broadcast(t.data, src=0)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _worker(local_rank: int, nproc: int, port: int, fn: Callable, args: tuple) -> None:
+    os.environ.update(
+        RANK=str(local_rank),
+        LOCAL_RANK=str(local_rank),
+        WORLD_SIZE=str(nproc),
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+    )
+    init_from_env()
+    try:
+        fn(*args)
+    finally:
+        shutdown()
+
+
+def launch(nproc: int, fn: Callable, *args) -> None:
+    """Run `fn(*args)` in `nproc` local processes on 127.0.0.1; re-raises a worker's failure."""
+    import torch.multiprocessing as mp
+
+    mp.start_processes(
+        _worker, args=(nproc, free_port(), fn, args), nprocs=nproc, start_method="spawn"
+    )

@@ -1,0 +1,200 @@
+"""The one training loop. It owns budgets, progress, checkpoint/resume, signals, NaN checks and
+logging; a model owns only its step function `step_fn(state, batch) -> metrics`.
+
+    state = make_state(model, cfg)
+    result = fit(state, batches, cfg, run_dir)          # default step: minimise model.loss(batch)["loss"]
+    result = fit(state, batches, cfg, run_dir, gan_step)  # a GAN alternates its own optimizers
+
+Running `fit` again on the same `run_dir` resumes from its checkpoint and continues to the new
+budget; the losses match an uninterrupted run exactly (same seed, threads and process count).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from genlab.errors import NonFiniteError
+from genlab.train import distributed as dist
+from genlab.train.config import TrainConfig, lr_factor
+from genlab.train.logger import MetricsLogger, truncate_after
+from genlab.train.state import CHECKPOINT, EMA, TrainState, read_checkpoint, save_checkpoint
+
+StepFn = Callable[[TrainState, dict[str, torch.Tensor]], dict[str, torch.Tensor]]
+
+
+class BatchSource(Protocol):
+    def batch(self, step: int) -> dict[str, torch.Tensor]:
+        """The global batch for `step`; a pure function of the step so resume is exact."""
+        ...
+
+
+@dataclass(frozen=True)
+class FitResult:
+    status: str  # "done" or "interrupted"
+    step: int
+    seconds: float
+    checkpoint: Path | None
+
+
+def make_state(model: nn.Module, cfg: TrainConfig) -> TrainState:
+    """Adam(W) with warmup/schedule and optional EMA: what a single-loss model needs."""
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, cfg))
+    ema = EMA(model, cfg.ema_decay) if cfg.ema_decay else None
+    return TrainState(model, {"main": opt}, {"main": sched}, ema)
+
+
+def check_finite(step: int, metrics: dict[str, torch.Tensor | float]) -> None:
+    for k, v in metrics.items():
+        if not math.isfinite(float(v)):
+            raise NonFiniteError(f"step {step}: metric '{k}' is {float(v)}")
+
+
+def gradient_step(grad_clip: float | None = None) -> StepFn:
+    """The default step: minimise `model.loss(batch)["loss"]` with the 'main' optimizer."""
+
+    def step(state: TrainState, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        metrics = state.model.loss(batch)
+        check_finite(
+            state.step + 1, {"loss": metrics["loss"].detach()}
+        )  # before the weights change
+        opt = state.optimizers["main"]
+        opt.zero_grad(set_to_none=True)
+        metrics["loss"].backward()
+        params = [p for p in state.model.parameters() if p.requires_grad]
+        dist.average_gradients(params)
+        if grad_clip is not None:
+            metrics["grad_norm"] = nn.utils.clip_grad_norm_(params, grad_clip)
+        opt.step()
+        state.schedulers["main"].step()
+        if state.ema is not None:
+            state.ema.update(state.model)
+        metrics["lr"] = torch.tensor(opt.param_groups[0]["lr"])
+        return {k: v.detach() for k, v in metrics.items()}
+
+    return step
+
+
+class _Stop:
+    """SIGINT/SIGTERM set a flag; the loop saves and stops after the current step. A second
+    Ctrl-C interrupts at once (the last checkpoint on disk is still good)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._old: dict[int, object] = {}
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self) -> _Stop:
+        for s in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(
+                ValueError
+            ):  # not the main thread: signals stay with the caller
+                self._old[s] = signal.signal(s, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for s, h in self._old.items():
+            signal.signal(s, h)
+
+
+class _Progress:
+    """tqdm on a terminal; otherwise a plain line every 30 s, so logs show progress too."""
+
+    def __init__(self, cfg: TrainConfig, start: int, enabled: bool):
+        self.cfg, self.enabled, self.t0, self.last = cfg, enabled, time.monotonic(), 0.0
+        self.tty = enabled and sys.stderr.isatty()
+        total = cfg.steps if cfg.steps is not None else None
+        self.bar = (
+            tqdm(total=total, initial=start, unit="step", dynamic_ncols=True) if self.tty else None
+        )
+
+    def update(self, step: int, metrics: dict[str, float]) -> None:
+        if not self.enabled:
+            return
+        shown = {k: f"{v:.4g}" for k, v in metrics.items() if k != "lr"}
+        if self.bar is not None:
+            self.bar.update(step - self.bar.n)
+            self.bar.set_postfix(shown, refresh=False)
+        elif time.monotonic() - self.last > 30:
+            self.last = time.monotonic()
+            target = f"/{self.cfg.steps}" if self.cfg.steps else ""
+            print(f"step {step}{target} {shown}", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def fit(
+    state: TrainState,
+    batches: BatchSource,
+    cfg: TrainConfig,
+    run_dir: Path,
+    step_fn: StepFn | None = None,
+    progress: bool = True,
+) -> FitResult:
+    """Train until `cfg.steps` total steps or `cfg.minutes` of this call, whichever comes first."""
+    if cfg.steps is None and cfg.minutes is None:
+        raise ValueError("give a budget: steps or minutes")
+    step_fn = step_fn or gradient_step(cfg.grad_clip)
+    run_dir = Path(run_dir)
+    main = dist.rank() == 0
+    if (run_dir / CHECKPOINT).is_file():
+        state.load_state_dict(read_checkpoint(run_dir))
+        if main:
+            truncate_after(run_dir, state.step)
+    dist.broadcast_parameters(state.model)
+    logger = MetricsLogger(run_dir) if main else None
+    bar = _Progress(cfg, state.step, progress and main)
+    deadline = time.monotonic() + 60 * cfg.minutes if cfg.minutes is not None else math.inf
+    status, saved_at = "done", None
+    try:
+        with _Stop() as stop:
+            t_last = time.monotonic()
+            while (cfg.steps is None or state.step < cfg.steps) and time.monotonic() < deadline:
+                metrics = step_fn(state, dist.shard(batches.batch(state.step)))
+                state.step += 1
+                now = time.monotonic()
+                state.seconds += now - t_last
+                t_last = now
+                if state.step % cfg.log_every == 0 or state.step == cfg.steps:
+                    values = {k: float(v) for k, v in metrics.items()}
+                    check_finite(state.step, values)
+                    if main:
+                        logger.log(state.step, values)
+                        bar.update(state.step, values)
+                if stop.requested:
+                    status = "interrupted"
+                    break
+                if state.step % cfg.checkpoint_every == 0 and main:
+                    saved_at = save_checkpoint(state, run_dir)
+        if main:
+            saved_at = save_checkpoint(state, run_dir)
+    except NonFiniteError as e:
+        kept = (
+            f"the last good checkpoint is kept at {run_dir / CHECKPOINT}"
+            if (run_dir / CHECKPOINT).is_file()
+            else "no checkpoint had been saved yet"
+        )
+        raise NonFiniteError(f"{e}; training stopped, {kept}") from None
+    finally:
+        bar.close()
+        if logger:
+            logger.close()
+    return FitResult(status, state.step, state.seconds, saved_at)

@@ -1,0 +1,90 @@
+"""Everything a run needs to continue exactly: weights, optimizers, EMA, step counter, RNG.
+
+One checkpoint format for all of genlab: `<run>/checkpoint.pt`, written atomically (temp file +
+fsync + rename, so a crash mid-save keeps the previous good file) and read with
+`torch.load(weights_only=True)`, which never unpickles arbitrary objects.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from genlab.data.cache import atomic_torch_save
+from genlab.errors import RunError
+
+CHECKPOINT = "checkpoint.pt"
+
+
+class EMA:
+    """Exponential moving average of a module's parameters and buffers: s <- d*s + (1-d)*w."""
+
+    def __init__(self, module: nn.Module, decay: float):
+        if not 0.0 < decay < 1.0:
+            raise ValueError(f"ema decay must be in (0, 1), got {decay}")
+        self.decay = decay
+        self.shadow = copy.deepcopy(module).eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, module: nn.Module) -> None:
+        for s, w in zip(self.shadow.parameters(), module.parameters(), strict=True):
+            s.lerp_(w, 1.0 - self.decay)
+        for s, w in zip(self.shadow.buffers(), module.buffers(), strict=True):
+            s.copy_(w)
+
+
+@dataclass
+class TrainState:
+    """The mutable state of one run. A step function reads and updates it; the loop saves it."""
+
+    model: nn.Module
+    optimizers: dict[str, torch.optim.Optimizer]
+    schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler] = field(default_factory=dict)
+    ema: EMA | None = None
+    step: int = 0  # optimizer steps completed
+    seconds: float = 0.0  # wall-clock seconds trained, summed over resumes
+
+    def state_dict(self) -> dict:
+        return {
+            "step": self.step,
+            "seconds": self.seconds,
+            "model": self.model.state_dict(),
+            "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+            "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
+            "ema": self.ema.shadow.state_dict() if self.ema else None,
+            "rng": torch.get_rng_state(),
+        }
+
+    def load_state_dict(self, sd: dict) -> None:
+        self.step, self.seconds = int(sd["step"]), float(sd["seconds"])
+        self.model.load_state_dict(sd["model"])
+        for k, o in self.optimizers.items():
+            o.load_state_dict(sd["optimizers"][k])
+        for k, s in self.schedulers.items():
+            s.load_state_dict(sd["schedulers"][k])
+        if self.ema is not None:
+            if sd["ema"] is None:
+                raise RunError("this run was trained without EMA; drop --ema-decay to resume it")
+            self.ema.shadow.load_state_dict(sd["ema"])
+        torch.set_rng_state(sd["rng"])
+
+
+def save_checkpoint(state: TrainState, run_dir: Path) -> Path:
+    path = Path(run_dir) / CHECKPOINT
+    atomic_torch_save(state.state_dict(), path)
+    return path
+
+
+def read_checkpoint(run_dir: Path) -> dict:
+    """Load `<run>/checkpoint.pt` safely; a missing or unreadable file is a RunError naming it."""
+    path = Path(run_dir) / CHECKPOINT
+    if not path.is_file():
+        raise RunError(f"no checkpoint at {path}: is '{run_dir}' a genlab run directory?")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise RunError(f"cannot read checkpoint {path}: {e}") from e

@@ -1,0 +1,68 @@
+"""Write image grids and scatter plots as PNG with Pillow (no plotting library needed)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+# Ten distinguishable colours (Okabe-Ito and friends), cycled for more classes.
+PALETTE = [
+    (0, 114, 178), (230, 159, 0), (0, 158, 115), (204, 121, 167), (86, 180, 233),
+    (213, 94, 0), (240, 228, 66), (120, 120, 120), (148, 103, 189), (23, 23, 23),
+]  # fmt: skip
+
+
+def grid(
+    images: torch.Tensor, nrow: int | None = None, pad: int = 2, scale: int = 2
+) -> Image.Image:
+    """(N, C, H, W) floats in [0, 1] (C = 1 or 3) -> one PIL image, rows of `nrow`, white gaps."""
+    if images.dim() != 4 or images.shape[1] not in (1, 3):
+        raise ValueError(f"expected images (N, 1|3, H, W), got shape {tuple(images.shape)}")
+    n, c, h, w = images.shape
+    nrow = nrow or math.ceil(math.sqrt(n))
+    rows = math.ceil(n / nrow)
+    canvas = np.ones((rows * (h + pad) + pad, nrow * (w + pad) + pad, c), dtype=np.float32)
+    arr = images.detach().float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
+    for i in range(n):
+        r, col = divmod(i, nrow)
+        y, x = pad + r * (h + pad), pad + col * (w + pad)
+        canvas[y : y + h, x : x + w] = arr[i]
+    img = Image.fromarray((canvas.squeeze(-1) * 255).round().astype(np.uint8))
+    return img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST)
+
+
+def save_grid(images: torch.Tensor, path: Path, nrow: int | None = None) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    grid(images, nrow).save(path)
+    return path
+
+
+def save_scatter(
+    points: torch.Tensor, labels: torch.Tensor, names: tuple[str, ...], path: Path, title: str = ""
+) -> Path:
+    """(N, 2) points coloured by integer label, with a legend, as a 640x640 PNG."""
+    size, margin = 640, 40
+    p = points.detach().float().cpu()
+    lo, hi = p.min(0).values, p.max(0).values
+    xy = (p - lo) / (hi - lo).clamp_min(1e-8) * (size - 2 * margin) + margin
+    img = Image.new("RGB", (size + 140, size), "white")
+    draw = ImageDraw.Draw(img)
+    for (x, y), c in zip(xy.tolist(), labels.tolist(), strict=True):
+        draw.ellipse(
+            (x - 1.5, size - y - 1.5, x + 1.5, size - y + 1.5), fill=PALETTE[c % len(PALETTE)]
+        )
+    for i, name in enumerate(names[:30]):
+        y = margin + 18 * i
+        draw.rectangle((size + 10, y, size + 20, y + 10), fill=PALETTE[i % len(PALETTE)])
+        draw.text((size + 26, y - 2), name[:16], fill="black")
+    if title:
+        draw.text((margin, 12), title, fill="black")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path)
+    return path

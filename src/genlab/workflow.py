@@ -1,0 +1,142 @@
+"""Library entry points behind the CLI verbs: train, evaluate, sample, latent pictures.
+
+Each takes plain values (so `--nproc` can send them to worker processes) and returns results;
+the CLI only parses arguments and prints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from genlab import __version__
+from genlab.data.images import image_splits
+from genlab.errors import GenlabError, RunError
+from genlab.models import image_tasks
+from genlab.models.registry import get_model
+from genlab.runs import load_run, read_config, write_config
+from genlab.train import distributed as dist
+from genlab.train.config import TrainConfig
+from genlab.train.loop import FitResult, fit, make_state
+
+
+def resolved_config(model: str, data: str, options: object, train: TrainConfig, nproc: int) -> dict:
+    return {
+        "model": model,
+        "data": data,
+        "model_options": dataclasses.asdict(options),
+        "train": dataclasses.asdict(train),
+        "nproc": nproc,
+        "genlab_version": __version__,
+    }
+
+
+def check_dataset(model: str, data: str) -> None:
+    entry = get_model(model)
+    if data not in entry.datasets:
+        raise GenlabError(
+            f"model '{model}' trains on {', '.join(entry.datasets)}, not '{data}' (use --data)"
+        )
+
+
+def train(
+    model: str,
+    data: str,
+    options: object,
+    cfg: TrainConfig,
+    run_dir: Path,
+    data_dir: str | None = None,
+    nproc: int = 1,
+    progress: bool = True,
+) -> FitResult:
+    """Train (or resume) a run; in distributed workers this runs once per rank."""
+    check_dataset(model, data)
+    entry = get_model(model)
+    threads = cfg.threads or max(1, (os.cpu_count() or 1) // max(1, dist.world_size()))
+    torch.set_num_threads(threads)
+    splits = image_splits(data, data_dir)
+    if dist.rank() == 0:
+        write_config(run_dir, resolved_config(model, data, options, cfg, nproc))
+    torch.manual_seed(cfg.seed)
+    net = entry.build(options)
+    torch.manual_seed(cfg.seed + 7919 * dist.rank())  # each rank draws its own noise
+    if cfg.batch_size % dist.world_size():
+        raise GenlabError(
+            f"--batch-size {cfg.batch_size} does not split over {dist.world_size()} processes"
+        )
+    batches = image_tasks.train_batches(options, splits, cfg.batch_size, cfg.seed)
+    result = fit(make_state(net, cfg), batches, cfg, run_dir, progress=progress)
+    return result
+
+
+def train_and_show(
+    model: str,
+    data: str,
+    options: object,
+    cfg: TrainConfig,
+    run_dir: Path,
+    data_dir: str | None = None,
+    nproc: int = 1,
+    progress: bool = True,
+) -> tuple[FitResult | None, list[Path]]:
+    """Train (across `nproc` local processes if > 1), then write the run's pictures.
+
+    Returns rank 0's FitResult (None when it ran in worker processes) and the pictures written.
+    """
+    result = None
+    if nproc > 1:
+        dist.launch(nproc, train, model, data, options, cfg, run_dir, data_dir, nproc, progress)
+    else:
+        result = train(model, data, options, cfg, run_dir, data_dir, nproc, progress)
+    return result, pictures(run_dir, data_dir)
+
+
+def pictures(run_dir: Path, data_dir: str | None = None, seed: int = 0) -> list[Path]:
+    """Samples (if the model can sample) and latent-space pictures into <run>/pictures/."""
+    entry, options, model, config = load_run(run_dir)
+    splits = image_splits(config["data"], data_dir)
+    out = Path(run_dir) / "pictures"
+    written = []
+    if entry.can_sample:
+        written.append(image_tasks.sample_grid(model, 64, out / "samples.png", seed))
+    written += image_tasks.latent_pictures(model, options, splits, out, seed)
+    return written
+
+
+def evaluate(
+    run_dir: Path, data_dir: str | None = None, k: int = 1000, n: int | None = None, seed: int = 0
+) -> dict:
+    """Evaluate a run on its dataset's test split; also writes <run>/eval.json."""
+    entry, options, model, config = load_run(run_dir)
+    splits = image_splits(config["data"], data_dir)
+    with torch.no_grad():
+        metrics = entry.evaluate(model, options, splits, k=k, n=n, seed=seed)
+    state = torch.load(Path(run_dir) / "checkpoint.pt", map_location="cpu", weights_only=True)
+    result = {
+        "model": config["model"],
+        "data": config["data"],
+        "split": "test",
+        "step": int(state["step"]),
+        "train_seconds": round(float(state["seconds"]), 1),
+        **metrics,
+    }
+    (Path(run_dir) / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def sample(run_dir: Path, n: int, out: Path, seed: int = 0) -> Path:
+    entry, _, model, config = load_run(run_dir)
+    if not entry.can_sample:
+        raise RunError(
+            f"model '{config['model']}' cannot sample (no prior); try `genlab latent {run_dir}`"
+        )
+    return image_tasks.sample_grid(model, n, Path(out), seed)
+
+
+def saved_config(run_dir: Path) -> dict | None:
+    """The config of an existing run at `run_dir`, or None when starting fresh."""
+    return read_config(run_dir) if (Path(run_dir) / "config.json").is_file() else None

@@ -1,0 +1,159 @@
+"""The command line: help, one-line errors, and a few-step smoke run of every verb on real MNIST."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from genlab.cli import main
+from genlab.train.logger import read_metrics
+from genlab.train.state import read_checkpoint
+
+TINY = ["--latent-dim", "2", "--channels", "4", "--hidden", "16", "--batch-size", "32", "--quiet"]
+
+
+def run(*args: str) -> int:
+    return main([str(a) for a in args])
+
+
+@pytest.mark.parametrize("verb", ["train", "eval", "sample", "latent", "runs", "data check"])
+def test_every_verb_has_help_with_defaults(verb, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([*verb.split(), "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert "usage: genlab" in out
+    if verb == "train":
+        assert "--steps" in out and "--minutes" in out and "default" in out
+
+
+def test_model_options_appear_in_model_help(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "vae", "--help"])
+    out = capsys.readouterr().out
+    assert "--latent-dim" in out and "(default: 32)" in out and "--likelihood" in out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (
+            ["train", "nosuchmodel", "--steps", "1"],
+            "unknown model 'nosuchmodel'; available: vae, ae",
+        ),
+        (["train", "glow", "--steps", "1"], "model 'glow' is planned"),
+        (
+            ["train", "vae", "--data", "fsdd", "--steps", "1"],
+            "model 'vae' trains on mnist, omniglot",
+        ),
+        (["train", "vae"], "give a budget"),
+        (["train", "vae", "--steps", "1", "--likelihood", "poisson"], "likelihood must be one of"),
+        (["eval", "/nonexistent/run"], "no run at '/nonexistent/run'"),
+        (["sample", "/nonexistent/run", "--out", "x.png"], "no run at"),
+    ],
+)
+def test_user_mistakes_are_one_line_errors(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and err.startswith("genlab: error:") and "Traceback" not in err
+    assert len(err.splitlines()) == 1
+
+
+def test_train_eval_sample_latent_runs_end_to_end(data_root, tmp_path, capsys):
+    out = tmp_path / "vae"
+    assert run("train", "vae", "--steps", 6, "--log-every", 2, "--out", out, *TINY) == 0
+    printed = capsys.readouterr().out
+    assert f"run: {out}" in printed and "pictures" in printed
+    assert {p.name for p in (out / "pictures").iterdir()} >= {
+        "samples.png", "reconstructions.png", "interpolation_linear.png",
+        "interpolation_spherical.png", "latent_scatter.png",
+    }  # fmt: skip
+    assert any(p.name.startswith("attribute_") for p in (out / "pictures").iterdir())
+    config = json.loads((out / "config.json").read_text())
+    assert config["model_options"]["latent_dim"] == 2 and config["train"]["steps"] == 6
+
+    assert run("eval", out, "--json", "--k", 4, "--n", 20) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert {"nll_nats", "neg_elbo_nats", "kl_nats", "rec_nats"} <= set(result)
+    assert result["nll_nats"] <= result["neg_elbo_nats"] and result["n"] == 20
+    assert result["step"] == 6
+
+    assert run("sample", out, "--n", 9, "--out", tmp_path / "s.png") == 0
+    assert (tmp_path / "s.png").stat().st_size > 100
+    assert run("runs", tmp_path) == 0
+    table = capsys.readouterr().out
+    assert str(out) in table and "nll_nats" in table
+
+
+def test_training_again_on_the_same_out_resumes_to_the_new_budget(data_root, tmp_path, capsys):
+    out = tmp_path / "ae"
+    assert run("train", "ae", "--steps", 4, "--log-every", 1, "--out", out, *TINY) == 0
+    assert run("train", "ae", "--steps", 7, "--log-every", 1, "--out", out, "--quiet") == 0
+    assert read_checkpoint(out)["step"] == 7
+    assert [r["step"] for r in read_metrics(out)] == list(range(1, 8))
+    assert "resuming" in capsys.readouterr().err
+    # Changing what the run is made of is refused, in one line.
+    assert run("train", "ae", "--steps", 9, "--out", out, "--latent-dim", 8) == 2
+    assert "has latent_dim=2; cannot resume with 8" in capsys.readouterr().err
+    assert run("train", "vae", "--steps", 9, "--out", out) == 2
+    assert "is a 'ae' run, not 'vae'" in capsys.readouterr().err
+    assert run("sample", out, "--out", tmp_path / "x.png") == 2  # an autoencoder has no prior
+
+
+def cli(*args: str, **kw) -> subprocess.Popen:
+    exe = Path(sys.executable).parent / "genlab"
+    return subprocess.Popen(
+        [str(exe), *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ.copy(),
+        **kw,
+    )
+
+
+def test_ctrl_c_saves_a_checkpoint_and_exits_quickly(data_root, tmp_path):
+    out = tmp_path / "run"
+    proc = cli("train", "ae", "--steps", 100_000, "--log-every", 1, "--out", out, *TINY)
+    deadline = time.monotonic() + 60
+    while len(read_metrics(out)) < 5:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "training did not start"
+        time.sleep(0.2)
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    assert "interrupted at step" in stdout
+    step = read_checkpoint(out)["step"]
+    assert step >= 5 and read_metrics(out)[-1]["step"] == step
+    assert time.monotonic() - t0 < 30  # includes writing the pictures
+
+
+def test_two_processes_match_one_with_the_same_global_batch(data_root, tmp_path):
+    """torch.distributed (gloo on 127.0.0.1): gradients averaged over ranks equal the full batch."""
+    from genlab.models.vae import VAEConfig
+    from genlab.train import distributed as dist
+    from genlab.train.config import TrainConfig
+    from genlab.workflow import train
+
+    options = VAEConfig(latent_dim=2, channels=4, hidden=16)
+    cfg = TrainConfig(steps=5, batch_size=32, log_every=1, threads=1)
+    train("ae", "mnist", options, cfg, tmp_path / "one", progress=False)
+    dist.launch(2, train, "ae", "mnist", options, cfg, tmp_path / "two", None, 2, False)
+    one, two = read_checkpoint(tmp_path / "one"), read_checkpoint(tmp_path / "two")
+    assert two["step"] == 5
+    for k in one["model"]:
+        assert torch.allclose(one["model"][k], two["model"][k], atol=1e-5), k
+    l1 = [r["loss"] for r in read_metrics(tmp_path / "one")]
+    l2 = [r["loss"] for r in read_metrics(tmp_path / "two")]  # rank 0's half of the batch
+    assert l1[0] != l2[0] and abs(l1[-1] - l2[-1]) / l1[-1] < 0.2

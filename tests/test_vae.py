@@ -1,0 +1,158 @@
+"""VAE and autoencoder: the model contract, and every likelihood term against a naive reference."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from contracts import (
+    check_loss_finite_and_gradients_reach_every_parameter,
+    check_sample,
+    check_seeded_runs_identical,
+)
+from genlab.metrics.likelihood import (
+    gaussian_kl_standard_normal,
+    importance_sampled_nll,
+    iwae_bound,
+    nats_to_bits_per_dim,
+)
+from genlab.models.vae import VAE, AutoEncoder, VAEConfig
+from genlab.nn.likelihoods import (
+    bernoulli_log_prob,
+    continuous_bernoulli_log_norm,
+    gaussian_log_prob,
+)
+
+SMALL = dict(latent_dim=4, channels=4, hidden=16)
+
+
+def binary_batch(n=8, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return {"x": torch.rand(n, 1, 28, 28, generator=g).round()}
+
+
+@pytest.mark.parametrize("likelihood", ["bernoulli", "continuous_bernoulli", "gaussian"])
+@pytest.mark.parametrize("cls", [VAE, AutoEncoder])
+def test_contract(cls, likelihood):
+    torch.manual_seed(0)
+    cfg = VAEConfig(**SMALL, likelihood=likelihood)
+    batch = binary_batch() if likelihood == "bernoulli" else {"x": binary_batch()["x"] * 0.8 + 0.1}
+    check_loss_finite_and_gradients_reach_every_parameter(cls(cfg), batch)
+    check_seeded_runs_identical(lambda: cls(cfg), batch)
+
+
+def test_vae_samples_are_images_in_unit_interval():
+    model = VAE(VAEConfig(**SMALL))
+    check_sample(model, 5, (1, 28, 28))
+    x = model.sample(5)
+    assert x.min() >= 0.0 and x.max() <= 1.0
+
+
+def test_loss_terms_add_up_and_beta_weights_kl():
+    torch.manual_seed(0)
+    model = VAE(VAEConfig(**SMALL, beta=4.0))
+    torch.manual_seed(1)
+    m = model.loss(binary_batch())
+    assert m["neg_elbo"].item() == pytest.approx((m["rec"] + m["kl"]).item(), rel=1e-6)
+    assert m["loss"].item() == pytest.approx((m["rec"] + 4.0 * m["kl"]).item(), rel=1e-6)
+
+
+def test_analytic_kl_matches_monte_carlo():
+    torch.manual_seed(0)
+    mu, logvar = torch.randn(3, 5), torch.randn(3, 5) * 0.5
+    q = torch.distributions.Normal(mu, (0.5 * logvar).exp())
+    z = q.sample((200_000,))
+    p = torch.distributions.Normal(0.0, 1.0)
+    mc = (q.log_prob(z) - p.log_prob(z)).sum(-1).mean(0)
+    assert torch.allclose(gaussian_kl_standard_normal(mu, logvar), mc, atol=0.03)
+
+
+def test_pixel_likelihoods_match_torch_distributions():
+    torch.manual_seed(0)
+    logits, x = torch.randn(2, 1, 4, 4), torch.rand(2, 1, 4, 4).round()
+    ref = torch.distributions.Bernoulli(logits=logits).log_prob(x).flatten(1).sum(1)
+    assert torch.allclose(bernoulli_log_prob(logits, x), ref, atol=1e-5)
+    mean, log_std, y = torch.rand(2, 1, 4, 4), torch.randn(1, 1, 4, 4) * 0.3, torch.rand(2, 1, 4, 4)
+    ref = torch.distributions.Normal(mean, log_std.exp()).log_prob(y).flatten(1).sum(1)
+    assert torch.allclose(gaussian_log_prob(mean, log_std, y), ref, atol=1e-5)
+
+
+def test_continuous_bernoulli_normalizer_integrates_density_to_one():
+    logits = torch.tensor([-4.0, -1.0, -0.01, 0.0, 0.003, 0.5, 3.0])
+    lam = torch.sigmoid(logits).double()
+    x = torch.linspace(0, 1, 200_001, dtype=torch.float64).unsqueeze(1)
+    unnormalized = lam**x * (1 - lam) ** (1 - x)
+    integral = torch.trapezoid(unnormalized, x.squeeze(1), dim=0)  # = 1 / C(lambda)
+    assert torch.allclose(
+        continuous_bernoulli_log_norm(logits).double(), -integral.log(), atol=1e-4
+    )
+
+
+def test_iwae_bound_formula_and_jensen():
+    log_w = torch.randn(50, 7) * 3
+    naive = torch.tensor([math.log(sum(math.exp(v) for v in col) / 50) for col in log_w.T.tolist()])
+    assert torch.allclose(iwae_bound(log_w), naive, atol=1e-4)
+    assert (iwae_bound(log_w) >= log_w.mean(0)).all()
+    assert torch.allclose(iwae_bound(log_w[:1]), log_w[0])  # K = 1 is the ELBO sample
+
+
+def test_iwae_never_worse_than_elbo_and_streaming_equals_one_shot():
+    torch.manual_seed(0)
+    model = VAE(VAEConfig(**SMALL)).eval()
+    x = binary_batch(12)["x"]
+    torch.manual_seed(5)
+    est = importance_sampled_nll(model.log_weights, x, k=40, batch_size=5, max_images=5 * 7)
+    assert (est["nll"] <= est["neg_elbo"] + 1e-4).all()  # example by example
+
+
+def test_streaming_over_chunks_equals_the_formula_on_all_weights():
+    torch.manual_seed(0)
+    log_w_all, log_px_all = torch.randn(40, 12) * 20, torch.randn(40, 12)
+    taken = {}  # rows of the (K, N) tables already handed out, per batch
+
+    def fixed_log_weights(xb, kc):  # xb holds example indices
+        cols = xb.long()
+        start = taken.get(int(cols[0]), 0)
+        taken[int(cols[0])] = start + kc
+        return log_w_all[start : start + kc, cols], log_px_all[start : start + kc, cols]
+
+    x = torch.arange(12.0)
+    est = importance_sampled_nll(fixed_log_weights, x, k=40, batch_size=5, max_images=5 * 7)
+    assert torch.allclose(est["nll"], -iwae_bound(log_w_all), atol=1e-4)
+    assert torch.allclose(est["neg_elbo"], -log_w_all.mean(0), atol=1e-4)
+    assert torch.allclose(est["rec"], -log_px_all.mean(0), atol=1e-5)
+
+
+def test_iwae_converges_to_exact_marginal_likelihood_in_one_dimension():
+    """With a 1-d latent, log p(x) = log ∫ p(x|z) p(z) dz is computed on a fine grid."""
+    torch.manual_seed(0)
+    model = VAE(VAEConfig(latent_dim=1, channels=2, hidden=8)).eval()
+    x = binary_batch(2)["x"]
+    z = torch.linspace(-8, 8, 8001).unsqueeze(1)
+    with torch.no_grad():
+        logits = model.decoder(z)
+        exact = []
+        for xi in x:
+            log_joint = bernoulli_log_prob(logits, xi.expand_as(logits)) - 0.5 * (
+                z.squeeze(1) ** 2 + math.log(2 * math.pi)
+            )
+            exact.append(torch.logsumexp(log_joint, 0) + math.log(16 / 8000))
+    exact = -torch.stack(exact)
+    torch.manual_seed(1)
+    est = importance_sampled_nll(model.log_weights, x, k=20_000)
+    assert torch.allclose(est["nll"], exact, atol=0.05)
+    assert (est["neg_elbo"] > exact).all()
+
+
+def test_bits_per_dim_conversion():
+    assert nats_to_bits_per_dim(784 * math.log(2), 784) == pytest.approx(1.0)
+
+
+def test_models_satisfy_the_protocols():
+    from genlab.interfaces import GenerativeModel, LatentModel
+
+    vae, ae = VAE(VAEConfig(**SMALL)), AutoEncoder(VAEConfig(**SMALL))
+    assert isinstance(vae, GenerativeModel) and isinstance(vae, LatentModel)
+    assert isinstance(ae, LatentModel)
