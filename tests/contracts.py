@@ -14,7 +14,7 @@ def check_loss_finite_and_gradients_reach_every_parameter(model: nn.Module, batc
     metrics = model.loss(batch)
     assert "loss" in metrics, f"loss() must return a 'loss' key, got {sorted(metrics)}"
     for k, v in metrics.items():
-        assert math.isfinite(float(v)), f"metric {k} = {float(v)}"
+        assert math.isfinite(float(v.detach())), f"metric {k} = {float(v.detach())}"
     metrics["loss"].backward()
     for name, p in model.named_parameters():
         assert p.grad is not None, f"no gradient reaches parameter {name}"

@@ -140,20 +140,35 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_quickly(data_root, tmp_path):
 
 
 def test_two_processes_match_one_with_the_same_global_batch(data_root, tmp_path):
-    """torch.distributed (gloo on 127.0.0.1): gradients averaged over ranks equal the full batch."""
-    from genlab.models.vae import VAEConfig
-    from genlab.train import distributed as dist
-    from genlab.train.config import TrainConfig
-    from genlab.workflow import train
-
-    options = VAEConfig(latent_dim=2, channels=4, hidden=16)
-    cfg = TrainConfig(steps=5, batch_size=32, log_every=1, threads=1)
-    train("ae", "mnist", options, cfg, tmp_path / "one", progress=False)
-    dist.launch(2, train, "ae", "mnist", options, cfg, tmp_path / "two", None, 2, False)
+    """`--nproc 2`: torch.distributed (gloo on 127.0.0.1) averaging gradients over two halves of
+    each batch follows the same trajectory as one process on the whole batch."""
+    args = ["train", "ae", "--steps", 5, "--log-every", 1, *TINY, "--threads", 1]
+    assert run(*args, "--out", tmp_path / "one") == 0
+    assert run(*args, "--out", tmp_path / "two", "--nproc", 2) == 0
     one, two = read_checkpoint(tmp_path / "one"), read_checkpoint(tmp_path / "two")
     assert two["step"] == 5
     for k in one["model"]:
         assert torch.allclose(one["model"][k], two["model"][k], atol=1e-5), k
+    assert json.loads((tmp_path / "two" / "config.json").read_text())["nproc"] == 2
     l1 = [r["loss"] for r in read_metrics(tmp_path / "one")]
     l2 = [r["loss"] for r in read_metrics(tmp_path / "two")]  # rank 0's half of the batch
     assert l1[0] != l2[0] and abs(l1[-1] - l2[-1]) / l1[-1] < 0.2
+
+
+def test_data_check_prints_a_table_of_verified_datasets(data_root, capsys):
+    assert run("data", "check") == 0
+    out = capsys.readouterr().out
+    for line in ("mnist", "omniglot", "fsdd"):
+        row = next(r for r in out.splitlines() if r.startswith(line))
+        assert " ok " in row
+    assert "train 60000, test 10000" in out and "1623 characters" in out and "3000 clips" in out
+
+
+def test_data_check_fails_on_a_corrupt_file(data_root, tmp_path, capsys):
+    import shutil
+
+    shutil.copytree(data_root / "mnist", tmp_path / "mnist")
+    (tmp_path / "mnist" / "t10k-labels-idx1-ubyte.gz").write_bytes(b"not gzip")
+    assert run("data", "check", "--data-dir", tmp_path, "--dataset", "mnist") == 2
+    captured = capsys.readouterr()
+    assert "BAD" in captured.out and "t10k-labels-idx1-ubyte.gz" in captured.out

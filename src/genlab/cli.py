@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import types
 import typing
@@ -47,10 +48,13 @@ def given(ns: argparse.Namespace, cls: type) -> dict:
 
 def cmd_train(ns: argparse.Namespace) -> None:
     from genlab.runs import new_run_dir
+    from genlab.train import distributed as dist
     from genlab.train.config import TrainConfig
     from genlab.workflow import saved_config, train_and_show
 
     entry = get_model(ns.model)
+    if dist.env_world_size() > 1 and not ns.out:
+        raise GenlabError("under torchrun, pass --out so every process uses the same run directory")
     run_dir = Path(ns.out) if ns.out else new_run_dir(ns.model, ns.data or entry.datasets[0])
     saved = saved_config(run_dir)
     model_given, train_given = given(ns, entry.options), given(ns, TrainConfig)
@@ -75,7 +79,8 @@ def cmd_train(ns: argparse.Namespace) -> None:
         options = entry.options(**saved["model_options"])
         kept = {k: v for k, v in saved["train"].items() if k not in RESUMABLE}
         cfg = TrainConfig(**{**kept, **train_given})
-        print(f"resuming {run_dir}", file=sys.stderr)
+        if dist.env_world_size() == 1 or os.environ.get("RANK") == "0":
+            print(f"resuming {run_dir}", file=sys.stderr)
     if cfg.steps is None and cfg.minutes is None:
         raise GenlabError("give a budget: --steps N (total) or --minutes M")
     from genlab.workflow import check_dataset
@@ -84,6 +89,8 @@ def cmd_train(ns: argparse.Namespace) -> None:
     result, written = train_and_show(
         ns.model, data, options, cfg, run_dir, ns.data_dir, ns.nproc, not ns.quiet
     )
+    if dist.rank() != 0:
+        return
     if result is not None and result.status == "interrupted":
         print(
             f"interrupted at step {result.step}; checkpoint saved. Run the same command to resume."

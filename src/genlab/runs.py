@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from pathlib import Path
@@ -54,6 +53,11 @@ def load_run(
     ckpt = read_checkpoint(run_dir)
     weights = ckpt["ema"] if use_ema and ckpt.get("ema") is not None else ckpt["model"]
     model.load_state_dict(weights)
+    config = {
+        **config,
+        "step": int(ckpt["step"]),
+        "train_seconds": round(float(ckpt["seconds"]), 1),
+    }
     return entry, options, model.eval(), config
 
 
@@ -76,7 +80,3 @@ def summarize(run_dir: Path) -> dict:
 
 def find_runs(root: Path) -> list[Path]:
     return sorted(p.parent for p in Path(root).glob("**/config.json"))
-
-
-def options_dict(options: object) -> dict:
-    return dataclasses.asdict(options)

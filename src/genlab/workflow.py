@@ -54,6 +54,7 @@ def train(
     progress: bool = True,
 ) -> FitResult:
     """Train (or resume) a run; in distributed workers this runs once per rank."""
+    dist.init_from_env()  # a no-op alone; joins the group under torchrun or --nproc
     check_dataset(model, data)
     entry = get_model(model)
     threads = cfg.threads or max(1, (os.cpu_count() or 1) // max(1, dist.world_size()))
@@ -90,8 +91,12 @@ def train_and_show(
     result = None
     if nproc > 1:
         dist.launch(nproc, train, model, data, options, cfg, run_dir, data_dir, nproc, progress)
-    else:
-        result = train(model, data, options, cfg, run_dir, data_dir, nproc, progress)
+    else:  # one process, or one rank of a torchrun launch
+        result = train(
+            model, data, options, cfg, run_dir, data_dir, dist.env_world_size(), progress
+        )
+        if dist.rank() != 0:
+            return result, []
     return result, pictures(run_dir, data_dir)
 
 
@@ -115,15 +120,8 @@ def evaluate(
     splits = image_splits(config["data"], data_dir)
     with torch.no_grad():
         metrics = entry.evaluate(model, options, splits, k=k, n=n, seed=seed)
-    state = torch.load(Path(run_dir) / "checkpoint.pt", map_location="cpu", weights_only=True)
-    result = {
-        "model": config["model"],
-        "data": config["data"],
-        "split": "test",
-        "step": int(state["step"]),
-        "train_seconds": round(float(state["seconds"]), 1),
-        **metrics,
-    }
+    keys = ("model", "data", "step", "train_seconds")
+    result = {**{k: config[k] for k in keys}, "split": "test", **metrics}
     (Path(run_dir) / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
 

@@ -1,10 +1,11 @@
 """MNIST from the original IDX .gz files: 60,000 train / 10,000 test, 28x28, 0 = background, 255 = ink.
 
-Representations (all from one cached uint8 tensor):
+Representations (all from one cached uint8 tensor; see `genlab.data.images.representation`):
 - `uint8`: integers 0..255 for dequantized models;
 - `float`: x / 255 in [0, 1];
-- `binary_static`: one Bernoulli(x/255) draw per image, fixed seed per split (a fixed test set);
-- `binary_dynamic`: a fresh Bernoulli draw every batch (training against overfitting).
+- `binary_dynamic`: a fresh Bernoulli(x/255) draw every batch (training against overfitting);
+- static binarization: one Bernoulli draw of a whole split with a fixed seed (a fixed test set,
+  `genlab.data.images.static_binarization`).
 """
 
 from __future__ import annotations

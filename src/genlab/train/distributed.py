@@ -28,9 +28,14 @@ def world_size() -> int:
     return dist.get_world_size() if is_distributed() else 1
 
 
+def env_world_size() -> int:
+    """The number of processes a launcher (torchrun, --nproc) announced in the environment."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def init_from_env() -> None:
     """Join the process group described by the environment, if there is one with > 1 process."""
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not is_distributed():
+    if env_world_size() > 1 and not is_distributed():
         dist.init_process_group("gloo")
 
 
@@ -51,6 +56,24 @@ def shard(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         per = v.shape[0] // n
         out[k] = v[r * per : (r + 1) * per]
     return out
+
+
+def any_rank(flag: bool) -> bool:
+    """True on every rank if `flag` is true on any rank (so all ranks stop at the same step)."""
+    if not is_distributed():
+        return flag
+    t = torch.tensor([float(flag)])
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
+
+
+def sum_over_ranks(value: torch.Tensor) -> torch.Tensor:
+    """The sum of a scalar over ranks (a NaN anywhere makes it NaN everywhere)."""
+    if not is_distributed():
+        return value
+    t = value.detach().clone().reshape(1)
+    dist.all_reduce(t)
+    return t[0]
 
 
 def average_gradients(params: list[torch.nn.Parameter]) -> None:

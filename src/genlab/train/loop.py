@@ -114,26 +114,34 @@ class _Stop:
 
 
 class _Progress:
-    """tqdm on a terminal; otherwise a plain line every 30 s, so logs show progress too."""
+    """tqdm on a terminal (over steps, or over seconds for a --minutes budget, so the ETA is
+    right either way); otherwise a plain line every 30 s, so logs show progress too."""
 
     def __init__(self, cfg: TrainConfig, start: int, enabled: bool):
         self.cfg, self.enabled, self.t0, self.last = cfg, enabled, time.monotonic(), 0.0
-        self.tty = enabled and sys.stderr.isatty()
-        total = cfg.steps if cfg.steps is not None else None
-        self.bar = (
-            tqdm(total=total, initial=start, unit="step", dynamic_ncols=True) if self.tty else None
-        )
+        self.by_time = cfg.steps is None
+        self.bar = None
+        if enabled and sys.stderr.isatty():
+            total, initial, unit = (
+                (round(60 * cfg.minutes), 0, "s") if self.by_time else (cfg.steps, start, "step")
+            )
+            self.bar = tqdm(total=total, initial=initial, unit=unit, dynamic_ncols=True)
 
     def update(self, step: int, metrics: dict[str, float]) -> None:
         if not self.enabled:
             return
         shown = {k: f"{v:.4g}" for k, v in metrics.items() if k != "lr"}
+        elapsed = time.monotonic() - self.t0
         if self.bar is not None:
-            self.bar.update(step - self.bar.n)
-            self.bar.set_postfix(shown, refresh=False)
-        elif time.monotonic() - self.last > 30:
-            self.last = time.monotonic()
-            target = f"/{self.cfg.steps}" if self.cfg.steps else ""
+            self.bar.update((int(elapsed) if self.by_time else step) - self.bar.n)
+            self.bar.set_postfix({"step": step, **shown} if self.by_time else shown, refresh=False)
+        elif elapsed - self.last > 30:
+            self.last = elapsed
+            target = (
+                f"/{self.cfg.steps}"
+                if self.cfg.steps
+                else f" ({elapsed / 60:.1f}/{self.cfg.minutes} min)"
+            )
             print(f"step {step}{target} {shown}", file=sys.stderr, flush=True)
 
     def close(self) -> None:
@@ -179,7 +187,7 @@ def fit(
                     if main:
                         logger.log(state.step, values)
                         bar.update(state.step, values)
-                if stop.requested:
+                if dist.any_rank(stop.requested):
                     status = "interrupted"
                     break
                 if state.step % cfg.checkpoint_every == 0 and main:
