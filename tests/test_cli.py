@@ -95,18 +95,32 @@ def test_train_eval_sample_latent_runs_end_to_end(data_root, tmp_path, capsys):
 
 
 def test_training_again_on_the_same_out_resumes_to_the_new_budget(data_root, tmp_path, capsys):
-    out = tmp_path / "ae"
-    assert run("train", "ae", "--steps", 4, "--log-every", 1, "--out", out, *TINY) == 0
-    assert run("train", "ae", "--steps", 7, "--log-every", 1, "--out", out, "--quiet") == 0
+    out = tmp_path / "vae"
+    assert (
+        run("train", "vae", "--steps", 7, "--log-every", 1, "--out", tmp_path / "ref", *TINY) == 0
+    )
+    assert run("train", "vae", "--steps", 4, "--log-every", 1, "--out", out, *TINY) == 0
+    assert run("train", "vae", "--steps", 7, "--out", out, "--quiet") == 0
     assert read_checkpoint(out)["step"] == 7
     assert [r["step"] for r in read_metrics(out)] == list(range(1, 8))
+    assert [r["loss"] for r in read_metrics(out)] == [
+        r["loss"] for r in read_metrics(tmp_path / "ref")
+    ]
     assert "resuming" in capsys.readouterr().err
     # Changing what the run is made of is refused, in one line.
-    assert run("train", "ae", "--steps", 9, "--out", out, "--latent-dim", 8) == 2
+    assert run("train", "vae", "--steps", 9, "--out", out, "--latent-dim", 8) == 2
     assert "has latent_dim=2; cannot resume with 8" in capsys.readouterr().err
-    assert run("train", "vae", "--steps", 9, "--out", out) == 2
-    assert "is a 'ae' run, not 'vae'" in capsys.readouterr().err
-    assert run("sample", out, "--out", tmp_path / "x.png") == 2  # an autoencoder has no prior
+    assert run("train", "vae", "--steps", 9, "--out", out, "--lr", 0.1) == 2
+    assert "has lr=0.001; cannot resume with 0.1" in capsys.readouterr().err
+    assert run("train", "ae", "--steps", 9, "--out", out) == 2
+    assert "is a 'vae' run, not 'ae'" in capsys.readouterr().err
+
+
+def test_an_autoencoder_cannot_sample(data_root, tmp_path, capsys):
+    out = tmp_path / "ae"
+    assert run("train", "ae", "--steps", 2, "--out", out, *TINY) == 0
+    assert run("sample", out, "--out", tmp_path / "x.png") == 2
+    assert "cannot sample (no prior)" in capsys.readouterr().err
 
 
 def cli(*args: str, **kw) -> subprocess.Popen:

@@ -63,10 +63,11 @@ def test_same_seed_same_losses_and_different_seed_differs(tmp_path):
     assert losses(tmp_path / "a") != losses(tmp_path / "c")
 
 
-def test_interrupted_and_resumed_run_matches_uninterrupted(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_and_resumed_run_matches_uninterrupted(tmp_path, signum):
     kw = dict(warmup_steps=5, schedule="cosine", ema_decay=0.9, grad_clip=1.0)
     train(tmp_path / "full", 30, **kw)
-    # The same run receives SIGINT during step 13: it finishes the step, saves and stops.
+    # The same run receives the signal during step 13: it finishes the step, saves and stops.
     split = tmp_path / "split"
     cfg = TrainConfig(steps=30, log_every=1, checkpoint_every=1000, **kw)
     torch.manual_seed(0)
@@ -75,7 +76,7 @@ def test_interrupted_and_resumed_run_matches_uninterrupted(tmp_path):
 
     def step_then_ctrl_c(state, batch):
         if state.step == 12:
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signum)
         return plain(state, batch)
 
     result = fit(state, data(), cfg, split, step_then_ctrl_c, progress=False)

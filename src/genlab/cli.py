@@ -14,8 +14,10 @@ from pathlib import Path
 from genlab.errors import GenlabError
 from genlab.models.registry import MODELS, get_model
 
-# Training options that may change when a run is resumed; the rest must match the saved run.
-RESUMABLE = {"steps", "minutes", "checkpoint_every", "log_every", "threads"}
+# On resume, the budget comes from the command line alone; these other training options may be
+# changed (else they keep the run's values); the rest must match the saved run.
+BUDGET = {"steps", "minutes"}
+RESUMABLE = BUDGET | {"checkpoint_every", "log_every", "threads"}
 
 
 def _field_type(f: dataclasses.Field) -> type:
@@ -77,7 +79,7 @@ def cmd_train(ns: argparse.Namespace) -> None:
             if k not in RESUMABLE and saved["train"][k] != v:
                 raise GenlabError(f"{run_dir} has {k}={saved['train'][k]}; cannot resume with {v}")
         options = entry.options(**saved["model_options"])
-        kept = {k: v for k, v in saved["train"].items() if k not in RESUMABLE}
+        kept = {k: v for k, v in saved["train"].items() if k not in BUDGET}
         cfg = TrainConfig(**{**kept, **train_given})
         if dist.env_world_size() == 1 or os.environ.get("RANK") == "0":
             print(f"resuming {run_dir}", file=sys.stderr)
