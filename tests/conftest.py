@@ -15,6 +15,8 @@ def pytest_configure(config) -> None:
     torch.set_num_threads(1)
     if not os.environ.get("GENLAB_DATA") and SHARED_DATA.is_dir():
         os.environ["GENLAB_DATA"] = str(SHARED_DATA)
+    if os.environ.get("GENLAB_DATA"):  # absolute, so tests that change directory still find it
+        os.environ["GENLAB_DATA"] = str(Path(os.environ["GENLAB_DATA"]).resolve())
 
 
 @pytest.fixture(scope="session", autouse=True)
