@@ -39,8 +39,10 @@ def main() -> None:
         minutes=args.minutes, ema_decay=args.ema_decay, checkpoint_every=5000, log_every=200
     )
     result = train("vae", "mnist", VAEConfig(), cfg, out, progress=False)
+    if result.status != "done":
+        raise SystemExit(f"interrupted at step {result.step}: no figures for a partial budget")
     t0 = time.monotonic()
-    metrics = evaluate(out, k=args.k, n=args.n)
+    metrics = evaluate(out, k=args.k, n=args.n, samples=0)  # likelihood only
     print(
         json.dumps(
             {

@@ -146,11 +146,12 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_quickly(data_root, tmp_path):
     t0 = time.monotonic()
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 0, stderr
-    assert "interrupted at step" in stdout
+    assert proc.returncode == 130, stderr
+    assert "interrupted at step" in stdout and "Traceback" not in stderr
     step = read_checkpoint(out)["step"]
     assert step >= 5 and read_metrics(out)[-1]["step"] == step
-    assert time.monotonic() - t0 < 30  # includes writing the pictures
+    assert time.monotonic() - t0 < 10
+    assert not (out / "pictures").exists()  # pictures are for finished runs
 
 
 def test_two_processes_match_one_with_the_same_global_batch(data_root, tmp_path):

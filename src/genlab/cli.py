@@ -48,7 +48,7 @@ def given(ns: argparse.Namespace, cls: type) -> dict:
     return {k: v for k, v in vars(ns).items() if k in names}
 
 
-def cmd_train(ns: argparse.Namespace) -> None:
+def cmd_train(ns: argparse.Namespace) -> int:
     from genlab.runs import new_run_dir
     from genlab.train import distributed as dist
     from genlab.train.config import TrainConfig
@@ -92,21 +92,23 @@ def cmd_train(ns: argparse.Namespace) -> None:
         ns.model, data, options, cfg, run_dir, ns.data_dir, ns.nproc, not ns.quiet
     )
     if dist.rank() != 0:
-        return
+        return 0
     if result is not None and result.status == "interrupted":
-        print(
-            f"interrupted at step {result.step}; checkpoint saved. Run the same command to resume."
-        )
+        print(f"interrupted at step {result.step}; checkpoint saved in {run_dir}.")
+        print("Run the same command to resume.")
+        return 130  # like any interrupted program, so `train && eval` stops here
     print(f"run: {run_dir}")
     print(f"  metrics:  {run_dir / 'metrics.jsonl'} (TensorBoard: {run_dir / 'tb'})")
-    print(f"  pictures: {', '.join(p.name for p in written)} in {run_dir / 'pictures'}")
+    if written:
+        print(f"  pictures: {', '.join(p.name for p in written)} in {run_dir / 'pictures'}")
     print(f"  next:     genlab eval {run_dir}")
+    return 0
 
 
 def cmd_eval(ns: argparse.Namespace) -> None:
     from genlab.workflow import evaluate
 
-    result = evaluate(Path(ns.run), ns.data_dir, k=ns.k, n=ns.n, seed=ns.seed)
+    result = evaluate(Path(ns.run), ns.data_dir, k=ns.k, n=ns.n, seed=ns.seed, samples=ns.samples)
     if ns.json:
         print(json.dumps(result))
     else:
@@ -121,9 +123,9 @@ def cmd_sample(ns: argparse.Namespace) -> None:
 
 
 def cmd_latent(ns: argparse.Namespace) -> None:
-    from genlab.workflow import pictures
+    from genlab.workflow import latent
 
-    for p in pictures(Path(ns.run), ns.data_dir, ns.seed):
+    for p in latent(Path(ns.run), ns.data_dir, ns.seed):
         print(p)
 
 
@@ -188,6 +190,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--k", type=int, default=1000, help="importance samples per test image")
     e.add_argument("--n", type=int, default=None, help="evaluate only the first N test images")
     e.add_argument("--seed", type=int, default=0)
+    e.add_argument(
+        "--samples",
+        type=int,
+        default=10_000,
+        help="samples for fid/precision/recall/class_kl (MNIST models that sample; 0 = skip)",
+    )
     e.add_argument("--data-dir")
     e.set_defaults(fn=cmd_eval)
 
@@ -236,14 +244,13 @@ def main(argv: list[str] | None = None) -> int:
         add_options(train_parser, entry.options, f"{entry.name} options")
     ns = parser.parse_args(argv)
     try:
-        ns.fn(ns)
+        return ns.fn(ns) or 0
     except GenlabError as e:
         print(f"genlab: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("genlab: interrupted", file=sys.stderr)
         return 130
-    return 0
 
 
 if __name__ == "__main__":

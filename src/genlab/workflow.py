@@ -16,6 +16,8 @@ import torch
 from genlab import __version__
 from genlab.data.images import image_splits
 from genlab.errors import GenlabError, RunError
+from genlab.interfaces import LatentModel
+from genlab.metrics.features import feature_net, sample_quality
 from genlab.models import image_tasks
 from genlab.models.registry import get_model
 from genlab.runs import load_run, read_config, write_config
@@ -86,7 +88,8 @@ def train_and_show(
 ) -> tuple[FitResult | None, list[Path]]:
     """Train (across `nproc` local processes if > 1), then write the run's pictures.
 
-    Returns rank 0's FitResult (None when it ran in worker processes) and the pictures written.
+    Returns rank 0's FitResult (None when it ran in worker processes) and the pictures written
+    (none after an interruption, so Ctrl-C returns within seconds).
     """
     result = None
     if nproc > 1:
@@ -108,18 +111,40 @@ def pictures(run_dir: Path, data_dir: str | None = None, seed: int = 0) -> list[
     written = []
     if entry.can_sample:
         written.append(image_tasks.sample_grid(model, 64, out / "samples.png", seed))
-    written += image_tasks.latent_pictures(model, options, splits, out, seed)
+    if isinstance(model, LatentModel):
+        written += image_tasks.latent_pictures(model, options, splits, out, seed)
     return written
 
 
+def latent(run_dir: Path, data_dir: str | None = None, seed: int = 0) -> list[Path]:
+    """The latent-space pictures of a model that has a latent space (`genlab latent`)."""
+    entry, options, model, config = load_run(run_dir)
+    if not isinstance(model, LatentModel):
+        raise RunError(f"model '{config['model']}' has no latent space to show")
+    splits = image_splits(config["data"], data_dir)
+    return image_tasks.latent_pictures(model, options, splits, Path(run_dir) / "pictures", seed)
+
+
 def evaluate(
-    run_dir: Path, data_dir: str | None = None, k: int = 1000, n: int | None = None, seed: int = 0
+    run_dir: Path,
+    data_dir: str | None = None,
+    k: int = 1000,
+    n: int | None = None,
+    seed: int = 0,
+    samples: int = 10_000,
 ) -> dict:
-    """Evaluate a run on its dataset's test split; also writes <run>/eval.json."""
+    """Evaluate a run on its dataset's test split; also writes <run>/eval.json.
+
+    Models that can sample on MNIST also get FID, precision, recall and class coverage of
+    `samples` samples on genlab's classifier features (0 skips them).
+    """
     entry, options, model, config = load_run(run_dir)
     splits = image_splits(config["data"], data_dir)
     with torch.no_grad():
         metrics = entry.evaluate(model, options, splits, k=k, n=n, seed=seed)
+        if entry.can_sample and samples > 0 and config["data"] == "mnist":
+            net = feature_net(data_dir)
+            metrics.update(sample_quality(model, splits, net, samples, seed))
     keys = ("model", "data", "step", "train_seconds")
     result = {**{k: config[k] for k in keys}, "split": "test", **metrics}
     (Path(run_dir) / "eval.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -69,6 +69,19 @@ def evaluate_ae(model, options, splits: ImageSplits, n: int | None = None, **_) 
     }
 
 
+def evaluate_classifier(model, options, splits: ImageSplits, n: int | None = None, **_) -> dict:
+    """Test accuracy (a fraction in [0, 1]) and mean cross-entropy in nats."""
+    x, y = splits.test_x.float() / 255.0, splits.test_y
+    x, y = (x[:n], y[:n]) if n else (x, y)
+    with torch.no_grad():
+        logits = torch.cat([model(b) for b in x.split(1000)])
+    return {
+        "accuracy": (logits.argmax(1) == y).float().mean().item(),
+        "cross_entropy_nats": torch.nn.functional.cross_entropy(logits, y).item(),
+        "n": len(y),
+    }
+
+
 @torch.no_grad()
 def latent_pictures(model, options, splits: ImageSplits, out: Path, seed: int = 0) -> list[Path]:
     """Reconstructions, interpolations, a 2-D latent scatter and attribute arithmetic (PNGs)."""

@@ -9,6 +9,7 @@ from torch import nn
 
 from genlab.errors import GenlabError
 from genlab.models import image_tasks
+from genlab.models.classifier import Classifier, ClassifierConfig
 from genlab.models.vae import VAE, AutoEncoder, VAEConfig
 
 
@@ -32,10 +33,15 @@ MODELS: dict[str, ModelEntry] = {
         "ae", "convolutional autoencoder (no prior; compare with vae)", VAEConfig, AutoEncoder,
         ("mnist", "omniglot"), image_tasks.evaluate_ae, can_sample=False,
     ),
+    "classifier": ModelEntry(
+        "classifier", "MNIST digit classifier; its features measure sample quality",
+        ClassifierConfig, Classifier, ("mnist",), image_tasks.evaluate_classifier,
+        can_sample=False,
+    ),
 }  # fmt: skip
 
 PLANNED = (
-    "pixelcnn", "gated_pixelcnn", "realnvp", "glow", "pixelvae", "classifier", "dcgan", "wgan",
+    "pixelcnn", "gated_pixelcnn", "realnvp", "glow", "pixelvae", "dcgan", "wgan",
     "wgan_gp", "wavenet", "parallel_wavenet", "impala", "a2c", "spiral", "maml", "fomaml",
     "reptile", "rl2",
 )  # fmt: skip
