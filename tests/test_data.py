@@ -170,3 +170,17 @@ def test_unreachable_source_is_a_clear_error(tmp_path, monkeypatch):
     closed = Source("mnist", mnist.SOURCE.files[:1], base_urls=("http://127.0.0.1:9/",))
     with pytest.raises(DataError, match="train-images-idx3-ubyte.gz.*Download failed"):
         resolve(closed, download=True)
+
+
+def test_random_shift_matches_a_per_image_loop():
+    from genlab.data.images import random_shift
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (5, 2, 6, 7), generator=g, dtype=torch.uint8)
+    shifted = random_shift(x, 2, torch.Generator().manual_seed(1))
+    dy, dx = torch.randint(0, 5, (2, 5, 1), generator=torch.Generator().manual_seed(1))
+    for i in range(5):
+        padded = torch.nn.functional.pad(x[i], (2, 2, 2, 2))
+        oy, ox = int(dy[i]), int(dx[i])
+        assert torch.equal(shifted[i], padded[:, oy : oy + 6, ox : ox + 7])
+    assert torch.equal(random_shift(x, 0, g), x)

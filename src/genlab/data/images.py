@@ -44,13 +44,32 @@ def image_splits(name: str, data_dir: str | Path | None = None) -> ImageSplits:
     raise DataError(f"unknown image dataset '{name}'; choose from {', '.join(IMAGE_DATASETS)}")
 
 
-def representation(kind: str) -> Transform:
-    """Batch transform on {"x": uint8, ...}: dynamic binarization, [0, 1] floats, or raw uint8."""
+def random_shift(x: torch.Tensor, max_shift: int, g: torch.Generator) -> torch.Tensor:
+    """Translate each image by its own random (dy, dx) in [-max_shift, max_shift], zero-filled.
+
+    x: (B, C, H, W) -> (B, C, H, W); one gather for the whole batch, no per-image Python loop.
+    """
+    if max_shift == 0:
+        return x
+    b, c, h, w = x.shape
+    s = max_shift
+    padded = torch.nn.functional.pad(x, (s, s, s, s))  # (B, C, H + 2s, W + 2s)
+    dy, dx = torch.randint(0, 2 * s + 1, (2, b, 1), generator=g)  # offsets into the padding
+    rows = (torch.arange(h) + dy)[:, None, :, None]  # (B, 1, H, 1)
+    cols = (torch.arange(w) + dx)[:, None, None, :]  # (B, 1, 1, W)
+    return padded[
+        torch.arange(b)[:, None, None, None], torch.arange(c)[None, :, None, None], rows, cols
+    ]
+
+
+def representation(kind: str, max_shift: int = 0) -> Transform:
+    """Batch transform on {"x": uint8, ...}: dynamic binarization, [0, 1] floats, or raw uint8,
+    after an optional random translation of up to `max_shift` pixels (training augmentation)."""
     if kind not in REPRESENTATIONS:
         raise ValueError(f"unknown representation '{kind}'; choose from {REPRESENTATIONS}")
 
     def transform(batch: dict[str, torch.Tensor], g: torch.Generator) -> dict[str, torch.Tensor]:
-        x = batch["x"]
+        x = random_shift(batch["x"], max_shift, g)
         if kind == "binary_dynamic":
             x = mnist.binarize(x, g)
         elif kind == "float":

@@ -18,6 +18,7 @@ class ClassifierConfig:
     features: int = doc("width of the penultimate layer (the feature vector for FID)", default=128)
     dropout: float = doc("dropout before the last layer", default=0.3)
     n_classes: int = doc("number of classes", default=10)
+    augment_shift: int = doc("train on images shifted by up to this many pixels", default=2)
 
     @property
     def representation(self) -> str:

@@ -18,8 +18,11 @@ TEST_BINARIZATION_SEED = 5678  # the fixed stochastic binarization of the test s
 
 
 def train_batches(options, splits: ImageSplits, batch_size: int, seed: int) -> InMemoryBatches:
+    """Shuffled training batches in the model's representation. Options may define
+    `augment_shift` (pixels of random translation); models without it get none."""
     tensors = {"x": splits.train_x, "y": splits.train_y}
-    return InMemoryBatches(tensors, batch_size, seed, representation(options.representation))
+    transform = representation(options.representation, getattr(options, "augment_shift", 0))
+    return InMemoryBatches(tensors, batch_size, seed, transform)
 
 
 def test_images(options, splits: ImageSplits) -> tuple[torch.Tensor, str]:

@@ -149,6 +149,15 @@ class _Progress:
             self.bar.close()
 
 
+def _record(step: int, metrics: dict, logger: MetricsLogger | None, bar: _Progress) -> None:
+    """Check a step's metrics and, on rank 0 (which alone has a logger), log and show them."""
+    values = {k: float(v) for k, v in metrics.items()}
+    check_finite(step, values)
+    if logger is not None:
+        logger.log(step, values)
+        bar.update(step, values)
+
+
 def fit(
     state: TrainState,
     batches: BatchSource,
@@ -157,7 +166,11 @@ def fit(
     step_fn: StepFn | None = None,
     progress: bool = True,
 ) -> FitResult:
-    """Train until `cfg.steps` total steps or `cfg.minutes` of this call, whichever comes first."""
+    """Train until `cfg.steps` total steps or `cfg.minutes` of this call, whichever comes first.
+
+    The loss is checked for NaN/Inf at every step (before the weights change); the other metrics
+    at every logged step. The last step is always logged and checkpointed.
+    """
     if cfg.steps is None and cfg.minutes is None:
         raise ValueError("give a budget: steps or minutes")
     step_fn = step_fn or gradient_step(cfg.grad_clip)
@@ -174,24 +187,23 @@ def fit(
     status, saved_at = "done", None
     try:
         with _Stop() as stop:
-            t_last = time.monotonic()
+            t_last, logged, metrics = time.monotonic(), state.step, {}
             while (cfg.steps is None or state.step < cfg.steps) and time.monotonic() < deadline:
                 metrics = step_fn(state, dist.shard(batches.batch(state.step)))
                 state.step += 1
                 now = time.monotonic()
                 state.seconds += now - t_last
                 t_last = now
-                if state.step % cfg.log_every == 0 or state.step == cfg.steps:
-                    values = {k: float(v) for k, v in metrics.items()}
-                    check_finite(state.step, values)
-                    if main:
-                        logger.log(state.step, values)
-                        bar.update(state.step, values)
+                if state.step % cfg.log_every == 0:
+                    _record(state.step, metrics, logger, bar)
+                    logged = state.step
                 if dist.any_rank(stop.requested):
                     status = "interrupted"
                     break
                 if state.step % cfg.checkpoint_every == 0 and main:
                     saved_at = save_checkpoint(state, run_dir)
+            if metrics and logged != state.step:
+                _record(state.step, metrics, logger, bar)
         if main:
             saved_at = save_checkpoint(state, run_dir)
     except NonFiniteError as e:
