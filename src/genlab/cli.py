@@ -28,18 +28,23 @@ def _field_type(f: dataclasses.Field) -> type:
     return t
 
 
-def add_options(parser: argparse.ArgumentParser, cls: type, title: str) -> None:
+def add_options(
+    parser: argparse.ArgumentParser, cls: type, title: str, defaults: dict | None = None
+) -> None:
     """One `--flag` per dataclass field, default shown in --help but SUPPRESSed in the namespace,
-    so the caller can tell what the user actually typed."""
+    so the caller can tell what the user actually typed. `defaults` overrides shown defaults."""
     group = parser.add_argument_group(title)
     for f in dataclasses.fields(cls):
         default = f.default if f.default is not dataclasses.MISSING else None
+        default = (defaults or {}).get(f.name, default)
+        kind = _field_type(f)
+        typing_kw = {"action": argparse.BooleanOptionalAction} if kind is bool else {"type": kind}
         group.add_argument(
             "--" + f.name.replace("_", "-"),
             dest=f.name,
-            type=_field_type(f),
             default=argparse.SUPPRESS,
             help=f"{f.metadata.get('help', '')} (default: {default})",
+            **typing_kw,
         )
 
 
@@ -63,7 +68,7 @@ def cmd_train(ns: argparse.Namespace) -> int:
     if saved is None:
         data = ns.data or entry.datasets[0]
         options = entry.options(**model_given)
-        cfg = TrainConfig(**train_given)
+        cfg = TrainConfig(**{**entry.train_defaults, **train_given})
     else:
         if saved["model"] != ns.model:
             raise GenlabError(f"{run_dir} is a '{saved['model']}' run, not '{ns.model}'")
@@ -158,8 +163,12 @@ def cmd_data_check(ns: argparse.Namespace) -> None:
         raise GenlabError("some datasets are missing or corrupt (see the table)")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(model: str | None = None) -> argparse.ArgumentParser:
+    """The CLI; with `model` given, `train` also takes that model's options and shows its
+    training defaults."""
     from genlab.train.config import TrainConfig
+
+    entry = get_model(model) if model else None
 
     p = argparse.ArgumentParser(
         prog="genlab", description="Train, evaluate, sample and inspect generative models."
@@ -181,7 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--nproc", type=int, default=1, help="data-parallel processes on this machine")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_options(t, TrainConfig, "training")
+    add_options(t, TrainConfig, "training", entry.train_defaults if entry else None)
+    if entry is not None:
+        add_options(t, entry.options, f"{entry.name} options")
     t.set_defaults(fn=cmd_train)
 
     e = sub.add_parser("eval", help="evaluate a run on the test set", formatter_class=fmt)
@@ -233,15 +244,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = build_parser()
-    if len(argv) >= 2 and argv[0] == "train" and not argv[1].startswith("-"):
-        try:  # the chosen model's options become flags (and show in `genlab train MODEL --help`)
-            entry = get_model(argv[1])
-        except GenlabError as e:
-            print(f"genlab: error: {e}", file=sys.stderr)
-            return 2
-        train_parser = parser._subparsers._group_actions[0].choices["train"]  # noqa: SLF001
-        add_options(train_parser, entry.options, f"{entry.name} options")
+    model = (
+        argv[1] if len(argv) >= 2 and argv[0] == "train" and not argv[1].startswith("-") else None
+    )
+    try:
+        parser = build_parser(model)
+    except GenlabError as e:  # an unknown model name
+        print(f"genlab: error: {e}", file=sys.stderr)
+        return 2
     ns = parser.parse_args(argv)
     try:
         return ns.fn(ns) or 0

@@ -23,7 +23,7 @@ from genlab.models.registry import get_model
 from genlab.runs import load_run, read_config, write_config
 from genlab.train import distributed as dist
 from genlab.train.config import TrainConfig
-from genlab.train.loop import FitResult, fit, make_state
+from genlab.train.loop import FitResult, fit
 
 
 def resolved_config(model: str, data: str, options: object, train: TrainConfig, nproc: int) -> dict:
@@ -72,8 +72,8 @@ def train(
             f"--batch-size {cfg.batch_size} does not split over {dist.world_size()} processes"
         )
     batches = image_tasks.train_batches(options, splits, cfg.batch_size, cfg.seed)
-    result = fit(make_state(net, cfg), batches, cfg, run_dir, progress=progress)
-    return result
+    state = entry.make_state(net, cfg)
+    return fit(state, batches, cfg, run_dir, entry.make_step(cfg), progress=progress)
 
 
 def train_and_show(

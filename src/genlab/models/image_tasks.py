@@ -85,6 +85,12 @@ def evaluate_classifier(model, options, splits: ImageSplits, n: int | None = Non
     }
 
 
+def evaluate_sampler(model, options, splits: ImageSplits, **_) -> dict:
+    """A model with no likelihood (a GAN) is judged by its samples alone; `genlab eval` adds
+    fid, precision, recall and class coverage."""
+    return {"likelihood": "none (implicit model)"}
+
+
 @torch.no_grad()
 def latent_pictures(model, options, splits: ImageSplits, out: Path, seed: int = 0) -> list[Path]:
     """Reconstructions, interpolations, a 2-D latent scatter and attribute arithmetic (PNGs)."""

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from torch import nn
 
 from genlab.errors import GenlabError
 from genlab.models import image_tasks
 from genlab.models.classifier import Classifier, ClassifierConfig
+from genlab.models.gan import GAN, DCGANConfig, WGANConfig, WGANGPConfig, gan_step, make_gan_state
 from genlab.models.vae import VAE, AutoEncoder, VAEConfig
+from genlab.train.config import TrainConfig
+from genlab.train.loop import StepFn, TrainState, gradient_step, make_state
+
+
+def default_step(cfg: TrainConfig) -> StepFn:
+    return gradient_step(cfg.grad_clip)
 
 
 @dataclass(frozen=True)
@@ -22,6 +29,11 @@ class ModelEntry:
     datasets: tuple[str, ...]  # the first is the default
     evaluate: Callable[..., dict]  # (model, options, splits, k=, n=, seed=) -> metrics
     can_sample: bool
+    # How the shared loop trains it: optimizers and state, and the step function.
+    make_state: Callable[[nn.Module, TrainConfig], TrainState] = make_state
+    make_step: Callable[[TrainConfig], StepFn] = default_step
+    # Training options that differ from TrainConfig's defaults for this model (the papers').
+    train_defaults: dict = field(default_factory=dict)
 
 
 MODELS: dict[str, ModelEntry] = {
@@ -38,12 +50,26 @@ MODELS: dict[str, ModelEntry] = {
         ClassifierConfig, Classifier, ("mnist",), image_tasks.evaluate_classifier,
         can_sample=False,
     ),
+    "dcgan": ModelEntry(
+        "dcgan", "DCGAN, non-saturating loss", DCGANConfig, GAN, ("mnist",),
+        image_tasks.evaluate_sampler, True, make_gan_state, gan_step,
+        {"lr": 2e-4, "batch_size": 64},
+    ),
+    "wgan": ModelEntry(
+        "wgan", "Wasserstein GAN, weight clipping, RMSprop", WGANConfig, GAN, ("mnist",),
+        image_tasks.evaluate_sampler, True, make_gan_state, gan_step,
+        {"lr": 5e-5, "batch_size": 320},  # 5 critic updates of 64 per generator update
+    ),
+    "wgan_gp": ModelEntry(
+        "wgan_gp", "Wasserstein GAN with gradient penalty", WGANGPConfig, GAN, ("mnist",),
+        image_tasks.evaluate_sampler, True, make_gan_state, gan_step,
+        {"lr": 1e-4, "batch_size": 320},
+    ),
 }  # fmt: skip
 
 PLANNED = (
-    "pixelcnn", "gated_pixelcnn", "realnvp", "glow", "pixelvae", "dcgan", "wgan",
-    "wgan_gp", "wavenet", "parallel_wavenet", "impala", "a2c", "spiral", "maml", "fomaml",
-    "reptile", "rl2",
+    "pixelcnn", "gated_pixelcnn", "realnvp", "glow", "pixelvae", "wavenet", "parallel_wavenet",
+    "impala", "a2c", "spiral", "maml", "fomaml", "reptile", "rl2",
 )  # fmt: skip
 
 
