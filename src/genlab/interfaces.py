@@ -41,3 +41,11 @@ class LatentModel(Protocol):
     def mean_image(self, z: torch.Tensor) -> torch.Tensor:
         """(B, Z) -> (B, C, H, W) in [0, 1]."""
         ...
+
+
+@runtime_checkable
+class NoiseGenerator(Protocol):
+    """A model that maps noise to images (a GAN generator): `generate(z)`, z of size
+    `cfg.latent_dim`, images (B, C, H, W) in [0, 1]. Used for interpolation strips."""
+
+    def generate(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor: ...

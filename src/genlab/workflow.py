@@ -16,7 +16,7 @@ import torch
 from genlab import __version__
 from genlab.data.images import image_splits
 from genlab.errors import GenlabError, RunError
-from genlab.interfaces import LatentModel
+from genlab.interfaces import LatentModel, NoiseGenerator
 from genlab.metrics.features import feature_net, sample_quality
 from genlab.models import image_tasks
 from genlab.models.registry import get_model
@@ -73,7 +73,8 @@ def train(
         )
     batches = image_tasks.train_batches(options, splits, cfg.batch_size, cfg.seed)
     state = entry.make_state(net, cfg)
-    return fit(state, batches, cfg, run_dir, entry.make_step(cfg), progress=progress)
+    hook = image_tasks.progress_grid if entry.can_sample else None
+    return fit(state, batches, cfg, run_dir, entry.make_step(cfg), progress, hook)
 
 
 def train_and_show(
@@ -113,6 +114,8 @@ def pictures(run_dir: Path, data_dir: str | None = None, seed: int = 0) -> list[
         written.append(image_tasks.sample_grid(model, 64, out / "samples.png", seed))
     if isinstance(model, LatentModel):
         written += image_tasks.latent_pictures(model, options, splits, out, seed)
+    elif isinstance(model, NoiseGenerator):
+        written += image_tasks.noise_interpolations(model, out, seed)
     return written
 
 

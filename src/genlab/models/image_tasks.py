@@ -131,5 +131,36 @@ def latent_pictures(model, options, splits: ImageSplits, out: Path, seed: int = 
 
 @torch.no_grad()
 def sample_grid(model, n: int, path: Path, seed: int = 0) -> Path:
+    """A grid of n samples drawn with their own seeded generator, in eval mode (batch-norm
+    statistics untouched), leaving the model's mode and the global RNG as they were."""
+    was_training = model.training
+    model.eval()
+    try:
+        return save_grid(model.sample(n, generator=torch.Generator().manual_seed(seed)), path)
+    finally:
+        model.train(was_training)
+
+
+def progress_grid(state, run_dir: Path) -> Path:
+    """`on_checkpoint` hook: the same 64 latent draws at every checkpoint, to watch training."""
+    path = Path(run_dir) / "pictures" / "progress" / f"step_{state.step:07d}.png"
+    return sample_grid(state.model, 64, path)
+
+
+@torch.no_grad()
+def noise_interpolations(model, out: Path, seed: int = 0) -> list[Path]:
+    """Linear and spherical walks between random noise vectors of a generator (6 rows of 10);
+    a class-conditional generator keeps one class per row (row i: class i)."""
+    was_training = model.training
+    model.eval()
     g = torch.Generator().manual_seed(seed)
-    return save_grid(model.sample(n, generator=g), path)
+    z = torch.randn(12, model.cfg.latent_dim, generator=g)
+    written = []
+    for name, path_fn in (("linear", lerp), ("spherical", slerp)):
+        rows = []
+        for i in range(6):
+            y = torch.full((10,), i) if getattr(model.cfg, "conditional", False) else None
+            rows.append(model.generate(path_fn(z[2 * i], z[2 * i + 1], 10), y))
+        written.append(save_grid(torch.cat(rows), out / f"interpolation_{name}.png", nrow=10))
+    model.train(was_training)
+    return written

@@ -165,11 +165,14 @@ def fit(
     run_dir: Path,
     step_fn: StepFn | None = None,
     progress: bool = True,
+    on_checkpoint: Callable[[TrainState, Path], None] | None = None,
 ) -> FitResult:
     """Train until `cfg.steps` total steps or `cfg.minutes` of this call, whichever comes first.
 
     The loss is checked for NaN/Inf at every step (before the weights change); the other metrics
-    at every logged step. The last step is always logged and checkpointed.
+    at every logged step. The last step is always logged and checkpointed. `on_checkpoint(state,
+    run_dir)` runs on rank 0 after each periodic checkpoint (e.g. to draw a sample grid); it must
+    not change the training state.
     """
     if cfg.steps is None and cfg.minutes is None:
         raise ValueError("give a budget: steps or minutes")
@@ -181,6 +184,7 @@ def fit(
         if main:
             truncate_after(run_dir, state.step)
     dist.broadcast_parameters(state.model)
+    state.model.train()
     logger = MetricsLogger(run_dir) if main else None
     bar = _Progress(cfg, state.step, progress and main)
     deadline = time.monotonic() + 60 * cfg.minutes if cfg.minutes is not None else math.inf
@@ -202,6 +206,8 @@ def fit(
                     break
                 if state.step % cfg.checkpoint_every == 0 and main:
                     saved_at = save_checkpoint(state, run_dir)
+                    if on_checkpoint is not None:
+                        on_checkpoint(state, run_dir)
             if metrics and logged != state.step:
                 _record(state.step, metrics, logger, bar)
         if main:
