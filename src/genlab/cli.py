@@ -135,13 +135,13 @@ def cmd_latent(ns: argparse.Namespace) -> None:
 
 
 def cmd_runs(ns: argparse.Namespace) -> None:
-    from genlab.runs import find_runs, summarize
+    from genlab.runs import KEY_METRICS, find_runs, summarize
 
     rows = [summarize(r) for r in find_runs(Path(ns.dir))]
     if not rows:
         print(f"no runs under {ns.dir}")
         return
-    cols = ["run", "model", "data", "step", "loss", "nll_nats", "neg_elbo_nats", "rec_nats"]
+    cols = ["run", "model", "data", "step", "loss", *KEY_METRICS]
     cols = [c for c in cols if any(c in r for r in rows)]
     fmt = lambda v: f"{v:.2f}" if isinstance(v, float) else ("-" if v is None else str(v))  # noqa: E731
     table = [cols] + [[fmt(r.get(c)) for c in cols] for r in rows]

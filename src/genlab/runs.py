@@ -21,6 +21,8 @@ from genlab.train.logger import read_metrics
 from genlab.train.state import CHECKPOINT, read_checkpoint
 
 DEFAULT_ROOT = Path("runs")
+# What `genlab runs` shows from eval.json, in this order.
+KEY_METRICS = ("nll_nats", "neg_elbo_nats", "rec_nats", "fid", "precision", "recall", "accuracy")
 
 
 def new_run_dir(model: str, data: str, root: Path = DEFAULT_ROOT) -> Path:

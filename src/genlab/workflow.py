@@ -55,12 +55,23 @@ def train(
     nproc: int = 1,
     progress: bool = True,
 ) -> FitResult:
-    """Train (or resume) a run; in distributed workers this runs once per rank."""
+    """Train (or resume) a run; in distributed workers this runs once per rank.
+
+    Uses `cfg.threads` torch threads (default: cores / processes) while training, and restores
+    the caller's setting afterwards.
+    """
     dist.init_from_env()  # a no-op alone; joins the group under torchrun or --nproc
     check_dataset(model, data)
-    entry = get_model(model)
-    threads = cfg.threads or max(1, (os.cpu_count() or 1) // max(1, dist.world_size()))
-    torch.set_num_threads(threads)
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(cfg.threads or max(1, (os.cpu_count() or 1) // dist.world_size()))
+    try:
+        return _train(get_model(model), data, options, cfg, run_dir, data_dir, nproc, progress)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _train(entry, data, options, cfg, run_dir, data_dir, nproc, progress) -> FitResult:
+    model = entry.name
     splits = image_splits(data, data_dir)
     if dist.rank() == 0:
         write_config(run_dir, resolved_config(model, data, options, cfg, nproc))

@@ -46,7 +46,8 @@ def feature_net(data_dir: str | Path | None = None) -> Classifier:
         if accuracy < MIN_ACCURACY:
             raise GenlabError(
                 f"the feature network in {staging} reached {accuracy:.4f} test accuracy, below "
-                f"{MIN_ACCURACY}; its features would not be a trustworthy yardstick"
+                f"{MIN_ACCURACY}; its features would not be a trustworthy yardstick (delete "
+                f"{staging} to train it again)"
             )
         staging.rename(run_dir)  # only a network that passed becomes the yardstick
     _, _, model, _ = load_run(run_dir)
