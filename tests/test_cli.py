@@ -81,7 +81,7 @@ def test_train_eval_sample_latent_runs_end_to_end(data_root, tmp_path, capsys):
     config = json.loads((out / "config.json").read_text())
     assert config["model_options"]["latent_dim"] == 2 and config["train"]["steps"] == 6
 
-    assert run("eval", out, "--json", "--k", 4, "--n", 20) == 0
+    assert run("eval", out, "--json", "--k", 4, "--n", 20, "--samples", 0) == 0
     result = json.loads(capsys.readouterr().out)
     assert {"nll_nats", "neg_elbo_nats", "kl_nats", "rec_nats"} <= set(result)
     assert result["nll_nats"] <= result["neg_elbo_nats"] and result["n"] == 20
@@ -151,7 +151,7 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_quickly(data_root, tmp_path):
     step = read_checkpoint(out)["step"]
     assert step >= 5 and read_metrics(out)[-1]["step"] == step
     assert time.monotonic() - t0 < 10
-    assert not (out / "pictures").exists()  # pictures are for finished runs
+    assert not (out / "pictures" / "samples.png").exists()  # final pictures: finished runs only
 
 
 def test_two_processes_match_one_with_the_same_global_batch(data_root, tmp_path):

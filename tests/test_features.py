@@ -25,7 +25,16 @@ SMALL_NET = ["--channels", "8", "--features", "32", "--batch-size", "64", "--qui
 @pytest.fixture(scope="module")
 def small_net(data_root):
     """A small classifier trained briefly, installed where genlab looks for its feature net."""
-    args = ["train", "classifier", "--steps", "300", "--lr", "0.003", "--out", feature_net_dir()]
+    args = [
+        "train",
+        "classifier",
+        "--steps",
+        "300",
+        "--lr",
+        "0.003",
+        "--out",
+        str(feature_net_dir()),
+    ]
     assert main([*args, *SMALL_NET]) == 0
     return feature_net()
 

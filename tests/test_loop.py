@@ -188,3 +188,9 @@ def test_config_written_and_metrics_are_json(tmp_path):
 def test_cosine_without_steps_is_rejected():
     with pytest.raises(ValueError, match="cosine"):
         TrainConfig(minutes=1, schedule="cosine")
+
+
+def test_training_works_even_if_the_caller_disabled_gradients(tmp_path):
+    with torch.no_grad():
+        result, _ = train(tmp_path, 3)
+    assert result.step == 3

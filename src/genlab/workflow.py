@@ -154,10 +154,11 @@ def evaluate(
     """
     entry, options, model, config = load_run(run_dir)
     splits = image_splits(config["data"], data_dir)
+    quality = entry.can_sample and samples > 0 and config["data"] == "mnist"
+    net = feature_net(data_dir) if quality else None  # may train it: outside no_grad
     with torch.no_grad():
         metrics = entry.evaluate(model, options, splits, k=k, n=n, seed=seed)
-        if entry.can_sample and samples > 0 and config["data"] == "mnist":
-            net = feature_net(data_dir)
+        if net is not None:
             metrics.update(sample_quality(model, splits, net, samples, seed))
     keys = ("model", "data", "step", "train_seconds")
     result = {**{k: config[k] for k in keys}, "split": "test", **metrics}

@@ -38,8 +38,8 @@ class Classifier(nn.Module):
             nn.Conv2d(c, 2 * c, 3, padding=1), nn.BatchNorm2d(2 * c), nn.ReLU(),
             nn.MaxPool2d(2),  # (B, 2c, 7, 7)
             nn.Conv2d(2 * c, 4 * c, 3, padding=1), nn.BatchNorm2d(4 * c), nn.ReLU(),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(),  # (B, 4c)
-            nn.Linear(4 * c, cfg.features), nn.ReLU(),
+            nn.MaxPool2d(2), nn.Flatten(),  # (B, 4c * 3 * 3): keeps where the strokes are
+            nn.Linear(4 * c * 9, cfg.features), nn.ReLU(),
         )  # fmt: skip
         self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(cfg.features, cfg.n_classes))
 

@@ -190,7 +190,7 @@ def fit(
     deadline = time.monotonic() + 60 * cfg.minutes if cfg.minutes is not None else math.inf
     status, saved_at = "done", None
     try:
-        with _Stop() as stop:
+        with _Stop() as stop, torch.enable_grad():  # even if a caller disabled it
             t_last, logged, metrics = time.monotonic(), state.step, {}
             while (cfg.steps is None or state.step < cfg.steps) and time.monotonic() < deadline:
                 metrics = step_fn(state, dist.shard(batches.batch(state.step)))
