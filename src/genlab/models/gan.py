@@ -18,9 +18,9 @@ from torch import nn
 
 from genlab.errors import ConfigError
 from genlab.train import distributed as dist
-from genlab.train.config import TrainConfig, doc, lr_factor
-from genlab.train.loop import StepFn, check_finite
-from genlab.train.state import EMA, TrainState
+from genlab.train.config import TrainConfig, doc
+from genlab.train.loop import StepFn, check_finite, make_state
+from genlab.train.state import TrainState
 
 
 @dataclass(frozen=True)
@@ -223,9 +223,4 @@ def make_gan_state(model: GAN, cfg: TrainConfig) -> TrainState:
         else:
             betas = (0.5, 0.999) if g.loss == "dcgan" else (0.0, 0.9)
             opts[name] = torch.optim.Adam(module.parameters(), lr=cfg.lr, betas=betas)
-    scheds = {
-        k: torch.optim.lr_scheduler.LambdaLR(o, lambda s: lr_factor(s, cfg))
-        for k, o in opts.items()
-    }
-    ema = EMA(model, cfg.ema_decay) if cfg.ema_decay else None
-    return TrainState(model, opts, scheds, ema)
+    return make_state(model, cfg, opts)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 
@@ -15,6 +16,17 @@ from genlab.metrics.likelihood import gaussian_kl_standard_normal, importance_sa
 from genlab.viz.images import save_grid, save_scatter
 
 TEST_BINARIZATION_SEED = 5678  # the fixed stochastic binarization of the test set
+
+
+@contextlib.contextmanager
+def eval_mode(model: torch.nn.Module):
+    """Eval mode (batch-norm statistics untouched) for the block, then the model's mode as it was."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
 
 
 def train_batches(options, splits: ImageSplits, batch_size: int, seed: int) -> InMemoryBatches:
@@ -133,12 +145,8 @@ def latent_pictures(model, options, splits: ImageSplits, out: Path, seed: int = 
 def sample_grid(model, n: int, path: Path, seed: int = 0) -> Path:
     """A grid of n samples drawn with their own seeded generator, in eval mode (batch-norm
     statistics untouched), leaving the model's mode and the global RNG as they were."""
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         return save_grid(model.sample(n, generator=torch.Generator().manual_seed(seed)), path)
-    finally:
-        model.train(was_training)
 
 
 def progress_grid(state, run_dir: Path) -> Path:
@@ -151,16 +159,14 @@ def progress_grid(state, run_dir: Path) -> Path:
 def noise_interpolations(model, out: Path, seed: int = 0) -> list[Path]:
     """Linear and spherical walks between random noise vectors of a generator (6 rows of 10);
     a class-conditional generator keeps one class per row (row i: class i)."""
-    was_training = model.training
-    model.eval()
     g = torch.Generator().manual_seed(seed)
     z = torch.randn(12, model.cfg.latent_dim, generator=g)
     written = []
-    for name, path_fn in (("linear", lerp), ("spherical", slerp)):
-        rows = []
-        for i in range(6):
-            y = torch.full((10,), i) if getattr(model.cfg, "conditional", False) else None
-            rows.append(model.generate(path_fn(z[2 * i], z[2 * i + 1], 10), y))
-        written.append(save_grid(torch.cat(rows), out / f"interpolation_{name}.png", nrow=10))
-    model.train(was_training)
+    with eval_mode(model):
+        for name, path_fn in (("linear", lerp), ("spherical", slerp)):
+            rows = []
+            for i in range(6):
+                y = torch.full((10,), i) if getattr(model.cfg, "conditional", False) else None
+                rows.append(model.generate(path_fn(z[2 * i], z[2 * i + 1], 10), y))
+            written.append(save_grid(torch.cat(rows), out / f"interpolation_{name}.png", nrow=10))
     return written

@@ -48,12 +48,21 @@ class FitResult:
     checkpoint: Path | None
 
 
-def make_state(model: nn.Module, cfg: TrainConfig) -> TrainState:
-    """Adam(W) with warmup/schedule and optional EMA: what a single-loss model needs."""
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, cfg))
+def make_state(
+    model: nn.Module, cfg: TrainConfig, optimizers: dict[str, torch.optim.Optimizer] | None = None
+) -> TrainState:
+    """Optimizers (default: one AdamW named "main"), each with the warmup/schedule of `cfg`, and
+    the optional EMA of weights. Models with several optimizers (a GAN) pass their own."""
+    if optimizers is None:
+        optimizers = {
+            "main": torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        }
+    schedulers = {
+        name: torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, cfg))
+        for name, opt in optimizers.items()
+    }
     ema = EMA(model, cfg.ema_decay) if cfg.ema_decay else None
-    return TrainState(model, {"main": opt}, {"main": sched}, ema)
+    return TrainState(model, optimizers, schedulers, ema)
 
 
 def check_finite(step: int, metrics: dict[str, torch.Tensor | float]) -> None:
