@@ -113,7 +113,9 @@ def cmd_train(ns: argparse.Namespace) -> int:
 def cmd_eval(ns: argparse.Namespace) -> None:
     from genlab.workflow import evaluate
 
-    result = evaluate(Path(ns.run), ns.data_dir, k=ns.k, n=ns.n, seed=ns.seed, samples=ns.samples)
+    result = evaluate(
+        Path(ns.run), ns.data_dir, k=ns.k, n=ns.n, seed=ns.seed, samples=ns.samples, tasks=ns.tasks
+    )
     if ns.json:
         print(json.dumps(result))
     else:
@@ -206,6 +208,9 @@ def build_parser(model: str | None = None) -> argparse.ArgumentParser:
         type=int,
         default=10_000,
         help="samples for fid/precision/recall/class_kl (MNIST models that sample; 0 = skip)",
+    )
+    e.add_argument(
+        "--tasks", type=int, default=1000, help="test tasks for few-shot learners (maml, ...)"
     )
     e.add_argument("--data-dir")
     e.set_defaults(fn=cmd_eval)

@@ -14,7 +14,6 @@ from pathlib import Path
 import torch
 
 from genlab import __version__
-from genlab.data.images import image_splits
 from genlab.errors import GenlabError, RunError
 from genlab.interfaces import LatentModel, NoiseGenerator
 from genlab.metrics.features import feature_net, sample_quality
@@ -72,7 +71,7 @@ def train(
 
 def _train(entry, data, options, cfg, run_dir, data_dir, nproc, progress) -> FitResult:
     model = entry.name
-    splits = image_splits(data, data_dir)
+    dataset = entry.load_data(data, data_dir, options)
     if dist.rank() == 0:
         write_config(run_dir, resolved_config(model, data, options, cfg, nproc))
     torch.manual_seed(cfg.seed)
@@ -82,7 +81,7 @@ def _train(entry, data, options, cfg, run_dir, data_dir, nproc, progress) -> Fit
         raise GenlabError(
             f"--batch-size {cfg.batch_size} does not split over {dist.world_size()} processes"
         )
-    batches = image_tasks.train_batches(options, splits, cfg.batch_size, cfg.seed)
+    batches = entry.batches(options, dataset, cfg.batch_size, cfg.seed)
     state = entry.make_state(net, cfg)
     hook = image_tasks.progress_grid if entry.can_sample else None
     return fit(state, batches, cfg, run_dir, entry.make_step(cfg), progress, hook)
@@ -118,13 +117,15 @@ def train_and_show(
 def pictures(run_dir: Path, data_dir: str | None = None, seed: int = 0) -> list[Path]:
     """Samples (if the model can sample) and latent-space pictures into <run>/pictures/."""
     entry, options, model, config = load_run(run_dir)
-    splits = image_splits(config["data"], data_dir)
+    dataset = entry.load_data(config["data"], data_dir, options)
     out = Path(run_dir) / "pictures"
+    if entry.pictures is not None:
+        return entry.pictures(model, options, dataset, out, seed)
     written = []
     if entry.can_sample:
         written.append(image_tasks.sample_grid(model, 64, out / "samples.png", seed))
     if isinstance(model, LatentModel):
-        written += image_tasks.latent_pictures(model, options, splits, out, seed)
+        written += image_tasks.latent_pictures(model, options, dataset, out, seed)
     elif isinstance(model, NoiseGenerator):
         written += image_tasks.noise_interpolations(model, out, seed)
     return written
@@ -135,7 +136,7 @@ def latent(run_dir: Path, data_dir: str | None = None, seed: int = 0) -> list[Pa
     entry, options, model, config = load_run(run_dir)
     if not isinstance(model, LatentModel):
         raise RunError(f"model '{config['model']}' has no latent space to show")
-    splits = image_splits(config["data"], data_dir)
+    splits = entry.load_data(config["data"], data_dir, options)
     return image_tasks.latent_pictures(model, options, splits, Path(run_dir) / "pictures", seed)
 
 
@@ -146,18 +147,20 @@ def evaluate(
     n: int | None = None,
     seed: int = 0,
     samples: int = 10_000,
+    tasks: int = 1000,
 ) -> dict:
     """Evaluate a run on its dataset's test split; also writes <run>/eval.json.
 
     Models that can sample on MNIST also get FID, precision, recall and class coverage of
-    `samples` samples on genlab's classifier features (0 skips them).
+    `samples` samples on genlab's classifier features (0 skips them). Few-shot learners are
+    tested on `tasks` tasks of the meta-test classes.
     """
     entry, options, model, config = load_run(run_dir)
-    splits = image_splits(config["data"], data_dir)
+    splits = entry.load_data(config["data"], data_dir, options)
     quality = entry.can_sample and samples > 0 and config["data"] == "mnist"
     net = feature_net(data_dir) if quality else None  # may train it: outside no_grad
     with torch.no_grad():
-        metrics = entry.evaluate(model, options, splits, k=k, n=n, seed=seed)
+        metrics = entry.evaluate(model, options, splits, k=k, n=n, seed=seed, tasks=tasks)
         if net is not None:
             metrics.update(sample_quality(model, splits, net, samples, seed))
     keys = ("model", "data", "step", "train_seconds")

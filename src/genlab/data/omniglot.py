@@ -100,3 +100,15 @@ def _decode(folder: Path) -> dict:
 def load(data_dir: str | Path | None = None) -> dict:
     """All 32,460 images with ids; see the module docstring for conventions."""
     return load_decoded(SOURCE, resolve(SOURCE, data_dir), _decode)
+
+
+def by_character(data_dir: str | Path | None = None) -> torch.Tensor:
+    """(1623, 20, 28, 28) uint8: image [c, d] is character id c drawn by drawer d."""
+    d = load(data_dir)
+    n_chars, n_drawers = 1623, 20
+    slot = d["character"] * n_drawers + d["drawer"]  # (32460,) unique when the data is sound
+    if slot.unique().numel() != n_chars * n_drawers:
+        raise DataError("omniglot: (character, drawer) pairs are not all distinct")
+    out = torch.empty(n_chars * n_drawers, SIZE, SIZE, dtype=torch.uint8)
+    out[slot] = d["images"]
+    return out.view(n_chars, n_drawers, SIZE, SIZE)

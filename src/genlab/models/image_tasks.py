@@ -46,7 +46,7 @@ def test_images(options, splits: ImageSplits) -> tuple[torch.Tensor, str]:
 
 
 def evaluate_vae(
-    model, options, splits: ImageSplits, k: int = 1000, n: int | None = None, seed: int = 0
+    model, options, splits: ImageSplits, k: int = 1000, n: int | None = None, seed: int = 0, **_
 ) -> dict:
     """-log p(x) by importance sampling with K samples, plus -ELBO, KL and reconstruction (nats)."""
     x, how = test_images(options, splits)

@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
+from genlab.data.images import image_splits
 from genlab.errors import GenlabError
+from genlab.meta import learners as meta
 from genlab.models import image_tasks
 from genlab.models.classifier import Classifier, ClassifierConfig
 from genlab.models.gan import GAN, DCGANConfig, WGANConfig, WGANGPConfig, gan_step, make_gan_state
@@ -20,6 +22,10 @@ def default_step(cfg: TrainConfig) -> StepFn:
     return gradient_step(cfg.grad_clip)
 
 
+def load_images(data: str, data_dir: str | None, options: object) -> object:
+    return image_splits(data, data_dir)
+
+
 @dataclass(frozen=True)
 class ModelEntry:
     name: str
@@ -27,13 +33,20 @@ class ModelEntry:
     options: type  # frozen dataclass of model options; its fields become CLI flags
     build: Callable[[object], nn.Module]
     datasets: tuple[str, ...]  # the first is the default
-    evaluate: Callable[..., dict]  # (model, options, splits, k=, n=, seed=) -> metrics
+    evaluate: Callable[..., dict]  # (model, options, data, k=, n=, seed=, tasks=) -> metrics
     can_sample: bool
     # How the shared loop trains it: optimizers and state, and the step function.
     make_state: Callable[[nn.Module, TrainConfig], TrainState] = make_state
     make_step: Callable[[TrainConfig], StepFn] = default_step
     # Training options that differ from TrainConfig's defaults for this model (the papers').
     train_defaults: dict = field(default_factory=dict)
+    # What it trains and is evaluated on: (data name, data_dir, options) -> a dataset object,
+    # and (options, dataset, batch_size, seed) -> the loop's BatchSource. Default: 28x28 images.
+    load_data: Callable[[str, str | None, object], object] = load_images
+    batches: Callable[..., object] = image_tasks.train_batches
+    # Pictures after training: (model, options, dataset, out_dir, seed) -> paths; None = the
+    # image models' samples and latent pictures.
+    pictures: Callable[..., list] | None = None
 
 
 MODELS: dict[str, ModelEntry] = {
@@ -67,9 +80,21 @@ MODELS: dict[str, ModelEntry] = {
     ),
 }  # fmt: skip
 
+for _name, _options, _summary, _defaults in (
+    ("maml", meta.MetaConfig, "MAML (second order) few-shot learner", {"lr": 1e-3}),
+    ("fomaml", meta.FOMAMLConfig, "first-order MAML few-shot learner", {"lr": 1e-3}),
+    ("reptile", meta.ReptileConfig, "Reptile few-shot learner", {"lr": 1.0}),
+):
+    MODELS[_name] = ModelEntry(
+        _name, _summary, _options, meta.MetaLearner, ("omniglot",), meta.evaluate_fewshot,
+        False, meta.make_reptile_state if _name == "reptile" else make_state, default_step,
+        {"batch_size": 32 if _name != "reptile" else 5, "log_every": 100, **_defaults},
+        meta.load_data, meta.train_batches, meta.task_pictures,
+    )  # fmt: skip
+
 PLANNED = (
     "pixelcnn", "gated_pixelcnn", "realnvp", "glow", "pixelvae", "wavenet", "parallel_wavenet",
-    "impala", "a2c", "spiral", "maml", "fomaml", "reptile", "rl2",
+    "impala", "a2c", "spiral", "rl2",
 )  # fmt: skip
 
 

@@ -31,7 +31,8 @@ def grid(
         r, col = divmod(i, nrow)
         y, x = pad + r * (h + pad), pad + col * (w + pad)
         canvas[y : y + h, x : x + w] = arr[i]
-    img = Image.fromarray((canvas.squeeze(-1) * 255).round().astype(np.uint8))
+    pixels = canvas[..., 0] if c == 1 else canvas  # L or RGB
+    img = Image.fromarray((pixels * 255).round().astype(np.uint8))
     return img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST)
 
 

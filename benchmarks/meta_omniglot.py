@@ -1,0 +1,126 @@
+"""Meta-train a few-shot learner on Omniglot for a wall-clock budget, then test it on 1,000 tasks.
+
+    python benchmarks/meta_omniglot.py [--model maml] [--minutes 60] [--ways 5] [--shots 1]
+                                       [--set inner_lr=0.4 --set bn=support ...] [--speed-only]
+
+Prints one JSON line: `accuracy` and `ci95` (fractions) on `--tasks` meta-test tasks of the
+random1200-seed1 split with 15 queries per class, meta-iterations done, minutes trained, and
+`ms_per_iteration` of one meta-batch with vmap over tasks and with a Python loop (the reason the
+default is what it is), and `live_ms`: adapting to 5 new drawings and classifying one more
+(genlab.meta.live, the draw-and-classify demo; bar < 200 ms).
+Bar (issue 6): 5-way 1-shot >= 0.970 within 60 minutes on 2 cores for the best algorithm.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shutil
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from genlab.meta.learners import MetaLearner, train_batches
+from genlab.meta.live import FewShotClassifier
+from genlab.meta.tasks import fewshot_data
+from genlab.models.registry import get_model
+from genlab.train.config import TrainConfig
+from genlab.workflow import evaluate, train
+
+
+def parse_set(items: list[str], options_cls) -> dict:
+    fields = {f.name: f for f in dataclasses.fields(options_cls)}
+    out = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        kind = type(fields[key].default)
+        out[key] = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
+    return out
+
+
+def ms_per_iteration(options, batch_size: int, vectorize: bool, repeats: int = 5) -> float:
+    model = MetaLearner(dataclasses.replace(options, vectorize=vectorize))
+    data = fewshot_data(options.split)
+    batches = train_batches(options, data, batch_size, 0)
+    times = []
+    for i in range(repeats + 1):
+        t = time.perf_counter()
+        model.loss(batches.batch(i))["loss"].backward()
+        times.append(time.perf_counter() - t)
+    return round(1000 * statistics.median(times[1:]), 1)  # the first call warms up
+
+
+def live_ms(run: Path, ways: int) -> float:
+    clf = FewShotClassifier.from_run(run)
+    data = fewshot_data(clf.model.cfg.split)
+    drawings = [data.test[c, 0].numpy() for c in range(ways)]
+    query = [data.test[0, 1].numpy()]
+    times = []
+    for _ in range(21):
+        t = time.perf_counter()
+        clf.fit(drawings, list(range(ways))).predict_proba(query)
+        times.append(time.perf_counter() - t)
+    return round(1000 * statistics.median(times[1:]), 1)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--model", default="maml", choices=("maml", "fomaml", "reptile"))
+    p.add_argument("--minutes", type=float, default=60.0)
+    p.add_argument("--ways", type=int, default=5)
+    p.add_argument("--shots", type=int, default=1)
+    p.add_argument("--batch-size", type=int, default=None, help="tasks per meta-batch")
+    p.add_argument("--lr", type=float, default=None, help="outer learning rate")
+    p.add_argument("--set", action="append", default=[], help="model option key=value")
+    p.add_argument("--tasks", type=int, default=1000)
+    p.add_argument("--speed-only", action="store_true", help="only time vmap vs loop")
+    p.add_argument("--out", default="runs/bench-meta")
+    args = p.parse_args()
+    entry = get_model(args.model)
+    options = entry.options(ways=args.ways, shots=args.shots, **parse_set(args.set, entry.options))
+    given = {k: v for k, v in (("batch_size", args.batch_size), ("lr", args.lr)) if v}
+    cfg = TrainConfig(
+        minutes=args.minutes, checkpoint_every=500, **{**entry.train_defaults, **given}
+    )
+    report: dict = {
+        "benchmark": "meta_omniglot",
+        "model": args.model,
+        "ways": args.ways,
+        "shots": args.shots,
+        "batch_size": cfg.batch_size,
+    }
+    report["ms_per_iteration"] = {
+        "vmap": ms_per_iteration(options, cfg.batch_size, True),
+        "loop": ms_per_iteration(options, cfg.batch_size, False),
+    }
+    if not args.speed_only:
+        out = Path(args.out) / f"{args.model}-{args.ways}w{args.shots}s"
+        shutil.rmtree(out, ignore_errors=True)
+        result = train(args.model, "omniglot", options, cfg, out, progress=False)
+        if result.status != "done":
+            raise SystemExit(f"interrupted at step {result.step}: no figures for a partial budget")
+        t = time.monotonic()
+        m = evaluate(out, tasks=args.tasks)
+        report.update(
+            accuracy=round(m["accuracy"], 4),
+            ci95=round(m["ci95"], 4),
+            tasks=m["tasks"],
+            iterations=result.step,
+            train_minutes=round(result.seconds / 60, 1),
+            eval_seconds=round(time.monotonic() - t, 1),
+            bn=m["bn"],
+            eval_inner_steps=m["inner_steps"],
+            options=dataclasses.asdict(options),
+            live_ms=live_ms(out, args.ways),
+        )
+    report.update(threads=torch.get_num_threads(), date=time.strftime("%Y-%m-%d"))
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Learning to learn: few-shot classification (MAML, first-order MAML, Reptile) and meta-RL."""
