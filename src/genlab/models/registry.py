@@ -10,6 +10,7 @@ from torch import nn
 from genlab.data.images import image_splits
 from genlab.errors import GenlabError
 from genlab.meta import learners as meta
+from genlab.meta import rl2
 from genlab.models import image_tasks
 from genlab.models.classifier import Classifier, ClassifierConfig
 from genlab.models.gan import GAN, DCGANConfig, WGANConfig, WGANGPConfig, gan_step, make_gan_state
@@ -92,9 +93,31 @@ for _name, _options, _summary, _defaults in (
         meta.load_data, meta.train_batches, meta.task_pictures,
     )  # fmt: skip
 
+MODELS["rl2"] = ModelEntry(
+    "rl2",
+    "RL²: a recurrent agent that learns to explore bandits (A2C)",
+    rl2.RL2Config,
+    rl2.RL2Agent,
+    ("bandits",),
+    rl2.evaluate_bandits,
+    False,
+    make_state,
+    default_step,
+    {"batch_size": 256, "lr": 1e-3, "grad_clip": 1.0, "log_every": 20},
+    rl2.load_data,
+    rl2.train_batches,
+    rl2.action_raster,
+)
+MODELS["harlow"] = ModelEntry(
+    "harlow", "an LSTM agent that learns to learn Harlow's two-object task (A2C)",
+    rl2.HarlowConfig, rl2.RL2Agent, ("harlow",), rl2.evaluate_harlow, False, make_state,
+    default_step, {"batch_size": 256, "lr": 1e-3, "grad_clip": 1.0, "log_every": 20},
+    rl2.load_data, rl2.train_batches, rl2.action_raster,
+)  # fmt: skip
+
 PLANNED = (
     "pixelcnn", "gated_pixelcnn", "realnvp", "glow", "pixelvae", "wavenet", "parallel_wavenet",
-    "impala", "a2c", "spiral", "rl2",
+    "impala", "a2c", "spiral",
 )  # fmt: skip
 
 

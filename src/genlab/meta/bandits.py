@@ -1,0 +1,180 @@
+"""Bernoulli bandits as a meta-learning problem (Duan et al. 2016, RL²), and the classic baselines.
+
+A task is k arms with success probabilities drawn from U[0, 1]; an episode is n pulls of it.
+Everything is vectorised over B tasks at once: probs (B, k), actions (B,), rewards (B,).
+Policies see only the history, summarised by per-arm successes and failures (B, k), and the
+number of pulls left. The Bayesian baselines use the U[0, 1] = Beta(1, 1) prior of the tasks.
+
+- `gittins_table(n)`: the finite-horizon Gittins index (calibration by dynamic programming): for
+  h pulls left and an arm with posterior Beta(s + 1, f + 1), the largest known per-pull reward
+  lambda at which pulling this arm is still worth it, over the remaining h pulls. With h = 1 it
+  is the posterior mean.
+- `bayes_optimal_value(k, n)`: the exact Bayes-optimal expected total reward, by dynamic
+  programming over all arms' counts (tractable for small k and n, e.g. (5 arms, 10 pulls)).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+Policy = Callable[[int, torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor]
+# (pulls_left, successes (B, k), failures (B, k), generator) -> arms (B,)
+
+
+def sample_tasks(n_tasks: int, arms: int, generator: torch.Generator) -> torch.Tensor:
+    """(n_tasks, arms) success probabilities, i.i.d. U[0, 1]."""
+    return torch.rand(n_tasks, arms, generator=generator)
+
+
+def pull(probs: torch.Tensor, arms: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """probs (B, k), arms (B,) -> rewards (B,) in {0., 1.}."""
+    p = probs.gather(1, arms[:, None]).squeeze(1)
+    return (torch.rand(p.shape, generator=generator) < p).float()
+
+
+def _argmax_random_ties(scores: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """(B, k) -> (B,): the best arm, ties broken uniformly at random."""
+    noise = torch.rand(scores.shape, generator=g, dtype=scores.dtype) * 1e-9
+    best = scores.max(1, keepdim=True).values
+    return torch.where(scores >= best - 1e-12, 1.0 + noise, noise).argmax(1)
+
+
+def random_policy(left, s, f, g):
+    return torch.randint(0, s.shape[1], (s.shape[0],), generator=g)
+
+
+def epsilon_greedy(eps: float = 0.1) -> Policy:
+    """Pull the arm with the highest posterior mean; a uniformly random arm with probability eps."""
+
+    def act(left, s, f, g):
+        greedy = _argmax_random_ties((s + 1) / (s + f + 2), g)
+        explore = torch.rand(s.shape[0], generator=g) < eps
+        return torch.where(explore, random_policy(left, s, f, g), greedy)
+
+    return act
+
+
+def ucb1(left, s, f, g):
+    """Auer et al. 2002: every arm once, then argmax mean + sqrt(2 ln t / n_i)."""
+    n = s + f
+    t = n.sum(1, keepdim=True).clamp_min(1)
+    score = s / n.clamp_min(1) + torch.sqrt(2 * torch.log(t) / n.clamp_min(1))
+    score = torch.where(n == 0, torch.full_like(score, math.inf), score)
+    return _argmax_random_ties(score, g)
+
+
+def thompson(left, s, f, g):
+    """Sample each arm's probability from its Beta(s + 1, f + 1) posterior; pull the best."""
+    a, b = s + 1, f + 1
+    # Beta via two Gammas, drawn with the given generator (torch's Beta takes no generator).
+    x, y = _gamma(a, g), _gamma(b, g)
+    return _argmax_random_ties(x / (x + y), g)
+
+
+def _gamma(shape: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Gamma(shape, 1) for integer shapes >= 1: a sum of exponentials, -sum log U."""
+    k = int(shape.max())
+    u = torch.rand(*shape.shape, k, generator=g).clamp_min(1e-12)
+    mask = torch.arange(k) < shape[..., None]
+    return -(torch.log(u) * mask).sum(-1)
+
+
+@functools.lru_cache(maxsize=8)
+def gittins_table(n: int, grid: int = 512) -> torch.Tensor:
+    """(n + 1, n + 1, n + 1) float64: index[h, s, f] for h pulls left (1..n) and s successes, f
+    failures (s + f <= n). Calibration: with a known arm of reward lambda per pull as the
+    alternative, W_h(s, f) = max(lambda h, p (1 + W_{h-1}(s+1, f)) + (1 - p) W_{h-1}(s, f+1)),
+    p = (s + 1) / (s + f + 2). Continuing minus retiring is decreasing in lambda; the index is its
+    root, found on a grid of `grid` lambdas and refined by linear interpolation (the function is
+    piecewise linear in lambda)."""
+    lam = np.linspace(0.0, 1.0, grid)[:, None, None]  # (L, 1, 1)
+    size = n + 2
+    s = np.arange(size)[:, None]
+    f = np.arange(size)[None, :]
+    p = (s + 1) / (s + f + 2)  # (size, size)
+    w = np.zeros((grid, size, size))  # W_0 = 0
+    index = np.zeros((n + 1, n + 1, n + 1))
+    for h in range(1, n + 1):
+        up = np.zeros_like(w)
+        up[:, :-1, :] = w[:, 1:, :]  # W_{h-1}(s + 1, f)
+        right = np.zeros_like(w)
+        right[:, :, :-1] = w[:, :, 1:]  # W_{h-1}(s, f + 1)
+        cont = p * (1 + up) + (1 - p) * right
+        gap = cont - lam * h  # (L, size, size), decreasing in lambda
+        w = np.maximum(cont, lam * h)
+        pos = (gap >= 0).sum(0) - 1  # last grid point still worth continuing
+        pos = np.clip(pos, 0, grid - 2)
+        g0 = np.take_along_axis(gap, pos[None], 0)[0]
+        g1 = np.take_along_axis(gap, pos[None] + 1, 0)[0]
+        l0 = lam[:, 0, 0][pos]
+        step = lam[1, 0, 0] - lam[0, 0, 0]
+        root = l0 + step * np.clip(g0 / np.where(g0 - g1 > 0, g0 - g1, 1.0), 0.0, 1.0)
+        index[h] = root[: n + 1, : n + 1]
+    return torch.from_numpy(index)
+
+
+def gittins(n: int) -> Policy:
+    """Pull the arm with the highest finite-horizon Gittins index (see `gittins_table`)."""
+    table = gittins_table(n)
+
+    def act(left, s, f, g):
+        return _argmax_random_ties(table[left][s.long(), f.long()], g)
+
+    return act
+
+
+def run_policy(
+    policy: Policy,
+    probs: torch.Tensor,
+    pulls: int,
+    generator: torch.Generator,
+    u: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Total reward (B,) of `policy` over `pulls` pulls of each task in probs (B, k). With u
+    (B, pulls) uniforms, pull t pays u[:, t] < p[arm] (the same draws an agent saw)."""
+    s = torch.zeros_like(probs)
+    f = torch.zeros_like(probs)
+    total = torch.zeros(probs.shape[0])
+    rows = torch.arange(probs.shape[0])
+    for t in range(pulls):
+        arms = policy(pulls - t, s, f, generator)
+        r = pull(probs, arms, generator) if u is None else (u[:, t] < probs[rows, arms]).float()
+        s[rows, arms] += r
+        f[rows, arms] += 1 - r
+        total += r
+    return total
+
+
+def bayes_optimal_value(arms: int, pulls: int) -> float:
+    """Exact Bayes-optimal expected total reward over `pulls` pulls of `arms` arms with U[0, 1]
+    priors. The state is the multiset of per-arm (successes, failures); memoised recursion."""
+
+    @functools.cache
+    def value(state: tuple[tuple[int, int], ...], left: int) -> float:
+        if left == 0:
+            return 0.0
+        best = 0.0
+        for i, (s, f) in enumerate(state):
+            if i and state[i - 1] == (s, f):
+                continue  # identical arms have identical values
+            p = (s + 1) / (s + f + 2)
+            win = tuple(sorted(state[:i] + ((s + 1, f),) + state[i + 1 :]))
+            lose = tuple(sorted(state[:i] + ((s, f + 1),) + state[i + 1 :]))
+            best = max(best, p * (1 + value(win, left - 1)) + (1 - p) * value(lose, left - 1))
+        return best
+
+    return value(tuple([(0, 0)] * arms), pulls)
+
+
+BASELINES: dict[str, Callable[[int], Policy]] = {
+    "random": lambda n: random_policy,
+    "epsilon_greedy": lambda n: epsilon_greedy(0.1),
+    "ucb1": lambda n: ucb1,
+    "thompson": lambda n: thompson,
+    "gittins": gittins,
+}

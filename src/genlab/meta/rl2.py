@@ -1,0 +1,225 @@
+"""RL² (Duan et al. 2016; Wang et al. 2016): a recurrent policy trained across tasks, whose
+hidden state does the learning within an episode. Trained with A2C (advantage actor-critic with
+GAE) in the shared loop: one step = a batch of whole episodes on freshly drawn tasks.
+
+At each step t the core sees [observation_t, one-hot previous action, previous reward, fraction
+of the episode left] and outputs action logits and a value. The hidden state is reset only
+between episodes (never between pulls or trials), so information carries across them.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from genlab.agents.returns import gae
+from genlab.data.batches import seeded
+from genlab.errors import ConfigError
+from genlab.meta import bandits as bandit_baselines
+from genlab.meta.episodes import Bandits, Harlow
+from genlab.train.config import doc
+from genlab.viz.images import PALETTE, grid
+
+
+@dataclass(frozen=True)
+class RL2Config:
+    TASK: ClassVar[str] = "bandits"
+    arms: int = doc("bandits: arms per task", default=5)
+    pulls: int = doc("bandits: pulls per episode", default=100)
+    hidden: int = doc("recurrent core width", default=128)
+    core: str = doc("recurrent core: 'gru' or 'lstm'", default="gru")
+    gamma: float = doc("discount", default=0.99)
+    gae_lambda: float = doc("GAE lambda", default=0.3)
+    entropy_weight: float = doc("entropy bonus weight", default=0.01)
+    value_weight: float = doc("value loss weight", default=0.5)
+
+    def __post_init__(self) -> None:
+        if self.core not in ("gru", "lstm"):
+            raise ConfigError(f"core must be 'gru' or 'lstm', got '{self.core}'")
+
+    def family(self):
+        return Bandits(self.arms, self.pulls)
+
+
+@dataclass(frozen=True)
+class HarlowConfig(RL2Config):
+    TASK: ClassVar[str] = "harlow"
+    trials: int = doc("Harlow: trials per episode", default=6)
+    object_dim: int = doc("Harlow: size of each object's random feature vector", default=8)
+    core: str = doc("recurrent core: 'gru' or 'lstm'", default="lstm")
+    gamma: float = doc("discount", default=0.9)
+    gae_lambda: float = doc("GAE lambda", default=1.0)
+
+    def family(self):
+        return Harlow(self.trials, self.object_dim)
+
+
+class RL2Agent(nn.Module):
+    def __init__(self, cfg: RL2Config):
+        super().__init__()
+        self.cfg = cfg
+        fam = cfg.family()
+        self.n_actions = fam.n_actions
+        inp = fam.obs_dim + fam.n_actions + 2
+        cell = nn.GRUCell if cfg.core == "gru" else nn.LSTMCell
+        self.cell = cell(inp, cfg.hidden)
+        self.policy = nn.Linear(cfg.hidden, fam.n_actions)
+        self.value = nn.Linear(cfg.hidden, 1)
+
+    def rollout(self, batch: dict[str, torch.Tensor], greedy: bool = False) -> dict:
+        """Play every episode of `batch` to the end. Returns time-major (T, B) tensors: log_probs,
+        entropies, values, rewards, actions."""
+        fam = self.cfg.family()
+        n = next(iter(batch.values())).shape[0]
+        h = torch.zeros(n, self.cfg.hidden)
+        state = h if self.cfg.core == "gru" else (h, torch.zeros_like(h))
+        prev_a = torch.zeros(n, self.n_actions)
+        prev_r = torch.zeros(n, 1)
+        out = {k: [] for k in ("log_probs", "entropies", "values", "rewards", "actions")}
+        for t in range(fam.length):
+            left = torch.full((n, 1), 1.0 - t / fam.length)
+            x = torch.cat([fam.observe(batch, t), prev_a, prev_r, left], 1)
+            state = self.cell(x, state)
+            h = state if self.cfg.core == "gru" else state[0]
+            logits = self.policy(h)
+            logp_all = F.log_softmax(logits, -1)
+            a = logits.argmax(-1) if greedy else torch.multinomial(logp_all.exp(), 1).squeeze(1)
+            r = fam.reward(batch, t, a)
+            out["log_probs"].append(logp_all.gather(1, a[:, None]).squeeze(1))
+            out["entropies"].append(-(logp_all.exp() * logp_all).sum(-1))
+            out["values"].append(self.value(h).squeeze(1))
+            out["rewards"].append(r)
+            out["actions"].append(a)
+            prev_a = F.one_hot(a, self.n_actions).float()
+            prev_r = r[:, None]
+        return {k: torch.stack(v) for k, v in out.items()}
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """A2C: policy gradient with GAE advantages (normalised), value regression, entropy."""
+        c = self.cfg
+        ro = self.rollout(batch)
+        rewards, values = ro["rewards"], ro["values"]
+        discounts = torch.full_like(rewards, c.gamma)
+        discounts[-1] = 0.0  # the episode ends after its last step
+        adv, target = gae(
+            rewards, values.detach(), discounts, torch.zeros_like(rewards[0]), c.gae_lambda
+        )
+        norm_adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+        pg = -(ro["log_probs"] * norm_adv).mean()
+        v_loss = 0.5 * (values - target).square().mean()
+        ent = ro["entropies"].mean()
+        return {
+            "loss": pg + c.value_weight * v_loss - c.entropy_weight * ent,
+            "episode_reward": rewards.sum(0).mean(),
+            "entropy": ent,
+            "value_loss": v_loss,
+        }
+
+
+class EpisodeBatches:
+    """The loop's BatchSource: `tasks` freshly drawn episodes per step, a pure function of
+    (seed, step)."""
+
+    def __init__(self, cfg: RL2Config, tasks: int, seed: int):
+        self.family, self.tasks, self.seed = cfg.family(), tasks, seed
+
+    def batch(self, step: int) -> dict[str, torch.Tensor]:
+        return self.family.sample(self.tasks, seeded(self.seed, step))
+
+
+def load_data(data: str, data_dir, options: RL2Config) -> None:
+    if data != options.TASK:
+        raise ConfigError(f"this model trains on '{options.TASK}' tasks, not '{data}'")
+    return None  # episodes are generated, not loaded
+
+
+def train_batches(options: RL2Config, data, batch_size: int, seed: int) -> EpisodeBatches:
+    return EpisodeBatches(options, batch_size, seed)
+
+
+EVAL_SEED = 8765
+
+
+def _mean_ci(x: torch.Tensor) -> tuple[float, float]:
+    x = x.double()
+    return x.mean().item(), 1.96 * x.std().item() / math.sqrt(x.numel())
+
+
+@torch.no_grad()
+def evaluate_bandits(
+    model: RL2Agent, options: RL2Config, data, tasks: int = 1000, seed: int = 0, **_
+) -> dict:
+    """Mean total reward per episode (and 95% CI) of the agent, sampling its actions, on `tasks`
+    test tasks, beside every baseline on the same tasks (their own action randomness)."""
+    fam = options.family()
+    batch = fam.sample(tasks, seeded(EVAL_SEED, seed))
+    t0 = time.monotonic()
+    torch.manual_seed(seed)
+    out = {}
+    out["reward"], out["ci95"] = _mean_ci(model.rollout(batch)["rewards"].sum(0))
+    out["reward_greedy"], _ = _mean_ci(model.rollout(batch, greedy=True)["rewards"].sum(0))
+    baselines = {}
+    for name, make in bandit_baselines.BASELINES.items():
+        g = seeded(EVAL_SEED, seed, 1)
+        policy = make(fam.pulls)
+        total = bandit_baselines.run_policy(policy, batch["probs"], fam.pulls, g, batch["u"])
+        baselines[name] = round(total.mean().item(), 3)
+    out["baselines"] = baselines
+    out["fraction_of_gittins"] = out["reward"] / baselines["gittins"]
+    return {
+        **out,
+        "arms": fam.arms,
+        "pulls": fam.pulls,
+        "tasks": tasks,
+        "seconds": round(time.monotonic() - t0, 1),
+    }
+
+
+@torch.no_grad()
+def evaluate_harlow(
+    model: RL2Agent, options: HarlowConfig, data, tasks: int = 1000, seed: int = 0, **_
+) -> dict:
+    """Fraction of correct choices on each trial of `tasks` new episodes (new objects)."""
+    fam = options.family()
+    batch = fam.sample(tasks, seeded(EVAL_SEED, seed))
+    torch.manual_seed(seed)
+    correct = model.rollout(batch)["rewards"]  # (trials, tasks)
+    per_trial = correct.mean(1)
+    _, ci = _mean_ci(correct[1])
+    return {
+        "trial2_accuracy": per_trial[1].item(),
+        "ci95": ci,
+        "accuracy_by_trial": [round(v, 4) for v in per_trial.tolist()],
+        "tasks": tasks,
+        "trials": fam.trials,
+    }
+
+
+@torch.no_grad()
+def action_raster(model: RL2Agent, options: RL2Config, data, out, seed: int = 0) -> list:
+    """choices.png: 16 test episodes (rows) x their steps (columns). Bandits: the colour of the
+    arm pulled, bright if it is the task's best arm and dim if not. Harlow: green where the
+    choice was rewarded, red where not. Learning within an episode shows as rows settling."""
+    fam = options.family()
+    batch = fam.sample(16, seeded(EVAL_SEED, seed, 2))
+    torch.manual_seed(seed)
+    ro = model.rollout(batch)
+    a, r = ro["actions"].T, ro["rewards"].T  # (16, T)
+    if isinstance(fam, Bandits):
+        colours = torch.tensor(PALETTE, dtype=torch.float32)[a % len(PALETTE)] / 255  # (16, T, 3)
+        best = batch["probs"].argmax(1, keepdim=True) == a  # (16, T)
+        colours = colours * torch.where(best, 1.0, 0.35)[..., None]
+    else:
+        colours = torch.stack([1 - r, r, torch.zeros_like(r)], -1) * 0.8
+    img = colours.permute(2, 0, 1)[None]  # (1, 3, 16, T)
+    path = out / "choices.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cell = 8 if fam.length <= 20 else 3
+    grid(img, nrow=1, pad=0, scale=cell).save(path)
+    return [path]

@@ -1,0 +1,115 @@
+"""Meta-RL: return estimators against loops, bandit baselines against hand-computed values, the
+task families, and the RL² agent end to end."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from genlab.agents.returns import gae
+from genlab.cli import main
+from genlab.meta import bandits as B
+from genlab.meta.episodes import Bandits, Harlow
+
+
+def test_gae_matches_the_sum_of_discounted_deltas():
+    g = torch.Generator().manual_seed(0)
+    T, N = 7, 3
+    r, v, boot = torch.randn(T, N, generator=g), torch.randn(T, N, generator=g), torch.randn(N)
+    d = torch.full((T, N), 0.9)
+    d[3, 1] = 0.0  # an episode ends at step 3 of column 1
+    for lam in (0.0, 0.5, 1.0):
+        adv, ret = gae(r, v, d, boot, lam)
+        nxt = torch.cat([v[1:], boot[None]])
+        delta = r + d * nxt - v
+        for t in range(T):
+            for b in range(N):
+                ref, weight = 0.0, 1.0
+                for u in range(t, T):
+                    ref += weight * delta[u, b].item()
+                    weight *= d[u, b].item() * lam
+                assert adv[t, b].item() == pytest.approx(ref, abs=1e-5)
+        torch.testing.assert_close(ret, adv + v)
+    # lam = 1: the discounted return, bootstrapped only where no episode ended
+    _, ret = gae(r, v, d, boot, 1.0)
+    assert ret[3, 1].item() == pytest.approx(r[3, 1].item(), abs=1e-6)
+    expected = sum(0.9**k * r[k, 0].item() for k in range(T)) + 0.9**T * boot[0].item()
+    assert ret[0, 0].item() == pytest.approx(expected, abs=1e-5)
+    with pytest.raises(ValueError, match=r"rewards \(7, 3\), values \(6, 3\)"):
+        gae(r, v[:6], d, boot)
+
+
+def test_gittins_index_matches_hand_computed_values():
+    table = B.gittins_table(6)
+    for s in range(4):
+        for f in range(4):  # one pull left: the index is the posterior mean
+            assert table[1, s, f].item() == pytest.approx((s + 1) / (s + f + 2), abs=1e-9)
+    # two pulls left from the prior: 5/6 + lambda/2 = 2 lambda  =>  lambda = 5/9
+    assert table[2, 0, 0].item() == pytest.approx(5 / 9, abs=1e-6)
+    assert (table[2:, 0, 0] >= 0.5).all()  # exploring an unknown arm is worth a premium
+    assert (table[2:, 0, 0].diff() > 0).all()  # ... that grows with the horizon
+
+
+def test_bayes_optimal_value_by_hand_and_no_baseline_beats_it():
+    assert B.bayes_optimal_value(2, 2) == pytest.approx(13 / 12)  # 1/2 + 1/2 * 2/3 + 1/2 * 1/2
+    assert B.bayes_optimal_value(1, 7) == pytest.approx(3.5)
+    best = B.bayes_optimal_value(3, 6)
+    probs = B.sample_tasks(40_000, 3, torch.Generator().manual_seed(0))
+    totals = {
+        name: B.run_policy(make(6), probs, 6, torch.Generator().manual_seed(1))
+        for name, make in B.BASELINES.items()
+    }
+    for name, t in totals.items():
+        stderr = t.std().item() / len(t) ** 0.5
+        assert t.mean().item() < best + 4 * stderr, name
+    assert totals["gittins"].mean().item() == pytest.approx(best, rel=0.01)
+    assert totals["random"].mean().item() == pytest.approx(3.0, abs=0.05)
+
+
+def test_ucb1_tries_every_arm_once_first_and_thompson_gamma_has_the_right_mean():
+    g = torch.Generator().manual_seed(0)
+    probs = torch.rand(50, 4, generator=g)
+    s, f = torch.zeros(50, 4), torch.zeros(50, 4)
+    for _ in range(4):
+        a = B.ucb1(10, s, f, g)
+        assert (s + f)[torch.arange(50), a].eq(0).all()
+        r = B.pull(probs, a, g)
+        s[torch.arange(50), a] += r
+        f[torch.arange(50), a] += 1 - r
+    assert (s + f).eq(1).all()
+    shape = torch.full((20_000,), 3.0)
+    assert B._gamma(shape, g).mean().item() == pytest.approx(3.0, rel=0.03)
+
+
+def test_bandit_and_harlow_episodes_pay_what_they_should():
+    fam = Bandits(arms=3, pulls=4)
+    batch = fam.sample(5, torch.Generator().manual_seed(0))
+    a = torch.tensor([0, 1, 2, 0, 1])
+    expect = (batch["u"][:, 2] < batch["probs"][torch.arange(5), a]).float()
+    torch.testing.assert_close(fam.reward(batch, 2, a), expect)
+    h = Harlow(trials=3, object_dim=2)
+    batch = h.sample(4, torch.Generator().manual_seed(0))
+    batch["swap"][:, 0] = torch.tensor([False, True, False, True])
+    obs = h.observe(batch, 0)  # (4, 4): [left object, right object]
+    rewarded = batch["objects"][:, 0]
+    torch.testing.assert_close(obs[0, :2], rewarded[0])  # not swapped: rewarded on the left
+    torch.testing.assert_close(obs[1, 2:], rewarded[1])  # swapped: on the right
+    assert h.reward(batch, 0, torch.tensor([0, 1, 1, 0])).tolist() == [1.0, 1.0, 0.0, 0.0]
+
+
+def test_rl2_trains_and_evaluates_beside_the_baselines(tmp_path, capsys):
+    out = tmp_path / "rl2"
+    assert main(["train", "rl2", "--pulls", "10", "--arms", "3", "--hidden", "16",
+                 "--steps", "3", "--batch-size", "8", "--quiet", "--out", str(out)]) == 0  # fmt: skip
+    assert (out / "pictures" / "choices.png").is_file()
+    capsys.readouterr()
+    assert main(["eval", str(out), "--tasks", "200", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result["baselines"]) == set(B.BASELINES)
+    assert result["pulls"] == 10 and result["arms"] == 3 and result["tasks"] == 200
+    assert 0.0 <= result["reward"] <= 10.0
+    assert result["fraction_of_gittins"] == pytest.approx(
+        result["reward"] / result["baselines"]["gittins"]
+    )
