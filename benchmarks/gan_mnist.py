@@ -12,6 +12,7 @@ recall >= 0.6 and all 10 classes covered.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import time
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from common import parse_set
 from genlab.models.registry import get_model
 from genlab.train.config import TrainConfig
 from genlab.workflow import evaluate, train
@@ -31,6 +33,7 @@ def main() -> None:
     p.add_argument("--minutes", type=float, default=30.0, help="training budget per model")
     p.add_argument("--models", default="wgan_gp,dcgan")
     p.add_argument("--samples", type=int, default=10_000)
+    p.add_argument("--set", action="append", default=[], help="model option key=value")
     p.add_argument("--out", default="runs/bench-gan")
     args = p.parse_args()
     report: dict = {"benchmark": "gan_mnist", "budget_minutes": args.minutes}
@@ -41,7 +44,8 @@ def main() -> None:
         cfg = TrainConfig(
             minutes=args.minutes, checkpoint_every=2000, log_every=200, **entry.train_defaults
         )
-        result = train(name, "mnist", entry.options(), cfg, out, progress=False)
+        options = entry.options(**parse_set(args.set, entry.options))
+        result = train(name, "mnist", options, cfg, out, progress=False)
         if result.status != "done":
             raise SystemExit(
                 f"{name} interrupted at step {result.step}: no figures for a partial budget"
@@ -55,6 +59,7 @@ def main() -> None:
             "classes_below_half": m["classes_below_half"],
             "images_per_s": round(result.step * cfg.batch_size / result.seconds, 1),
             "steps": result.step,
+            "options": dataclasses.asdict(options),
         }
         report["fid_real_test_vs_train"] = round(m["fid_real_test_vs_train"], 3)
     report.update(threads=torch.get_num_threads(), date=time.strftime("%Y-%m-%d"))

@@ -23,22 +23,13 @@ from pathlib import Path
 
 import torch
 
+from common import parse_set
 from genlab.meta.learners import MetaLearner, train_batches
 from genlab.meta.live import FewShotClassifier
 from genlab.meta.tasks import fewshot_data
 from genlab.models.registry import get_model
 from genlab.train.config import TrainConfig
 from genlab.workflow import evaluate, train
-
-
-def parse_set(items: list[str], options_cls) -> dict:
-    fields = {f.name: f for f in dataclasses.fields(options_cls)}
-    out = {}
-    for item in items:
-        key, _, value = item.partition("=")
-        kind = type(fields[key].default)
-        out[key] = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
-    return out
 
 
 def ms_per_iteration(options, batch_size: int, vectorize: bool, repeats: int = 5) -> float:

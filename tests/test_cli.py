@@ -120,7 +120,7 @@ def test_an_autoencoder_cannot_sample(data_root, tmp_path, capsys):
     out = tmp_path / "ae"
     assert run("train", "ae", "--steps", 2, "--out", out, *TINY) == 0
     assert run("sample", out, "--out", tmp_path / "x.png") == 2
-    assert "cannot sample (no prior)" in capsys.readouterr().err
+    assert "cannot sample; try `genlab latent" in capsys.readouterr().err
 
 
 def cli(*args: str, **kw) -> subprocess.Popen:

@@ -172,9 +172,8 @@ def evaluate(
 def sample(run_dir: Path, n: int, out: Path, seed: int = 0) -> Path:
     entry, _, model, config = load_run(run_dir)
     if not entry.can_sample:
-        raise RunError(
-            f"model '{config['model']}' cannot sample (no prior); try `genlab latent {run_dir}`"
-        )
+        hint = f"; try `genlab latent {run_dir}`" if isinstance(model, LatentModel) else ""
+        raise RunError(f"model '{config['model']}' cannot sample{hint}")
     return image_tasks.sample_grid(model, n, Path(out), seed)
 
 

@@ -26,7 +26,9 @@ def batch_norm(
 ) -> torch.Tensor:
     """x (B, C, H, W) normalised per channel with the mean and biased variance of x[:stats_rows]
     (all rows if None), then scaled by weight (C,) and shifted by bias (C,)."""
-    ref = x if stats_rows is None else x[:stats_rows]
+    if stats_rows is None:  # the fused kernel: same numbers, much faster double backward
+        return F.batch_norm(x, None, None, weight, bias, training=True, eps=eps)
+    ref = x[:stats_rows]
     mean = ref.mean(dim=(0, 2, 3), keepdim=True)  # (1, C, 1, 1)
     var = ref.var(dim=(0, 2, 3), unbiased=False, keepdim=True)
     return (x - mean) * torch.rsqrt(var + eps) * weight.view(1, -1, 1, 1) + bias.view(1, -1, 1, 1)

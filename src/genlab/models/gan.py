@@ -61,7 +61,12 @@ class WGANConfig(GANConfig):
 
 @dataclass(frozen=True)
 class WGANGPConfig(GANConfig):
+    """CPU defaults (measured in benchmarks/gan_mnist.py); the paper's MNIST setting is
+    --channels 64 --n-critic 5 --lr 1e-4 --batch-size 320 (5 critic slices of 64)."""
+
     LOSS: ClassVar[str] = "wgan_gp"
+    channels: int = doc("conv channels (the inner layers have twice as many)", default=32)
+    n_critic: int = doc("critic updates per generator update", default=2)
 
 
 class Generator(nn.Module):
