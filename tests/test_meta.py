@@ -230,6 +230,9 @@ def test_maml_train_then_eval_prints_accuracy_and_ci(data_root, tmp_path, capsys
         ("inner_steps", 3),
     ):
         assert result[key] == value
+    assert main(["runs", str(tmp_path)]) == 0
+    header = capsys.readouterr().out.splitlines()[0].split()
+    assert {"accuracy", "ci95"} <= set(header)
 
 
 def test_live_classifier_adapts_to_new_drawings_without_changing_the_model():

@@ -22,7 +22,10 @@ from genlab.train.state import CHECKPOINT, read_checkpoint
 
 DEFAULT_ROOT = Path("runs")
 # What `genlab runs` shows from eval.json, in this order.
-KEY_METRICS = ("nll_nats", "neg_elbo_nats", "rec_nats", "fid", "precision", "recall", "accuracy")
+KEY_METRICS = (
+    "nll_nats", "neg_elbo_nats", "rec_nats", "fid", "precision", "recall", "accuracy", "ci95",
+    "reward", "trial2_accuracy",
+)  # fmt: skip
 
 
 def new_run_dir(model: str, data: str, root: Path = DEFAULT_ROOT) -> Path:
@@ -74,7 +77,7 @@ def summarize(run_dir: Path) -> dict:
     evaluation = Path(run_dir) / "eval.json"
     if evaluation.is_file():
         out.update(
-            {k: v for k, v in json.loads(evaluation.read_text()).items() if k.endswith("nats")}
+            {k: v for k, v in json.loads(evaluation.read_text()).items() if k in KEY_METRICS}
         )
     out["checkpoint"] = (Path(run_dir) / CHECKPOINT).is_file()
     return out

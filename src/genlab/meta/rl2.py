@@ -34,8 +34,8 @@ class RL2Config:
     pulls: int = doc("bandits: pulls per episode", default=100)
     hidden: int = doc("recurrent core width", default=128)
     core: str = doc("recurrent core: 'gru' or 'lstm'", default="gru")
-    gamma: float = doc("discount", default=0.99)
-    gae_lambda: float = doc("GAE lambda", default=0.3)
+    gamma: float = doc("discount", default=0.95)
+    gae_lambda: float = doc("GAE lambda", default=0.9)
     entropy_weight: float = doc("entropy bonus weight", default=0.01)
     value_weight: float = doc("value loss weight", default=0.5)
 
@@ -71,6 +71,9 @@ class RL2Agent(nn.Module):
         self.cell = cell(inp, cfg.hidden)
         self.policy = nn.Linear(cfg.hidden, fam.n_actions)
         self.value = nn.Linear(cfg.hidden, 1)
+        # The head predicts values per unit of reward rate: returns reach ~1 / (1 - gamma) (or
+        # the episode length) and would otherwise dominate the clipped gradient of the shared core.
+        self.value_scale = min(1.0 / (1.0 - cfg.gamma), float(fam.length))
 
     def rollout(self, batch: dict[str, torch.Tensor], greedy: bool = False) -> dict:
         """Play every episode of `batch` to the end. Returns time-major (T, B) tensors: log_probs,
@@ -93,7 +96,7 @@ class RL2Agent(nn.Module):
             r = fam.reward(batch, t, a)
             out["log_probs"].append(logp_all.gather(1, a[:, None]).squeeze(1))
             out["entropies"].append(-(logp_all.exp() * logp_all).sum(-1))
-            out["values"].append(self.value(h).squeeze(1))
+            out["values"].append(self.value(h).squeeze(1) * self.value_scale)
             out["rewards"].append(r)
             out["actions"].append(a)
             prev_a = F.one_hot(a, self.n_actions).float()
@@ -112,7 +115,7 @@ class RL2Agent(nn.Module):
         )
         norm_adv = (adv - adv.mean()) / (adv.std() + 1e-8)
         pg = -(ro["log_probs"] * norm_adv).mean()
-        v_loss = 0.5 * (values - target).square().mean()
+        v_loss = 0.5 * ((values - target) / self.value_scale).square().mean()
         ent = ro["entropies"].mean()
         return {
             "loss": pg + c.value_weight * v_loss - c.entropy_weight * ent,
