@@ -142,7 +142,10 @@ def test_cli_trains_and_evaluates_a_gan(data_root, tmp_path, capsys):
     assert main([*args, "--channels", "4", "--out", str(out), "--quiet", "--conditional"]) == 0
     assert (out / "pictures" / "samples.png").is_file()
     config = json.loads((out / "config.json").read_text())
-    assert config["train"]["lr"] == 1e-4 and config["model_options"]["conditional"] is True
+    assert config["model_options"]["conditional"] is True
+    # the model's CPU defaults, not TrainConfig's: lr 4e-4, EMA 0.998, 2 critic updates
+    assert config["train"]["lr"] == 4e-4 and config["train"]["ema_decay"] == 0.998
+    assert config["model_options"]["n_critic"] == 2
     capsys.readouterr()
     assert main(["eval", str(out), "--json", "--samples", "0"]) == 0
     assert json.loads(capsys.readouterr().out)["likelihood"].startswith("none")
