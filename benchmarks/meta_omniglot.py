@@ -32,7 +32,7 @@ from genlab.train.config import TrainConfig
 from genlab.workflow import evaluate, train
 
 
-def ms_per_iteration(options, batch_size: int, vectorize: bool, repeats: int = 5) -> float:
+def ms_per_iteration(options, batch_size: int, vectorize: bool, repeats: int = 20) -> float:
     model = MetaLearner(dataclasses.replace(options, vectorize=vectorize))
     data = fewshot_data(options.split)
     batches = train_batches(options, data, batch_size, 0)
