@@ -15,24 +15,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import time
 from pathlib import Path
 
 import torch
 
+from common import train_from_scratch
 from genlab.models.registry import get_model
 from genlab.train.config import TrainConfig
-from genlab.workflow import evaluate, train
+from genlab.workflow import evaluate
 
 
 def run(model: str, data: str, options, minutes: float, out: Path, tasks: int) -> dict:
-    entry = get_model(model)
-    shutil.rmtree(out, ignore_errors=True)
-    cfg = TrainConfig(minutes=minutes, checkpoint_every=500, **entry.train_defaults)
-    result = train(model, data, options, cfg, out, progress=False)
-    if result.status != "done":
-        raise SystemExit(f"{model} interrupted at step {result.step}")
+    cfg = TrainConfig(minutes=minutes, checkpoint_every=500, **get_model(model).train_defaults)
+    result = train_from_scratch(model, data, options, cfg, out)
     m = evaluate(out, tasks=tasks)
     return {"steps": result.step, "train_minutes": round(result.seconds / 60, 1), **m}
 

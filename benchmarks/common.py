@@ -3,6 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from genlab.train.loop import FitResult
+from genlab.workflow import train
 
 
 def parse_set(items: list[str], options_cls: type) -> dict:
@@ -18,3 +26,26 @@ def parse_set(items: list[str], options_cls: type) -> dict:
         kind = type(fields[key].default)
         out[key] = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
     return out
+
+
+def train_from_scratch(model: str, data: str, options, cfg, out: Path) -> FitResult:
+    """A benchmark run: an emptied run directory, no progress bar, and no figures for a budget
+    that did not finish (a SystemExit instead)."""
+    shutil.rmtree(out, ignore_errors=True)
+    result = train(model, data, options, cfg, Path(out), progress=False)
+    if result.status != "done":
+        raise SystemExit(
+            f"{model} interrupted at step {result.step}: no figures for a partial budget"
+        )
+    return result
+
+
+def median_ms(fn: Callable[[], object], repeats: int = 20) -> float:
+    """Median wall-clock milliseconds of `repeats` calls of fn, after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return round(1000 * statistics.median(times), 1)

@@ -14,16 +14,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import shutil
 import time
 from pathlib import Path
 
 import torch
 
-from common import parse_set
+from common import parse_set, train_from_scratch
 from genlab.models.registry import get_model
 from genlab.train.config import TrainConfig
-from genlab.workflow import evaluate, train
+from genlab.workflow import evaluate
 
 
 def main() -> None:
@@ -40,16 +39,11 @@ def main() -> None:
     for name in args.models.split(","):
         entry = get_model(name)
         out = Path(args.out) / name
-        shutil.rmtree(out, ignore_errors=True)
         cfg = TrainConfig(
             minutes=args.minutes, checkpoint_every=2000, log_every=200, **entry.train_defaults
         )
         options = entry.options(**parse_set(args.set, entry.options))
-        result = train(name, "mnist", options, cfg, out, progress=False)
-        if result.status != "done":
-            raise SystemExit(
-                f"{name} interrupted at step {result.step}: no figures for a partial budget"
-            )
+        result = train_from_scratch(name, "mnist", options, cfg, out)
         m = evaluate(out, samples=args.samples)
         report[name] = {
             "fid": round(m["fid"], 3),

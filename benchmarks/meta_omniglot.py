@@ -16,45 +16,33 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import shutil
-import statistics
 import time
 from pathlib import Path
 
 import torch
 
-from common import parse_set
+from common import median_ms, parse_set, train_from_scratch
 from genlab.meta.learners import MetaLearner, train_batches
 from genlab.meta.live import FewShotClassifier
 from genlab.meta.tasks import fewshot_data
 from genlab.models.registry import get_model
 from genlab.train.config import TrainConfig
-from genlab.workflow import evaluate, train
+from genlab.workflow import evaluate
 
 
-def ms_per_iteration(options, batch_size: int, vectorize: bool, repeats: int = 20) -> float:
+def ms_per_iteration(options, data, batch_size: int, vectorize: bool) -> float:
+    """One meta-iteration (loss and meta-gradient) on the same meta-batch, median of 20."""
     model = MetaLearner(dataclasses.replace(options, vectorize=vectorize))
-    data = fewshot_data(options.split)
-    batches = train_batches(options, data, batch_size, 0)
-    times = []
-    for i in range(repeats + 1):
-        t = time.perf_counter()
-        model.loss(batches.batch(i))["loss"].backward()
-        times.append(time.perf_counter() - t)
-    return round(1000 * statistics.median(times[1:]), 1)  # the first call warms up
+    batch = train_batches(options, data, batch_size, 0).batch(0)
+    return median_ms(lambda: model.loss(batch)["loss"].backward())
 
 
-def live_ms(run: Path, ways: int) -> float:
+def live_ms(run: Path, data, ways: int) -> float:
+    """Adapt to one drawing of each of `ways` new classes and classify one more."""
     clf = FewShotClassifier.from_run(run)
-    data = fewshot_data(clf.model.cfg.split)
     drawings = [data.test[c, 0].numpy() for c in range(ways)]
     query = [data.test[0, 1].numpy()]
-    times = []
-    for _ in range(21):
-        t = time.perf_counter()
-        clf.fit(drawings, list(range(ways))).predict_proba(query)
-        times.append(time.perf_counter() - t)
-    return round(1000 * statistics.median(times[1:]), 1)
+    return median_ms(lambda: clf.fit(drawings, list(range(ways))).predict_proba(query))
 
 
 def main() -> None:
@@ -85,16 +73,14 @@ def main() -> None:
         "shots": args.shots,
         "batch_size": cfg.batch_size,
     }
+    data = fewshot_data(options.split)
     report["ms_per_iteration"] = {
-        "vmap": ms_per_iteration(options, cfg.batch_size, True),
-        "loop": ms_per_iteration(options, cfg.batch_size, False),
+        "vmap": ms_per_iteration(options, data, cfg.batch_size, True),
+        "loop": ms_per_iteration(options, data, cfg.batch_size, False),
     }
     if not args.speed_only:
         out = Path(args.out) / f"{args.model}-{args.ways}w{args.shots}s"
-        shutil.rmtree(out, ignore_errors=True)
-        result = train(args.model, "omniglot", options, cfg, out, progress=False)
-        if result.status != "done":
-            raise SystemExit(f"interrupted at step {result.step}: no figures for a partial budget")
+        result = train_from_scratch(args.model, "omniglot", options, cfg, out)
         t = time.monotonic()
         m = evaluate(out, tasks=args.tasks)
         report.update(
@@ -107,7 +93,7 @@ def main() -> None:
             bn=m["bn"],
             eval_inner_steps=m["inner_steps"],
             options=dataclasses.asdict(options),
-            live_ms=live_ms(out, args.ways),
+            live_ms=live_ms(out, data, args.ways),
         )
     report.update(threads=torch.get_num_threads(), date=time.strftime("%Y-%m-%d"))
     print(json.dumps(report))

@@ -12,15 +12,15 @@ import argparse
 import json
 import os
 import platform
-import shutil
 import time
 from pathlib import Path
 
 import torch
 
+from common import train_from_scratch
 from genlab.models.vae import VAEConfig
 from genlab.train.config import TrainConfig
-from genlab.workflow import evaluate, train
+from genlab.workflow import evaluate
 
 
 def main() -> None:
@@ -34,13 +34,10 @@ def main() -> None:
     p.add_argument("--ema-decay", type=float, default=0.999)
     args = p.parse_args()
     out = Path(args.out)
-    shutil.rmtree(out, ignore_errors=True)  # a benchmark starts from scratch
     cfg = TrainConfig(
         minutes=args.minutes, ema_decay=args.ema_decay, checkpoint_every=5000, log_every=200
     )
-    result = train("vae", "mnist", VAEConfig(), cfg, out, progress=False)
-    if result.status != "done":
-        raise SystemExit(f"interrupted at step {result.step}: no figures for a partial budget")
+    result = train_from_scratch("vae", "mnist", VAEConfig(), cfg, out)
     t0 = time.monotonic()
     metrics = evaluate(out, k=args.k, n=args.n, samples=0)  # likelihood only
     print(

@@ -56,9 +56,10 @@ def test_bayes_optimal_value_by_hand_and_no_baseline_beats_it():
     assert B.bayes_optimal_value(2, 2) == pytest.approx(13 / 12)  # 1/2 + 1/2 * 2/3 + 1/2 * 1/2
     assert B.bayes_optimal_value(1, 7) == pytest.approx(3.5)
     best = B.bayes_optimal_value(3, 6)
-    probs = B.sample_tasks(40_000, 3, torch.Generator().manual_seed(0))
+    fam = Bandits(arms=3, pulls=6)
+    batch = fam.sample(40_000, torch.Generator().manual_seed(0))
     totals = {
-        name: B.run_policy(make(6), probs, 6, torch.Generator().manual_seed(1))
+        name: B.run_policy(make(6), fam, batch, torch.Generator().manual_seed(1))
         for name, make in B.BASELINES.items()
     }
     for name, t in totals.items():
@@ -70,12 +71,13 @@ def test_bayes_optimal_value_by_hand_and_no_baseline_beats_it():
 
 def test_ucb1_tries_every_arm_once_first_and_thompson_gamma_has_the_right_mean():
     g = torch.Generator().manual_seed(0)
-    probs = torch.rand(50, 4, generator=g)
+    fam = Bandits(arms=4, pulls=10)
+    batch = fam.sample(50, g)
     s, f = torch.zeros(50, 4), torch.zeros(50, 4)
-    for _ in range(4):
-        a = B.ucb1(10, s, f, g)
+    for t in range(4):
+        a = B.ucb1(10 - t, s, f, g)
         assert (s + f)[torch.arange(50), a].eq(0).all()
-        r = B.pull(probs, a, g)
+        r = fam.reward(batch, t, a)
         s[torch.arange(50), a] += r
         f[torch.arange(50), a] += 1 - r
     assert (s + f).eq(1).all()

@@ -16,7 +16,7 @@ from genlab.meta import core, tasks
 from genlab.meta.learners import MetaConfig, MetaLearner, ReptileConfig, make_reptile_state
 from genlab.meta.nets import FewShotConvNet, NetShape, batch_norm
 from genlab.train.config import TrainConfig
-from genlab.train.loop import gradient_step
+from genlab.train.loop import gradient_step, make_state
 
 TINY = NetShape(ways=3, channels=2, layers=2, image_size=8)
 
@@ -42,6 +42,8 @@ def test_batch_norm_matches_torch_and_uses_only_the_given_rows():
     x, w, b = torch.randn(6, 3, 4, 4), torch.randn(3), torch.randn(3)
     ref = F.batch_norm(x, None, None, w, b, training=True)
     torch.testing.assert_close(batch_norm(x, w, b), ref, atol=1e-5, rtol=1e-5)
+    # the hand-written path (stats_rows given) against torch's kernel when all rows count
+    torch.testing.assert_close(batch_norm(x, w, b, stats_rows=6), ref, atol=1e-5, rtol=1e-5)
     head = batch_norm(x, w, b, stats_rows=2)
     torch.testing.assert_close(head[:2], F.batch_norm(x[:2], None, None, w, b, training=True))
     x2 = x.clone()
@@ -165,12 +167,10 @@ def test_each_rotation_is_a_distinct_class():
 
 
 def test_task_sampler_builds_valid_tasks_deterministically():
-    n_classes = 30
-    classes = torch.arange(n_classes * 20, dtype=torch.float32).view(n_classes, 20, 1, 1)
-    classes = classes.expand(n_classes, 20, 28, 28).to(torch.uint8)  # unused content
-    ids = torch.arange(n_classes * 20).view(n_classes, 20, 1, 1).expand(-1, -1, 28, 28)
-    sampler = tasks.TaskSampler(ids.to(torch.int64), ways=5, shots=2, queries=3, tasks=4, seed=7)
-    sampler.classes = ids  # keep exact ids to check which (class, drawer) was drawn
+    # every "image" is filled with its own id (class * 20 + drawer), so a batch tells exactly
+    # which drawings it holds (int64 instead of uint8 so the ids survive)
+    ids = torch.arange(30 * 20).view(30, 20, 1, 1).expand(-1, -1, 28, 28)
+    sampler = tasks.TaskSampler(ids, ways=5, shots=2, queries=3, tasks=4, seed=7)
     b = sampler.batch(3)
     assert b["support_x"].shape == (4, 10, 1, 28, 28) and b["query_x"].shape == (4, 15, 1, 28, 28)
     raw = lambda x: (x[..., 0, 0, 0] * 255).round().long()  # noqa: E731
@@ -186,7 +186,7 @@ def test_task_sampler_builds_valid_tasks_deterministically():
     assert all(torch.equal(b[k], again[k]) for k in b)
     assert not torch.equal(sampler.batch(4)["support_x"], b["support_x"])
     with pytest.raises(ConfigError, match="exceed the 20 drawings"):
-        tasks.TaskSampler(classes, 5, 10, 11, 1, 0)
+        tasks.TaskSampler(ids, 5, 10, 11, 1, 0)
 
 
 def _rss_mb() -> float:
@@ -197,8 +197,6 @@ def _rss_mb() -> float:
 def test_memory_stays_flat_over_100_meta_iterations():
     cfg = MetaConfig(ways=3, shots=2, queries=2, inner_steps=2, channels=8)
     model = MetaLearner(cfg)
-    from genlab.train.loop import make_state
-
     state = make_state(model, TrainConfig(lr=1e-3, steps=100))
     step = gradient_step()
     b = tiny_task(t=4, dtype=torch.float32)

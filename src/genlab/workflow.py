@@ -136,8 +136,8 @@ def latent(run_dir: Path, data_dir: str | None = None, seed: int = 0) -> list[Pa
     entry, options, model, config = load_run(run_dir)
     if not isinstance(model, LatentModel):
         raise RunError(f"model '{config['model']}' has no latent space to show")
-    splits = entry.load_data(config["data"], data_dir, options)
-    return image_tasks.latent_pictures(model, options, splits, Path(run_dir) / "pictures", seed)
+    dataset = entry.load_data(config["data"], data_dir, options)
+    return image_tasks.latent_pictures(model, options, dataset, Path(run_dir) / "pictures", seed)
 
 
 def evaluate(
@@ -156,13 +156,13 @@ def evaluate(
     tested on `tasks` tasks of the meta-test classes.
     """
     entry, options, model, config = load_run(run_dir)
-    splits = entry.load_data(config["data"], data_dir, options)
+    dataset = entry.load_data(config["data"], data_dir, options)
     quality = entry.can_sample and samples > 0 and config["data"] == "mnist"
     net = feature_net(data_dir) if quality else None  # may train it: outside no_grad
     with torch.no_grad():
-        metrics = entry.evaluate(model, options, splits, k=k, n=n, seed=seed, tasks=tasks)
+        metrics = entry.evaluate(model, options, dataset, k=k, n=n, seed=seed, tasks=tasks)
         if net is not None:
-            metrics.update(sample_quality(model, splits, net, samples, seed))
+            metrics.update(sample_quality(model, dataset, net, samples, seed))
     keys = ("model", "data", "step", "train_seconds")
     result = {**{k: config[k] for k in keys}, "split": "test", **metrics}
     (Path(run_dir) / "eval.json").write_text(json.dumps(result, indent=2) + "\n")

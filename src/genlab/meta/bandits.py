@@ -1,7 +1,8 @@
 """Bernoulli bandits as a meta-learning problem (Duan et al. 2016, RL²), and the classic baselines.
 
-A task is k arms with success probabilities drawn from U[0, 1]; an episode is n pulls of it.
-Everything is vectorised over B tasks at once: probs (B, k), actions (B,), rewards (B,).
+A task is k arms with success probabilities drawn from U[0, 1]; an episode is n pulls of it
+(`genlab.meta.episodes.Bandits` draws them and pays the rewards). Everything is vectorised
+over B tasks at once: probs (B, k), actions (B,), rewards (B,).
 Policies see only the history, summarised by per-arm successes and failures (B, k), and the
 number of pulls left. The Bayesian baselines use the U[0, 1] = Beta(1, 1) prior of the tasks.
 
@@ -22,19 +23,10 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from genlab.meta.episodes import Bandits
+
 Policy = Callable[[int, torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor]
 # (pulls_left, successes (B, k), failures (B, k), generator) -> arms (B,)
-
-
-def sample_tasks(n_tasks: int, arms: int, generator: torch.Generator) -> torch.Tensor:
-    """(n_tasks, arms) success probabilities, i.i.d. U[0, 1]."""
-    return torch.rand(n_tasks, arms, generator=generator)
-
-
-def pull(probs: torch.Tensor, arms: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """probs (B, k), arms (B,) -> rewards (B,) in {0., 1.}."""
-    p = probs.gather(1, arms[:, None]).squeeze(1)
-    return (torch.rand(p.shape, generator=generator) < p).float()
 
 
 def _argmax_random_ties(scores: torch.Tensor, g: torch.Generator) -> torch.Tensor:
@@ -129,21 +121,18 @@ def gittins(n: int) -> Policy:
 
 
 def run_policy(
-    policy: Policy,
-    probs: torch.Tensor,
-    pulls: int,
-    generator: torch.Generator,
-    u: torch.Tensor | None = None,
+    policy: Policy, family: Bandits, batch: dict[str, torch.Tensor], generator: torch.Generator
 ) -> torch.Tensor:
-    """Total reward (B,) of `policy` over `pulls` pulls of each task in probs (B, k). With u
-    (B, pulls) uniforms, pull t pays u[:, t] < p[arm] (the same draws an agent saw)."""
-    s = torch.zeros_like(probs)
-    f = torch.zeros_like(probs)
+    """Total reward (B,) of `policy` over the episodes of `batch` (from `family.sample`), paid
+    by the family's own reward rule: the same draws an RL² agent sees. `generator` drives only
+    the policy's own randomness."""
+    probs = batch["probs"]  # (B, k)
+    s, f = torch.zeros_like(probs), torch.zeros_like(probs)
     total = torch.zeros(probs.shape[0])
     rows = torch.arange(probs.shape[0])
-    for t in range(pulls):
-        arms = policy(pulls - t, s, f, generator)
-        r = pull(probs, arms, generator) if u is None else (u[:, t] < probs[rows, arms]).float()
+    for t in range(family.pulls):
+        arms = policy(family.pulls - t, s, f, generator)
+        r = family.reward(batch, t, arms)
         s[rows, arms] += r
         f[rows, arms] += 1 - r
         total += r

@@ -80,16 +80,6 @@ def maml_task(
     return run
 
 
-def accuracy_task(net: nn.Module, steps: int, lr: float, bn: str) -> Callable[..., torch.Tensor]:
-    """(params, sx, sy, qx, qy) -> query accuracy after adaptation (evaluation: no meta-gradient)."""
-
-    def run(params: Params, sx, sy, qx, qy):
-        adapted = adapt(net, params, sx, sy, steps, lr, first_order=True)
-        return (predict(net, adapted, sx, qx, bn).argmax(-1) == qy).float().mean()
-
-    return run
-
-
 def reptile_task(net: nn.Module, steps: int, lr: float) -> Callable[..., Params]:
     """(params, sx, sy, qx, qy) -> the weights after `steps` steps of SGD on all of the task's
     drawings (Reptile has no support/query distinction while training)."""

@@ -24,6 +24,7 @@ from genlab.errors import ConfigError
 from genlab.meta import core
 from genlab.meta.nets import FewShotConvNet, NetShape
 from genlab.meta.tasks import SPLITS, FewShotData, TaskSampler, fewshot_data
+from genlab.metrics.stats import mean_ci95
 from genlab.train.config import TrainConfig, doc
 from genlab.train.loop import make_state
 from genlab.train.state import TrainState
@@ -104,28 +105,20 @@ class MetaLearner(nn.Module):
         losses, accs = core.over_tasks(fn, params, batch, c.vectorize)  # (T,), (T,)
         return {"loss": losses.mean(), "query_accuracy": accs.mean()}
 
-    def adapt_and_predict(
-        self,
-        support_x: torch.Tensor,
-        support_y: torch.Tensor,
-        query_x: torch.Tensor,
-        steps: int | None = None,
-    ) -> torch.Tensor:
-        """One task: adapt on (support_x (S, 1, 28, 28), support_y (S,)) with `steps` (default
-        eval_inner_steps) SGD steps, then query logits (Q, ways). The module is not changed."""
+    def adapt(
+        self, support_x: torch.Tensor, support_y: torch.Tensor, steps: int | None = None
+    ) -> core.Params:
+        """Weights adapted to one task's support set (support_x (S, 1, 28, 28), support_y (S,))
+        by `steps` (default eval_inner_steps) SGD steps, as constants: for testing and for use,
+        not meta-training. The module itself is not changed."""
         c = self.cfg
         params = {k: p.detach() for k, p in self.params().items()}
+        # torch.func.grad differentiates even under a caller's no_grad (as in evaluation)
         adapted = core.adapt(
-            self.net,
-            params,
-            support_x,
-            support_y,
-            steps or c.eval_inner_steps,
-            c.inner_lr,
+            self.net, params, support_x, support_y, steps or c.eval_inner_steps, c.inner_lr,
             first_order=True,
-        )
-        with torch.no_grad():
-            return core.predict(self.net, adapted, support_x, query_x, c.bn)
+        )  # fmt: skip
+        return {k: v.detach() for k, v in adapted.items()}
 
 
 def make_reptile_state(model: MetaLearner, cfg: TrainConfig) -> TrainState:
@@ -161,19 +154,20 @@ def evaluate_fewshot(
     c = options
     chunk = 50  # tasks adapted together (vmap)
     sampler = TaskSampler(data.test, c.ways, c.shots, EVAL_QUERIES, chunk, EVAL_SEED + seed)
-    fn = core.accuracy_task(model.net, c.eval_inner_steps, c.inner_lr, c.bn)
+    fn = core.maml_task(model.net, c.eval_inner_steps, c.inner_lr, True, c.bn)
     params = {k: p.detach() for k, p in model.params().items()}
     t0 = time.monotonic()
     accs = []
     with tqdm(total=tasks, desc="test tasks", unit="task", disable=None) as bar:
         for i in range(math.ceil(tasks / chunk)):
             b = {k: v[: tasks - i * chunk] for k, v in sampler.batch(i).items()}
-            accs.append(core.over_tasks(fn, params, b, c.vectorize).detach())
+            _, acc = core.over_tasks(fn, params, b, c.vectorize)  # (chunk,) query accuracies
+            accs.append(acc.detach())
             bar.update(len(accs[-1]))
-    a = torch.cat(accs).double()  # (tasks,)
+    accuracy, ci95 = mean_ci95(torch.cat(accs))  # over the (tasks,) per-task accuracies
     return {
-        "accuracy": a.mean().item(),
-        "ci95": 1.96 * a.std().item() / math.sqrt(tasks) if tasks > 1 else float("nan"),
+        "accuracy": accuracy,
+        "ci95": ci95,
         "tasks": tasks,
         "algorithm": c.algorithm,
         "ways": c.ways,
@@ -200,8 +194,9 @@ def task_pictures(
     written = []
     for i in range(3):
         b = {k: v[0] for k, v in sampler.batch(i).items()}
-        with torch.enable_grad():
-            pred = model.adapt_and_predict(b["support_x"], b["support_y"], b["query_x"]).argmax(-1)
+        adapted = model.adapt(b["support_x"], b["support_y"])
+        logits = core.predict(model.net, adapted, b["support_x"], b["query_x"], c.bn)
+        pred = logits.argmax(-1)
         right = (pred == b["query_y"]).view(-1, 1, 1, 1).float()  # (N*5, 1, 1, 1)
         q = b["query_x"].expand(-1, 3, -1, -1)  # ink on black, as RGB
         tint = torch.stack([1 - right, right, torch.zeros_like(right)], 1).view(-1, 3, 1, 1)

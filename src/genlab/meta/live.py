@@ -66,9 +66,7 @@ class FewShotClassifier:
         if y.min() < 0 or y.max() >= ways:
             raise ConfigError(f"labels must be in 0..{ways - 1} (this model is {ways}-way)")
         x = prepare(drawings)
-        params = {k: p.detach() for k, p in self.model.params().items()}
-        lr = self.model.cfg.inner_lr
-        self._adapted = core.adapt(self.model.net, params, x, y, self.steps, lr, first_order=True)
+        self._adapted = self.model.adapt(x, y, self.steps)
         self._support = x
         return self
 

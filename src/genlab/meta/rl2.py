@@ -9,7 +9,6 @@ between episodes (never between pulls or trials), so information carries across 
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from typing import ClassVar
@@ -23,15 +22,16 @@ from genlab.data.batches import seeded
 from genlab.errors import ConfigError
 from genlab.meta import bandits as bandit_baselines
 from genlab.meta.episodes import Bandits, Harlow
+from genlab.metrics.stats import mean_ci95
 from genlab.train.config import doc
 from genlab.viz.images import PALETTE, grid
 
 
 @dataclass(frozen=True)
-class RL2Config:
-    TASK: ClassVar[str] = "bandits"
-    arms: int = doc("bandits: arms per task", default=5)
-    pulls: int = doc("bandits: pulls per episode", default=100)
+class AgentConfig:
+    """What every RL² agent shares; the task's own options come with its config below."""
+
+    TASK: ClassVar[str] = ""
     hidden: int = doc("recurrent core width", default=128)
     core: str = doc("recurrent core: 'gru' or 'lstm'", default="gru")
     gamma: float = doc("discount", default=0.95)
@@ -43,25 +43,35 @@ class RL2Config:
         if self.core not in ("gru", "lstm"):
             raise ConfigError(f"core must be 'gru' or 'lstm', got '{self.core}'")
 
-    def family(self):
+    def family(self) -> Bandits | Harlow:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class RL2Config(AgentConfig):
+    TASK: ClassVar[str] = "bandits"
+    arms: int = doc("arms per task", default=5)
+    pulls: int = doc("pulls per episode", default=100)
+
+    def family(self) -> Bandits:
         return Bandits(self.arms, self.pulls)
 
 
 @dataclass(frozen=True)
-class HarlowConfig(RL2Config):
+class HarlowConfig(AgentConfig):
     TASK: ClassVar[str] = "harlow"
-    trials: int = doc("Harlow: trials per episode", default=6)
-    object_dim: int = doc("Harlow: size of each object's random feature vector", default=8)
     core: str = doc("recurrent core: 'gru' or 'lstm'", default="lstm")
     gamma: float = doc("discount", default=0.9)
     gae_lambda: float = doc("GAE lambda", default=1.0)
+    trials: int = doc("trials per episode", default=6)
+    object_dim: int = doc("size of each object's random feature vector", default=8)
 
-    def family(self):
+    def family(self) -> Harlow:
         return Harlow(self.trials, self.object_dim)
 
 
 class RL2Agent(nn.Module):
-    def __init__(self, cfg: RL2Config):
+    def __init__(self, cfg: AgentConfig):
         super().__init__()
         self.cfg = cfg
         fam = cfg.family()
@@ -129,29 +139,24 @@ class EpisodeBatches:
     """The loop's BatchSource: `tasks` freshly drawn episodes per step, a pure function of
     (seed, step)."""
 
-    def __init__(self, cfg: RL2Config, tasks: int, seed: int):
+    def __init__(self, cfg: AgentConfig, tasks: int, seed: int):
         self.family, self.tasks, self.seed = cfg.family(), tasks, seed
 
     def batch(self, step: int) -> dict[str, torch.Tensor]:
         return self.family.sample(self.tasks, seeded(self.seed, step))
 
 
-def load_data(data: str, data_dir, options: RL2Config) -> None:
+def load_data(data: str, data_dir, options: AgentConfig) -> None:
     if data != options.TASK:
         raise ConfigError(f"this model trains on '{options.TASK}' tasks, not '{data}'")
     return None  # episodes are generated, not loaded
 
 
-def train_batches(options: RL2Config, data, batch_size: int, seed: int) -> EpisodeBatches:
+def train_batches(options: AgentConfig, data, batch_size: int, seed: int) -> EpisodeBatches:
     return EpisodeBatches(options, batch_size, seed)
 
 
 EVAL_SEED = 8765
-
-
-def _mean_ci(x: torch.Tensor) -> tuple[float, float]:
-    x = x.double()
-    return x.mean().item(), 1.96 * x.std().item() / math.sqrt(x.numel())
 
 
 @torch.no_grad()
@@ -165,13 +170,12 @@ def evaluate_bandits(
     t0 = time.monotonic()
     torch.manual_seed(seed)
     out = {}
-    out["reward"], out["ci95"] = _mean_ci(model.rollout(batch)["rewards"].sum(0))
-    out["reward_greedy"], _ = _mean_ci(model.rollout(batch, greedy=True)["rewards"].sum(0))
+    out["reward"], out["ci95"] = mean_ci95(model.rollout(batch)["rewards"].sum(0))
+    out["reward_greedy"], _ = mean_ci95(model.rollout(batch, greedy=True)["rewards"].sum(0))
     baselines = {}
     for name, make in bandit_baselines.BASELINES.items():
         g = seeded(EVAL_SEED, seed, 1)
-        policy = make(fam.pulls)
-        total = bandit_baselines.run_policy(policy, batch["probs"], fam.pulls, g, batch["u"])
+        total = bandit_baselines.run_policy(make(fam.pulls), fam, batch, g)
         baselines[name] = round(total.mean().item(), 3)
     out["baselines"] = baselines
     out["fraction_of_gittins"] = out["reward"] / baselines["gittins"]
@@ -194,7 +198,7 @@ def evaluate_harlow(
     torch.manual_seed(seed)
     correct = model.rollout(batch)["rewards"]  # (trials, tasks)
     per_trial = correct.mean(1)
-    _, ci = _mean_ci(correct[1])
+    _, ci = mean_ci95(correct[1])
     return {
         "trial2_accuracy": per_trial[1].item(),
         "ci95": ci,
@@ -205,7 +209,7 @@ def evaluate_harlow(
 
 
 @torch.no_grad()
-def action_raster(model: RL2Agent, options: RL2Config, data, out, seed: int = 0) -> list:
+def action_raster(model: RL2Agent, options: AgentConfig, data, out, seed: int = 0) -> list:
     """choices.png: 16 test episodes (rows) x their steps (columns). Bandits: the colour of the
     arm pulled, bright if it is the task's best arm and dim if not. Harlow: green where the
     choice was rewarded, red where not. Learning within an episode shows as rows settling."""

@@ -89,8 +89,6 @@ class FewShotData:
     train: torch.Tensor
     test: torch.Tensor
     split: str
-    train_characters: tuple[int, ...]
-    test_characters: tuple[int, ...]
 
 
 def fewshot_data(
@@ -99,9 +97,7 @@ def fewshot_data(
     s = load_split(split)
     chars = omniglot.by_character(data_dir)  # (1623, 20, 28, 28)
     rot = with_rotations if rotations else (lambda t: t)
-    return FewShotData(
-        rot(chars[s["train"]]), rot(chars[s["test"]]), split, tuple(s["train"]), tuple(s["test"])
-    )
+    return FewShotData(rot(chars[s["train"]]), rot(chars[s["test"]]), split)
 
 
 class TaskSampler:
@@ -138,5 +134,4 @@ class TaskSampler:
             "support_y": y[:, :, :k].flatten(1, 2),
             "query_x": x[:, :, k:].flatten(1, 2),
             "query_y": y[:, :, k:].flatten(1, 2),
-            "classes": cls,
         }

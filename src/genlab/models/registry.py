@@ -81,39 +81,32 @@ MODELS: dict[str, ModelEntry] = {
     ),
 }  # fmt: skip
 
-for _name, _options, _summary, _defaults in (
-    ("maml", meta.MetaConfig, "MAML (second order) few-shot learner", {"lr": 1e-3}),
-    ("fomaml", meta.FOMAMLConfig, "first-order MAML few-shot learner", {"lr": 1e-3}),
-    ("reptile", meta.ReptileConfig, "Reptile few-shot learner", {"lr": 1.0}),
+# fmt: off
+_MAML = {"lr": 1e-3, "batch_size": 32}  # Adam; --batch-size counts tasks
+for _name, _options, _summary, _state, _defaults in (
+    ("maml", meta.MetaConfig, "MAML (second order) few-shot learner", make_state, _MAML),
+    ("fomaml", meta.FOMAMLConfig, "first-order MAML few-shot learner", make_state, _MAML),
+    ("reptile", meta.ReptileConfig, "Reptile few-shot learner", meta.make_reptile_state,
+     {"lr": 1.0, "batch_size": 5}),  # outer SGD step 1.0, 5 tasks (Nichol et al.)
 ):
     MODELS[_name] = ModelEntry(
         _name, _summary, _options, meta.MetaLearner, ("omniglot",), meta.evaluate_fewshot,
-        False, meta.make_reptile_state if _name == "reptile" else make_state, default_step,
-        {"batch_size": 32 if _name != "reptile" else 5, "log_every": 100, **_defaults},
+        False, _state, default_step, {"log_every": 100, **_defaults},
         meta.load_data, meta.train_batches, meta.task_pictures,
-    )  # fmt: skip
+    )
 
-MODELS["rl2"] = ModelEntry(
-    "rl2",
-    "RL²: a recurrent agent that learns to explore bandits (A2C)",
-    rl2.RL2Config,
-    rl2.RL2Agent,
-    ("bandits",),
-    rl2.evaluate_bandits,
-    False,
-    make_state,
-    default_step,
-    {"batch_size": 256, "lr": 1e-3, "grad_clip": 1.0, "log_every": 20},
-    rl2.load_data,
-    rl2.train_batches,
-    rl2.action_raster,
-)
-MODELS["harlow"] = ModelEntry(
-    "harlow", "an LSTM agent that learns to learn Harlow's two-object task (A2C)",
-    rl2.HarlowConfig, rl2.RL2Agent, ("harlow",), rl2.evaluate_harlow, False, make_state,
-    default_step, {"batch_size": 256, "lr": 1e-3, "grad_clip": 1.0, "log_every": 20},
-    rl2.load_data, rl2.train_batches, rl2.action_raster,
-)  # fmt: skip
+for _name, _options, _summary, _data, _evaluate in (
+    ("rl2", rl2.RL2Config, "RL²: a recurrent agent that learns to explore bandits (A2C)",
+     "bandits", rl2.evaluate_bandits),
+    ("harlow", rl2.HarlowConfig, "an LSTM agent that learns to learn Harlow's two-object task "
+     "(A2C)", "harlow", rl2.evaluate_harlow),
+):
+    MODELS[_name] = ModelEntry(
+        _name, _summary, _options, rl2.RL2Agent, (_data,), _evaluate, False, make_state,
+        default_step, {"batch_size": 256, "lr": 1e-3, "grad_clip": 1.0, "log_every": 20},
+        rl2.load_data, rl2.train_batches, rl2.action_raster,
+    )
+# fmt: on
 
 PLANNED = (
     "pixelcnn", "gated_pixelcnn", "realnvp", "glow", "pixelvae", "wavenet", "parallel_wavenet",
