@@ -16,7 +16,7 @@ from genlab.models.registry import MODELS, get_model
 
 # On resume, the budget comes from the command line alone; these other training options may be
 # changed (else they keep the run's values); the rest must match the saved run.
-BUDGET = {"steps", "minutes"}
+BUDGET = {"steps", "minutes", "frames"}
 RESUMABLE = BUDGET | {"checkpoint_every", "log_every", "threads"}
 
 
@@ -88,8 +88,10 @@ def cmd_train(ns: argparse.Namespace) -> int:
         cfg = TrainConfig(**{**kept, **train_given})
         if dist.env_world_size() == 1 or os.environ.get("RANK") == "0":
             print(f"resuming {run_dir}", file=sys.stderr)
-    if cfg.steps is None and cfg.minutes is None:
-        raise GenlabError("give a budget: --steps N (total) or --minutes M")
+    if cfg.steps is None and cfg.minutes is None and cfg.frames is None:
+        raise GenlabError(
+            "give a budget: --steps N (total), --minutes M or, for agents, --frames N"
+        )
     from genlab.workflow import check_dataset
 
     check_dataset(ns.model, data)
@@ -114,8 +116,9 @@ def cmd_eval(ns: argparse.Namespace) -> None:
     from genlab.workflow import evaluate
 
     result = evaluate(
-        Path(ns.run), ns.data_dir, k=ns.k, n=ns.n, seed=ns.seed, samples=ns.samples, tasks=ns.tasks
-    )
+        Path(ns.run), ns.data_dir, k=ns.k, n=ns.n, seed=ns.seed, samples=ns.samples,
+        tasks=ns.tasks, episodes=ns.episodes,
+    )  # fmt: skip
     if ns.json:
         print(json.dumps(result))
     else:
@@ -212,13 +215,19 @@ def build_parser(model: str | None = None) -> argparse.ArgumentParser:
     e.add_argument(
         "--tasks", type=int, default=1000, help="test tasks for few-shot learners (maml, ...)"
     )
+    e.add_argument(
+        "--episodes", type=int, default=30, help="episodes per environment for agents (impala, ...)"
+    )
     e.add_argument("--data-dir")
     e.set_defaults(fn=cmd_eval)
 
-    s = sub.add_parser("sample", help="write a grid of samples as PNG", formatter_class=fmt)
+    s = sub.add_parser(
+        "sample", help="write a grid of samples as PNG (agents: an episode as GIF)",
+        formatter_class=fmt,
+    )  # fmt: skip
     s.add_argument("run", metavar="RUN")
     s.add_argument("--n", type=int, default=64)
-    s.add_argument("--out", required=True, help="PNG file to write")
+    s.add_argument("--out", required=True, help="file to write (PNG; GIF for agents)")
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(fn=cmd_sample)
 

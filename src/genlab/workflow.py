@@ -81,10 +81,25 @@ def _train(entry, data, options, cfg, run_dir, data_dir, nproc, progress) -> Fit
         raise GenlabError(
             f"--batch-size {cfg.batch_size} does not split over {dist.world_size()} processes"
         )
-    batches = entry.batches(options, dataset, cfg.batch_size, cfg.seed)
+    cfg = frames_to_steps(entry, options, cfg)
     state = entry.make_state(net, cfg)
     hook = image_tasks.progress_grid if entry.can_sample else None
-    return fit(state, batches, cfg, run_dir, entry.make_step(cfg), progress, hook)
+    batches = entry.batches(options, dataset, cfg.batch_size, cfg.seed, model=net)
+    try:
+        return fit(state, batches, cfg, run_dir, entry.make_step(cfg), progress, hook)
+    finally:
+        if hasattr(batches, "close"):
+            batches.close()  # e.g. stop an agent's actor processes
+
+
+def frames_to_steps(entry, options: object, cfg: TrainConfig) -> TrainConfig:
+    """An agent's `--frames` budget as the equivalent number of training steps (rounded up)."""
+    if cfg.frames is None:
+        return cfg
+    if entry.frames_per_step is None:
+        raise GenlabError(f"model '{entry.name}' has no environment frames; use --steps")
+    per_step = entry.frames_per_step(options, cfg)
+    return dataclasses.replace(cfg, steps=-(-cfg.frames // per_step), frames=None)
 
 
 def train_and_show(
@@ -148,19 +163,23 @@ def evaluate(
     seed: int = 0,
     samples: int = 10_000,
     tasks: int = 1000,
+    episodes: int = 30,
 ) -> dict:
     """Evaluate a run on its dataset's test split; also writes <run>/eval.json.
 
     Models that can sample on MNIST also get FID, precision, recall and class coverage of
     `samples` samples on genlab's classifier features (0 skips them). Few-shot learners are
-    tested on `tasks` tasks of the meta-test classes.
+    tested on `tasks` tasks of the meta-test classes; agents play `episodes` episodes of each of
+    their environments.
     """
     entry, options, model, config = load_run(run_dir)
     dataset = entry.load_data(config["data"], data_dir, options)
     quality = entry.can_sample and samples > 0 and config["data"] == "mnist"
     net = feature_net(data_dir) if quality else None  # may train it: outside no_grad
     with torch.no_grad():
-        metrics = entry.evaluate(model, options, dataset, k=k, n=n, seed=seed, tasks=tasks)
+        metrics = entry.evaluate(
+            model, options, dataset, k=k, n=n, seed=seed, tasks=tasks, episodes=episodes
+        )
         if net is not None:
             metrics.update(sample_quality(model, dataset, net, samples, seed))
     keys = ("model", "data", "step", "train_seconds")
@@ -170,7 +189,10 @@ def evaluate(
 
 
 def sample(run_dir: Path, n: int, out: Path, seed: int = 0) -> Path:
-    entry, _, model, config = load_run(run_dir)
+    entry, options, model, config = load_run(run_dir)
+    if entry.sample is not None:  # e.g. an agent: a GIF of an episode
+        with torch.no_grad():
+            return entry.sample(model, options, n, Path(out), seed)
     if not entry.can_sample:
         hint = f"; try `genlab latent {run_dir}`" if isinstance(model, LatentModel) else ""
         raise RunError(f"model '{config['model']}' cannot sample{hint}")

@@ -132,7 +132,7 @@ def load_data(data: str, data_dir: str | None, options: MetaConfig) -> FewShotDa
     return fewshot_data(options.split, data_dir=data_dir)
 
 
-def train_batches(options: MetaConfig, data: FewShotData, batch_size: int, seed: int):
+def train_batches(options: MetaConfig, data: FewShotData, batch_size: int, seed: int, **_):
     """`--batch-size` is the number of tasks per meta-batch."""
     return TaskSampler(data.train, options.ways, options.shots, options.queries, batch_size, seed)
 

@@ -152,7 +152,7 @@ def load_data(data: str, data_dir, options: AgentConfig) -> None:
     return None  # episodes are generated, not loaded
 
 
-def train_batches(options: AgentConfig, data, batch_size: int, seed: int) -> EpisodeBatches:
+def train_batches(options: AgentConfig, data, batch_size: int, seed: int, **_) -> EpisodeBatches:
     return EpisodeBatches(options, batch_size, seed)
 
 

@@ -29,7 +29,7 @@ def eval_mode(model: torch.nn.Module):
         model.train(was_training)
 
 
-def train_batches(options, splits: ImageSplits, batch_size: int, seed: int) -> InMemoryBatches:
+def train_batches(options, splits: ImageSplits, batch_size: int, seed: int, **_) -> InMemoryBatches:
     """Shuffled training batches in the model's representation. Options may define
     `augment_shift` (pixels of random translation); models without it get none."""
     tensors = {"x": splits.train_x, "y": splits.train_y}

@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
+from genlab.agents.impala import evaluation as impala
+from genlab.agents.impala.agent import ImpalaAgent
+from genlab.agents.impala.config import A2CConfig, ImpalaConfig
 from genlab.data.images import image_splits
 from genlab.errors import GenlabError
 from genlab.meta import learners as meta
@@ -42,12 +45,18 @@ class ModelEntry:
     # Training options that differ from TrainConfig's defaults for this model (the papers').
     train_defaults: dict = field(default_factory=dict)
     # What it trains and is evaluated on: (data name, data_dir, options) -> a dataset object,
-    # and (options, dataset, batch_size, seed) -> the loop's BatchSource. Default: 28x28 images.
+    # and (options, dataset, batch_size, seed, model=) -> the loop's BatchSource (with `close()`
+    # if it holds processes or files; the workflow calls it). Default: 28x28 images.
     load_data: Callable[[str, str | None, object], object] = load_images
     batches: Callable[..., object] = image_tasks.train_batches
     # Pictures after training: (model, options, dataset, out_dir, seed) -> paths; None = the
     # image models' samples and latent pictures.
     pictures: Callable[..., list] | None = None
+    # `genlab sample`: (model, options, n, out_path, seed) -> path; None = a grid of image samples.
+    sample: Callable[..., object] | None = None
+    # Agents: environment frames per training step, (options, train config) -> int, so that
+    # `--frames` budgets convert to steps. None: the model has no frames.
+    frames_per_step: Callable[[object, TrainConfig], int] | None = None
 
 
 MODELS: dict[str, ModelEntry] = {
@@ -106,11 +115,24 @@ for _name, _options, _summary, _data, _evaluate in (
         default_step, {"batch_size": 256, "lr": 1e-3, "grad_clip": 1.0, "log_every": 20},
         rl2.load_data, rl2.train_batches, rl2.action_raster,
     )
+
+for _name, _options, _summary in (
+    ("impala", ImpalaConfig, "IMPALA: actor/learner with V-trace (MinAtar, Atari, gym)"),
+    ("a2c", A2CConfig, "batched synchronous advantage actor-critic (the on-policy baseline)"),
+):
+    MODELS[_name] = ModelEntry(
+        _name, _summary, _options, ImpalaAgent, ("env",), impala.evaluate_agent, False,
+        make_state, default_step,
+        {"lr": 6e-4, "batch_size": 32, "grad_clip": 40.0, "log_every": 20,
+         "checkpoint_every": 500},
+        impala.load_data, impala.train_batches, impala.episode_gifs, impala.sample_gif,
+        lambda options, cfg: options.unroll * cfg.batch_size,
+    )
 # fmt: on
 
 PLANNED = (
     "pixelcnn", "gated_pixelcnn", "realnvp", "glow", "pixelvae", "wavenet", "parallel_wavenet",
-    "impala", "a2c", "spiral",
+    "spiral",
 )  # fmt: skip
 
 

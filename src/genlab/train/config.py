@@ -18,6 +18,9 @@ class TrainConfig:
         "total optimizer steps to reach (a resumed run continues to it)", default=None
     )
     minutes: float | None = doc("wall-clock budget for this invocation, in minutes", default=None)
+    frames: int | None = doc(
+        "agents: total environment frames to reach (converted to steps)", default=None
+    )
     batch_size: int = doc("global batch size (split across processes with --nproc)", default=128)
     lr: float = doc("peak learning rate (Adam)", default=1e-3)
     weight_decay: float = doc("AdamW weight decay", default=0.0)
@@ -41,6 +44,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.schedule not in ("constant", "cosine"):
             raise ConfigError(f"schedule must be 'constant' or 'cosine', got '{self.schedule}'")
+        if self.frames is not None and self.steps is not None:
+            raise ConfigError("give --steps or --frames, not both")
         if self.schedule == "cosine" and self.steps is None:
             raise ConfigError("the cosine schedule needs a step budget (--steps)")
         for name in ("batch_size", "checkpoint_every", "log_every"):

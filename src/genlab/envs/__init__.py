@@ -1,0 +1,1 @@
+"""Environments, every one a gymnasium.Env; `make_env("minatar:breakout")` builds them by name."""

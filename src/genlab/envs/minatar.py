@@ -1,0 +1,69 @@
+"""MinAtar (Young & Tian 2019) games as gymnasium environments: 10x10 boolean-channel grids.
+
+The upstream gym wrapper needs seaborn for rendering and returns (10, 10, C) bools; this one gives
+channels-first uint8 (C, 10, 10), renders with genlab's palette, and can pad the channels so that
+several games share one network (multi-task). All six actions are used for every game (the full
+set, as in the MinAtar paper), so one policy head serves them all.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from genlab.viz.images import PALETTE
+
+GAMES = ("asterix", "breakout", "freeway", "seaquest", "space_invaders")
+
+
+class MinAtarEnv(gym.Env):
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 15}
+
+    def __init__(
+        self,
+        game: str,
+        channels: int | None = None,
+        sticky_action_prob: float = 0.1,
+        render_mode: str | None = "rgb_array",
+    ):
+        from minatar import Environment
+
+        if game not in GAMES:
+            raise ValueError(f"unknown MinAtar game '{game}'; one of: {', '.join(GAMES)}")
+        self.game_name = game
+        self.game = Environment(game, sticky_action_prob=sticky_action_prob)
+        self.n_channels = self.game.state_shape()[2]
+        self.channels = channels or self.n_channels
+        if self.channels < self.n_channels:
+            raise ValueError(
+                f"{game} has {self.n_channels} channels; cannot pad to {self.channels}"
+            )
+        self.observation_space = spaces.Box(0, 1, (self.channels, 10, 10), np.uint8)
+        self.action_space = spaces.Discrete(self.game.num_actions())
+        self.render_mode = render_mode
+
+    def _obs(self) -> np.ndarray:
+        obs = np.zeros((self.channels, 10, 10), np.uint8)
+        obs[: self.n_channels] = self.game.state().transpose(2, 0, 1)
+        return obs
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        if seed is not None:
+            self.game.seed(seed)
+        self.game.reset()
+        return self._obs(), {}
+
+    def step(self, action):
+        reward, done = self.game.act(int(action))
+        return self._obs(), float(reward), bool(done), False, {}
+
+    def render(self) -> np.ndarray:
+        """(10, 10, 3) uint8: each channel in its own palette colour on black."""
+        state = self.game.state()  # (10, 10, C) bool
+        colours = np.array(PALETTE, np.uint8)[np.arange(state.shape[2]) % len(PALETTE)]
+        img = np.zeros((10, 10, 3), np.uint8)
+        for c in range(state.shape[2]):
+            img[state[:, :, c]] = colours[c]
+        return img

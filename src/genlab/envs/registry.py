@@ -1,0 +1,121 @@
+"""Environments by name: "minatar:breakout", "atari:Breakout", "gym:CartPole-v1".
+
+Every environment has a discrete (or dict-of-discrete) action space and an observation that is a
+vector (float32) or an image stack (uint8, channels first). `EnvSpec` tells an agent what it
+needs to build its network; `make_env` builds one instance, with a time limit (truncation, not
+termination) so no episode runs forever.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from genlab.errors import ConfigError
+
+# Published reference scores for normalising Atari returns: (random, human), Mnih et al. 2015.
+ATARI_RANDOM_HUMAN = {
+    "Asterix": (210.0, 8503.3),
+    "BeamRider": (363.9, 16926.5),
+    "Breakout": (1.7, 30.5),
+    "Enduro": (0.0, 860.5),
+    "MsPacman": (307.3, 6951.6),
+    "Pong": (-20.7, 14.6),
+    "Qbert": (163.9, 13455.0),
+    "Seaquest": (68.4, 42054.7),
+    "SpaceInvaders": (148.0, 1668.7),
+}
+MAX_STEPS = {"minatar": 10_000, "atari": 27_000}  # agent steps before truncation
+FAMILIES = ("minatar", "atari", "gym")
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    name: str  # as given, e.g. "minatar:breakout"
+    family: str  # "minatar", "atari" or "gym"
+    obs_shape: tuple[int, ...]
+    obs_dtype: str  # "uint8" or "float32"
+    obs_scale: float  # the network multiplies observations by this (1/255 for Atari pixels)
+    action_sizes: tuple[int, ...]  # one entry per action head; a Discrete space has one
+    action_names: tuple[str, ...]  # () for a plain Discrete space, else the dict's keys in order
+
+    @property
+    def reference_scores(self) -> tuple[float, float] | None:
+        """(random, human) returns where published, for human-normalised scores."""
+        return (
+            ATARI_RANDOM_HUMAN.get(self.name.split(":", 1)[1]) if self.family == "atari" else None
+        )
+
+    def normalised(self, ret: float) -> float | None:
+        ref = self.reference_scores
+        return None if ref is None else (ret - ref[0]) / (ref[1] - ref[0])
+
+
+def _split(name: str) -> tuple[str, str]:
+    family, sep, game = name.partition(":")
+    if not sep or family not in FAMILIES or not game:
+        raise ConfigError(
+            f"environment '{name}' should be FAMILY:NAME with FAMILY one of {', '.join(FAMILIES)} "
+            "(e.g. minatar:breakout, atari:Breakout, gym:CartPole-v1)"
+        )
+    return family, game
+
+
+def make_env(name: str, channels: int | None = None, max_steps: int | None = None) -> gym.Env:
+    """One environment. `channels` pads MinAtar observations (several games, one network);
+    `max_steps` overrides the family's time limit."""
+    family, game = _split(name)
+    if family == "minatar":
+        from genlab.envs.minatar import MinAtarEnv
+
+        env: gym.Env = MinAtarEnv(game, channels)
+    elif family == "atari":
+        from genlab.envs.atari import AtariEnv
+
+        env = AtariEnv(game)
+    else:  # gymnasium's own registry; its TimeLimit comes with the spec
+        return gym.make(game, **({"max_episode_steps": max_steps} if max_steps else {}))
+    env = gym.wrappers.TimeLimit(env, max_steps or MAX_STEPS[family])
+    return env
+
+
+def env_spec(name: str, env: gym.Env) -> EnvSpec:
+    family, _ = _split(name)
+    obs, act = env.observation_space, env.action_space
+    if not isinstance(obs, spaces.Box):
+        raise ConfigError(f"{name}: observations must be a Box, got {obs}")
+    if isinstance(act, spaces.Discrete):
+        sizes, names = (int(act.n),), ()
+    elif isinstance(act, spaces.Dict) and all(isinstance(s, spaces.Discrete) for s in act.values()):
+        names = tuple(act.keys())
+        sizes = tuple(int(act[k].n) for k in names)
+    else:
+        raise ConfigError(f"{name}: actions must be Discrete or a Dict of Discrete, got {act}")
+    image = obs.dtype == np.uint8
+    scale = 1 / 255 if family == "atari" else 1.0
+    return EnvSpec(name, family, tuple(obs.shape), "uint8" if image else "float32", scale,
+                   sizes, names)  # fmt: skip
+
+
+def specs(names: list[str]) -> tuple[list[EnvSpec], int | None]:
+    """The specs of several environments that one agent will play, and the MinAtar channel
+    count that makes their observations share a shape (None if no padding is needed)."""
+    channels = None
+    if len(names) > 1 and all(_split(n)[0] == "minatar" for n in names):
+        channels = max(make_env(n).observation_space.shape[0] for n in names)
+    out = []
+    for n in names:
+        env = make_env(n, channels)
+        out.append(env_spec(n, env))
+        env.close()
+    first = out[0]
+    for s in out[1:]:
+        if (s.obs_shape, s.action_sizes) != (first.obs_shape, first.action_sizes):
+            raise ConfigError(
+                f"one agent cannot play both {first.name} (observations {first.obs_shape}, "
+                f"actions {first.action_sizes}) and {s.name} ({s.obs_shape}, {s.action_sizes})"
+            )
+    return out, channels
