@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -47,3 +51,16 @@ def check_seeded_runs_identical(
         return losses
 
     assert run() == run()
+
+
+def genlab_process(*args: object, **kw) -> subprocess.Popen:
+    """`genlab ARGS...` as a child process (for signals and timing), output captured as text."""
+    exe = Path(sys.executable).parent / "genlab"
+    return subprocess.Popen(
+        [str(exe), *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ.copy(),
+        **kw,
+    )

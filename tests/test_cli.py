@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
 
+from contracts import genlab_process as cli
 from genlab.cli import main
 from genlab.train.logger import read_metrics
 from genlab.train.state import read_checkpoint
@@ -121,18 +118,6 @@ def test_an_autoencoder_cannot_sample(data_root, tmp_path, capsys):
     assert run("train", "ae", "--steps", 2, "--out", out, *TINY) == 0
     assert run("sample", out, "--out", tmp_path / "x.png") == 2
     assert "cannot sample; try `genlab latent" in capsys.readouterr().err
-
-
-def cli(*args: str, **kw) -> subprocess.Popen:
-    exe = Path(sys.executable).parent / "genlab"
-    return subprocess.Popen(
-        [str(exe), *map(str, args)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=os.environ.copy(),
-        **kw,
-    )
 
 
 def test_ctrl_c_saves_a_checkpoint_and_exits_quickly(data_root, tmp_path):

@@ -77,7 +77,8 @@ def make_env(name: str, channels: int | None = None, max_steps: int | None = Non
 
         env = AtariEnv(game)
     else:  # gymnasium's own registry; its TimeLimit comes with the spec
-        return gym.make(game, **({"max_episode_steps": max_steps} if max_steps else {}))
+        limit = {"max_episode_steps": max_steps} if max_steps else {}
+        return gym.make(game, render_mode="rgb_array", **limit)
     env = gym.wrappers.TimeLimit(env, max_steps or MAX_STEPS[family])
     return env
 

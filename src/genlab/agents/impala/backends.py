@@ -142,6 +142,7 @@ class LocalSource:
         self.outstanding: list[set[int]] = [set() for _ in range(cfg.actors)]
         self.procs: list = [None] * cfg.actors
         self.conns: list = [None] * cfg.actors
+        self.delivered = [0] * cfg.actors  # trajectories from each actor's current process
         self.restarts = 0
         self._publish(0)
         for i in range(cfg.actors):
@@ -182,9 +183,17 @@ class LocalSource:
             self.conns[i].send(slot)
 
     def _restart(self, i: int) -> None:
-        """Replace a dead actor; the slots it was filling are handed to its successor."""
+        """Replace a dead actor; the slots it was filling are handed to its successor. An actor
+        that fails (exits with an error) before delivering anything is a bug or a broken
+        set-up, not bad luck: stop rather than restart it forever."""
         self.conns[i].close()
         self.procs[i].join(timeout=1)
+        if not self.delivered[i] and (self.procs[i].exitcode or 0) > 0:
+            raise GenlabError(
+                f"actor {i} exited (code {self.procs[i].exitcode}) before producing a "
+                "trajectory; its error is printed above"
+            )
+        self.delivered[i] = 0
         self.restarts += 1
         self._start(i)
         for slot in sorted(self.outstanding[i]):
@@ -206,6 +215,7 @@ class LocalSource:
                 self._restart(i)
                 continue
             self.outstanding[i].discard(slot)
+            self.delivered[i] += 1
             self.ready.append((i, slot))
             self.stats.add(finished)
         for i, p in enumerate(self.procs):
