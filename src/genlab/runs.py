@@ -24,7 +24,7 @@ DEFAULT_ROOT = Path("runs")
 # What `genlab runs` shows from eval.json, in this order.
 KEY_METRICS = (
     "nll_nats", "neg_elbo_nats", "rec_nats", "fid", "precision", "recall", "accuracy", "ci95",
-    "reward", "trial2_accuracy",
+    "reward", "trial2_accuracy", "mean_return", "std_return",
 )  # fmt: skip
 
 
