@@ -65,13 +65,14 @@ def _split(name: str) -> tuple[str, str]:
 
 
 def make_env(name: str, channels: int | None = None, max_steps: int | None = None) -> gym.Env:
-    """One environment. `channels` pads MinAtar observations (several games, one network);
-    `max_steps` overrides the family's time limit."""
+    """One environment. `channels` pads MinAtar observations to a shared shape, for several games
+    played by one agent (they then also share the full action set); `max_steps` overrides the
+    family's time limit."""
     family, game = _split(name)
     if family == "minatar":
         from genlab.envs.minatar import MinAtarEnv
 
-        env: gym.Env = MinAtarEnv(game, channels)
+        env: gym.Env = MinAtarEnv(game, channels, full_action_set=channels is not None)
     elif family == "atari":
         from genlab.envs.atari import AtariEnv
 
