@@ -123,7 +123,7 @@ for _name, _options, _summary in (
     MODELS[_name] = ModelEntry(
         _name, _summary, _options, ImpalaAgent, ("env",), impala.evaluate_agent, False,
         make_state, default_step,
-        {"lr": 6e-4, "batch_size": 32, "grad_clip": 40.0, "log_every": 20,
+        {"lr": 2e-3, "batch_size": 32, "grad_clip": 40.0, "log_every": 20,
          "checkpoint_every": 500},
         impala.load_data, impala.train_batches, impala.episode_gifs, impala.sample_gif,
         lambda options, cfg: options.unroll * cfg.batch_size,
