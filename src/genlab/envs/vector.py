@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
+from gymnasium import spaces
 
 from genlab.envs.registry import make_env
 
@@ -39,9 +40,9 @@ class EnvBatch:
         self.seed = seed
         self.returns = np.zeros(len(slots))
         self.lengths = np.zeros(len(slots), np.int64)
-        self.action_names: tuple[str, ...] = tuple(
-            getattr(self.envs[0].action_space, "keys", list)()
-        )
+        space = self.envs[0].action_space
+        # a Dict space's actions go to the environment as {name: int}, a Discrete one's as int
+        self.action_names = tuple(space.keys()) if isinstance(space, spaces.Dict) else ()
 
     def __len__(self) -> int:
         return len(self.envs)

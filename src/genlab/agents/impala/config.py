@@ -17,8 +17,9 @@ BACKENDS = ("inline", "local")
 @dataclass(frozen=True)
 class ImpalaConfig:
     """IMPALA. Espeholt et al.'s Atari setting: --env atari:Breakout --torso resnet --lstm 256
-    --unroll 20 --batch-size 32 --actors 48, RMSProp lr 6e-4 (here Adam), entropy 0.01,
-    baseline 0.5, gamma 0.99, reward clipping to [-1, 1], gradient norm clip 40."""
+    --unroll 20 --batch-size 32 --actors 48, RMSProp lr 6e-4 (here Adam: --lr 6e-4), entropy
+    0.01, baseline 0.5, gamma 0.99, reward clipping to [-1, 1], gradient norm clip 40. genlab's
+    default learning rate is 2e-3, the MinAtar CPU setting (see the README)."""
 
     env: str = doc(
         "environment(s), comma-separated for multi-task: minatar:GAME, atari:Game, gym:ID",

@@ -42,7 +42,7 @@ def play(
     cfg, net = model.cfg, model.net
     envs = EnvBatch(cfg.tasks, [task] * n, EVAL_SEED + seed, model.channels)
     g = torch.Generator().manual_seed(seed)
-    obs, first, state = torch.from_numpy(envs.reset()), torch.ones(n, dtype=torch.bool), None
+    obs, first = torch.from_numpy(envs.reset()), torch.ones(n, dtype=torch.bool)
     state = net.initial_state(n)
     returns: list[float | None] = [None] * n
     pictures = [[e.render()] for e in envs.envs] if frames else []
@@ -106,7 +106,7 @@ def episode_gifs(model: ImpalaAgent, options: ImpalaConfig, data, out: Path, see
     """pictures/episode-<task>.gif: one episode of each task (at most GIF_MAX_STEPS steps)."""
     written = []
     for i, spec in enumerate(model.specs):
-        returns, pictures = play(model, i, 1, seed, frames=True)
+        _, pictures = play(model, i, 1, seed, frames=True)
         name = spec.name.replace(":", "-")
         written.append(write_gif(pictures[0], Path(out) / f"episode-{name}.gif"))
     return written
