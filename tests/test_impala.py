@@ -36,7 +36,7 @@ from genlab.train.state import read_checkpoint
 class PickTwo(gym.Env):
     """A one-step toy task with a dict action: reward 1 when y == (x + 1) % 4, whatever x is."""
 
-    metadata = {"render_modes": ["rgb_array"]}
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 15}
 
     def __init__(self, render_mode=None):
         self.observation_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
