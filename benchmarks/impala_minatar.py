@@ -67,7 +67,7 @@ def main() -> None:
     out = Path(args.out)
     report: dict = {"benchmark": "impala_minatar", "minutes": args.minutes}
     curves: dict = {}
-    for game in args.games.split(","):
+    for game in filter(None, args.games.split(",")):  # --games '' runs the multi-task agent only
         report[game] = {}
         for algo in args.algos.split(","):
             extra = parse_set(args.set, get_model(algo).options)
