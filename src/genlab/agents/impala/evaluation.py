@@ -104,15 +104,17 @@ def write_gif(frames: list[np.ndarray], path: Path, fps: int = 15) -> Path:
 
 def episode_gifs(model: ImpalaAgent, options: ImpalaConfig, data, out: Path, seed: int = 0) -> list:
     """pictures/episode-<task>.gif: one episode of each task (at most GIF_MAX_STEPS steps)."""
-    written = []
-    for i, spec in enumerate(model.specs):
-        _, pictures = play(model, i, 1, seed, frames=True)
-        name = spec.name.replace(":", "-")
-        written.append(write_gif(pictures[0], Path(out) / f"episode-{name}.gif"))
-    return written
+    return [
+        _episode_gif(model, i, Path(out) / f"episode-{spec.name.replace(':', '-')}.gif", seed)
+        for i, spec in enumerate(model.specs)
+    ]
+
+
+def _episode_gif(model: ImpalaAgent, task: int, path: Path, seed: int) -> Path:
+    _, pictures = play(model, task, 1, seed, frames=True)
+    return write_gif(pictures[0], path)
 
 
 def sample_gif(model: ImpalaAgent, options: ImpalaConfig, n: int, out: Path, seed: int = 0) -> Path:
     """`genlab sample RUN --out FILE.gif`: one episode of the first task."""
-    _, pictures = play(model, 0, 1, seed, frames=True)
-    return write_gif(pictures[0], Path(out))
+    return _episode_gif(model, 0, Path(out), seed)
