@@ -1,6 +1,8 @@
 """Per-example log-likelihoods of images under decoder outputs, in nats, summed over pixels.
 
-All take decoder outputs and data of shape (B, C, H, W) and return (B,).
+The image likelihoods take decoder outputs and data of shape (B, C, H, W) and return (B,). The
+discretized logistic mixture works elementwise (audio and images both use it) and leaves summing
+to its caller.
 """
 
 from __future__ import annotations
@@ -41,3 +43,48 @@ def continuous_bernoulli_log_norm(logits: torch.Tensor) -> torch.Tensor:
 def continuous_bernoulli_log_prob(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """log CB(x | sigmoid(logits)) for x in [0, 1], a density on [0, 1]^D."""
     return bernoulli_log_prob(logits, x) + continuous_bernoulli_log_norm(logits).flatten(1).sum(1)
+
+
+def _bin_edges(k: torch.Tensor, bins: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Code k in [0, bins) sits at c = 2k / (bins - 1) - 1 in [-1, 1]; its bin is c +- 1/(bins-1)."""
+    centre = 2.0 * k.float() / (bins - 1) - 1.0
+    half = 1.0 / (bins - 1)
+    return centre - half, centre + half
+
+
+def discretized_logistic_mixture_log_prob(
+    params: torch.Tensor, k: torch.Tensor, bins: int = 256
+) -> torch.Tensor:
+    """log P(k) of integer codes k in [0, bins) under a mixture of M logistics on [-1, 1] whose mass
+    is binned onto `bins` evenly spaced levels; the end bins take the tails (Salimans et al. 2017).
+
+    params (..., 3M): mixture logits, means, log-scales; k (...) long -> (...) nats, elementwise.
+    Each bin's mass s(a) - s(b) (s the logistic CDF at the bin's scaled edges a > b) is computed
+    as log s(a) + log s(-b) + log(1 - e^(b - a)), which is stable in the tails.
+    """
+    logit_pi, mean, log_scale = params.chunk(3, -1)  # (..., M) each
+    inv_s = torch.exp(-log_scale.clamp(min=-7.0))
+    lo, hi = _bin_edges(k, bins)
+    a = (hi[..., None] - mean) * inv_s
+    b = (lo[..., None] - mean) * inv_s
+    top, bottom = (k == bins - 1)[..., None], (k == 0)[..., None]
+    a = torch.where(top, torch.full_like(a, 1e4), a)  # s(a) = 1: the upper tail
+    b = torch.where(bottom, torch.full_like(b, -1e4), b)  # s(b) = 0: the lower tail
+    log_mass = F.logsigmoid(a) + F.logsigmoid(-b) + torch.log(-torch.expm1(b - a).clamp(max=-1e-12))
+    return torch.logsumexp(F.log_softmax(logit_pi, -1) + log_mass, -1)
+
+
+def discretized_logistic_mixture_sample(
+    params: torch.Tensor, u: torch.Tensor, bins: int = 256, temperature: float = 1.0
+) -> torch.Tensor:
+    """Codes (...) long drawn from the mixture of `params` (..., 3M), using the uniforms
+    u (..., 2) in (0, 1) (component, then position), so a caller can replay the same draws.
+    `temperature` scales the logistics' widths (1 = the model's distribution)."""
+    logit_pi, mean, log_scale = params.chunk(3, -1)
+    cdf = torch.softmax(logit_pi, -1).cumsum(-1)  # (..., M)
+    m = torch.searchsorted(cdf, u[..., :1].contiguous()).clamp(max=cdf.shape[-1] - 1)  # (..., 1)
+    mu = mean.gather(-1, m).squeeze(-1)
+    s = torch.exp(log_scale.clamp(min=-7.0)).gather(-1, m).squeeze(-1) * temperature
+    v = u[..., 1].clamp(1e-5, 1 - 1e-5)
+    x = mu + s * (torch.log(v) - torch.log1p(-v))  # inverse logistic CDF
+    return torch.round((x.clamp(-1, 1) + 1) / 2 * (bins - 1)).long()

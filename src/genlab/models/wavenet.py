@@ -1,0 +1,207 @@
+"""WaveNet (van den Oord et al. 2016) on 8-bit mu-law audio, with cached generation (Paine et al.
+2016, "Fast WaveNet").
+
+    codes x (B, T) in [0, 256)
+      -> embed, shift right one step (position t holds x[t-1]; zeros before the clip)
+      -> causal input conv (k = 2)
+      -> stacks x layers gated residual blocks, dilations 1, 2, ..., 2^(layers-1) per stack
+      -> sum of skips -> ReLU -> 1x1 -> ReLU -> 1x1
+      -> outputs (B, O, T): the distribution of x[t] given x[<t] (and the conditioning)
+
+O is 256 logits ("softmax") or 3M mixture parameters ("logistic_mixture", on the codes' [-1, 1]
+levels). Global conditioning: speaker and/or digit embeddings, summed, enter every gate.
+All log-likelihoods are nats per sample; bits = nats / ln 2.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from genlab.data.audio import MU
+from genlab.errors import ConfigError
+from genlab.nn.causal import CausalConv1d, GatedResidualBlock, receptive_field
+from genlab.nn.likelihoods import (
+    discretized_logistic_mixture_log_prob,
+    discretized_logistic_mixture_sample,
+)
+from genlab.train.config import doc
+
+OUTPUTS = ("softmax", "logistic_mixture")
+N_SPEAKERS, N_DIGITS = 6, 10  # FSDD
+
+
+@dataclass(frozen=True)
+class WaveNetConfig:
+    channels: int = doc("residual channels", default=32)
+    gate_channels: int = doc("channels of each gate (tanh and sigmoid halves)", default=32)
+    skip_channels: int = doc("skip and output-head channels", default=64)
+    stacks: int = doc("repeated stacks of dilated layers", default=2)
+    layers: int = doc("layers per stack; dilations 1, 2, ..., 2^(layers-1)", default=10)
+    output: str = doc(f"output distribution: {', '.join(OUTPUTS)}", default="softmax")
+    mixtures: int = doc("logistic mixture components (output=logistic_mixture)", default=10)
+    speaker: bool = doc("condition on the speaker (global embedding)", default=True)
+    digit: bool = doc("condition on the spoken digit (global embedding)", default=True)
+    cond_dim: int = doc("size of the conditioning embeddings", default=16)
+    crop: int = doc("training crop length in samples (8 kHz)", default=4000)
+
+    def __post_init__(self) -> None:
+        if self.output not in OUTPUTS:
+            raise ConfigError(f"output must be one of {OUTPUTS}, got '{self.output}'")
+        if min(self.channels, self.gate_channels, self.skip_channels, self.stacks, self.layers) < 1:
+            raise ConfigError("channels, gate_channels, skip_channels, stacks, layers must be >= 1")
+
+    @property
+    def dilations(self) -> list[int]:
+        return [2**i for i in range(self.layers)] * self.stacks
+
+    @property
+    def receptive_field(self) -> int:
+        """Past samples the prediction of x[t] sees: x[t - R] .. x[t - 1]."""
+        return receptive_field(self.dilations)
+
+    @property
+    def conditional(self) -> bool:
+        return self.speaker or self.digit
+
+
+class WaveNet(nn.Module):
+    def __init__(self, cfg: WaveNetConfig):
+        super().__init__()
+        self.cfg = cfg
+        c, g = cfg.channels, cfg.cond_dim if cfg.conditional else 0
+        self.embed = nn.Embedding(MU + 1, c)
+        self.input = CausalConv1d(c, c, 2)
+        self.speaker = nn.Embedding(N_SPEAKERS, cfg.cond_dim) if cfg.speaker else None
+        self.digit = nn.Embedding(N_DIGITS, cfg.cond_dim) if cfg.digit else None
+        self.blocks = nn.ModuleList(
+            GatedResidualBlock(c, cfg.gate_channels, cfg.skip_channels, d, g) for d in cfg.dilations
+        )
+        out = MU + 1 if cfg.output == "softmax" else 3 * cfg.mixtures
+        self.head1 = nn.Conv1d(cfg.skip_channels, cfg.skip_channels, 1)
+        self.head2 = nn.Conv1d(cfg.skip_channels, out, 1)
+
+    # --- conditioning -------------------------------------------------------------------------
+    def condition(self, speaker: torch.Tensor | None, digit: torch.Tensor | None):
+        """(B,) speaker and digit ids -> the global vector g (B, G), or None if unconditional."""
+        parts = []
+        for name, table, ids in (("speaker", self.speaker, speaker), ("digit", self.digit, digit)):
+            if table is None:
+                continue
+            if ids is None:
+                raise ConfigError(f"this WaveNet is conditioned on {name}: pass {name} ids")
+            parts.append(table(ids))
+        return sum(parts) if parts else None
+
+    # --- training / scoring -------------------------------------------------------------------
+    def forward(
+        self,
+        x: torch.Tensor,
+        speaker: torch.Tensor | None = None,
+        digit: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """x (B, T) long codes -> outputs (B, O, T); column t is the distribution of x[t]."""
+        return self.from_embedding(self.embed(x).transpose(1, 2), self.condition(speaker, digit))
+
+    def from_embedding(self, e: torch.Tensor, g: torch.Tensor | None) -> torch.Tensor:
+        """Embedded codes e (B, C, T) and conditioning g (B, G) -> outputs (B, O, T)."""
+        h = self.input(F.pad(e, (1, -1)))  # shifted: position t sees x[t-1] and x[t-2]
+        skip = 0
+        for block in self.blocks:
+            h, s = block(h, g)
+            skip = skip + s
+        return self.head2(F.relu(self.head1(F.relu(skip))))
+
+    def log_prob(self, outputs: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """outputs (B, O, T), codes x (B, T) -> log p(x[t] | x[<t]) (B, T) in nats."""
+        if self.cfg.output == "softmax":
+            return -F.cross_entropy(outputs, x, reduction="none")
+        return discretized_logistic_mixture_log_prob(outputs.transpose(1, 2), x, MU + 1)
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Mean NLL per real (unpadded) sample of the batch's crops, nats and bits."""
+        x, mask = batch["x"], batch["mask"]
+        lp = self.log_prob(self(x, batch.get("speaker"), batch.get("digit")), x)
+        nats = -(lp * mask).sum() / mask.sum()
+        return {"loss": nats, "bits_per_sample": nats / math.log(2)}
+
+    # --- generation ---------------------------------------------------------------------------
+    def draw(self, out: torch.Tensor, u: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+        """One step's outputs (B, O) and uniforms u (B, 2) -> codes (B,). Inverse-CDF sampling,
+        so the same u gives the same codes whichever way the outputs were computed."""
+        if self.cfg.output == "softmax":
+            cdf = torch.softmax(out / temperature, -1).cumsum(-1)  # (B, 256)
+            return torch.searchsorted(cdf, u[:, :1].contiguous()).squeeze(1).clamp(max=MU)
+        return discretized_logistic_mixture_sample(out, u, MU + 1, temperature)
+
+    @torch.no_grad()
+    def generate_naive(
+        self, u: torch.Tensor, speaker=None, digit=None, temperature: float = 1.0
+    ) -> torch.Tensor:
+        """Uniforms u (B, T, 2) -> codes (B, T), recomputing the network over the receptive field
+        for every sample: O(T * R) work. The reference that `generate` must equal."""
+        B, T, _ = u.shape
+        x = torch.zeros(B, T, dtype=torch.long)
+        R = self.cfg.receptive_field
+        for t in range(T):
+            lo = max(0, t - R)
+            window = x[:, lo : t + 1]  # the last column is a placeholder for x[t]
+            out = self(window, speaker, digit)[:, :, -1]
+            x[:, t] = self.draw(out, u[:, t], temperature)
+        return x
+
+    @torch.no_grad()
+    def generate(
+        self, u: torch.Tensor, speaker=None, digit=None, temperature: float = 1.0, progress=None
+    ) -> torch.Tensor:
+        """Uniforms u (B, T, 2) -> codes (B, T) with per-layer queues of past activations: O(layers)
+        work per sample. `progress(n)` is called every 1,000 samples if given."""
+        return CachedGenerator(self, u.shape[0], speaker, digit).run(u, temperature, progress)
+
+
+class CachedGenerator:
+    """The queues of one generation: for the input conv the last embedding, for a block with
+    dilation d its last d inputs (a ring buffer). Every buffer starts at zero, which is exactly
+    the causal padding of the training-time forward pass."""
+
+    def __init__(self, net: WaveNet, batch: int, speaker=None, digit=None):
+        self.net = net
+        c = net.cfg.channels
+        g = net.condition(speaker, digit)
+        self.biases = [b.cond_bias(g) for b in net.blocks]
+        dtype = net.embed.weight.dtype
+        self.prev_embed = torch.zeros(batch, c, dtype=dtype)
+        self.queues = [torch.zeros(b.dilation, batch, c, dtype=dtype) for b in net.blocks]
+        self.w1 = net.head1.weight[:, :, 0]
+        self.w2 = net.head2.weight[:, :, 0]
+
+    def step(self, t: int, prev_code: torch.Tensor | None) -> torch.Tensor:
+        """Outputs (B, O) for x[t], given x[t-1] (None at t = 0)."""
+        net = self.net
+        e = torch.zeros_like(self.prev_embed) if prev_code is None else net.embed(prev_code)
+        h = net.input.step([self.prev_embed, e])
+        self.prev_embed = e
+        skip = 0
+        for block, queue, bias in zip(net.blocks, self.queues, self.biases, strict=True):
+            slot = t % block.dilation
+            past = queue[slot].clone()
+            queue[slot] = h
+            h, s = block.step(past, h, bias)
+            skip = skip + s
+        hidden = F.relu(F.linear(F.relu(skip), self.w1, self.net.head1.bias))
+        return F.linear(hidden, self.w2, self.net.head2.bias)
+
+    def run(self, u: torch.Tensor, temperature: float = 1.0, progress=None) -> torch.Tensor:
+        B, T, _ = u.shape
+        x = torch.zeros(B, T, dtype=torch.long)
+        prev = None
+        for t in range(T):
+            prev = self.net.draw(self.step(t, prev), u[:, t], temperature)
+            x[:, t] = prev
+            if progress is not None and (t + 1) % 1000 == 0:
+                progress(1000)
+        return x

@@ -1,0 +1,182 @@
+"""WaveNet: mu-law, crops, causality and receptive field, the mixture likelihood, cached == naive."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from genlab.data.audio import (
+    SILENCE,
+    mulaw_compress,
+    mulaw_decode,
+    mulaw_encode,
+    mulaw_expand,
+    random_crops,
+)
+from genlab.errors import ConfigError, DataError
+from genlab.models.wavenet import CachedGenerator, WaveNet, WaveNetConfig
+from genlab.nn.likelihoods import (
+    discretized_logistic_mixture_log_prob,
+    discretized_logistic_mixture_sample,
+)
+
+TINY = {"channels": 8, "gate_channels": 8, "skip_channels": 8, "stacks": 2, "layers": 3}
+
+
+def tiny(**kw) -> WaveNet:
+    torch.manual_seed(0)
+    return WaveNet(WaveNetConfig(**{**TINY, **kw}))
+
+
+# --- mu-law ----------------------------------------------------------------------------------
+def test_mulaw_round_trips():
+    codes = torch.arange(256)
+    assert torch.equal(mulaw_encode(mulaw_decode(codes)), codes)
+    x = torch.linspace(-1, 1, 10001, dtype=torch.float64)
+    assert torch.allclose(mulaw_expand(mulaw_compress(x)), x, atol=1e-12)
+    # Decoding lands within half a level of the input, measured on the compressed scale.
+    err = (mulaw_compress(mulaw_decode(mulaw_encode(x)).double()) - mulaw_compress(x)).abs()
+    assert err.max() <= 1 / 255 + 1e-6
+    assert mulaw_encode(torch.tensor([0.0])).item() == SILENCE
+    assert mulaw_encode(torch.tensor([-1.0, 1.0])).tolist() == [0, 255]
+
+
+def test_mulaw_formula_and_errors():
+    x = torch.tensor([0.5], dtype=torch.float64)
+    assert mulaw_compress(x).item() == pytest.approx(math.log(1 + 255 * 0.5) / math.log(256))
+    with pytest.raises(DataError, match="max"):
+        mulaw_encode(torch.tensor([1.5]))
+    with pytest.raises(DataError):
+        mulaw_encode(torch.tensor([float("nan")]))
+
+
+def test_random_crops_are_slices_of_clips():
+    clips = [torch.arange(100), torch.arange(1000, 1005), torch.arange(2000, 2040)]
+    codes = torch.cat(clips)
+    offsets = torch.tensor([0, 100, 105, 145])
+    crops, mask, which = random_crops(codes, offsets, 20, 64, torch.Generator().manual_seed(1))
+    assert crops.shape == mask.shape == (64, 20) and which.shape == (64,)
+    assert set(which.tolist()) == {0, 1, 2}
+    for row, k in enumerate(which.tolist()):
+        real = crops[row][mask[row]]
+        clip = clips[k]
+        assert len(real) == min(20, len(clip))
+        start = int(real[0]) - int(clip[0])
+        assert torch.equal(real, clip[start : start + len(real)])  # a contiguous slice
+        assert (crops[row][~mask[row]] == SILENCE).all()
+    again = random_crops(codes, offsets, 20, 64, torch.Generator().manual_seed(1))
+    assert torch.equal(again[0], crops)
+
+
+# --- causality and receptive field -----------------------------------------------------------
+def test_receptive_field_formula():
+    cfg = WaveNetConfig(stacks=2, layers=10)
+    assert cfg.receptive_field == 2 * (2**10 - 1) + 2
+
+
+@pytest.mark.parametrize("output", ["softmax", "logistic_mixture"])
+def test_output_sees_exactly_the_receptive_field_before_it(output):
+    net = tiny(output=output, speaker=False, digit=False).double()
+    R = net.cfg.receptive_field  # 2 * 7 + 2 = 16
+    T = 40
+    e = torch.randn(1, net.cfg.channels, T, dtype=torch.float64, requires_grad=True)
+    out = net.from_embedding(e, None)
+    for t in range(T):
+        (grad,) = torch.autograd.grad(out[0, :, t].sum(), e, retain_graph=True)
+        seen = grad.abs().sum(1)[0] > 0  # (T,) which inputs output t depends on
+        expected = torch.zeros(T, dtype=torch.bool)
+        expected[max(0, t - R) : t] = True
+        assert torch.equal(seen, expected), f"output {t} sees {seen.nonzero().flatten().tolist()}"
+
+
+# --- conditioning -----------------------------------------------------------------------------
+def test_conditioning_changes_the_distribution_and_is_required():
+    net = tiny()
+    x = torch.randint(256, (2, 30))
+    spk = torch.tensor([0, 0])
+    a = net(x, spk, torch.tensor([1, 1]))
+    b = net(x, spk, torch.tensor([7, 7]))
+    assert (a - b).abs().max() > 1e-4
+    with pytest.raises(ConfigError, match="digit"):
+        net(x, spk, None)
+    with pytest.raises(ConfigError, match="output"):
+        WaveNetConfig(output="gaussian")
+
+
+# --- the discretized logistic mixture --------------------------------------------------------
+def test_mixture_is_normalised_and_matches_the_cdf_formula():
+    torch.manual_seed(0)
+    params = torch.randn(3, 9, dtype=torch.float64)  # 3 mixtures of M = 3
+    params[:, 6:] -= 2.0  # narrow enough that the tails matter
+    codes = torch.arange(256)
+    lp = discretized_logistic_mixture_log_prob(params[:, None, :].expand(3, 256, 9), codes)
+    assert torch.allclose(lp.exp().sum(1), torch.ones(3, dtype=torch.float64), atol=1e-9)
+    # Naive: sum_m pi_m (sigmoid(upper) - sigmoid(lower)), tails to -inf and +inf.
+    pi = torch.softmax(params[:, :3], -1)
+    mean, s = params[:, 3:6], params[:, 6:].exp()
+    centre = 2 * codes.double() / 255 - 1
+    upper = torch.where(codes == 255, torch.tensor(math.inf), centre + 1 / 255)
+    lower = torch.where(codes == 0, torch.tensor(-math.inf), centre - 1 / 255)
+    cdf = lambda v: torch.sigmoid((v[None, :, None] - mean[:, None]) / s[:, None])  # noqa: E731
+    naive = ((cdf(upper) - cdf(lower)) * pi[:, None]).sum(-1)
+    assert torch.allclose(lp.exp(), naive, atol=1e-12)
+
+
+def test_mixture_samples_follow_its_probabilities():
+    params = torch.tensor([0.0, 1.0, -0.5, 0.4, -1.5, -2.5])  # M = 2
+    n = 40_000
+    u = torch.rand(n, 2, generator=torch.Generator().manual_seed(3))
+    codes = discretized_logistic_mixture_sample(params.expand(n, 6), u)
+    freq = torch.bincount(codes, minlength=256).double() / n
+    probs = discretized_logistic_mixture_log_prob(params.expand(256, 6), torch.arange(256)).exp()
+    assert (freq - probs.double()).abs().max() < 0.01
+    assert 0.5 * (freq - probs.double()).abs().sum() < 0.04  # total variation
+
+
+# --- training and generation -----------------------------------------------------------------
+def test_loss_is_finite_and_reaches_every_parameter():
+    net = tiny(output="logistic_mixture", mixtures=3)
+    batch = {
+        "x": torch.randint(256, (2, 50)),
+        "mask": torch.ones(2, 50, dtype=torch.bool),
+        "speaker": torch.tensor([0, 5]),
+        "digit": torch.tensor([3, 9]),
+    }
+    out = net.loss(batch)
+    assert torch.isfinite(out["loss"])
+    assert out["bits_per_sample"].item() == pytest.approx(out["loss"].item() / math.log(2))
+    out["loss"].backward()
+    missing = [n for n, p in net.named_parameters() if p.grad is None or not p.grad.abs().sum()]
+    assert not missing
+
+
+def test_untrained_softmax_loss_is_near_uniform():
+    net = tiny(speaker=False, digit=False)
+    x = torch.randint(256, (4, 64))
+    nats = net.loss({"x": x, "mask": torch.ones_like(x, dtype=torch.bool)})["loss"]
+    assert abs(nats.item() - math.log(256)) < 0.5
+
+
+@pytest.mark.parametrize("output", ["softmax", "logistic_mixture"])
+def test_cached_step_equals_the_full_forward_pass(output):
+    net = tiny(output=output, mixtures=2).double()
+    x = torch.randint(256, (3, 45))
+    spk, dig = torch.tensor([0, 1, 2]), torch.tensor([4, 5, 6])
+    with torch.no_grad():
+        full = net(x, spk, dig)  # (B, O, T)
+        gen = CachedGenerator(net, 3, spk, dig)
+        steps = [gen.step(t, None if t == 0 else x[:, t - 1]) for t in range(45)]
+    assert torch.allclose(torch.stack(steps, -1), full, atol=1e-10)
+
+
+@pytest.mark.parametrize("output", ["softmax", "logistic_mixture"])
+def test_cached_generation_equals_naive_recomputation(output):
+    net = tiny(output=output, mixtures=2)
+    u = torch.rand(2, 60, 2, generator=torch.Generator().manual_seed(0))  # T > receptive field
+    spk, dig = torch.tensor([1, 3]), torch.tensor([2, 8])
+    naive = net.generate_naive(u, spk, dig, temperature=0.9)
+    cached = net.generate(u, spk, dig, temperature=0.9)
+    assert torch.equal(naive, cached)
+    assert len(set(cached.flatten().tolist())) > 5  # not stuck on one code
