@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import math
+import wave
 
+import numpy as np
 import pytest
 import torch
 
+from genlab.cli import main
+from genlab.data import fsdd
 from genlab.data.audio import (
     SILENCE,
+    ClipSet,
     mulaw_compress,
     mulaw_decode,
     mulaw_encode,
@@ -16,11 +22,13 @@ from genlab.data.audio import (
     random_crops,
 )
 from genlab.errors import ConfigError, DataError
+from genlab.models.audio_tasks import load_data
 from genlab.models.wavenet import CachedGenerator, WaveNet, WaveNetConfig
 from genlab.nn.likelihoods import (
     discretized_logistic_mixture_log_prob,
     discretized_logistic_mixture_sample,
 )
+from genlab.viz.audio import log_spectrogram, save_audio_picture, save_wav
 
 TINY = {"channels": 8, "gate_channels": 8, "skip_channels": 8, "stacks": 2, "layers": 3}
 
@@ -180,3 +188,65 @@ def test_cached_generation_equals_naive_recomputation(output):
     cached = net.generate(u, spk, dig, temperature=0.9)
     assert torch.equal(naive, cached)
     assert len(set(cached.flatten().tolist())) > 5  # not stuck on one code
+
+
+# --- data, pictures and the CLI --------------------------------------------------------------
+def test_clipset_pads_selects_and_encodes():
+    pcm = [
+        torch.tensor([0, 32767, -32768], dtype=torch.int16),
+        torch.tensor([0], dtype=torch.int16),
+    ]
+    clips = ClipSet.from_pcm(pcm, torch.tensor([2, 4]), torch.tensor([7, 1]))
+    assert clips.clip(0).tolist() == [SILENCE, 255, 0] and len(clips) == 2
+    x, mask = clips.padded([1, 0])
+    assert x.tolist() == [[SILENCE, SILENCE, SILENCE], [SILENCE, 255, 0]]
+    assert mask.tolist() == [[True, False, False], [True, True, True]]
+    only = clips.select(torch.tensor([False, True]))
+    assert only.speaker.tolist() == [4] and only.clip(0).tolist() == [SILENCE]
+
+
+def test_wav_and_picture_are_written(tmp_path):
+    t = torch.arange(4000) / 8000
+    tone = 0.5 * torch.sin(2 * math.pi * 440 * t)
+    path = save_wav(tone, tmp_path / "tone.wav")
+    with wave.open(str(path)) as w:
+        assert (w.getframerate(), w.getnframes(), w.getsampwidth()) == (8000, 4000, 2)
+    back = torch.from_numpy(np.frombuffer(path.read_bytes()[44:], dtype="<i2").copy())
+    assert (back.float() / 32767 - tone).abs().max() < 1e-4
+    spec = log_spectrogram(tone)  # the tone's energy sits in the 440 Hz bin (256-point FFT)
+    assert spec.mean(1).argmax().item() == round(440 / 8000 * 256)
+    png = save_audio_picture([tone, tone[:100]], ["tone", "short"], tmp_path / "a.png")
+    assert png.stat().st_size > 500
+
+
+CLI_TINY = ["--channels", "4", "--gate-channels", "4", "--skip-channels", "8", "--stacks", "1",
+            "--layers", "3", "--crop", "200", "--batch-size", "4", "--sample-seconds", "0.05",
+            "--quiet"]  # fmt: skip
+
+
+def test_wavenet_trains_evaluates_and_samples_from_the_cli(data_root, tmp_path, capsys):
+    out = tmp_path / "wn"
+    assert main(["train", "wavenet", "--steps", "4", "--out", str(out), *CLI_TINY]) == 0
+    assert (out / "pictures" / "samples" / "sample_9.wav").is_file()
+    assert (out / "pictures" / "real.png").is_file()
+    capsys.readouterr()
+    assert main(["eval", str(out), "--json", "--n", "12"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["test_utterances"] == 12
+    assert result["nll_bits_per_sample"] == pytest.approx(
+        result["nll_nats_per_sample"] / math.log(2)
+    )
+    assert 3.0 < result["nll_bits_per_sample"] < 8.5  # 8 = uniform over 256 codes
+    assert main(["sample", str(out), "--n", "2", "--out", str(tmp_path / "s")]) == 0
+    assert {p.name for p in (tmp_path / "s").iterdir()} == {"sample_0.wav", "sample_1.wav",
+                                                            "samples.png"}  # fmt: skip
+
+
+def test_holdout_speaker_leaves_the_training_data(data_root):
+    splits = load_data("fsdd", None, WaveNetConfig(holdout_speaker="theo"))
+    theo = fsdd.SPEAKERS.index("theo")
+    assert theo not in splits.train.speaker.tolist() and theo not in splits.test.speaker.tolist()
+    assert set(splits.heldout_train.speaker.tolist()) == {theo} and len(splits.heldout_test) == 50
+    assert len(splits.train) == 5 * 450 and len(splits.test) == 5 * 50
+    with pytest.raises(ConfigError, match="holdout_speaker"):
+        load_data("fsdd", None, WaveNetConfig(holdout_speaker="nobody"))

@@ -9,6 +9,7 @@ Code 128 is the quantisation bin that holds silence (0.0 decodes to ~0.0078 / 25
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
@@ -67,3 +68,93 @@ def random_crops(
     mask = idx < end[:, None]
     crops = torch.where(mask, codes[idx.clamp(max=len(codes) - 1)].long(), SILENCE)
     return crops, mask, which
+
+
+@dataclass(frozen=True)
+class ClipSet:
+    """Variable-length clips as mu-law codes, concatenated: clip k is codes[offsets[k]:offsets[k+1]]
+    with labels speaker[k], digit[k]."""
+
+    codes: torch.Tensor  # (N,) uint8
+    offsets: torch.Tensor  # (K + 1,) long
+    speaker: torch.Tensor  # (K,) long
+    digit: torch.Tensor  # (K,) long
+
+    def __len__(self) -> int:
+        return len(self.speaker)
+
+    def clip(self, k: int) -> torch.Tensor:
+        """Clip k's codes (T,) long."""
+        return self.codes[self.offsets[k] : self.offsets[k + 1]].long()
+
+    def select(self, keep: torch.Tensor) -> ClipSet:
+        """The clips where `keep` (K,) bool is True."""
+        rows = keep.nonzero().flatten().tolist()
+        return ClipSet.from_clips(
+            [self.clip(k) for k in rows], self.speaker[keep], self.digit[keep]
+        )
+
+    @staticmethod
+    def from_clips(
+        clips: list[torch.Tensor], speaker: torch.Tensor, digit: torch.Tensor
+    ) -> ClipSet:
+        lengths = torch.tensor([len(c) for c in clips], dtype=torch.long)
+        offsets = torch.cat([torch.zeros(1, dtype=torch.long), lengths.cumsum(0)])
+        codes = torch.cat(clips).to(torch.uint8) if clips else torch.zeros(0, dtype=torch.uint8)
+        return ClipSet(codes, offsets, speaker.long(), digit.long())
+
+    @staticmethod
+    def from_pcm(clips: list[torch.Tensor], speaker: torch.Tensor, digit: torch.Tensor) -> ClipSet:
+        """int16 PCM clips -> their mu-law codes."""
+        return ClipSet.from_clips([mulaw_encode(int16_to_float(c)) for c in clips], speaker, digit)
+
+    def padded(self, rows: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Clips `rows` padded with SILENCE to the longest: codes (n, T) long, mask (n, T) bool."""
+        clips = [self.clip(k) for k in rows]
+        T = max(len(c) for c in clips)
+        x = torch.full((len(rows), T), SILENCE, dtype=torch.long)
+        mask = torch.zeros(len(rows), T, dtype=torch.bool)
+        for i, c in enumerate(clips):
+            x[i, : len(c)], mask[i, : len(c)] = c, True
+        return x, mask
+
+
+def mel_filterbank(n_mels: int, n_fft: int, rate: int) -> torch.Tensor:
+    """Triangular filters evenly spaced on the mel scale m = 2595 log10(1 + f / 700), from 0 Hz to
+    rate / 2: (n_mels, n_fft // 2 + 1), each row peaking at 1."""
+
+    def to_mel(f):
+        return 2595 * torch.log10(1 + f / 700)
+
+    def to_hz(m):
+        return 700 * (10 ** (m / 2595) - 1)
+
+    edges = to_hz(torch.linspace(0, float(to_mel(torch.tensor(rate / 2))), n_mels + 2))
+    freqs = torch.linspace(0, rate / 2, n_fft // 2 + 1)  # (F,)
+    lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]  # (n_mels, 1) each
+    rising = (freqs - lo) / (mid - lo)
+    falling = (hi - freqs) / (hi - mid)
+    return torch.minimum(rising, falling).clamp(min=0)
+
+
+def log_mel(audio: torch.Tensor, filters: torch.Tensor, n_fft: int = 256, hop: int = 80):
+    """Float audio (B, T) -> log mel power (B, n_mels, frames), frames = T // hop + 1;
+    differentiable (the perceptual loss of Parallel WaveNet backpropagates through it)."""
+    spec = torch.stft(audio, n_fft, hop, window=torch.hann_window(n_fft, device=audio.device),
+                      return_complex=True)  # fmt: skip
+    return torch.log(filters @ spec.abs().square() + 1e-6)
+
+
+def fixed_length(clips: ClipSet, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every clip as float audio in a window of `length` samples: shorter clips start at 0 and
+    are zero-padded, longer ones are cut to their central `length`. Returns (K, length) float and
+    the lengths used (K,) long."""
+    out = torch.zeros(len(clips), length)
+    used = torch.zeros(len(clips), dtype=torch.long)
+    for k in range(len(clips)):
+        a = mulaw_decode(clips.clip(k))
+        if len(a) > length:
+            start = (len(a) - length) // 2
+            a = a[start : start + length]
+        out[k, : len(a)], used[k] = a, len(a)
+    return out, used

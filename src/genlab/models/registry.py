@@ -14,10 +14,12 @@ from genlab.data.images import image_splits
 from genlab.errors import GenlabError
 from genlab.meta import learners as meta
 from genlab.meta import rl2
-from genlab.models import image_tasks
+from genlab.models import audio_tasks, image_tasks
+from genlab.models.audio_classifier import AudioClassifier, AudioClassifierConfig
 from genlab.models.classifier import Classifier, ClassifierConfig
 from genlab.models.gan import GAN, DCGANConfig, WGANConfig, WGANGPConfig, gan_step, make_gan_state
 from genlab.models.vae import VAE, AutoEncoder, VAEConfig
+from genlab.models.wavenet import WaveNet, WaveNetConfig
 from genlab.train.config import TrainConfig
 from genlab.train.loop import StepFn, TrainState, gradient_step, make_state
 
@@ -88,6 +90,21 @@ MODELS: dict[str, ModelEntry] = {
         image_tasks.evaluate_sampler, True, make_gan_state, gan_step,
         {"lr": 4e-4, "batch_size": 128, "ema_decay": 0.998},  # 2 critic slices of 64
     ),
+    "audio_classifier": ModelEntry(
+        "audio_classifier", "spoken-digit classifier (log-mel CNN); the yardstick for speech",
+        AudioClassifierConfig, AudioClassifier, ("fsdd",), audio_tasks.evaluate_audio_classifier,
+        False, train_defaults={"lr": 2e-3, "batch_size": 64, "log_every": 20},
+        load_data=audio_tasks.load_data, batches=audio_tasks.classifier_batches,
+        pictures=lambda *a, **k: [],
+    ),
+    "wavenet": ModelEntry(
+        "wavenet", "WaveNet on 8-bit mu-law speech (FSDD), cached fast generation",
+        WaveNetConfig, WaveNet, ("fsdd",), audio_tasks.evaluate_wavenet, False,
+        train_defaults={"lr": 1e-3, "batch_size": 8, "grad_clip": 1.0, "log_every": 20,
+                        "checkpoint_every": 200},
+        load_data=audio_tasks.load_data, batches=audio_tasks.train_batches,
+        pictures=audio_tasks.audio_pictures, sample=audio_tasks.sample_audio,
+    ),
 }  # fmt: skip
 
 # fmt: off
@@ -131,7 +148,7 @@ for _name, _options, _summary in (
 # fmt: on
 
 PLANNED = (
-    "pixelcnn", "gated_pixelcnn", "realnvp", "glow", "pixelvae", "wavenet", "parallel_wavenet",
+    "pixelcnn", "gated_pixelcnn", "realnvp", "glow", "pixelvae", "parallel_wavenet",
     "spiral",
 )  # fmt: skip
 

@@ -48,6 +48,8 @@ class WaveNetConfig:
     digit: bool = doc("condition on the spoken digit (global embedding)", default=True)
     cond_dim: int = doc("size of the conditioning embeddings", default=16)
     crop: int = doc("training crop length in samples (8 kHz)", default=4000)
+    sample_seconds: float = doc("length of generated clips (sample, pictures)", default=0.75)
+    holdout_speaker: str = doc("leave this FSDD speaker out of training (adaptation)", default="")
 
     def __post_init__(self) -> None:
         if self.output not in OUTPUTS:

@@ -1,0 +1,172 @@
+"""What every FSDD audio model does around its network: data, crops, test NLL, samples as sound.
+
+The upstream split (indices 0-4 of each speaker and digit are test). Options may hold out one
+speaker (`holdout_speaker`): its clips leave both splits and are kept apart for adaptation.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from genlab.data import fsdd
+from genlab.data.audio import ClipSet, fixed_length, mulaw_decode, random_crops
+from genlab.data.batches import InMemoryBatches, seeded
+from genlab.errors import ConfigError
+from genlab.models.audio_classifier import WINDOW, place_randomly
+from genlab.models.image_tasks import eval_mode
+from genlab.viz.audio import save_audio_picture, save_wav
+
+
+@dataclass(frozen=True)
+class AudioSplits:
+    train: ClipSet
+    test: ClipSet
+    heldout_train: ClipSet | None = None  # the held-out speaker's clips, for adaptation
+    heldout_test: ClipSet | None = None
+
+
+def load_data(data: str, data_dir: str | None, options: object) -> AudioSplits:
+    """FSDD as mu-law codes; `options.holdout_speaker` (a name, or "") leaves that speaker out."""
+    if data != "fsdd":
+        raise ConfigError(f"audio models train on fsdd, not '{data}'")
+    sets = {}
+    for split in ("train", "test"):
+        d = fsdd.load(split, data_dir)
+        sets[split] = ClipSet.from_pcm(d["clips"], d["speaker"], d["digit"])
+    name = getattr(options, "holdout_speaker", "")
+    if not name:
+        return AudioSplits(sets["train"], sets["test"])
+    if name not in fsdd.SPEAKERS:
+        raise ConfigError(f"holdout_speaker '{name}' is not one of {', '.join(fsdd.SPEAKERS)}")
+    sid = fsdd.SPEAKERS.index(name)
+    tr, te = sets["train"], sets["test"]
+    return AudioSplits(tr.select(tr.speaker != sid), te.select(te.speaker != sid),
+                       tr.select(tr.speaker == sid), te.select(te.speaker == sid))  # fmt: skip
+
+
+class CropBatches:
+    """The loop's BatchSource: `batch_size` random crops of `options.crop` samples, with the
+    clips' speaker and digit; a pure function of (seed, step)."""
+
+    def __init__(self, clips: ClipSet, crop: int, batch_size: int, seed: int):
+        self.clips, self.crop, self.batch_size, self.seed = clips, crop, batch_size, seed
+
+    def batch(self, step: int) -> dict[str, torch.Tensor]:
+        g = seeded(self.seed, step)
+        x, mask, which = random_crops(self.clips.codes, self.clips.offsets, self.crop,
+                                      self.batch_size, g)  # fmt: skip
+        return {"x": x, "mask": mask, "speaker": self.clips.speaker[which],
+                "digit": self.clips.digit[which]}  # fmt: skip
+
+
+def train_batches(options, data: AudioSplits, batch_size: int, seed: int, **_) -> CropBatches:
+    return CropBatches(data.train, options.crop, batch_size, seed)
+
+
+def clip_nll(model, clips: ClipSet, batch_clips: int = 16, progress=None) -> torch.Tensor:
+    """Each clip's total NLL in nats, (K,), from the start of the clip (nothing before it),
+    scoring clips of similar length together."""
+    order = torch.argsort(clips.offsets[1:] - clips.offsets[:-1]).tolist()
+    out = torch.zeros(len(clips), dtype=torch.float64)
+    for i in range(0, len(order), batch_clips):
+        rows = order[i : i + batch_clips]
+        x, mask = clips.padded(rows)
+        lp = model.log_prob(model(x, clips.speaker[rows], clips.digit[rows]), x)  # (n, T)
+        out[rows] = -(lp * mask).sum(1).double()
+        if progress is not None:
+            progress(len(rows))
+    return out
+
+
+def evaluate_wavenet(model, options, data: AudioSplits, n: int | None = None, **_) -> dict:
+    """Test NLL over the full test utterances, per sample, in bits and nats."""
+    test = data.test if n is None else data.test.select(torch.arange(len(data.test)) < n)
+    t0 = time.monotonic()
+    with eval_mode(model), tqdm(total=len(test), desc="test NLL", unit="clip", disable=None) as bar:
+        nats = clip_nll(model, test, progress=bar.update)
+    samples = int(test.offsets[-1])
+    per_sample = nats.sum().item() / samples
+    return {
+        "nll_nats_per_sample": per_sample,
+        "nll_bits_per_sample": per_sample / math.log(2),
+        "test_utterances": len(test),
+        "test_samples": samples,
+        "eval_seconds": round(time.monotonic() - t0, 1),
+    }
+
+
+def conditioning(options, n: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """Speaker and digit ids for n samples: digits 0, 1, ..., 9, 0, ...; speakers cycling."""
+    spk = torch.arange(n) % len(fsdd.SPEAKERS) if options.speaker else None
+    dig = torch.arange(n) % 10 if options.digit else None
+    return spk, dig
+
+
+def generate_clips(
+    model, options, n: int, seed: int, temperature: float = 1.0
+) -> tuple[list[torch.Tensor], list[str]]:
+    """n generated clips of `options.sample_seconds` (float, [-1, 1]) with titles naming their
+    conditioning."""
+    T = max(1, int(options.sample_seconds * fsdd.SAMPLE_RATE))
+    spk, dig = conditioning(options, n)
+    u = torch.rand(n, T, 2, generator=torch.Generator().manual_seed(seed))
+    with eval_mode(model), tqdm(total=n * T, desc="generate", unit="sample", disable=None) as bar:
+        codes = model.generate(u, spk, dig, temperature, progress=lambda k: bar.update(n * k))
+    titles = []
+    for i in range(n):
+        parts = [] if spk is None else [f"speaker {fsdd.SPEAKERS[spk[i]]}"]
+        titles.append(", ".join(parts + ([] if dig is None else [f"digit {int(dig[i])}"])))
+    return [mulaw_decode(c) for c in codes], [t or "unconditional" for t in titles]
+
+
+def write_samples(clips: list[torch.Tensor], titles: list[str], out: Path) -> Path:
+    """WAVs `out`/sample_{i}.wav and one picture `out`/samples.png; returns the picture."""
+    out = Path(out)
+    for i, c in enumerate(clips):
+        save_wav(c, out / f"sample_{i}.wav")
+    return save_audio_picture(clips, titles, out / "samples.png")
+
+
+def sample_audio(model, options, n: int, out: Path, seed: int = 0) -> Path:
+    """`genlab sample RUN --n N --out DIR`: N generated clips as WAVs plus their picture."""
+    return write_samples(*generate_clips(model, options, n, seed), Path(out))
+
+
+def audio_pictures(model, options, data: AudioSplits, out: Path, seed: int = 0) -> list[Path]:
+    """After training: ten generated clips (digits 0-9) beside four real test clips."""
+    out = Path(out)
+    real = [mulaw_decode(data.test.clip(k)) for k in range(4)]
+    titles = [f"real: speaker {fsdd.SPEAKERS[data.test.speaker[k]]}, digit "
+              f"{int(data.test.digit[k])}" for k in range(4)]  # fmt: skip
+    return [
+        save_audio_picture(real, titles, out / "real.png"),
+        write_samples(*generate_clips(model, options, 10, seed), out / "samples"),
+    ]
+
+
+# --- the spoken-digit classifier -------------------------------------------------------------
+def classifier_batches(options, data: AudioSplits, batch_size: int, seed: int, **_):
+    """Whole training clips in a 1 s window, randomly placed and scaled if `options.augment`."""
+    x, length = fixed_length(data.train, WINDOW)
+    transform = place_randomly if options.augment else None
+    tensors = {"x": x, "y": data.train.digit, "length": length}
+    return InMemoryBatches(tensors, batch_size, seed, transform)
+
+
+def evaluate_audio_classifier(model, options, data: AudioSplits, n: int | None = None, **_):
+    """Digit accuracy on the test clips, overall and per speaker."""
+    x, _ = fixed_length(data.test, WINDOW)
+    y, spk = data.test.digit, data.test.speaker
+    if n is not None:
+        x, y, spk = x[:n], y[:n], spk[:n]
+    with eval_mode(model):
+        right = torch.cat([model(b).argmax(1) for b in x.split(256)]) == y
+    per_speaker = {fsdd.SPEAKERS[s]: right[spk == s].float().mean().item()
+                   for s in spk.unique().tolist()}  # fmt: skip
+    return {"accuracy": right.float().mean().item(), "n": len(y), "per_speaker": per_speaker}

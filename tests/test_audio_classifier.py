@@ -1,0 +1,62 @@
+"""The spoken-digit classifier's pieces: mel filters, log-mel, augmentation, the model's contract."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from genlab.data.audio import log_mel, mel_filterbank
+from genlab.models.audio_classifier import AudioClassifier, AudioClassifierConfig, place_randomly
+
+
+def test_mel_filters_are_triangles_that_tile_the_spectrum():
+    fb = mel_filterbank(40, 256, 8000)  # (40, 129)
+    assert fb.shape == (40, 129) and (fb >= 0).all()
+    peaks = fb.argmax(1)
+    assert (peaks[1:] > peaks[:-1]).all()  # centres rise with the band
+    assert (fb.max(1).values > 0.5).all()  # every band catches at least one FFT bin
+    inner = fb[:, peaks[0] + 1 : peaks[-1]].sum(0)  # between the first and last centres,
+    assert torch.allclose(inner, torch.ones_like(inner), atol=1e-5)  # neighbours sum to 1
+
+
+def test_log_mel_finds_a_tone_in_its_band():
+    fb = mel_filterbank(40, 256, 8000)
+    t = torch.arange(8000) / 8000
+    m = log_mel(torch.sin(2 * math.pi * 1000 * t)[None], fb)  # (1, 40, 101)
+    assert m.shape == (1, 40, 101)
+    band = m[0].mean(1).argmax().item()
+    assert fb[band, round(1000 / 4000 * 128)] > 0.3  # the loudest band covers 1 kHz
+
+
+def test_random_placement_keeps_each_clip_whole_and_in_order():
+    x = torch.zeros(3, 20)
+    x[0, :5] = torch.arange(1.0, 6.0)
+    x[1, :20] = torch.arange(1.0, 21.0)
+    x[2, :1] = 7.0
+    batch = {"x": x, "length": torch.tensor([5, 20, 1])}
+    out = place_randomly(batch, torch.Generator().manual_seed(0))["x"]
+    for row, n in enumerate([5, 20, 1]):
+        nz = out[row][out[row] != 0]
+        assert len(nz) == n
+        ratio = nz / x[row, :n]  # one gain per clip, in [0.25, 1]
+        assert torch.allclose(ratio, ratio[0].expand(n)) and 0.25 <= ratio[0] <= 1.0
+        start = (out[row] != 0).nonzero()[0].item()
+        assert (out[row, start : start + n] != 0).all()  # contiguous
+
+
+def test_classifier_is_loudness_invariant_and_learns_a_batch():
+    torch.manual_seed(0)
+    net = AudioClassifier(AudioClassifierConfig(channels=4)).eval()
+    audio = torch.randn(4, 8000) * 0.1
+    assert net(audio).shape == (4, 10)
+    assert torch.allclose(net(audio), net(audio * 0.3), atol=1e-3)
+    net.train()
+    batch = {"x": audio, "y": torch.tensor([0, 1, 2, 3])}
+    opt = torch.optim.Adam(net.parameters(), 1e-2)
+    first = net.loss(batch)["loss"].item()
+    for _ in range(30):
+        opt.zero_grad()
+        net.loss(batch)["loss"].backward()
+        opt.step()
+    assert net.loss(batch)["loss"].item() < first / 2
