@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import math
+import shutil
 
+import pytest
 import torch
 
 from genlab.data.audio import log_mel, mel_filterbank
+from genlab.errors import GenlabError
+from genlab.metrics.audio import digit_accuracy
+from genlab.metrics.yardstick import cached_yardstick, yardstick_dir
 from genlab.models.audio_classifier import AudioClassifier, AudioClassifierConfig, place_randomly
+from genlab.train.config import TrainConfig
 
 
 def test_mel_filters_are_triangles_that_tile_the_spectrum():
@@ -60,3 +66,35 @@ def test_classifier_is_loudness_invariant_and_learns_a_batch():
         net.loss(batch)["loss"].backward()
         opt.step()
     assert net.loss(batch)["loss"].item() < first / 2
+
+
+def test_digit_accuracy_pads_clips_to_the_window_and_counts_per_digit():
+    class ByLength(torch.nn.Module):  # "hears" digit = number of nonzero samples mod 10
+        def forward(self, x):
+            assert x.shape[1] == 8000
+            return torch.nn.functional.one_hot((x != 0).sum(1) % 10, 10).float()
+
+    clips = [torch.ones(3), torch.ones(12), torch.ones(9000), torch.ones(5)]
+    result = digit_accuracy(ByLength(), clips, torch.tensor([3, 2, 0, 4]))
+    assert result["predicted"] == [3, 2, 0, 5]  # 9000 samples are cut to 8000
+    assert result["digit_accuracy"] == 0.75 and result["per_digit"] == {
+        0: 1.0,
+        2: 1.0,
+        3: 1.0,
+        4: 0.0,
+    }
+
+
+def test_a_yardstick_is_only_cached_after_passing_its_check(data_root):
+    cfg = TrainConfig(steps=2, batch_size=8, log_every=1, checkpoint_every=2)
+    options = AudioClassifierConfig(channels=2)
+    with pytest.raises(GenlabError, match="scored 0.5000, below 0.9"):
+        cached_yardstick("test-stick", "audio_classifier", "fsdd", options, cfg,
+                         lambda net, o: 0.5, 0.9)  # fmt: skip
+    assert (yardstick_dir("test-stick").with_name("test-stick.partial") / "checkpoint.pt").is_file()
+    assert not yardstick_dir("test-stick").exists()
+    shutil.rmtree(yardstick_dir("test-stick").with_name("test-stick.partial"))
+    net = cached_yardstick("test-stick", "audio_classifier", "fsdd", options, cfg,
+                           lambda net, o: 0.95, 0.9)  # fmt: skip
+    assert isinstance(net, AudioClassifier) and not net.training
+    assert (yardstick_dir("test-stick") / "checkpoint.pt").is_file()

@@ -23,7 +23,9 @@ from genlab.data.audio import (
 )
 from genlab.errors import ConfigError, DataError
 from genlab.models.audio_tasks import load_data
-from genlab.models.wavenet import CachedGenerator, WaveNet, WaveNetConfig
+from genlab.models.linear_ar import LinearAR, LinearARConfig
+from genlab.models.wavenet import CachedGenerator, FusedGenerator, WaveNet, WaveNetConfig
+from genlab.nn import kernels
 from genlab.nn.likelihoods import (
     discretized_logistic_mixture_log_prob,
     discretized_logistic_mixture_sample,
@@ -185,8 +187,9 @@ def test_cached_generation_equals_naive_recomputation(output):
     u = torch.rand(2, 60, 2, generator=torch.Generator().manual_seed(0))  # T > receptive field
     spk, dig = torch.tensor([1, 3]), torch.tensor([2, 8])
     naive = net.generate_naive(u, spk, dig, temperature=0.9)
-    cached = net.generate(u, spk, dig, temperature=0.9)
+    cached = net.generate(u, spk, dig, temperature=0.9, method="cached")
     assert torch.equal(naive, cached)
+    assert torch.equal(net.generate(u, spk, dig, temperature=0.9), cached)  # native if possible
     assert len(set(cached.flatten().tolist())) > 5  # not stuck on one code
 
 
@@ -250,3 +253,49 @@ def test_holdout_speaker_leaves_the_training_data(data_root):
     assert len(splits.train) == 5 * 450 and len(splits.test) == 5 * 50
     with pytest.raises(ConfigError, match="holdout_speaker"):
         load_data("fsdd", None, WaveNetConfig(holdout_speaker="nobody"))
+
+
+@pytest.mark.parametrize("output", ["softmax", "logistic_mixture"])
+def test_fused_generator_equals_the_cached_one(output):
+    net = tiny(output=output, mixtures=2)
+    u = torch.rand(3, 50, 2, generator=torch.Generator().manual_seed(2))
+    spk, dig = torch.tensor([1, 3, 5]), torch.tensor([2, 8, 0])
+    with torch.no_grad():
+        fused = FusedGenerator(net, u, spk, dig, temperature=0.8).run()
+    assert torch.equal(fused, net.generate(u, spk, dig, temperature=0.8, method="cached"))
+
+
+def test_linear_baseline_sees_exactly_its_order_and_scores_like_wavenet():
+    torch.manual_seed(0)
+    net = LinearAR(LinearARConfig(order=5))
+    torch.nn.init.normal_(net.conv.weight)
+    x = torch.randint(256, (1, 20))
+    base = net(x)
+    for j in range(20):
+        y = x.clone()
+        y[0, j] = (y[0, j] + 100) % 256
+        changed = ((net(y) - base).abs().sum(1)[0] > 0).nonzero().flatten().tolist()
+        assert changed == list(range(j + 1, min(j + 6, 20))), j
+    lp = net.log_prob(base, x)
+    assert lp.shape == (1, 20) and (lp < 0).all()
+    batch = {"x": x, "mask": torch.ones_like(x, dtype=torch.bool)}
+    assert net.loss(batch)["loss"].item() == pytest.approx(-lp.mean().item())
+    assert LinearARConfig().order == WaveNetConfig().receptive_field
+
+
+@pytest.mark.parametrize("output", ["softmax", "logistic_mixture"])
+def test_native_kernel_equals_the_pytorch_generator(output):
+    if kernels.load("wavenet_generate") is None:
+        pytest.skip("no C compiler")
+    net = tiny(output=output, mixtures=2)
+    u = torch.rand(3, 70, 2, generator=torch.Generator().manual_seed(4))
+    spk, dig = torch.tensor([0, 2, 4]), torch.tensor([9, 1, 5])
+    with torch.no_grad():
+        x = torch.randint(256, (3, 70))
+        full = net(x, spk, dig).transpose(1, 2)  # (B, T, O): teacher-forced outputs
+        _, forced = FusedGenerator(net, u, spk, dig).run_native(
+            forced=x, keep_outputs=True, chunk=7
+        )
+        assert torch.allclose(forced, full, atol=1e-4)
+        codes, _ = FusedGenerator(net, u, spk, dig, temperature=0.9).run_native(chunk=16)
+        assert torch.equal(codes, net.generate(u, spk, dig, temperature=0.9, method="cached"))

@@ -105,8 +105,12 @@ class ClipSet:
 
     @staticmethod
     def from_pcm(clips: list[torch.Tensor], speaker: torch.Tensor, digit: torch.Tensor) -> ClipSet:
-        """int16 PCM clips -> their mu-law codes."""
-        return ClipSet.from_clips([mulaw_encode(int16_to_float(c)) for c in clips], speaker, digit)
+        """int16 PCM clips -> their mu-law codes (encoded in one pass over all samples)."""
+        lengths = torch.tensor([len(c) for c in clips], dtype=torch.long)
+        offsets = torch.cat([torch.zeros(1, dtype=torch.long), lengths.cumsum(0)])
+        flat = torch.cat(clips) if clips else torch.zeros(0, dtype=torch.int16)
+        codes = mulaw_encode(int16_to_float(flat)).to(torch.uint8)
+        return ClipSet(codes, offsets, speaker.long(), digit.long())
 
     def padded(self, rows: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         """Clips `rows` padded with SILENCE to the longest: codes (n, T) long, mask (n, T) bool."""

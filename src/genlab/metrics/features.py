@@ -3,16 +3,14 @@ sample-quality report every image model that can sample gets from `genlab eval`.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
 from genlab.data.images import ImageSplits, image_splits
-from genlab.data.resolve import cache_dir
-from genlab.errors import GenlabError
 from genlab.metrics.sample_quality import class_coverage, fid, precision_recall
+from genlab.metrics.yardstick import cached_yardstick, yardstick_dir
 from genlab.models.classifier import Classifier, ClassifierConfig
 from genlab.models.image_tasks import evaluate_classifier
 from genlab.train.config import TrainConfig
@@ -28,30 +26,19 @@ MIN_ACCURACY = 0.993
 
 
 def feature_net_dir() -> Path:
-    return cache_dir() / "models" / f"classifier-mnist-v{FEATURE_NET_VERSION}"
+    return yardstick_dir(f"classifier-mnist-v{FEATURE_NET_VERSION}")
 
 
 def feature_net(data_dir: str | Path | None = None) -> Classifier:
     """The cached MNIST classifier (eval mode), training it first if the cache has none."""
-    from genlab.runs import load_run
-    from genlab.workflow import train
 
-    run_dir = feature_net_dir()
-    if not (run_dir / "checkpoint.pt").is_file():
-        print(f"training genlab's MNIST feature network once into {run_dir} ...", file=sys.stderr)
-        staging = run_dir.with_name(run_dir.name + ".partial")  # resumable if interrupted
-        train("classifier", "mnist", ClassifierConfig(), FEATURE_NET_TRAIN, staging, data_dir)
-        _, options, model, _ = load_run(staging)
-        accuracy = evaluate_classifier(model, options, image_splits("mnist", data_dir))["accuracy"]
-        if accuracy < MIN_ACCURACY:
-            raise GenlabError(
-                f"the feature network in {staging} reached {accuracy:.4f} test accuracy, below "
-                f"{MIN_ACCURACY}; its features would not be a trustworthy yardstick (delete "
-                f"{staging} to train it again)"
-            )
-        staging.rename(run_dir)  # only a network that passed becomes the yardstick
-    _, _, model, _ = load_run(run_dir)
-    return model
+    def accuracy(model, options) -> float:
+        return evaluate_classifier(model, options, image_splits("mnist", data_dir))["accuracy"]
+
+    return cached_yardstick(
+        feature_net_dir().name, "classifier", "mnist", ClassifierConfig(), FEATURE_NET_TRAIN,
+        accuracy, MIN_ACCURACY, data_dir,
+    )  # fmt: skip
 
 
 @torch.no_grad()

@@ -84,7 +84,7 @@ def clip_nll(model, clips: ClipSet, batch_clips: int = 16, progress=None) -> tor
     return out
 
 
-def evaluate_wavenet(model, options, data: AudioSplits, n: int | None = None, **_) -> dict:
+def evaluate_nll(model, options, data: AudioSplits, n: int | None = None, **_) -> dict:
     """Test NLL over the full test utterances, per sample, in bits and nats."""
     test = data.test if n is None else data.test.select(torch.arange(len(data.test)) < n)
     t0 = time.monotonic()

@@ -18,6 +18,7 @@ from genlab.models import audio_tasks, image_tasks
 from genlab.models.audio_classifier import AudioClassifier, AudioClassifierConfig
 from genlab.models.classifier import Classifier, ClassifierConfig
 from genlab.models.gan import GAN, DCGANConfig, WGANConfig, WGANGPConfig, gan_step, make_gan_state
+from genlab.models.linear_ar import LinearAR, LinearARConfig
 from genlab.models.vae import VAE, AutoEncoder, VAEConfig
 from genlab.models.wavenet import WaveNet, WaveNetConfig
 from genlab.train.config import TrainConfig
@@ -26,6 +27,10 @@ from genlab.train.loop import StepFn, TrainState, gradient_step, make_state
 
 def default_step(cfg: TrainConfig) -> StepFn:
     return gradient_step(cfg.grad_clip)
+
+
+def no_pictures(*_, **__) -> list:
+    return []
 
 
 def load_images(data: str, data_dir: str | None, options: object) -> object:
@@ -95,15 +100,22 @@ MODELS: dict[str, ModelEntry] = {
         AudioClassifierConfig, AudioClassifier, ("fsdd",), audio_tasks.evaluate_audio_classifier,
         False, train_defaults={"lr": 2e-3, "batch_size": 64, "log_every": 20},
         load_data=audio_tasks.load_data, batches=audio_tasks.classifier_batches,
-        pictures=lambda *a, **k: [],
+        pictures=no_pictures,
     ),
     "wavenet": ModelEntry(
         "wavenet", "WaveNet on 8-bit mu-law speech (FSDD), cached fast generation",
-        WaveNetConfig, WaveNet, ("fsdd",), audio_tasks.evaluate_wavenet, False,
+        WaveNetConfig, WaveNet, ("fsdd",), audio_tasks.evaluate_nll, False,
         train_defaults={"lr": 1e-3, "batch_size": 8, "grad_clip": 1.0, "log_every": 20,
                         "checkpoint_every": 200},
         load_data=audio_tasks.load_data, batches=audio_tasks.train_batches,
         pictures=audio_tasks.audio_pictures, sample=audio_tasks.sample_audio,
+    ),
+    "linear_ar": ModelEntry(
+        "linear_ar", "linear autoregressive predictor: the baseline WaveNet must beat (FSDD)",
+        LinearARConfig, LinearAR, ("fsdd",), audio_tasks.evaluate_nll, False,
+        train_defaults={"lr": 1e-3, "batch_size": 8, "log_every": 20, "checkpoint_every": 200},
+        load_data=audio_tasks.load_data, batches=audio_tasks.train_batches,
+        pictures=no_pictures,
     ),
 }  # fmt: skip
 
