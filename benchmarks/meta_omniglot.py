@@ -58,14 +58,18 @@ def main() -> None:
     p.add_argument("--set", action="append", default=[], help="model option key=value")
     p.add_argument("--tasks", type=int, default=1000)
     p.add_argument("--speed-only", action="store_true", help="only time vmap vs loop")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     p.add_argument("--out", default="runs/bench-meta")
     args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     entry = get_model(args.model)
     options = entry.options(ways=args.ways, shots=args.shots, **parse_set(args.set, entry.options))
     given = {k: v for k, v in (("batch_size", args.batch_size), ("lr", args.lr)) if v}
     cfg = TrainConfig(
-        minutes=args.minutes, checkpoint_every=500, **{**entry.train_defaults, **given}
-    )
+        minutes=args.minutes, checkpoint_every=500, threads=args.threads,
+        **{**entry.train_defaults, **given},
+    )  # fmt: skip
     report: dict = {
         "benchmark": "meta_omniglot",
         "model": args.model,

@@ -3,7 +3,9 @@
 
     audio (B, 8000) float in [-1, 1], 1 s at 8 kHz
       -> log mel power (B, 1, 40, 101), normalised per clip (so loudness does not matter)
-      -> 3 x [conv 3x3, batch norm, ReLU, max-pool 2]  -> global average -> linear -> 10 logits
+      -> 3 x [conv 3x3, batch norm, ReLU] with max-pool 2 after the first two
+      -> average over time (the 10 mel rows stay apart: formants are where digits differ)
+      -> linear -> 10 logits
 """
 
 from __future__ import annotations
@@ -39,9 +41,9 @@ class AudioClassifier(nn.Module):
             nn.Conv2d(1, c, 3, padding=1), nn.BatchNorm2d(c), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(c, 2 * c, 3, padding=1), nn.BatchNorm2d(2 * c), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(2 * c, 4 * c, 3, padding=1), nn.BatchNorm2d(4 * c), nn.ReLU(),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(),  # (B, 4c)
+            nn.AdaptiveAvgPool2d((cfg.n_mels // 4, 1)), nn.Flatten(),  # (B, 4c * n_mels / 4)
         )  # fmt: skip
-        self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(4 * c, 10))
+        self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(4 * c * (cfg.n_mels // 4), 10))
 
     def spectrogram(self, audio: torch.Tensor) -> torch.Tensor:
         """(B, T) -> (B, 1, n_mels, frames), zero mean and unit variance per clip."""
