@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from common import train_from_scratch
+from common import parse_set, train_from_scratch
 from genlab.data import fsdd
 from genlab.models.adaptation import adapt_speaker, with_mean_embedding
 from genlab.models.audio_tasks import clip_nll, load_data
@@ -50,7 +50,9 @@ def main() -> None:
     p.add_argument("--shots", default="1,5,20,100")
     p.add_argument("--steps", type=int, default=200, help="adaptation steps")
     p.add_argument("--scratch-steps", type=int, default=400)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr", type=float, default=1e-3, help="fine-tuning and from-scratch lr")
+    p.add_argument("--embedding-lr", type=float, default=1e-2, help="embedding-only lr")
+    p.add_argument("--set", action="append", default=[], help="WaveNet option key=value")
     p.add_argument("--out", default="runs/bench-adapt")
     args = p.parse_args()
     entry = get_model("wavenet")
@@ -61,7 +63,8 @@ def main() -> None:
             raise SystemExit(f"{base_dir} held out '{options.holdout_speaker}', not {args.holdout}")
     else:
         base_dir = Path(args.out) / "base"
-        options = entry.options(holdout_speaker=args.holdout)
+        options = entry.options(**{**parse_set(args.set, entry.options),
+                                   "holdout_speaker": args.holdout})  # fmt: skip
         cfg = TrainConfig(minutes=args.base_minutes, **entry.train_defaults)
         train_from_scratch("wavenet", "fsdd", options, cfg, base_dir)
     base: WaveNet = load_run(base_dir)[2]
@@ -76,8 +79,8 @@ def main() -> None:
         clips = splits.heldout_train.select(torch.arange(len(splits.heldout_train)) < n)
         row = {}
         for mode in ("embedding", "all"):
-            net = adapt_speaker(base, clips, sid, mode, args.steps, args.lr,
-                                crop=options.crop, batch_size=8)  # fmt: skip
+            lr = args.embedding_lr if mode == "embedding" else args.lr
+            net = adapt_speaker(base, clips, sid, mode, args.steps, lr, crop=options.crop)
             row[mode] = bits(net, test)
         torch.manual_seed(0)
         scratch = WaveNet(dataclasses.replace(options, holdout_speaker=""))

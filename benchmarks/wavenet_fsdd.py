@@ -17,6 +17,7 @@ clearly below the baseline's.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -37,8 +38,8 @@ from genlab.train.config import TrainConfig
 from genlab.workflow import evaluate
 
 
-def train_and_score(model: str, options, minutes: float, out: Path) -> dict:
-    cfg = TrainConfig(minutes=minutes, **get_model(model).train_defaults)
+def train_and_score(model: str, options, minutes: float, out: Path, threads: int | None) -> dict:
+    cfg = TrainConfig(minutes=minutes, threads=threads, **get_model(model).train_defaults)
     result = train_from_scratch(model, "fsdd", options, cfg, out)
     m = evaluate(out)
     return {
@@ -58,11 +59,14 @@ def main() -> None:
     p.add_argument("--per-digit", type=int, default=10, help="conditioned samples per digit")
     p.add_argument("--set", action="append", default=[], help="WaveNet option key=value")
     p.add_argument("--out", default="runs/bench-wavenet")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     out = Path(args.out)
     wavenet = get_model("wavenet")
     options = wavenet.options(**parse_set(args.set, wavenet.options))
-    report: dict = {"benchmark": "wavenet_fsdd", "options": vars(options) | {}}
+    report: dict = {"benchmark": "wavenet_fsdd", "options": dataclasses.asdict(options)}
 
     classifier = digit_classifier()
     splits: AudioSplits = load_data("fsdd", None, classifier.cfg)
@@ -72,8 +76,9 @@ def main() -> None:
     if args.baseline_minutes > 0:
         linear = get_model("linear_ar")
         report["linear_ar"] = train_and_score("linear_ar", linear.options(), args.baseline_minutes,
-                                              out / "linear_ar")  # fmt: skip
-    report["wavenet"] = train_and_score("wavenet", options, args.minutes, out / "wavenet")
+                                              out / "linear_ar", args.threads)  # fmt: skip
+    report["wavenet"] = train_and_score("wavenet", options, args.minutes, out / "wavenet",
+                                        args.threads)  # fmt: skip
 
     model = load_run(out / "wavenet")[2]
     t0 = time.monotonic()
