@@ -22,6 +22,7 @@ from genlab.data.audio import (
     random_crops,
 )
 from genlab.errors import ConfigError, DataError
+from genlab.models.adaptation import adapt_speaker, with_mean_embedding
 from genlab.models.audio_tasks import load_data
 from genlab.models.linear_ar import LinearAR, LinearARConfig
 from genlab.models.wavenet import CachedGenerator, FusedGenerator, WaveNet, WaveNetConfig
@@ -181,11 +182,13 @@ def test_cached_step_equals_the_full_forward_pass(output):
     assert torch.allclose(torch.stack(steps, -1), full, atol=1e-10)
 
 
-@pytest.mark.parametrize("output", ["softmax", "logistic_mixture"])
-def test_cached_generation_equals_naive_recomputation(output):
-    net = tiny(output=output, mixtures=2)
+@pytest.mark.parametrize(
+    "output,conditional", [("softmax", True), ("logistic_mixture", True), ("softmax", False)]
+)
+def test_cached_generation_equals_naive_recomputation(output, conditional):
+    net = tiny(output=output, mixtures=2, speaker=conditional, digit=conditional)
     u = torch.rand(2, 60, 2, generator=torch.Generator().manual_seed(0))  # T > receptive field
-    spk, dig = torch.tensor([1, 3]), torch.tensor([2, 8])
+    spk, dig = (torch.tensor([1, 3]), torch.tensor([2, 8])) if conditional else (None, None)
     naive = net.generate_naive(u, spk, dig, temperature=0.9)
     cached = net.generate(u, spk, dig, temperature=0.9, method="cached")
     assert torch.equal(naive, cached)
@@ -299,3 +302,29 @@ def test_native_kernel_equals_the_pytorch_generator(output):
         assert torch.allclose(forced, full, atol=1e-4)
         codes, _ = FusedGenerator(net, u, spk, dig, temperature=0.9).run_native(chunk=16)
         assert torch.equal(codes, net.generate(u, spk, dig, temperature=0.9, method="cached"))
+
+
+def test_speaker_adaptation_changes_only_what_its_mode_allows():
+    net = tiny()
+    clips = ClipSet.from_clips([torch.randint(100, 140, (300,)) for _ in range(3)],
+                               torch.full((3,), 4), torch.tensor([1, 2, 3]))  # fmt: skip
+    x, mask = clips.padded([0, 1, 2])
+    batch = {"x": x, "mask": mask, "speaker": clips.speaker, "digit": clips.digit}
+
+    def nll(m):
+        with torch.no_grad():
+            return m.loss(batch)["loss"].item()
+
+    start = with_mean_embedding(net, 4)
+    others = net.speaker.weight[[0, 1, 2, 3, 5]]
+    assert torch.allclose(start.speaker.weight[4], others.mean(0))
+    emb = adapt_speaker(net, clips, 4, "embedding", steps=30, lr=0.05, batch_size=3, crop=100)
+    changed = [n for n, p in emb.named_parameters() if not torch.equal(p, start.get_parameter(n))]
+    assert changed == ["speaker.weight"]
+    assert torch.equal(emb.speaker.weight[[0, 1, 2, 3, 5]], others)  # other speakers intact
+    assert nll(emb) < nll(start)
+    full = adapt_speaker(net, clips, 4, "all", steps=30, lr=0.01, batch_size=3, crop=100)
+    assert nll(full) < nll(emb)
+    assert torch.equal(net.speaker.weight[4], tiny().speaker.weight[4])  # the base is untouched
+    with pytest.raises(ConfigError, match="speaker 2"):
+        adapt_speaker(net, clips, 2, "all", steps=1)
