@@ -1,0 +1,1 @@
+"""Normalizing flows (data -> noise is `forward`): transforms, composition, flow models."""
