@@ -21,6 +21,7 @@ from genlab.flows.layers import (
     channel_mask,
     checkerboard_mask,
 )
+from genlab.flows.multiscale import MultiScale, level_shapes
 
 
 def randomise(module: torch.nn.Module, scale: float = 0.3) -> torch.nn.Module:
@@ -141,3 +142,31 @@ def test_flow_samples_invert_to_their_noise_and_temperature_shrinks_them():
     hot = flow.sample(200, temperature=1.0, generator=torch.Generator().manual_seed(2))
     assert cold.std() < hot.std()
     assert math.isfinite(flow.log_prob(x).sum().item())
+
+
+def glow_like(event_shape=(1, 8, 8), levels=2) -> MultiScale:
+    shapes = level_shapes(event_shape, levels)
+    steps = [Compose(actnorm(c), InvConv1x1LU(c), coupling(c)) for c, _, _ in shapes]
+    return MultiScale(event_shape, steps)
+
+
+def test_multiscale_shapes_and_odd_sizes():
+    assert level_shapes((1, 28, 28), 2) == [(4, 14, 14), (8, 7, 7)]
+    with pytest.raises(ValueError, match="7x7"):
+        level_shapes((1, 28, 28), 3)
+
+
+def test_multiscale_is_an_exact_bijection_with_the_right_logdet():
+    torch.manual_seed(2)
+    ms = randomise(glow_like()).double().eval()
+    x = torch.randn(3, 1, 8, 8, dtype=torch.float64)
+    z, ld = ms(x)
+    assert z.shape == (3, 64)
+    back, ld_inv = ms.inverse(z)
+    assert torch.allclose(back, x, atol=1e-10)
+    assert torch.allclose(ld + ld_inv, torch.zeros(3, dtype=torch.float64), atol=1e-10)
+    jac = torch.autograd.functional.jacobian(lambda v: ms(v.reshape(1, 1, 8, 8))[0][0],
+                                             x[0].flatten())  # fmt: skip
+    assert torch.allclose(torch.linalg.slogdet(jac)[1], ld[0], atol=1e-8)
+    flow = Flow(ms, (1, 8, 8), (64,))
+    assert flow.sample(2).shape == (2, 1, 8, 8)
