@@ -22,6 +22,7 @@ from genlab.flows.layers import (
     checkerboard_mask,
 )
 from genlab.flows.multiscale import MultiScale, level_shapes
+from genlab.metrics.likelihood import dequantized_log_prob
 
 
 def randomise(module: torch.nn.Module, scale: float = 0.3) -> torch.nn.Module:
@@ -170,3 +171,15 @@ def test_multiscale_is_an_exact_bijection_with_the_right_logdet():
     assert torch.allclose(torch.linalg.slogdet(jac)[1], ld[0], atol=1e-8)
     flow = Flow(ms, (1, 8, 8), (64,))
     assert flow.sample(2).shape == (2, 1, 8, 8)
+
+
+def test_dequantization_accounting_matches_a_discrete_model():
+    """A density that is uniform on each 8-bit level's cell scores exactly the discrete model it
+    came from: P(x) = p(cell) / 256^D, so the bound is tight; uniform noise gives 8 bits/dim."""
+    D = 3
+    uniform = torch.zeros(4)  # log-density of U[0, 1)^D
+    nats = -dequantized_log_prob(uniform, D, 256.0)
+    assert torch.allclose(nats / (D * math.log(2)), torch.full((4,), 8.0, dtype=nats.dtype))
+    # A density on [0, 256)^D (scale 1) that is 1/256^D: the same 8 bits/dim, no scale term.
+    same = dequantized_log_prob(torch.full((4,), -D * math.log(256.0)), D, 1.0)
+    assert torch.allclose(same, -nats)

@@ -22,6 +22,20 @@ def nats_to_bits_per_dim(nats: float | torch.Tensor, dims: int) -> float | torch
     return nats / (dims * math.log(2.0))
 
 
+def dequantized_log_prob(log_density: torch.Tensor, dims: int, scale: float) -> torch.Tensor:
+    """The bound on an 8-bit image's log-probability that a density model of its dequantized
+    version gives (uniform dequantization, Theis et al. 2016), in nats per example.
+
+    The model saw y = (x + u) / scale with x in {0..255}^D and u ~ U[0, 1)^D, and gave the
+    density log p(y) (`log_density`, (B,)). Then
+        log P(x) >= E_u log p((x + u) / scale) - D log(scale),
+    the last term being the change of variables from x + u to y: scale = 256 puts y in [0, 1)
+    (term -D log 256), scale = 1 keeps [0, 256) (no term). Shifting y (e.g. to [-0.5, 0.5))
+    changes nothing. Divide the negative by D ln 2 for bits per dimension.
+    """
+    return log_density - dims * math.log(scale)
+
+
 def gaussian_kl_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, exp(logvar)) || N(0, I)) in nats: (B, Z) -> (B,)."""
     return 0.5 * (mu.square() + logvar.exp() - 1.0 - logvar).sum(1)
