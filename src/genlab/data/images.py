@@ -17,7 +17,7 @@ from genlab.data.batches import Transform
 from genlab.errors import DataError
 
 IMAGE_DATASETS = ("mnist", "omniglot")
-REPRESENTATIONS = ("binary_dynamic", "float", "uint8")
+REPRESENTATIONS = ("binary_dynamic", "float", "uint8", "dequantized")
 
 
 @dataclass(frozen=True)
@@ -63,8 +63,9 @@ def random_shift(x: torch.Tensor, max_shift: int, g: torch.Generator) -> torch.T
 
 
 def representation(kind: str, max_shift: int = 0) -> Transform:
-    """Batch transform on {"x": uint8, ...}: dynamic binarization, [0, 1] floats, or raw uint8,
-    after an optional random translation of up to `max_shift` pixels (training augmentation)."""
+    """Batch transform on {"x": uint8, ...}: dynamic binarization, [0, 1] floats, raw uint8, or
+    uniformly dequantized [0, 1) floats, after an optional random translation of up to
+    `max_shift` pixels (training augmentation)."""
     if kind not in REPRESENTATIONS:
         raise ValueError(f"unknown representation '{kind}'; choose from {REPRESENTATIONS}")
 
@@ -74,9 +75,17 @@ def representation(kind: str, max_shift: int = 0) -> Transform:
             x = mnist.binarize(x, g)
         elif kind == "float":
             x = x.float() / 255.0
+        elif kind == "dequantized":
+            x = dequantize(x, g)
         return {**batch, "x": x}
 
     return transform
+
+
+def dequantize(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """uint8 images -> (x + u) / 256 in [0, 1), u ~ U[0, 1) per pixel: the uniform dequantization
+    that density models of 8-bit data train on (see metrics.likelihood.dequantized_log_prob)."""
+    return (x.float() + torch.rand(x.shape, generator=g)) / 256.0
 
 
 def static_binarization(x: torch.Tensor, seed: int) -> torch.Tensor:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import torch
 from tqdm import tqdm
 
 from genlab.data.batches import InMemoryBatches
-from genlab.data.images import ImageSplits, representation, static_binarization
+from genlab.data.images import ImageSplits, dequantize, representation, static_binarization
 from genlab.latent import attribute_vector, lerp, pca_2d, slerp
 from genlab.metrics.likelihood import gaussian_kl_standard_normal, importance_sampled_nll
 from genlab.viz.images import save_grid, save_scatter
@@ -42,6 +43,9 @@ def test_images(options, splits: ImageSplits) -> tuple[torch.Tensor, str]:
     if options.representation == "binary_dynamic":
         x = static_binarization(splits.test_x, TEST_BINARIZATION_SEED)
         return x, f"stochastic binarization, fixed seed {TEST_BINARIZATION_SEED}"
+    if options.representation == "dequantized":
+        x = dequantize(splits.test_x, torch.Generator().manual_seed(TEST_BINARIZATION_SEED))
+        return x, f"(x + u) / 256, u ~ U[0, 1) drawn once with seed {TEST_BINARIZATION_SEED}"
     return splits.test_x.float() / 255.0, "x / 255 in [0, 1]"
 
 
@@ -95,6 +99,44 @@ def evaluate_classifier(model, options, splits: ImageSplits, n: int | None = Non
         "cross_entropy_nats": torch.nn.functional.cross_entropy(logits, y).item(),
         "n": len(y),
     }
+
+
+def evaluate_flow(model, options, splits: ImageSplits, n: int | None = None, **_) -> dict:
+    """The 8-bit test set's bound from the dequantized density: bits per dimension and nats per
+    image (the same number in two units; D = 784)."""
+    x, how = test_images(options, splits)
+    x = x[:n] if n else x
+    t0 = time.monotonic()
+    with (
+        eval_mode(model),
+        tqdm(total=len(x), desc="test bits/dim", unit="img", disable=None) as bar,
+    ):
+        bpd = []
+        for b in x.split(500):
+            bpd.append(model.bits_per_dim(b))
+            bar.update(len(b))
+    bpd = torch.cat(bpd).double()
+    return {
+        "bits_per_dim": bpd.mean().item(),
+        "nll_nats": (bpd.mean() * model.dims * math.log(2)).item(),
+        "bits_per_dim_stderr": (bpd.std() / len(bpd) ** 0.5).item(),
+        "n": len(bpd),
+        "test_data": how,
+        "seconds": round(time.monotonic() - t0, 1),
+    }
+
+
+@torch.no_grad()
+def flow_pictures(model, options, splits: ImageSplits, out: Path, seed: int = 0) -> list[Path]:
+    """Samples at temperatures 0.5, 0.7 and 1.0, then the latent pictures (reconstructions are
+    exact; interpolations are the talk's "morphing")."""
+    written = []
+    with eval_mode(model):
+        for t in (0.5, 0.7, 1.0):
+            x = model.sample(64, generator=torch.Generator().manual_seed(seed), temperature=t)
+            written.append(save_grid(x, out / f"samples_T{t}.png"))
+        written += latent_pictures(model, options, splits, out, seed)
+    return written
 
 
 def evaluate_sampler(model, options, splits: ImageSplits, **_) -> dict:

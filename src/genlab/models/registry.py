@@ -17,6 +17,7 @@ from genlab.meta import rl2
 from genlab.models import audio_tasks, image_tasks
 from genlab.models.audio_classifier import AudioClassifier, AudioClassifierConfig
 from genlab.models.classifier import Classifier, ClassifierConfig
+from genlab.models.flow_models import GlowConfig, ImageFlow, RealNVPConfig
 from genlab.models.gan import GAN, DCGANConfig, WGANConfig, WGANGPConfig, gan_step, make_gan_state
 from genlab.models.linear_ar import LinearAR, LinearARConfig
 from genlab.models.vae import VAE, AutoEncoder, VAEConfig
@@ -95,6 +96,18 @@ MODELS: dict[str, ModelEntry] = {
         image_tasks.evaluate_sampler, True, make_gan_state, gan_step,
         {"lr": 4e-4, "batch_size": 128, "ema_decay": 0.998},  # 2 critic slices of 64
     ),
+    "glow": ModelEntry(
+        "glow", "Glow flow on dequantized 8-bit MNIST (shared coupling optional)", GlowConfig,
+        ImageFlow, ("mnist",), image_tasks.evaluate_flow, True,
+        train_defaults={"lr": 1e-3, "batch_size": 64, "grad_clip": 50.0, "warmup_steps": 200},
+        pictures=image_tasks.flow_pictures,
+    ),
+    "realnvp": ModelEntry(
+        "realnvp", "RealNVP flow on dequantized 8-bit MNIST", RealNVPConfig, ImageFlow,
+        ("mnist",), image_tasks.evaluate_flow, True,
+        train_defaults={"lr": 1e-3, "batch_size": 64, "grad_clip": 50.0, "warmup_steps": 200},
+        pictures=image_tasks.flow_pictures,
+    ),
     "audio_classifier": ModelEntry(
         "audio_classifier", "spoken-digit classifier (log-mel CNN); the yardstick for speech",
         AudioClassifierConfig, AudioClassifier, ("fsdd",), audio_tasks.evaluate_audio_classifier,
@@ -160,7 +173,7 @@ for _name, _options, _summary in (
 # fmt: on
 
 PLANNED = (
-    "pixelcnn", "gated_pixelcnn", "realnvp", "glow", "pixelvae", "parallel_wavenet",
+    "pixelcnn", "gated_pixelcnn", "pixelvae", "parallel_wavenet",
     "spiral",
 )  # fmt: skip
 
