@@ -43,6 +43,8 @@ def test_images(options, splits: ImageSplits) -> tuple[torch.Tensor, str]:
     if options.representation == "binary_dynamic":
         x = static_binarization(splits.test_x, TEST_BINARIZATION_SEED)
         return x, f"stochastic binarization, fixed seed {TEST_BINARIZATION_SEED}"
+    if options.representation == "uint8":
+        return splits.test_x, "8-bit codes 0-255"
     if options.representation == "dequantized":
         x = dequantize(splits.test_x, torch.Generator().manual_seed(TEST_BINARIZATION_SEED))
         return x, f"(x + u) / 256, u ~ U[0, 1) drawn once with seed {TEST_BINARIZATION_SEED}"
@@ -124,6 +126,24 @@ def evaluate_flow(model, options, splits: ImageSplits, n: int | None = None, **_
         "test_data": how,
         "seconds": round(time.monotonic() - t0, 1),
     }
+
+
+def evaluate_autoregressive(model, options, splits: ImageSplits, n: int | None = None, **_):
+    """Exact test log-likelihood of a PixelCNN: nats per image, and bits/dim for 8-bit data."""
+    x, how = test_images(options, splits)
+    y = splits.test_y
+    x, y = (x[:n], y[:n]) if n else (x, y)
+    t0 = time.monotonic()
+    nats = []
+    with eval_mode(model), tqdm(total=len(x), desc="test NLL", unit="img", disable=None) as bar:
+        for xb, yb in zip(x.split(500), y.split(500), strict=True):
+            nats.append(-model.log_prob(xb, yb if options.conditional else None).double())
+            bar.update(len(xb))
+    nats = torch.cat(nats)
+    out = {"nll_nats": nats.mean().item(), "nll_stderr": (nats.std() / len(nats) ** 0.5).item()}
+    if options.representation == "uint8":
+        out["bits_per_dim"] = out["nll_nats"] / (784 * math.log(2))
+    return {**out, "n": len(nats), "test_data": how, "seconds": round(time.monotonic() - t0, 1)}
 
 
 @torch.no_grad()

@@ -20,6 +20,7 @@ from genlab.models.classifier import Classifier, ClassifierConfig
 from genlab.models.flow_models import GlowConfig, ImageFlow, RealNVPConfig
 from genlab.models.gan import GAN, DCGANConfig, WGANConfig, WGANGPConfig, gan_step, make_gan_state
 from genlab.models.linear_ar import LinearAR, LinearARConfig
+from genlab.models.pixelcnn import GatedPixelCNNConfig, PixelCNN, PixelCNNConfig
 from genlab.models.vae import VAE, AutoEncoder, VAEConfig
 from genlab.models.wavenet import WaveNet, WaveNetConfig
 from genlab.train.config import TrainConfig
@@ -95,6 +96,16 @@ MODELS: dict[str, ModelEntry] = {
         "wgan_gp", "Wasserstein GAN with gradient penalty", WGANGPConfig, GAN, ("mnist",),
         image_tasks.evaluate_sampler, True, make_gan_state, gan_step,
         {"lr": 4e-4, "batch_size": 128, "ema_decay": 0.998},  # 2 critic slices of 64
+    ),
+    "pixelcnn": ModelEntry(
+        "pixelcnn", "PixelCNN (masked convolutions) on binarized or 8-bit MNIST", PixelCNNConfig,
+        PixelCNN, ("mnist",), image_tasks.evaluate_autoregressive, True,
+        train_defaults={"lr": 1e-3, "batch_size": 64, "grad_clip": 1.0},
+    ),
+    "gated_pixelcnn": ModelEntry(
+        "gated_pixelcnn", "Gated PixelCNN (no blind spot) on binarized or 8-bit MNIST",
+        GatedPixelCNNConfig, PixelCNN, ("mnist",), image_tasks.evaluate_autoregressive, True,
+        train_defaults={"lr": 1e-3, "batch_size": 64, "grad_clip": 1.0},
     ),
     "glow": ModelEntry(
         "glow", "Glow flow on dequantized 8-bit MNIST (shared coupling optional)", GlowConfig,
@@ -173,7 +184,7 @@ for _name, _options, _summary in (
 # fmt: on
 
 PLANNED = (
-    "pixelcnn", "gated_pixelcnn", "pixelvae", "parallel_wavenet",
+    "pixelvae", "parallel_wavenet",
     "spiral",
 )  # fmt: skip
 
