@@ -36,7 +36,9 @@ class AgentConfig:
     core: str = doc("recurrent core: 'gru' or 'lstm'", default="gru")
     gamma: float = doc("discount", default=0.95)
     gae_lambda: float = doc("GAE lambda", default=0.9)
-    entropy_weight: float = doc("entropy bonus weight", default=0.01)
+    entropy_weight: float = doc(
+        "entropy bonus weight (0.01 let 100-pull policies collapse onto one arm)", default=0.05
+    )
     value_weight: float = doc("value loss weight", default=0.5)
 
     def __post_init__(self) -> None:
