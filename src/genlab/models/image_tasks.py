@@ -54,15 +54,19 @@ def test_images(options, splits: ImageSplits) -> tuple[torch.Tensor, str]:
 def evaluate_vae(
     model, options, splits: ImageSplits, k: int = 1000, n: int | None = None, seed: int = 0, **_
 ) -> dict:
-    """-log p(x) by importance sampling with K samples, plus -ELBO, KL and reconstruction (nats)."""
+    """-log p(x) by importance sampling with K samples, plus -ELBO, KL and reconstruction (nats),
+    and the active latent units (variance of the posterior mean across test images > 0.01)."""
     x, how = test_images(options, splits)
     x = x[:n] if n else x
     torch.manual_seed(seed)
     t0 = time.monotonic()
     with tqdm(total=x.shape[0], desc=f"IWAE k={k}", unit="img", disable=None) as bar:
         est = importance_sampled_nll(model.log_weights, x, k, progress=bar.update)
-    kl = torch.cat([gaussian_kl_standard_normal(*model.encode(b)) for b in x.split(1000)])
+    posteriors = [model.encode(b) for b in x.split(1000)]
+    kl = torch.cat([gaussian_kl_standard_normal(mu, logvar) for mu, logvar in posteriors])
+    means = torch.cat([mu for mu, _ in posteriors])  # (N, Z)
     return {
+        "active_units": int((means.var(0) > 0.01).sum()),  # Burda et al. 2016
         "nll_nats": est["nll"].mean().item(),
         "neg_elbo_nats": est["neg_elbo"].mean().item(),
         "kl_nats": kl.mean().item(),
@@ -144,6 +148,23 @@ def evaluate_autoregressive(model, options, splits: ImageSplits, n: int | None =
     if options.representation == "uint8":
         out["bits_per_dim"] = out["nll_nats"] / (784 * math.log(2))
     return {**out, "n": len(nats), "test_data": how, "seconds": round(time.monotonic() - t0, 1)}
+
+
+@torch.no_grad()
+def decoded_pictures(model, options, splits: ImageSplits, out: Path, seed: int = 0) -> list[Path]:
+    """For models whose decoding is slow (autoregressive given z): samples, 8 reconstructions
+    and 4 linear interpolations of 8 steps."""
+    g = torch.Generator().manual_seed(seed)
+    x, _ = test_images(options, splits)
+    with eval_mode(model):
+        written = [save_grid(model.sample(32, generator=g), out / "samples.png")]
+        shown = x[torch.randperm(x.shape[0], generator=g)[:8]]
+        z = model.embed(shown)
+        pairs = torch.stack([shown, model.mean_image(z)], 1).flatten(0, 1)
+        written.append(save_grid(pairs, out / "reconstructions.png", nrow=8))
+        path = torch.cat([lerp(z[2 * i], z[2 * i + 1], 8) for i in range(4)])
+        written.append(save_grid(model.mean_image(path), out / "interpolation_linear.png", nrow=8))
+    return written
 
 
 @torch.no_grad()

@@ -75,11 +75,16 @@ class GatedPixelCNNConfig(PixelCNNConfig):
 
 
 class PixelCNN(nn.Module):
-    def __init__(self, cfg: PixelCNNConfig):
+    """`cond_dim` > 0 adds a conditioning vector z (B, cond_dim) given to forward (e.g. a
+    PixelVAE's latent); it enters the gates and the head like the class embedding."""
+
+    def __init__(self, cfg: PixelCNNConfig, cond_dim: int = 0):
         super().__init__()
         self.cfg = cfg
         c = cfg.channels
         self.embed = nn.Embedding(cfg.n_classes, c) if cfg.conditional else None
+        self.project = nn.Linear(cond_dim, c) if cond_dim else None
+        conditioned = cfg.conditional or cond_dim > 0
         if cfg.kind == "pixelcnn":
             self.first = MaskedConv2d(1, 2 * c, 7, "A")
             self.blocks = nn.ModuleList(
@@ -95,7 +100,7 @@ class PixelCNN(nn.Module):
             )
             head_in = 2 * c
         else:
-            cond = c if cfg.conditional else 0
+            cond = c if conditioned else 0
             self.gated = nn.ModuleList(
                 GatedLayer(
                     c,
@@ -108,7 +113,7 @@ class PixelCNN(nn.Module):
                 for i in range(cfg.layers)
             )
             head_in = c
-        self.cond_bias = nn.Linear(c, head_in, bias=False) if cfg.conditional else None
+        self.cond_bias = nn.Linear(c, head_in, bias=False) if conditioned else None
         self.head = nn.Sequential(nn.ReLU(), nn.Conv2d(head_in, 2 * c, 1), nn.ReLU(),
                                   nn.Conv2d(2 * c, cfg.out_channels, 1))  # fmt: skip
 
@@ -117,13 +122,24 @@ class PixelCNN(nn.Module):
         x = x.to(self.head[1].weight.dtype)
         return x if self.cfg.output == "bernoulli" else x / 127.5 - 1.0
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        """x (B, 1, H, W) ({0, 1} floats, or uint8/long codes for 8-bit) -> outputs (B, O, H, W)."""
+    def _condition(self, y: torch.Tensor | None, z: torch.Tensor | None) -> torch.Tensor | None:
+        """Class labels y (B,) and/or a vector z (B, cond_dim) -> one vector (B, c), or None."""
         cond = None
         if self.embed is not None:
             if y is None:
                 raise ConfigError("this PixelCNN is class-conditional: pass the labels y")
-            cond = self.embed(y)  # (B, c)
+            cond = self.embed(y)
+        if self.project is not None:
+            if z is None:
+                raise ConfigError("this PixelCNN is conditioned on a vector: pass z")
+            cond = self.project(z) if cond is None else cond + self.project(z)
+        return cond
+
+    def forward(
+        self, x: torch.Tensor, y: torch.Tensor | None = None, z: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """x (B, 1, H, W) ({0, 1} floats, or uint8/long codes for 8-bit) -> outputs (B, O, H, W)."""
+        cond = self._condition(y, z)  # (B, c) or None
         h = self._input(x)
         if self.cfg.kind == "pixelcnn":
             h = self.first(h)
@@ -137,9 +153,11 @@ class PixelCNN(nn.Module):
             h = h + self.cond_bias(cond)[:, :, None, None]
         return self.head(h)
 
-    def log_prob(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        """log p(x) (B,) in nats, exact."""
-        out = self(x, y)
+    def log_prob(
+        self, x: torch.Tensor, y: torch.Tensor | None = None, z: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """log p(x [| y, z]) (B,) in nats, exact."""
+        out = self(x, y, z)
         if self.cfg.output == "bernoulli":
             return bernoulli_log_prob(out, x.float())
         codes = x.long().squeeze(1)  # (B, H, W)
@@ -166,7 +184,7 @@ class PixelCNN(nn.Module):
     @torch.no_grad()
     def sample_from_uniforms(
         self, u: torch.Tensor, y: torch.Tensor | None = None, temperature: float = 1.0,
-        method: str = "window",
+        method: str = "window", z: torch.Tensor | None = None,
     ) -> torch.Tensor:  # fmt: skip
         """Uniforms u (B, H, W, 2) -> images (B, 1, H, W) (values as the output models them).
         "window" runs the network on rows i - receptive_rows .. i for the pixels of row i;
@@ -179,7 +197,7 @@ class PixelCNN(nn.Module):
         for i in range(H):
             lo = 0 if method == "naive" else max(0, i - R)
             for j in range(W):
-                out = self(x[:, :, lo : i + 1], y)[:, :, i - lo, j]  # (B, O)
+                out = self(x[:, :, lo : i + 1], y, z)[:, :, i - lo, j]  # (B, O)
                 x[:, 0, i, j] = self._draw(out, u[:, i, j], temperature)
         return x
 

@@ -21,6 +21,7 @@ from genlab.models.flow_models import GlowConfig, ImageFlow, RealNVPConfig
 from genlab.models.gan import GAN, DCGANConfig, WGANConfig, WGANGPConfig, gan_step, make_gan_state
 from genlab.models.linear_ar import LinearAR, LinearARConfig
 from genlab.models.pixelcnn import GatedPixelCNNConfig, PixelCNN, PixelCNNConfig
+from genlab.models.pixelvae import PixelVAE, PixelVAEConfig
 from genlab.models.vae import VAE, AutoEncoder, VAEConfig
 from genlab.models.wavenet import WaveNet, WaveNetConfig
 from genlab.train.config import TrainConfig
@@ -107,6 +108,12 @@ MODELS: dict[str, ModelEntry] = {
         GatedPixelCNNConfig, PixelCNN, ("mnist",), image_tasks.evaluate_autoregressive, True,
         train_defaults={"lr": 1e-3, "batch_size": 64, "grad_clip": 1.0},
     ),
+    "pixelvae": ModelEntry(
+        "pixelvae", "VAE with a Gated PixelCNN decoder (free bits, KL warm-up)", PixelVAEConfig,
+        PixelVAE, ("mnist",), image_tasks.evaluate_vae, True,
+        train_defaults={"lr": 1e-3, "batch_size": 64, "grad_clip": 1.0},
+        pictures=image_tasks.decoded_pictures,
+    ),
     "glow": ModelEntry(
         "glow", "Glow flow on dequantized 8-bit MNIST (shared coupling optional)", GlowConfig,
         ImageFlow, ("mnist",), image_tasks.evaluate_flow, True,
@@ -184,7 +191,7 @@ for _name, _options, _summary in (
 # fmt: on
 
 PLANNED = (
-    "pixelvae", "parallel_wavenet",
+    "parallel_wavenet",
     "spiral",
 )  # fmt: skip
 
