@@ -5,9 +5,10 @@
 
 Prints one JSON line: `accuracy` and `ci95` (fractions) on `--tasks` meta-test tasks of the
 random1200-seed1 split with 15 queries per class, meta-iterations done, minutes trained, and
-`ms_per_iteration` of one meta-batch with vmap over tasks and with a Python loop (the reason the
-default is what it is), and `live_ms`: adapting to 5 new drawings and classifying one more
-(genlab.meta.live, the draw-and-classify demo; bar < 200 ms).
+`ms_per_iteration` of one meta-batch with vmap over tasks and with a Python loop (training then
+uses the faster one unless `--set vectorize=...` says otherwise; `options.vectorize` records
+it), and `live_ms`: adapting to 5 new drawings and classifying one more (genlab.meta.live, the
+draw-and-classify demo; bar < 200 ms).
 Bar (issue 6): 5-way 1-shot >= 0.970 within 60 minutes on 2 cores for the best algorithm.
 """
 
@@ -82,6 +83,9 @@ def main() -> None:
         "vmap": ms_per_iteration(options, data, cfg.batch_size, True),
         "loop": ms_per_iteration(options, data, cfg.batch_size, False),
     }
+    if not any(item.startswith("vectorize=") for item in args.set):  # train the faster way
+        faster = report["ms_per_iteration"]["vmap"] <= report["ms_per_iteration"]["loop"]
+        options = dataclasses.replace(options, vectorize=faster)
     if not args.speed_only:
         out = Path(args.out) / f"{args.model}-{args.ways}w{args.shots}s"
         result = train_from_scratch(args.model, "omniglot", options, cfg, out)
