@@ -2,6 +2,7 @@
 
     python benchmarks/wavenet_fsdd.py [--minutes 60] [--baseline-minutes 10] [--per-digit 10]
                                       [--set channels=64 ...] [--out runs/bench-wavenet]
+    python benchmarks/wavenet_fsdd.py --run RUN --baseline-minutes 0   # measure a trained run
 
 1. genlab's spoken-digit classifier (trained once into the cache, checked >= 0.95 on the test
    split): its test accuracy.
@@ -55,10 +56,12 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--minutes", type=float, default=60.0, help="WaveNet training budget")
-    p.add_argument("--baseline-minutes", type=float, default=10.0, help="linear AR budget")
+    p.add_argument("--baseline-minutes", type=float, default=10.0,
+                   help="linear AR budget (0 skips the baseline)")  # fmt: skip
     p.add_argument("--per-digit", type=int, default=10, help="conditioned samples per digit")
     p.add_argument("--set", action="append", default=[], help="WaveNet option key=value")
     p.add_argument("--out", default="runs/bench-wavenet")
+    p.add_argument("--run", default=None, help="measure this trained wavenet run (no training)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     args = p.parse_args()
     if args.threads:
@@ -77,10 +80,21 @@ def main() -> None:
         linear = get_model("linear_ar")
         report["linear_ar"] = train_and_score("linear_ar", linear.options(), args.baseline_minutes,
                                               out / "linear_ar", args.threads)  # fmt: skip
-    report["wavenet"] = train_and_score("wavenet", options, args.minutes, out / "wavenet",
-                                        args.threads)  # fmt: skip
-
-    model = load_run(out / "wavenet")[2]
+    if args.run:
+        run = Path(args.run)
+        _, options, model, _ = load_run(run)
+        m = evaluate(run)
+        report["options"] = dataclasses.asdict(options)
+        report["wavenet"] = {
+            "nll_bits_per_sample": round(m["nll_bits_per_sample"], 4),
+            "nll_nats_per_sample": round(m["nll_nats_per_sample"], 4),
+            "steps": m["step"],
+            "train_minutes": round(m["train_seconds"] / 60, 1),
+        }
+    else:
+        report["wavenet"] = train_and_score("wavenet", options, args.minutes, out / "wavenet",
+                                            args.threads)  # fmt: skip
+        model = load_run(out / "wavenet")[2]
     t0 = time.monotonic()
     clips, _ = generate_clips(model, options, 10 * args.per_digit, seed=1)
     digits = torch.arange(10 * args.per_digit) % 10
