@@ -228,11 +228,12 @@ class CachedGenerator:
 
 
 class FusedGenerator(nn.Module):
-    """Cached generation as one small graph per sample, for speed: the same computation as
-    `CachedGenerator` with each layer's two matmuls fused (taps concatenated, residual and skip
-    outputs concatenated), the layers' weights stacked, every queue in one preallocated buffer,
-    and the time step a tensor. `torch.compile` turns `forward` into one fused kernel call;
-    eager mode gives the same numbers, more slowly.
+    """Cached generation with fused weights: the same computation as `CachedGenerator` with each
+    layer's two matmuls fused (taps concatenated, residual and skip outputs concatenated), the
+    layers' weights stacked, every queue in one preallocated buffer, and the time step a tensor.
+    `run_native` runs this loop in C (what `WaveNet.generate` uses: ~48k samples/s for the
+    default model on 2 cores); `forward`/`run` are the same step in PyTorch (~1.5k samples/s,
+    one call per operation; torch.compile of it was slower still, see benchmarks/README.md).
 
     State (buffers, updated in place): the previous embedding, the queues, the output codes.
     """
@@ -362,8 +363,8 @@ class FusedGenerator(nn.Module):
         return codes.clone(), outputs
 
     def run(self, step=None, progress=None) -> torch.Tensor:
-        """Generate every sample with `step` (default: this module, eager; pass a compiled
-        version of it for speed). Returns codes (B, T)."""
+        """Generate every sample in PyTorch with `step` (default: this module's forward).
+        Returns codes (B, T)."""
         step = self if step is None else step
         T = self.codes.shape[1]
         for t, tt in enumerate(torch.arange(T)[:, None].unbind()):
