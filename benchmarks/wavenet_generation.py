@@ -4,11 +4,10 @@
 
 For the default FSDD model (or a trained run's), batch 1 and batch 16, it prints samples/s
 (per stream x streams) of: `naive` (the network over the receptive field for every sample),
-`cached` (per-layer queues in PyTorch, one call per layer), `fused_eager` (fused and stacked
-weights, one queue buffer, still one PyTorch call per operation) and `native` (the same loop in
+`cached` (per-layer queues in PyTorch, one call per operation) and `native` (the same loop in
 C, genlab/nn/kernels/wavenet_generate.c, what `generate` uses). Checks: naive and cached draw
 the same codes from the same uniforms (else it stops); `same_codes_until` is the first step at
-which fused or native drew a different code than cached in any stream (float32 rounding in a
+which native drew a different code than cached in any stream (float32 rounding in a
 different order moves a cumulative probability across a uniform now and then; from there the
 streams are different but equally likely samples); `max_output_diff` compares the native
 kernel's outputs with the full forward pass on the same 2,000 codes. One JSON line.
@@ -24,7 +23,7 @@ import time
 
 import torch
 
-from genlab.models.wavenet import FusedGenerator, WaveNet, WaveNetConfig
+from genlab.models.wavenet import NativeGenerator, WaveNet, WaveNetConfig
 from genlab.runs import load_run
 
 
@@ -54,16 +53,14 @@ def measure(net: WaveNet, batch: int, samples: int, naive_samples: int) -> dict:
     row["naive"] = round(naive_samples * batch / s, 1)
     cached, s = timed(lambda: net.generate(u, spk, dig, method="cached"))
     row["cached"] = round(samples * batch / s, 1)
-    fused, s = timed(FusedGenerator(net, u, spk, dig).run)
-    row["fused_eager"] = round(samples * batch / s, 1)
-    FusedGenerator(net, u[:, :10], spk, dig).run_native()  # compiles the kernel once
-    native, s = timed(lambda: net.generate(u, spk, dig, method="native"))
+    native_gen = NativeGenerator(net, spk, dig)
+    native_gen.run(u[:, :10])  # compiles the kernel once
+    native, s = timed(lambda: native_gen.run(u)[0])
     row["native"] = round(samples * batch / s, 1)
     if not torch.equal(cached[:, :naive_samples], naive):
         raise SystemExit(f"batch {batch}: cached and naive generation drew different codes")
-    row["same_codes_until"] = min(agree_until(fused, cached), agree_until(native, cached))
-    forced = FusedGenerator(net, u[:, :2000], spk, dig)
-    _, outputs = forced.run_native(forced=cached[:, :2000], keep_outputs=True)
+    row["same_codes_until"] = agree_until(native, cached)
+    _, outputs = native_gen.run(u[:, :2000], forced=cached[:, :2000], keep_outputs=True)
     full = net(cached[:, :2000], spk, dig).transpose(1, 2)
     row["max_output_diff"] = float((outputs - full).abs().max())
     row["cached_over_naive"] = round(row["cached"] / row["naive"], 1)

@@ -25,7 +25,7 @@ from genlab.errors import ConfigError, DataError
 from genlab.models.adaptation import adapt_speaker, with_mean_embedding
 from genlab.models.audio_tasks import load_data
 from genlab.models.linear_ar import LinearAR, LinearARConfig
-from genlab.models.wavenet import CachedGenerator, FusedGenerator, WaveNet, WaveNetConfig
+from genlab.models.wavenet import CachedGenerator, NativeGenerator, WaveNet, WaveNetConfig
 from genlab.nn import kernels
 from genlab.nn.likelihoods import (
     discretized_logistic_mixture_log_prob,
@@ -258,16 +258,6 @@ def test_holdout_speaker_leaves_the_training_data(data_root):
         load_data("fsdd", None, WaveNetConfig(holdout_speaker="nobody"))
 
 
-@pytest.mark.parametrize("output", ["softmax", "logistic_mixture"])
-def test_fused_generator_equals_the_cached_one(output):
-    net = tiny(output=output, mixtures=2)
-    u = torch.rand(3, 50, 2, generator=torch.Generator().manual_seed(2))
-    spk, dig = torch.tensor([1, 3, 5]), torch.tensor([2, 8, 0])
-    with torch.no_grad():
-        fused = FusedGenerator(net, u, spk, dig, temperature=0.8).run()
-    assert torch.equal(fused, net.generate(u, spk, dig, temperature=0.8, method="cached"))
-
-
 def test_linear_baseline_sees_exactly_its_order_and_scores_like_wavenet():
     torch.manual_seed(0)
     net = LinearAR(LinearARConfig(order=5))
@@ -286,21 +276,22 @@ def test_linear_baseline_sees_exactly_its_order_and_scores_like_wavenet():
     assert LinearARConfig().order == WaveNetConfig().receptive_field
 
 
-@pytest.mark.parametrize("output", ["softmax", "logistic_mixture"])
-def test_native_kernel_equals_the_pytorch_generator(output):
+@pytest.mark.parametrize(
+    "output,conditional", [("softmax", True), ("logistic_mixture", True), ("softmax", False)]
+)
+def test_native_kernel_equals_the_pytorch_generator(output, conditional):
     if kernels.load("wavenet_generate") is None:
         pytest.skip("no C compiler")
-    net = tiny(output=output, mixtures=2)
+    net = tiny(output=output, mixtures=2, speaker=conditional, digit=conditional)
     u = torch.rand(3, 70, 2, generator=torch.Generator().manual_seed(4))
-    spk, dig = torch.tensor([0, 2, 4]), torch.tensor([9, 1, 5])
+    spk, dig = (torch.tensor([0, 2, 4]), torch.tensor([9, 1, 5])) if conditional else (None, None)
     with torch.no_grad():
         x = torch.randint(256, (3, 70))
         full = net(x, spk, dig).transpose(1, 2)  # (B, T, O): teacher-forced outputs
-        _, forced = FusedGenerator(net, u, spk, dig).run_native(
-            forced=x, keep_outputs=True, chunk=7
-        )
+        native = NativeGenerator(net, spk, dig)
+        _, forced = native.run(u, forced=x, keep_outputs=True, chunk=7)
         assert torch.allclose(forced, full, atol=1e-4)
-        codes, _ = FusedGenerator(net, u, spk, dig, temperature=0.9).run_native(chunk=16)
+        codes, _ = native.run(u, temperature=0.9, chunk=16)  # chunks carry the queues over
         assert torch.equal(codes, net.generate(u, spk, dig, temperature=0.9, method="cached"))
 
 

@@ -170,14 +170,13 @@ class WaveNet(nn.Module):
         progress=None, method: str = "auto",
     ) -> torch.Tensor:  # fmt: skip
         """Uniforms u (B, T, 2) -> codes (B, T) with per-layer queues of past activations: O(layers)
-        work per sample. `method`: "native" (the loop in C, `FusedGenerator.run_native`),
+        work per sample. `method`: "native" (the loop in C, `NativeGenerator`),
         "cached" (PyTorch, `CachedGenerator`), or "auto" (native where a C compiler exists).
         All give the same codes. `progress(n)` is called as samples are done."""
         if method == "auto":
             method = "native" if kernels.load("wavenet_generate") is not None else "cached"
         if method == "native":
-            gen = FusedGenerator(self, u, speaker, digit, temperature)
-            return gen.run_native(progress=progress)[0]
+            return NativeGenerator(self, speaker, digit).run(u, temperature, progress=progress)[0]
         if method == "cached":
             return CachedGenerator(self, u.shape[0], speaker, digit).run(u, temperature, progress)
         raise ConfigError(f"generation method must be auto, native or cached, not '{method}'")
@@ -227,148 +226,75 @@ class CachedGenerator:
         return x
 
 
-class FusedGenerator(nn.Module):
-    """Cached generation with fused weights: the same computation as `CachedGenerator` with each
-    layer's two matmuls fused (taps concatenated, residual and skip outputs concatenated), the
-    layers' weights stacked, every queue in one preallocated buffer, and the time step a tensor.
-    `run_native` runs this loop in C (what `WaveNet.generate` uses: ~48k samples/s for the
-    default model on 2 cores); `forward`/`run` are the same step in PyTorch (~1.5k samples/s,
-    one call per operation; torch.compile of it was slower still, see benchmarks/README.md).
-
-    State (buffers, updated in place): the previous embedding, the queues, the output codes.
+class NativeGenerator:
+    """Cached generation in C (genlab/nn/kernels/wavenet_generate.c): the computation of
+    `CachedGenerator` with each layer's two matmuls fused (taps concatenated, residual and skip
+    outputs concatenated), the layers' weights stacked and every queue in one buffer, the whole
+    sample loop in one C call per `chunk` samples. What `WaveNet.generate` uses: ~48k samples/s
+    for the default model on 2 cores, against ~1.2k for `CachedGenerator`, whose PyTorch
+    operations are each too small to pay their call overhead (benchmarks/README.md).
     """
 
-    def __init__(self, net: WaveNet, u: torch.Tensor, speaker=None, digit=None,
-                 temperature: float = 1.0):  # fmt: skip
-        super().__init__()
-        B, T, _ = u.shape
-        cfg, blocks = net.cfg, net.blocks
-        self.net, self.temperature, self.C, self.G = (
-            net,
-            temperature,
-            cfg.channels,
-            cfg.gate_channels,
-        )
+    def __init__(self, net: WaveNet, speaker=None, digit=None):
+        self.net, cfg, blocks = net, net.cfg, net.blocks
         g = net.condition(speaker, digit)
+
+        def taps(conv):  # (out, in, 2) -> (2 in, out): [x(t - d), x(t)] @ w
+            return torch.cat([conv.weight[:, :, 0].T, conv.weight[:, :, 1].T])
+
+        def tr(conv):  # a 1x1 conv's (out, in, 1) -> (in, out)
+            return conv.weight[:, :, 0].T
+
         with torch.no_grad():
-            # Row 256 of the embedding is zero: the "previous sample" before the clip starts.
-            self.register_buffer("embed", F.pad(net.embed.weight, (0, 0, 0, 1)))
-            self.register_buffer("w_in", torch.cat([net.input.weight[:, :, 0].T,
-                                                    net.input.weight[:, :, 1].T]))  # fmt: skip
-            self.register_buffer("b_in", net.input.bias.clone())
-            self.register_buffer(
-                "w_z",
-                torch.stack(
-                    [
-                        torch.cat([b.conv.weight[:, :, 0].T, b.conv.weight[:, :, 1].T])
-                        for b in blocks
-                    ]
-                ),
-            )  # (L, 2C, 2G)
-            bias = [b.conv.bias + (0 if g is None else b.cond_bias(g)) for b in blocks]
-            self.register_buffer("b_z", torch.stack([x.expand(B, -1) for x in bias]))  # (L, B, 2G)
-            self.register_buffer("w_o", torch.stack([b.out.weight[:, :, 0].T for b in blocks]))
-            self.register_buffer("b_o", torch.stack([b.out.bias for b in blocks]))  # (L, C + S)
-            self.register_buffer("w_1", net.head1.weight[:, :, 0].T.contiguous())
-            self.register_buffer("b_1", net.head1.bias.clone())
-            self.register_buffer("w_2", net.head2.weight[:, :, 0].T.contiguous())
-            self.register_buffer("b_2", net.head2.bias.clone())
-        dil = torch.tensor([b.dilation for b in blocks])
-        self.register_buffer("dilations", dil)
-        self.register_buffer(
-            "starts", torch.cat([torch.zeros(1, dtype=torch.long), dil.cumsum(0)[:-1]])
-        )
-        dtype = self.embed.dtype
-        self.register_buffer("queue", torch.zeros(int(dil.sum()), B, cfg.channels, dtype=dtype))
-        self.register_buffer("prev_embed", torch.zeros(B, cfg.channels, dtype=dtype))
-        self.register_buffer("prev_code", torch.full((B,), MU + 1, dtype=torch.long))
-        self.register_buffer("u", u.to(dtype))
-        self.register_buffer("codes", torch.zeros(B, T, dtype=torch.long))
-        self.layers = len(blocks)
+            bias = torch.stack([b.conv.bias + (0 if g is None else b.cond_bias(g)) for b in blocks])
+            self.weights = [
+                F.pad(net.embed.weight, (0, 0, 0, 1)),  # row 256 = 0: before the clip starts
+                taps(net.input), net.input.bias,
+                torch.stack([taps(b.conv) for b in blocks]),  # (L, 2C, 2G)
+                bias,  # (L, 2G) or (L, B, 2G) with conditioning
+                torch.stack([tr(b.out) for b in blocks]), torch.stack([b.out.bias for b in blocks]),
+                tr(net.head1), net.head1.bias, tr(net.head2), net.head2.bias,
+            ]  # fmt: skip
+        self.dilations = torch.tensor([b.dilation for b in blocks])
+        self.sizes = (len(blocks), cfg.channels, cfg.gate_channels, cfg.skip_channels,
+                      net.head2.out_channels, 0 if cfg.output == "softmax" else cfg.mixtures)  # fmt: skip
 
-    def reset(self) -> None:
-        """Back to before the first sample (queues empty), keeping weights and draws."""
-        self.queue.zero_()
-        self.prev_embed.zero_()
-        self.prev_code.fill_(MU + 1)
-        self.codes.zero_()
-
-    def forward(self, t: torch.Tensor) -> torch.Tensor:
-        """Generate x[t] (t a (1,) long tensor) into `codes`; returns the step's outputs (B, O).
-        Tensors are indexed with index_select / index_copy_, which compile without graph breaks."""
-        C, G = self.C, self.G
-        e = self.embed[self.prev_code]  # (B, C)
-        h = torch.addmm(self.b_in, torch.cat([self.prev_embed, e], 1), self.w_in)
-        self.prev_embed.copy_(e)
-        rows = self.starts + torch.remainder(t, self.dilations)  # (L,) each layer's queue slot
-        skip = None
-        for layer in range(self.layers):
-            r = rows[layer : layer + 1]  # (1,)
-            past = self.queue.index_select(0, r)[0]  # (B, C), the input at t - dilation
-            z = torch.addmm(self.b_z[layer], torch.cat([past, h], 1), self.w_z[layer])
-            self.queue.index_copy_(0, r, h[None])
-            a = torch.tanh(z[:, :G]) * torch.sigmoid(z[:, G:])  # (B, G)
-            o = torch.addmm(self.b_o[layer], a, self.w_o[layer])  # (B, C + S)
-            h = h + o[:, :C]
-            skip = o[:, C:] if skip is None else skip + o[:, C:]
-        hidden = torch.relu(torch.addmm(self.b_1, torch.relu(skip), self.w_1))
-        out = torch.addmm(self.b_2, hidden, self.w_2)  # (B, O)
-        code = self.net.draw(out, self.u.index_select(1, t)[:, 0], self.temperature)  # (B,)
-        self.codes.index_copy_(1, t, code[:, None])
-        self.prev_code.copy_(code)
-        return out
-
-    def run_native(
-        self,
-        forced: torch.Tensor | None = None,
-        keep_outputs: bool = False,
-        progress=None,
-        chunk: int = 1000,
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The generation loop in C (genlab/nn/kernels/wavenet_generate.c), `chunk` samples per
-        call, from the state `reset` leaves. Returns codes (B, T) and, if `keep_outputs`, every
-        step's outputs (B, T, O). With `forced` codes (B, T) it scores them instead of drawing
-        (teacher forcing). Raises RuntimeError without a C compiler (see `kernels.load`)."""
+    @torch.no_grad()
+    def run(
+        self, u: torch.Tensor, temperature: float = 1.0, forced: torch.Tensor | None = None,
+        keep_outputs: bool = False, progress=None, chunk: int = 1000,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:  # fmt: skip
+        """Uniforms u (B, T, 2) -> codes (B, T) and, if `keep_outputs`, every step's outputs
+        (B, T, O). With `forced` codes (B, T) it scores them instead of drawing (teacher
+        forcing). `progress(n)` after each chunk. RuntimeError without a C compiler."""
         lib = kernels.load("wavenet_generate")
         if lib is None:
             raise RuntimeError("no C compiler for genlab's generation kernel")
-        weights = [self.embed, self.w_in, self.b_in, self.w_z, self.b_z, self.w_o, self.b_o,
-                   self.w_1, self.b_1, self.w_2, self.b_2]  # fmt: skip
-        weights = [x.detach().float().contiguous() for x in weights]
-        B, T = self.codes.shape
-        cfg, O = self.net.cfg, self.b_2.shape[0]
-        queue = self.queue.float().contiguous()
-        prev_embed = self.prev_embed.float().contiguous()
-        prev_code = self.prev_code.clone()
-        u = self.u.float().contiguous()
-        codes = self.codes if forced is None else forced.clone().long().contiguous()
+        B, T, _ = u.shape
+        L, C, G, S, O, mixtures = self.sizes
+        weights = [w.float() for w in self.weights]
+        if weights[4].dim() == 2:  # unconditional: the same bias for every stream
+            weights[4] = weights[4][:, None].expand(L, B, 2 * G)
+        weights = [w.contiguous() for w in weights]
+        queue = torch.zeros(int(self.dilations.sum()), B, C)  # zeros = the causal padding
+        prev_embed = torch.zeros(B, C)
+        prev_code = torch.full((B,), MU + 1, dtype=torch.long)
+        u = u.float().contiguous()
+        codes = torch.zeros(B, T, dtype=torch.long) if forced is None else forced.long().clone()
         outputs = torch.zeros(B, T, O) if keep_outputs else None
-        sizes = (B, T, self.layers, self.C, self.G, cfg.skip_channels, O,
-                 0 if cfg.output == "softmax" else cfg.mixtures)  # fmt: skip
         ptr = ctypes.c_void_p
         for t0 in range(0, T, chunk):
             status = lib.wavenet_generate(
-                *(ctypes.c_int(v) for v in sizes),
-                *(ptr(x.data_ptr()) for x in weights),
+                *(ctypes.c_int(v) for v in (B, T, L, C, G, S, O, mixtures)),
+                *(ptr(w.data_ptr()) for w in weights),
                 ptr(self.dilations.data_ptr()), ptr(queue.data_ptr()), ptr(prev_embed.data_ptr()),
-                ptr(prev_code.data_ptr()), ptr(u.data_ptr()), ctypes.c_float(self.temperature),
+                ptr(prev_code.data_ptr()), ptr(u.data_ptr()), ctypes.c_float(temperature),
                 ptr(codes.data_ptr()), ctypes.c_int(t0), ctypes.c_int(min(t0 + chunk, T)),
                 ctypes.c_int(forced is not None),
                 ptr(None if outputs is None else outputs.data_ptr()),
             )  # fmt: skip
             if status != 0:
-                raise RuntimeError(f"wavenet_generate: a width exceeds the kernel's limit ({cfg})")
+                raise RuntimeError(f"wavenet_generate: a width exceeds its limit ({self.net.cfg})")
             if progress is not None:
                 progress(min(chunk, T - t0))
-        return codes.clone(), outputs
-
-    def run(self, step=None, progress=None) -> torch.Tensor:
-        """Generate every sample in PyTorch with `step` (default: this module's forward).
-        Returns codes (B, T)."""
-        step = self if step is None else step
-        T = self.codes.shape[1]
-        for t, tt in enumerate(torch.arange(T)[:, None].unbind()):
-            step(tt)
-            if progress is not None and (t + 1) % 1000 == 0:
-                progress(1000)
-        return self.codes.clone()
+        return codes, outputs

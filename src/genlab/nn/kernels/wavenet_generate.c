@@ -1,5 +1,6 @@
-/* Cached WaveNet generation, the whole loop in C: genlab/models/wavenet.py's FusedGenerator
- * without one Python call per operation. Same weights, same queues, same inverse-CDF draws.
+/* Cached WaveNet generation, the whole loop in C (genlab/models/wavenet.py's NativeGenerator
+ * packs the weights): CachedGenerator's computation without one Python call per operation.
+ * Same weights, same queues, same inverse-CDF draws.
  *
  * All float arrays are float32, contiguous, row-major; matrices are stored (in, out) so that
  * y = x @ W reads W row by row (the inner loop runs over outputs and vectorises).
