@@ -23,6 +23,7 @@ import time
 
 import torch
 
+from genlab.models.audio_tasks import conditioning
 from genlab.models.wavenet import NativeGenerator, WaveNet, WaveNetConfig
 from genlab.runs import load_run
 
@@ -33,12 +34,6 @@ def timed(fn) -> tuple[object, float]:
     return out, time.perf_counter() - t
 
 
-def conditioning(net: WaveNet, batch: int):
-    spk = torch.zeros(batch, dtype=torch.long) if net.cfg.speaker else None
-    dig = torch.arange(batch) % 10 if net.cfg.digit else None
-    return spk, dig
-
-
 def agree_until(a: torch.Tensor, b: torch.Tensor) -> int:
     """The first time step at which two (B, T) code arrays differ in any stream (T if never)."""
     differ = (a != b).any(0).nonzero()
@@ -46,7 +41,7 @@ def agree_until(a: torch.Tensor, b: torch.Tensor) -> int:
 
 
 def measure(net: WaveNet, batch: int, samples: int, naive_samples: int) -> dict:
-    spk, dig = conditioning(net, batch)
+    spk, dig = conditioning(net.cfg, batch)
     u = torch.rand(batch, samples, 2, generator=torch.Generator().manual_seed(0))
     row: dict = {}
     naive, s = timed(lambda: net.generate_naive(u[:, :naive_samples], spk, dig))

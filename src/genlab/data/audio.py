@@ -70,6 +70,15 @@ def random_crops(
     return crops, mask, which
 
 
+def _concatenate(
+    clips: list[torch.Tensor], dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Clips -> (all samples (N,), offsets (K + 1,) long)."""
+    lengths = torch.tensor([len(c) for c in clips], dtype=torch.long)
+    offsets = torch.cat([torch.zeros(1, dtype=torch.long), lengths.cumsum(0)])
+    return (torch.cat(clips) if clips else torch.zeros(0, dtype=dtype)), offsets
+
+
 @dataclass(frozen=True)
 class ClipSet:
     """Variable-length clips as mu-law codes, concatenated: clip k is codes[offsets[k]:offsets[k+1]]
@@ -98,17 +107,14 @@ class ClipSet:
     def from_clips(
         clips: list[torch.Tensor], speaker: torch.Tensor, digit: torch.Tensor
     ) -> ClipSet:
-        lengths = torch.tensor([len(c) for c in clips], dtype=torch.long)
-        offsets = torch.cat([torch.zeros(1, dtype=torch.long), lengths.cumsum(0)])
-        codes = torch.cat(clips).to(torch.uint8) if clips else torch.zeros(0, dtype=torch.uint8)
-        return ClipSet(codes, offsets, speaker.long(), digit.long())
+        """Clips of codes (each (T_k,)) -> a ClipSet."""
+        flat, offsets = _concatenate(clips, torch.uint8)
+        return ClipSet(flat.to(torch.uint8), offsets, speaker.long(), digit.long())
 
     @staticmethod
     def from_pcm(clips: list[torch.Tensor], speaker: torch.Tensor, digit: torch.Tensor) -> ClipSet:
         """int16 PCM clips -> their mu-law codes (encoded in one pass over all samples)."""
-        lengths = torch.tensor([len(c) for c in clips], dtype=torch.long)
-        offsets = torch.cat([torch.zeros(1, dtype=torch.long), lengths.cumsum(0)])
-        flat = torch.cat(clips) if clips else torch.zeros(0, dtype=torch.int16)
+        flat, offsets = _concatenate(clips, torch.int16)
         codes = mulaw_encode(int16_to_float(flat)).to(torch.uint8)
         return ClipSet(codes, offsets, speaker.long(), digit.long())
 

@@ -35,19 +35,17 @@ def load_data(data: str, data_dir: str | None, options: object) -> AudioSplits:
     """FSDD as mu-law codes; `options.holdout_speaker` (a name, or "") leaves that speaker out."""
     if data != "fsdd":
         raise ConfigError(f"audio models train on fsdd, not '{data}'")
-    sets = {}
-    for split in ("train", "test"):
-        d = fsdd.load(split, data_dir)
-        sets[split] = ClipSet.from_pcm(d["clips"], d["speaker"], d["digit"])
     name = getattr(options, "holdout_speaker", "")
-    if not name:
-        return AudioSplits(sets["train"], sets["test"])
-    if name not in fsdd.SPEAKERS:
+    if name and name not in fsdd.SPEAKERS:
         raise ConfigError(f"holdout_speaker '{name}' is not one of {', '.join(fsdd.SPEAKERS)}")
-    sid = fsdd.SPEAKERS.index(name)
-    tr, te = sets["train"], sets["test"]
-    return AudioSplits(tr.select(tr.speaker != sid), te.select(te.speaker != sid),
-                       tr.select(tr.speaker == sid), te.select(te.speaker == sid))  # fmt: skip
+    d = fsdd.load(None, data_dir)  # once: both splits come from the same decoded cache
+    clips = ClipSet.from_pcm(d["clips"], d["speaker"], d["digit"])
+    test = d["index"] < len(fsdd.TEST_INDICES)
+    held = clips.speaker == (fsdd.SPEAKERS.index(name) if name else -1)
+    return AudioSplits(
+        clips.select(~test & ~held), clips.select(test & ~held),
+        clips.select(~test & held) if name else None, clips.select(test & held) if name else None,
+    )  # fmt: skip
 
 
 class CropBatches:

@@ -107,21 +107,26 @@ def evaluate_classifier(model, options, splits: ImageSplits, n: int | None = Non
     }
 
 
+def per_image(score, x: torch.Tensor, y: torch.Tensor, desc: str) -> torch.Tensor:
+    """score(x_batch, y_batch) -> (b,) for the whole test set in batches of 500, in eval mode,
+    with a progress bar: (N,) float64."""
+    out = []
+    with tqdm(total=len(x), desc=desc, unit="img", disable=None) as bar:
+        for xb, yb in zip(x.split(500), y.split(500), strict=True):
+            out.append(score(xb, yb).double())
+            bar.update(len(xb))
+    return torch.cat(out)
+
+
 def evaluate_flow(model, options, splits: ImageSplits, n: int | None = None, **_) -> dict:
     """The 8-bit test set's bound from the dequantized density: bits per dimension and nats per
     image (the same number in two units; D = 784)."""
     x, how = test_images(options, splits)
     x = x[:n] if n else x
     t0 = time.monotonic()
-    with (
-        eval_mode(model),
-        tqdm(total=len(x), desc="test bits/dim", unit="img", disable=None) as bar,
-    ):
-        bpd = []
-        for b in x.split(500):
-            bpd.append(model.bits_per_dim(b))
-            bar.update(len(b))
-    bpd = torch.cat(bpd).double()
+    with eval_mode(model):
+        bpd = per_image(lambda xb, _: model.bits_per_dim(xb), x, splits.test_y[: len(x)],
+                        "test bits/dim")  # fmt: skip
     return {
         "bits_per_dim": bpd.mean().item(),
         "nll_nats": (bpd.mean() * model.dims * math.log(2)).item(),
@@ -135,15 +140,13 @@ def evaluate_flow(model, options, splits: ImageSplits, n: int | None = None, **_
 def evaluate_autoregressive(model, options, splits: ImageSplits, n: int | None = None, **_):
     """Exact test log-likelihood of a PixelCNN: nats per image, and bits/dim for 8-bit data."""
     x, how = test_images(options, splits)
-    y = splits.test_y
-    x, y = (x[:n], y[:n]) if n else (x, y)
+    x = x[:n] if n else x
     t0 = time.monotonic()
-    nats = []
-    with eval_mode(model), tqdm(total=len(x), desc="test NLL", unit="img", disable=None) as bar:
-        for xb, yb in zip(x.split(500), y.split(500), strict=True):
-            nats.append(-model.log_prob(xb, yb if options.conditional else None).double())
-            bar.update(len(xb))
-    nats = torch.cat(nats)
+    with eval_mode(model):
+        nats = per_image(
+            lambda xb, yb: -model.log_prob(xb, yb if options.conditional else None),
+            x, splits.test_y[: len(x)], "test NLL",
+        )  # fmt: skip
     out = {"nll_nats": nats.mean().item(), "nll_stderr": (nats.std() / len(nats) ** 0.5).item()}
     if options.representation == "uint8":
         out["bits_per_dim"] = out["nll_nats"] / (784 * math.log(2))
@@ -151,20 +154,32 @@ def evaluate_autoregressive(model, options, splits: ImageSplits, n: int | None =
 
 
 @torch.no_grad()
+def reconstructions_and_interpolations(
+    model, shown: torch.Tensor, out: Path, paths: tuple[str, ...], steps: int
+) -> list[Path]:
+    """Each shown image beside its reconstruction (8 pairs a row), and for each path kind
+    ("linear", "spherical") interpolations between consecutive pairs of them, one per row."""
+    z = model.embed(shown)
+    pairs = torch.stack([shown, model.mean_image(z)], 1).flatten(0, 1)  # input, recon, ...
+    written = [save_grid(pairs, out / "reconstructions.png", nrow=8)]
+    for name in paths:
+        path_fn = {"linear": lerp, "spherical": slerp}[name]
+        rows = [path_fn(z[2 * i], z[2 * i + 1], steps) for i in range(min(6, len(z) // 2))]
+        pictures = model.mean_image(torch.cat(rows))
+        written.append(save_grid(pictures, out / f"interpolation_{name}.png", nrow=steps))
+    return written
+
+
+@torch.no_grad()
 def decoded_pictures(model, options, splits: ImageSplits, out: Path, seed: int = 0) -> list[Path]:
-    """For models whose decoding is slow (autoregressive given z): samples, 8 reconstructions
-    and 4 linear interpolations of 8 steps."""
+    """For models whose decoding is slow (autoregressive given z): 32 samples, 8
+    reconstructions and 4 linear interpolations of 8 steps."""
     g = torch.Generator().manual_seed(seed)
     x, _ = test_images(options, splits)
     with eval_mode(model):
         written = [save_grid(model.sample(32, generator=g), out / "samples.png")]
         shown = x[torch.randperm(x.shape[0], generator=g)[:8]]
-        z = model.embed(shown)
-        pairs = torch.stack([shown, model.mean_image(z)], 1).flatten(0, 1)
-        written.append(save_grid(pairs, out / "reconstructions.png", nrow=8))
-        path = torch.cat([lerp(z[2 * i], z[2 * i + 1], 8) for i in range(4)])
-        written.append(save_grid(model.mean_image(path), out / "interpolation_linear.png", nrow=8))
-    return written
+        return written + reconstructions_and_interpolations(model, shown, out, ("linear",), 8)
 
 
 @torch.no_grad()
@@ -193,14 +208,7 @@ def latent_pictures(model, options, splits: ImageSplits, out: Path, seed: int = 
     x, _ = test_images(options, splits)
     y = splits.test_y
     shown = torch.randperm(x.shape[0], generator=g)[:16]
-    written = []
-    z = model.embed(x[shown])
-    recon = model.mean_image(z)
-    pairs = torch.stack([x[shown], recon], 1).flatten(0, 1)  # input, reconstruction, ...
-    written.append(save_grid(pairs, out / "reconstructions.png", nrow=8))
-    for name, path_fn in (("linear", lerp), ("spherical", slerp)):
-        rows = [model.mean_image(path_fn(z[2 * i], z[2 * i + 1], 10)) for i in range(6)]
-        written.append(save_grid(torch.cat(rows), out / f"interpolation_{name}.png", nrow=10))
+    written = reconstructions_and_interpolations(model, x[shown], out, ("linear", "spherical"), 10)
     n_scatter = min(5000, x.shape[0])
     z_all = torch.cat([model.embed(b) for b in x[:n_scatter].split(1000)])
     pts = pca_2d(z_all)

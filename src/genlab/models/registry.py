@@ -32,10 +32,6 @@ def default_step(cfg: TrainConfig) -> StepFn:
     return gradient_step(cfg.grad_clip)
 
 
-def no_pictures(*_, **__) -> list:
-    return []
-
-
 def load_images(data: str, data_dir: str | None, options: object) -> object:
     return image_splits(data, data_dir)
 
@@ -131,7 +127,6 @@ MODELS: dict[str, ModelEntry] = {
         AudioClassifierConfig, AudioClassifier, ("fsdd",), audio_tasks.evaluate_audio_classifier,
         False, train_defaults={"lr": 2e-3, "batch_size": 64, "log_every": 20},
         load_data=audio_tasks.load_data, batches=audio_tasks.classifier_batches,
-        pictures=no_pictures,
     ),
     "wavenet": ModelEntry(
         "wavenet", "WaveNet on 8-bit mu-law speech (FSDD), cached fast generation",
@@ -146,7 +141,6 @@ MODELS: dict[str, ModelEntry] = {
         LinearARConfig, LinearAR, ("fsdd",), audio_tasks.evaluate_nll, False,
         train_defaults={"lr": 1e-3, "batch_size": 8, "log_every": 20, "checkpoint_every": 200},
         load_data=audio_tasks.load_data, batches=audio_tasks.train_batches,
-        pictures=no_pictures,
     ),
 }  # fmt: skip
 

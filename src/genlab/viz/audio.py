@@ -10,9 +10,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from genlab.data.fsdd import SAMPLE_RATE
 from genlab.viz.images import PALETTE
-
-SAMPLE_RATE = 8_000
 
 
 def save_wav(audio: torch.Tensor, path: Path, rate: int = SAMPLE_RATE) -> Path:
