@@ -8,7 +8,7 @@ import shutil
 import pytest
 import torch
 
-from genlab.data.audio import log_mel, mel_filterbank
+from genlab.data.audio import in_window, log_mel, mel_filterbank
 from genlab.errors import GenlabError
 from genlab.metrics.audio import digit_accuracy
 from genlab.metrics.yardstick import cached_yardstick, yardstick_dir
@@ -76,7 +76,7 @@ def test_digit_accuracy_pads_clips_to_the_window_and_counts_per_digit():
 
     clips = [torch.ones(3), torch.ones(12), torch.ones(9000), torch.ones(5)]
     result = digit_accuracy(ByLength(), clips, torch.tensor([3, 2, 0, 4]))
-    assert result["predicted"] == [3, 2, 0, 5]  # 9000 samples are cut to 8000
+    assert result["predicted"] == [3, 2, 0, 5]  # 9000 samples are cut to their central 8000
     assert result["digit_accuracy"] == 0.75 and result["per_digit"] == {
         0: 1.0,
         2: 1.0,
@@ -98,3 +98,10 @@ def test_a_yardstick_is_only_cached_after_passing_its_check(data_root):
                            lambda net, o: 0.95, 0.9)  # fmt: skip
     assert isinstance(net, AudioClassifier) and not net.training
     assert (yardstick_dir("test-stick") / "checkpoint.pt").is_file()
+
+
+def test_clips_are_fitted_to_the_window_the_classifier_was_trained_with():
+    long, short = torch.arange(1.0, 9001.0), torch.ones(3)
+    out, used = in_window([long, short], 8000)
+    assert torch.equal(out[0], long[500:8500])  # the central 8000 samples
+    assert used.tolist() == [8000, 3] and (out[1, 3:] == 0).all() and (out[1, :3] == 1).all()

@@ -155,16 +155,20 @@ def log_mel(audio: torch.Tensor, filters: torch.Tensor, n_fft: int = 256, hop: i
     return torch.log(filters @ spec.abs().square() + 1e-6)
 
 
-def fixed_length(clips: ClipSet, length: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Every clip as float audio in a window of `length` samples: shorter clips start at 0 and
-    are zero-padded, longer ones are cut to their central `length`. Returns (K, length) float and
+def in_window(audio: list[torch.Tensor], length: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Float clips in a window of `length` samples each: shorter clips start at 0 and are
+    zero-padded, longer ones are cut to their central `length`. Returns (K, length) float and
     the lengths used (K,) long."""
-    out = torch.zeros(len(clips), length)
-    used = torch.zeros(len(clips), dtype=torch.long)
-    for k in range(len(clips)):
-        a = mulaw_decode(clips.clip(k))
+    out = torch.zeros(len(audio), length)
+    used = torch.zeros(len(audio), dtype=torch.long)
+    for k, a in enumerate(audio):
         if len(a) > length:
             start = (len(a) - length) // 2
             a = a[start : start + length]
         out[k, : len(a)], used[k] = a, len(a)
     return out, used
+
+
+def fixed_length(clips: ClipSet, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """`in_window` of every clip of a ClipSet, decoded from mu-law."""
+    return in_window([mulaw_decode(clips.clip(k)) for k in range(len(clips))], length)

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
+from genlab.data.audio import in_window
 from genlab.metrics.yardstick import cached_yardstick
 from genlab.models.audio_classifier import WINDOW, AudioClassifier, AudioClassifierConfig
 from genlab.train.config import TrainConfig
@@ -36,15 +36,11 @@ def digit_classifier(data_dir: str | Path | None = None) -> AudioClassifier:
     )  # fmt: skip
 
 
-def to_window(clips: list[torch.Tensor]) -> torch.Tensor:
-    """Float clips -> (K, WINDOW): zero-padded at the end or cut to their first WINDOW samples."""
-    return torch.stack([F.pad(c[:WINDOW], (0, WINDOW - len(c[:WINDOW]))) for c in clips])
-
-
 @torch.no_grad()
 def digit_accuracy(classifier: AudioClassifier, clips: list[torch.Tensor], digits: torch.Tensor):
-    """Fraction of float clips the classifier hears as `digits` (K,), and per digit."""
-    predicted = torch.cat([classifier(b).argmax(1) for b in to_window(clips).split(256)])
+    """Fraction of float clips the classifier hears as `digits` (K,), and per digit; clips are
+    fitted to the classifier's window exactly as its training clips were."""
+    predicted = torch.cat([classifier(b).argmax(1) for b in in_window(clips, WINDOW)[0].split(256)])
     right = predicted == digits
     per_digit = {int(d): right[digits == d].float().mean().item() for d in digits.unique()}
     return {"digit_accuracy": right.float().mean().item(), "per_digit": per_digit,
