@@ -20,15 +20,13 @@ from pathlib import Path
 
 import torch
 
-from common import train_from_scratch
+from common import train_for_minutes
 from genlab.models.registry import get_model
-from genlab.train.config import TrainConfig
 from genlab.workflow import evaluate
 
 
 def run(model: str, data: str, options, minutes: float, out: Path, tasks: int) -> dict:
-    cfg = TrainConfig(minutes=minutes, checkpoint_every=500, **get_model(model).train_defaults)
-    result = train_from_scratch(model, data, options, cfg, out)
+    result = train_for_minutes(model, data, options, minutes, out, checkpoint_every=500)
     m = evaluate(out, tasks=tasks)
     return {"steps": result.step, "train_minutes": round(result.seconds / 60, 1), **m}
 

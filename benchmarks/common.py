@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from genlab.models.registry import get_model
+from genlab.train.config import TrainConfig
 from genlab.train.loop import FitResult
 from genlab.workflow import train
 
@@ -38,6 +40,17 @@ def train_from_scratch(model: str, data: str, options, cfg, out: Path) -> FitRes
             f"{model} interrupted at step {result.step}: no figures for a partial budget"
         )
     return result
+
+
+def train_for_minutes(
+    model: str, data: str, options, minutes: float, out: Path, threads: int | None = None, **train
+) -> FitResult:
+    """`train_from_scratch` with the model's default training options, a wall-clock budget,
+    a thread count (None: all cores) and any other training options given."""
+    cfg = TrainConfig(
+        minutes=minutes, threads=threads, **{**get_model(model).train_defaults, **train}
+    )
+    return train_from_scratch(model, data, options, cfg, out)
 
 
 def median_ms(fn: Callable[[], object], repeats: int = 20) -> float:

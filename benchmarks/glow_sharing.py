@@ -22,11 +22,10 @@ from pathlib import Path
 
 import torch
 
-from common import parse_set, train_from_scratch
+from common import parse_set, train_for_minutes
 from genlab.data.images import dequantize, image_splits
 from genlab.models.flow_models import GlowConfig, ImageFlow
 from genlab.models.registry import get_model
-from genlab.train.config import TrainConfig
 from genlab.workflow import evaluate
 
 MODES = {
@@ -95,9 +94,8 @@ def main() -> None:
             "activation_mb": round(activation_bytes(probe, x) / 2**20, 1),
             "step_ms": step_ms(probe, x),
         }
-        cfg = TrainConfig(minutes=args.minutes, threads=args.threads, **entry.train_defaults)
         out = Path(args.out) / mode
-        result = train_from_scratch("glow", "mnist", options, cfg, out)
+        result = train_for_minutes("glow", "mnist", options, args.minutes, out, args.threads)
         m = evaluate(out, samples=0)
         row.update(bits_per_dim=round(m["bits_per_dim"], 4), steps=result.step)
         report["modes"][mode] = row

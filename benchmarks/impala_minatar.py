@@ -20,9 +20,8 @@ import json
 import time
 from pathlib import Path
 
-from common import parse_set, train_from_scratch
+from common import parse_set, train_for_minutes
 from genlab.models.registry import get_model
-from genlab.train.config import TrainConfig
 from genlab.train.logger import read_metrics
 from genlab.viz.curves import save_curves
 from genlab.workflow import evaluate
@@ -39,8 +38,7 @@ def curve(run: Path, key: str = "return") -> tuple[list[float], list[float]]:
 def train_and_eval(algo: str, env: str, minutes: float, episodes: int, out: Path, extra: dict):
     entry = get_model(algo)
     options = entry.options(**{**BACKEND[algo], "env": env, **extra})
-    cfg = TrainConfig(minutes=minutes, **entry.train_defaults)
-    result = train_from_scratch(algo, "env", options, cfg, out)
+    result = train_for_minutes(algo, "env", options, minutes, out)
     m = evaluate(out, episodes=episodes)
     frames = read_metrics(out)[-1]["frames"]
     row = {"mean_return": round(m["mean_return"], 2), "std_return": round(m["std_return"], 2),

@@ -23,11 +23,10 @@ from pathlib import Path
 
 import torch
 
-from common import parse_set, train_from_scratch
+from common import parse_set, train_for_minutes
 from genlab.models.pixelcnn import PixelCNN
 from genlab.models.registry import get_model
 from genlab.runs import load_run
-from genlab.train.config import TrainConfig
 from genlab.workflow import evaluate
 
 MODELS = ("gated_pixelcnn", "pixelcnn", "glow", "realnvp", "pixelvae")
@@ -71,9 +70,8 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     entry = get_model(args.model)
     options = entry.options(**parse_set(args.set, entry.options))
-    cfg = TrainConfig(minutes=args.minutes, threads=args.threads, **entry.train_defaults)
     out = Path(args.out) / args.model
-    result = train_from_scratch(args.model, "mnist", options, cfg, out)
+    result = train_for_minutes(args.model, "mnist", options, args.minutes, out, args.threads)
     metrics = evaluate(out, k=args.k, samples=0)
     keep = ("nll_nats", "bits_per_dim", "neg_elbo_nats", "kl_nats", "active_units", "n")
     report = {

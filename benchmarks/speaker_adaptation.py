@@ -24,14 +24,13 @@ from pathlib import Path
 
 import torch
 
-from common import parse_set, train_from_scratch
+from common import parse_set, train_for_minutes
 from genlab.data import fsdd
 from genlab.models.adaptation import adapt_speaker, with_mean_embedding
 from genlab.models.audio_tasks import clip_nll, load_data
 from genlab.models.registry import get_model
 from genlab.models.wavenet import WaveNet
 from genlab.runs import load_run
-from genlab.train.config import TrainConfig
 
 
 def bits(model, clips) -> float:
@@ -65,8 +64,7 @@ def main() -> None:
         base_dir = Path(args.out) / "base"
         options = entry.options(**{**parse_set(args.set, entry.options),
                                    "holdout_speaker": args.holdout})  # fmt: skip
-        cfg = TrainConfig(minutes=args.base_minutes, **entry.train_defaults)
-        train_from_scratch("wavenet", "fsdd", options, cfg, base_dir)
+        train_for_minutes("wavenet", "fsdd", options, args.base_minutes, base_dir)
     base: WaveNet = load_run(base_dir)[2]
     splits = load_data("fsdd", None, options)
     sid = fsdd.SPEAKERS.index(args.holdout)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from common import parse_set, train_from_scratch
+from common import parse_set, train_for_minutes
 from genlab.metrics.audio import digit_accuracy, digit_classifier
 from genlab.models.audio_tasks import (
     AudioSplits,
@@ -35,13 +35,11 @@ from genlab.models.audio_tasks import (
 )
 from genlab.models.registry import get_model
 from genlab.runs import load_run
-from genlab.train.config import TrainConfig
 from genlab.workflow import evaluate
 
 
 def train_and_score(model: str, options, minutes: float, out: Path, threads: int | None) -> dict:
-    cfg = TrainConfig(minutes=minutes, threads=threads, **get_model(model).train_defaults)
-    result = train_from_scratch(model, "fsdd", options, cfg, out)
+    result = train_for_minutes(model, "fsdd", options, minutes, out, threads)
     m = evaluate(out)
     return {
         "nll_bits_per_sample": round(m["nll_bits_per_sample"], 4),
