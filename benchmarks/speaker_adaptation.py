@@ -2,7 +2,7 @@
 
     python benchmarks/speaker_adaptation.py [--holdout theo] [--base-minutes 30 | --base RUN]
                                             [--shots 1,5,20,100] [--steps 200]
-                                            [--scratch-steps 400] [--out runs/bench-adapt]
+                                            [--scratch-steps 400] [--out runs/bench-adapt] [--threads 1]
 
 A WaveNet conditioned on speaker and digit is trained on five speakers (`--holdout-speaker`
 leaves one out of both splits). For each N in `--shots`, the held-out speaker's first N training
@@ -53,7 +53,10 @@ def main() -> None:
     p.add_argument("--embedding-lr", type=float, default=1e-2, help="embedding-only lr")
     p.add_argument("--set", action="append", default=[], help="WaveNet option key=value")
     p.add_argument("--out", default="runs/bench-adapt")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     entry = get_model("wavenet")
     if args.base:
         base_dir = Path(args.base)
@@ -64,7 +67,7 @@ def main() -> None:
         base_dir = Path(args.out) / "base"
         options = entry.options(**{**parse_set(args.set, entry.options),
                                    "holdout_speaker": args.holdout})  # fmt: skip
-        train_for_minutes("wavenet", "fsdd", options, args.base_minutes, base_dir)
+        train_for_minutes("wavenet", "fsdd", options, args.base_minutes, base_dir, args.threads)
     base: WaveNet = load_run(base_dir)[2]
     splits = load_data("fsdd", None, options)
     sid = fsdd.SPEAKERS.index(args.holdout)
