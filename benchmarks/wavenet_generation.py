@@ -41,7 +41,7 @@ def agree_until(a: torch.Tensor, b: torch.Tensor) -> int:
 
 
 def measure(net: WaveNet, batch: int, samples: int, naive_samples: int) -> dict:
-    spk, dig = conditioning(net.cfg, batch)
+    spk, dig = conditioning(net, batch)
     u = torch.rand(batch, samples, 2, generator=torch.Generator().manual_seed(0))
     row: dict = {}
     naive, s = timed(lambda: net.generate_naive(u[:, :naive_samples], spk, dig))

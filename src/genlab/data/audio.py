@@ -147,12 +147,18 @@ def mel_filterbank(n_mels: int, n_fft: int, rate: int) -> torch.Tensor:
     return torch.minimum(rising, falling).clamp(min=0)
 
 
+def power_spectrum(audio: torch.Tensor, n_fft: int = 256, hop: int = 80) -> torch.Tensor:
+    """Float audio (B, T) -> |STFT|^2 with a Hann window, (B, n_fft // 2 + 1, T // hop + 1);
+    smooth everywhere (re^2 + im^2), so losses can backpropagate through it."""
+    spec = torch.stft(audio, n_fft, hop, window=torch.hann_window(n_fft, device=audio.device),
+                      return_complex=True)  # fmt: skip
+    return torch.view_as_real(spec).square().sum(-1)
+
+
 def log_mel(audio: torch.Tensor, filters: torch.Tensor, n_fft: int = 256, hop: int = 80):
     """Float audio (B, T) -> log mel power (B, n_mels, frames), frames = T // hop + 1;
     differentiable (the perceptual loss of Parallel WaveNet backpropagates through it)."""
-    spec = torch.stft(audio, n_fft, hop, window=torch.hann_window(n_fft, device=audio.device),
-                      return_complex=True)  # fmt: skip
-    return torch.log(filters @ spec.abs().square() + 1e-6)
+    return torch.log(filters @ power_spectrum(audio, n_fft, hop) + 1e-6)
 
 
 def in_window(audio: list[torch.Tensor], length: int) -> tuple[torch.Tensor, torch.Tensor]:

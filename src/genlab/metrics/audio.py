@@ -45,3 +45,9 @@ def digit_accuracy(classifier: AudioClassifier, clips: list[torch.Tensor], digit
     per_digit = {int(d): right[digits == d].float().mean().item() for d in digits.unique()}
     return {"digit_accuracy": right.float().mean().item(), "per_digit": per_digit,
             "predicted": predicted.tolist()}  # fmt: skip
+
+
+def energy_ratio(audio: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """Mean power of `audio` over that of `real` (any shapes): 1 = as loud; a whisper is far
+    below 1."""
+    return audio.square().mean() / real.square().mean().clamp(min=1e-12)

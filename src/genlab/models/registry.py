@@ -20,6 +20,11 @@ from genlab.models.classifier import Classifier, ClassifierConfig
 from genlab.models.flow_models import GlowConfig, ImageFlow, RealNVPConfig
 from genlab.models.gan import GAN, DCGANConfig, WGANConfig, WGANGPConfig, gan_step, make_gan_state
 from genlab.models.linear_ar import LinearAR, LinearARConfig
+from genlab.models.parallel_wavenet import (
+    ParallelWaveNet,
+    ParallelWaveNetConfig,
+    evaluate_student,
+)
 from genlab.models.pixelcnn import GatedPixelCNNConfig, PixelCNN, PixelCNNConfig
 from genlab.models.pixelvae import PixelVAE, PixelVAEConfig
 from genlab.models.vae import VAE, AutoEncoder, VAEConfig
@@ -136,6 +141,14 @@ MODELS: dict[str, ModelEntry] = {
         load_data=audio_tasks.load_data, batches=audio_tasks.train_batches,
         pictures=audio_tasks.audio_pictures, sample=audio_tasks.sample_audio,
     ),
+    "parallel_wavenet": ModelEntry(
+        "parallel_wavenet", "Parallel WaveNet: an IAF student distilled from a WaveNet teacher",
+        ParallelWaveNetConfig, ParallelWaveNet, ("fsdd",), evaluate_student, False,
+        train_defaults={"lr": 1e-3, "batch_size": 4, "grad_clip": 1.0, "log_every": 20,
+                        "checkpoint_every": 200},
+        load_data=audio_tasks.load_data, batches=audio_tasks.train_batches,
+        pictures=audio_tasks.audio_pictures, sample=audio_tasks.sample_audio,
+    ),
     "linear_ar": ModelEntry(
         "linear_ar", "linear autoregressive predictor: the baseline WaveNet must beat (FSDD)",
         LinearARConfig, LinearAR, ("fsdd",), audio_tasks.evaluate_nll, False,
@@ -185,7 +198,6 @@ for _name, _options, _summary in (
 # fmt: on
 
 PLANNED = (
-    "parallel_wavenet",
     "spiral",
 )  # fmt: skip
 

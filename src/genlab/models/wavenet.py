@@ -73,6 +73,24 @@ class WaveNetConfig:
         return self.speaker or self.digit
 
 
+def global_condition(
+    speaker_table: nn.Embedding | None,
+    digit_table: nn.Embedding | None,
+    speaker: torch.Tensor | None,
+    digit: torch.Tensor | None,
+) -> torch.Tensor | None:
+    """Global conditioning of an audio model: the sum of its speaker and digit embeddings of the
+    (B,) ids, (B, G); None if it has neither table. A table without ids is an error."""
+    parts = []
+    for name, table, ids in (("speaker", speaker_table, speaker), ("digit", digit_table, digit)):
+        if table is None:
+            continue
+        if ids is None:
+            raise ConfigError(f"this model is conditioned on {name}: pass {name} ids")
+        parts.append(table(ids))
+    return sum(parts) if parts else None
+
+
 def crop_nll(model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """An autoregressive audio model's loss: mean NLL per real (unpadded) sample of the batch's
     crops, in nats ("loss") and bits. The model maps (x, speaker, digit) to outputs that its
@@ -102,14 +120,7 @@ class WaveNet(nn.Module):
     # --- conditioning -------------------------------------------------------------------------
     def condition(self, speaker: torch.Tensor | None, digit: torch.Tensor | None):
         """(B,) speaker and digit ids -> the global vector g (B, G), or None if unconditional."""
-        parts = []
-        for name, table, ids in (("speaker", self.speaker, speaker), ("digit", self.digit, digit)):
-            if table is None:
-                continue
-            if ids is None:
-                raise ConfigError(f"this WaveNet is conditioned on {name}: pass {name} ids")
-            parts.append(table(ids))
-        return sum(parts) if parts else None
+        return global_condition(self.speaker, self.digit, speaker, digit)
 
     # --- training / scoring -------------------------------------------------------------------
     def forward(
@@ -138,6 +149,28 @@ class WaveNet(nn.Module):
 
     def loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return crop_nll(self, batch)
+
+    # --- as a scoring function (Parallel WaveNet's teacher) -----------------------------------
+    def code_log_probs(self, outputs: torch.Tensor) -> torch.Tensor:
+        """outputs (B, O, T) -> log P(x[t] = k | x[<t]) for every code k, (B, T, 256) nats."""
+        if self.cfg.output == "softmax":
+            return F.log_softmax(outputs, 1).transpose(1, 2)
+        params = outputs.transpose(1, 2)[:, :, None, :]  # (B, T, 1, 3M)
+        codes = torch.arange(MU + 1, device=outputs.device)
+        return discretized_logistic_mixture_log_prob(params, codes.expand(*params.shape[:2], -1))
+
+    def embed_continuous(self, y: torch.Tensor) -> torch.Tensor:
+        """Continuous mu-law values y (B, T) in [-1, 1] (code k at 2k/255 - 1) -> embeddings
+        (B, C, T). The forward value is the embedding of the nearest code (what the model was
+        trained on); the gradient is that of the linear interpolation between the two
+        neighbouring codes' embeddings (straight-through), so a generator upstream can learn."""
+        p = (y.clamp(-1, 1) + 1) * (MU / 2)  # (B, T) in [0, 255]
+        lo = p.detach().floor().clamp(max=MU - 1).long()
+        frac = (p - lo)[..., None]
+        table = self.embed.weight
+        soft = table[lo] * (1 - frac) + table[lo + 1] * frac  # (B, T, C)
+        hard = table[torch.round(p.detach()).long()]
+        return (hard + soft - soft.detach()).transpose(1, 2)
 
     # --- generation ---------------------------------------------------------------------------
     def draw(self, out: torch.Tensor, u: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
