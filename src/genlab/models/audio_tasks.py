@@ -125,9 +125,10 @@ def generate_clips(
     return [mulaw_decode(c) for c in codes], [t or "unconditional" for t in titles]
 
 
-def score_generated(model, options, scorer, data: AudioSplits, n: int, seed: int = 1) -> dict:
+def score_generated(model, options, teacher, data: AudioSplits, n: int, seed: int = 1) -> dict:
     """n clips from `model` (digits 0-9 cycling, speakers cycling, `options.sample_seconds`
-    each) measured four ways: the `scorer` WaveNet's NLL of them (bits and nats per sample),
+    each) measured four ways: the `teacher` WaveNet's NLL of them (bits and nats per sample;
+    the model itself if it is a WaveNet),
     how often genlab's spoken-digit classifier hears their digit (if digit-conditioned), their
     mean power over that of the real test speech (a whisper is far below 1), and generation
     throughput for the batch of n (samples/s)."""
@@ -138,12 +139,12 @@ def score_generated(model, options, scorer, data: AudioSplits, n: int, seed: int
     zeros = torch.zeros(n, dtype=torch.long)
     codes = ClipSet.from_clips([mulaw_encode(c) for c in clips], zeros if spk is None else spk,
                                zeros if dig is None else dig)  # fmt: skip
-    with eval_mode(scorer), torch.no_grad():
-        nats = clip_nll(scorer, codes).sum().item() / int(codes.offsets[-1])
+    with eval_mode(teacher), torch.no_grad():
+        nats = clip_nll(teacher, codes).sum().item() / int(codes.offsets[-1])
     real = torch.cat([mulaw_decode(data.test.clip(k)) for k in range(len(data.test))])
     out = {
-        "scorer_nll_bits_per_sample": nats / math.log(2),
-        "scorer_nll_nats_per_sample": nats,
+        "teacher_nll_bits_per_sample": nats / math.log(2),
+        "teacher_nll_nats_per_sample": nats,
         "energy_ratio": energy_ratio(torch.cat(clips), real).item(),
         "samples_per_second": n * len(clips[0]) / seconds,
         "n": n,

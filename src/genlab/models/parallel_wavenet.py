@@ -223,6 +223,4 @@ def evaluate_student(model: ParallelWaveNet, options, data, n: int | None = None
                      **_) -> dict:  # fmt: skip
     """`genlab eval` of a student: n (default 100) conditioned clips scored by its teacher
     (`audio_tasks.score_generated`)."""
-    out = score_generated(model, options, model.teacher, data, n or 100, seed)
-    return {"teacher_nll_bits_per_sample": out.pop("scorer_nll_bits_per_sample"),
-            "teacher_nll_nats_per_sample": out.pop("scorer_nll_nats_per_sample"), **out}  # fmt: skip
+    return score_generated(model, options, model.teacher, data, n or 100, seed)

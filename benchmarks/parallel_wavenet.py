@@ -1,0 +1,113 @@
+"""Parallel WaveNet on FSDD: a student distilled from a trained WaveNet teacher, and what each loss
+contributes.
+
+    python benchmarks/parallel_wavenet.py --teacher RUN [--minutes 30] [--ablate power,perceptual]
+                                          [--student RUN] [--per-digit 10] [--set flows=4 ...]
+                                          [--threads 1] [--out runs/bench-pwn]
+
+For the teacher (cached native generation) and the student (all losses, `--minutes` of
+training, or an existing `--student` run): single-stream generation speed (samples/s, batch 1,
+one second of audio), and `--per-digit` conditioned clips per digit scored by
+`audio_tasks.score_generated`: the teacher's NLL of them (bits per sample), the rate genlab's
+spoken-digit classifier hears their digit, and their energy relative to real test speech.
+Then, for each loss named in `--ablate` (kl, power, perceptual, contrastive), a student
+trained for the same budget without it, scored the same way. One JSON line.
+
+Bars (issue 8): student >= 400,000 samples/s (50x real time) on 2 cores; its digit accuracy
+within 10 points of the teacher's; without the power loss the student whispers (energy ratio
+well below the full student's).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from common import median_ms, parse_set, train_for_minutes
+from genlab.models.audio_tasks import conditioning, load_data, score_generated
+from genlab.models.registry import get_model
+from genlab.runs import load_run
+
+LOSSES = ("kl", "power", "perceptual", "contrastive")
+
+
+def speed(model, seconds: float = 1.0) -> float:
+    """Samples per second generating one stream of `seconds` of 8 kHz audio (median of 10)."""
+    spk, dig = conditioning(model, 1)
+    u = torch.rand(1, int(8000 * seconds), 2)
+    with torch.no_grad():
+        ms = median_ms(lambda: model.generate(u, spk, dig), repeats=10)
+    return round(u.shape[1] / (ms / 1000))
+
+
+def scored(model, options, teacher, splits, n: int) -> dict:
+    out = score_generated(model, options, teacher, splits, n)
+    return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in out.items()}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--teacher", required=True, help="a trained `genlab train wavenet` run")
+    p.add_argument("--student", default=None, help="an existing parallel_wavenet run (no training)")
+    p.add_argument("--minutes", type=float, default=30.0, help="training budget per student")
+    p.add_argument("--ablate", default="", help=f"comma-separated losses among {LOSSES}")
+    p.add_argument("--per-digit", type=int, default=10, help="conditioned clips per digit")
+    p.add_argument("--set", action="append", default=[], help="student option key=value")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
+    p.add_argument("--out", default="runs/bench-pwn")
+    args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    ablate = [name for name in args.ablate.split(",") if name]
+    if unknown := set(ablate) - set(LOSSES):
+        raise SystemExit(f"--ablate: unknown losses {sorted(unknown)}; choose from {LOSSES}")
+    n = 10 * args.per_digit
+    _, t_options, teacher, t_config = load_run(Path(args.teacher))
+    splits = load_data("fsdd", None, t_options)
+    entry = get_model("parallel_wavenet")
+    report: dict = {"benchmark": "parallel_wavenet", "teacher_run": args.teacher,
+                    "teacher_step": t_config["step"]}  # fmt: skip
+    report["teacher"] = {"samples_per_s_batch_1": speed(teacher),
+                         **scored(teacher, t_options, teacher, splits, n)}  # fmt: skip
+
+    def student(name: str, overrides: dict) -> tuple[object, object, dict]:
+        out = Path(args.out) / name
+        if name == "full" and args.student:
+            out = Path(args.student)
+        else:
+            options = entry.options(**{**parse_set(args.set, entry.options), **overrides,
+                                       "teacher": args.teacher})  # fmt: skip
+            train_for_minutes("parallel_wavenet", "fsdd", options, args.minutes, out, args.threads)
+        _, options, model, config = load_run(out)
+        report.setdefault("options", dataclasses.asdict(options))
+        return model, options, config
+
+    model, options, config = student("full", {})
+    report["student"] = {"samples_per_s_batch_1": speed(model), "steps": config["step"],
+                         "train_minutes": round(config["train_seconds"] / 60, 1),
+                         **scored(model, options, teacher, splits, n)}  # fmt: skip
+    report["ablation"] = {}
+    for loss in ablate:
+        model, options, config = student(f"no_{loss}", {f"{loss}_weight": 0.0})
+        report["ablation"][f"no_{loss}"] = {"steps": config["step"],
+                                            **scored(model, options, teacher, splits, n)}  # fmt: skip
+    s, t = report["student"], report["teacher"]
+    report["bars"] = {
+        "student_50x_real_time": s["samples_per_s_batch_1"] >= 400_000,
+        "digit_accuracy_within_10_points": (
+            s.get("digit_accuracy", 0) >= t.get("digit_accuracy", 1) - 0.10
+        ),
+    }
+    report.update(threads=torch.get_num_threads(), date=time.strftime("%Y-%m-%d"))
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()
