@@ -12,6 +12,7 @@ from contracts import (
     check_sample,
     check_seeded_runs_identical,
 )
+from genlab.errors import ConfigError
 from genlab.metrics.likelihood import (
     gaussian_kl_standard_normal,
     importance_sampled_nll,
@@ -156,3 +157,37 @@ def test_models_satisfy_the_protocols():
     vae, ae = VAE(VAEConfig(**SMALL)), AutoEncoder(VAEConfig(**SMALL))
     assert isinstance(vae, GenerativeModel) and isinstance(vae, LatentModel)
     assert isinstance(ae, LatentModel)
+
+
+def test_the_mnist_layout_is_unchanged_so_old_checkpoints_load():
+    shapes = {
+        k: tuple(v.shape) for k, v in VAE(VAEConfig(likelihood="gaussian")).state_dict().items()
+    }
+    assert shapes == {
+        "log_std": (1, 1, 28, 28),
+        "decoder.net.0.weight": (512, 32), "decoder.net.0.bias": (512,),
+        "decoder.net.2.weight": (3136, 512), "decoder.net.2.bias": (3136,),
+        "decoder.net.5.weight": (64, 32, 4, 4), "decoder.net.5.bias": (32,),
+        "decoder.net.7.weight": (32, 1, 4, 4), "decoder.net.7.bias": (1,),
+        "encoder.net.0.weight": (32, 1, 4, 4), "encoder.net.0.bias": (32,),
+        "encoder.net.2.weight": (64, 32, 4, 4), "encoder.net.2.bias": (64,),
+        "encoder.net.5.weight": (512, 3136), "encoder.net.5.bias": (512,),
+        "encoder.net.7.weight": (64, 512), "encoder.net.7.bias": (64,),
+    }  # fmt: skip
+
+
+def test_a_64x64_colour_vae_is_the_world_models_v():
+    torch.manual_seed(0)
+    vae = VAE(VAEConfig(image_size=64, image_channels=3, likelihood="gaussian"))
+    convs = [m for m in vae.encoder.net if isinstance(m, torch.nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [32, 64, 128, 256]  # 64 -> 32 -> 16 -> 8 -> 4
+    x = torch.rand(5, 3, 64, 64)
+    mu, logvar = vae.encode(x)
+    assert mu.shape == logvar.shape == (5, 32)
+    assert vae.mean_image(mu).shape == (5, 3, 64, 64) and vae.sample(2).shape == (2, 3, 64, 64)
+    out = vae.loss({"x": x})
+    assert torch.isfinite(out["loss"]) and out["loss"].item() == pytest.approx(
+        (out["rec"] + out["kl"]).item(), rel=1e-5
+    )
+    with pytest.raises(ConfigError, match="image_size 6"):
+        VAEConfig(image_size=6)

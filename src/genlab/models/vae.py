@@ -20,7 +20,7 @@ from genlab.metrics.likelihood import (
     gaussian_kl_standard_normal,
     standard_normal_log_prob,
 )
-from genlab.nn.conv import ConvDecoder, ConvEncoder
+from genlab.nn.conv import ConvDecoder, ConvEncoder, downsampling_plan
 from genlab.nn.likelihoods import (
     bernoulli_log_prob,
     continuous_bernoulli_log_prob,
@@ -40,12 +40,24 @@ class VAEConfig:
     hidden: int = doc("width of the fully connected layer", default=512)
     likelihood: str = doc(f"decoder distribution: {', '.join(LIKELIHOODS)}", default="bernoulli")
     beta: float = doc("weight of the KL term (1 = the ELBO; beta-VAE otherwise)", default=1.0)
+    image_size: int = doc("side of the square input images (28: MNIST; 64: World Models frames)",
+                          default=28)  # fmt: skip
+    image_channels: int = doc("channels of the input images (1 grey, 3 colour)", default=1)
 
     def __post_init__(self) -> None:
         if self.likelihood not in LIKELIHOODS:
             raise ConfigError(f"likelihood must be one of {LIKELIHOODS}, got '{self.likelihood}'")
         if self.latent_dim < 1:
             raise ConfigError(f"latent_dim must be >= 1, got {self.latent_dim}")
+        try:
+            downsampling_plan(self.image_size)
+        except ValueError as e:
+            raise ConfigError(f"image_size {self.image_size}: {e}") from None
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of one image."""
+        return (self.image_channels, self.image_size, self.image_size)
 
     @property
     def representation(self) -> str:
@@ -60,12 +72,13 @@ class _Decoding(nn.Module):
     decoder: ConvDecoder
 
     def _init_decoder(self, cfg: VAEConfig) -> None:
-        self.decoder = ConvDecoder(cfg.latent_dim, cfg.channels, cfg.hidden)
-        if cfg.likelihood == "gaussian":  # one learned log-std per pixel
-            self.log_std = nn.Parameter(torch.full((1, 1, 28, 28), -1.0))
+        self.decoder = ConvDecoder(cfg.latent_dim, cfg.channels, cfg.hidden, cfg.image_channels,
+                                   cfg.image_size)  # fmt: skip
+        if cfg.likelihood == "gaussian":  # one learned log-std per pixel and channel
+            self.log_std = nn.Parameter(torch.full((1, *cfg.image_shape), -1.0))
 
     def log_px(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """log p(x | z) in nats from decoder outputs: (B, 1, 28, 28) x2 -> (B,)."""
+        """log p(x | z) in nats from decoder outputs: (B, C, H, W) x2 -> (B,)."""
         if self.cfg.likelihood == "bernoulli":
             return bernoulli_log_prob(logits, x)
         if self.cfg.likelihood == "continuous_bernoulli":
@@ -73,7 +86,7 @@ class _Decoding(nn.Module):
         return gaussian_log_prob(torch.sigmoid(logits), self.log_std, x)
 
     def mean_image(self, z: torch.Tensor) -> torch.Tensor:
-        """(B, Z) -> (B, 1, 28, 28) in [0, 1]: Bernoulli probabilities or the Gaussian mean.
+        """(B, Z) -> (B, C, H, W) in [0, 1]: Bernoulli probabilities or the Gaussian mean.
 
         (For the continuous Bernoulli this is sigmoid(logits), its parameter, which reads better
         as a picture than the distribution's mean.)
@@ -85,11 +98,12 @@ class VAE(_Decoding):
     def __init__(self, cfg: VAEConfig):
         super().__init__()
         self.cfg = cfg
-        self.encoder = ConvEncoder(2 * cfg.latent_dim, cfg.channels, cfg.hidden)
+        self.encoder = ConvEncoder(2 * cfg.latent_dim, cfg.channels, cfg.hidden,
+                                   cfg.image_channels, cfg.image_size)  # fmt: skip
         self._init_decoder(cfg)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, 1, 28, 28) -> mu, logvar, each (B, Z)."""
+        """(B, C, H, W) -> mu, logvar, each (B, Z)."""
         mu, logvar = self.encoder(x).chunk(2, dim=1)
         return mu, logvar.clamp(-12.0, 8.0)
 
@@ -119,14 +133,14 @@ class VAE(_Decoding):
         """
         mu, logvar = self.encode(x)  # (B, Z)
         z = mu + torch.randn(k, *mu.shape) * torch.exp(0.5 * logvar)  # (k, B, Z)
-        xk = x.expand(k, *x.shape).flatten(0, 1)  # (k*B, 1, 28, 28)
+        xk = x.expand(k, *x.shape).flatten(0, 1)  # (k*B, C, H, W)
         log_px = self.log_px(self.decoder(z.flatten(0, 1)), xk).view(k, -1)  # (k, B)
         log_w = log_px + standard_normal_log_prob(z) - diagonal_normal_log_prob(z, mu, logvar)
         return log_w, log_px
 
     @torch.no_grad()
     def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
-        """(n, 1, 28, 28) mean images in [0, 1] decoded from z ~ N(0, I)."""
+        """(n, C, H, W) mean images in [0, 1] decoded from z ~ N(0, I)."""
         z = torch.randn(n, self.cfg.latent_dim, generator=generator)
         return self.mean_image(z)
 
@@ -140,7 +154,8 @@ class AutoEncoder(_Decoding):
     def __init__(self, cfg: VAEConfig):
         super().__init__()
         self.cfg = cfg
-        self.encoder = ConvEncoder(cfg.latent_dim, cfg.channels, cfg.hidden)
+        self.encoder = ConvEncoder(cfg.latent_dim, cfg.channels, cfg.hidden, cfg.image_channels,
+                                   cfg.image_size)  # fmt: skip
         self._init_decoder(cfg)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,9 @@
-"""Convolutional encoder and decoder for 28x28 single-channel images."""
+"""Convolutional encoder and decoder for square images of any size that halves to >= 4.
+
+Stride-2 convolutions halve the image while its side is even and the half is at least 4,
+doubling the channels each time: 28x28 -> 14 -> 7 (two layers: c, 2c), 64x64 -> 32 -> 16 -> 8
+-> 4 (four layers: c .. 8c, the World Models V). Then an MLP. The decoder mirrors it.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +11,40 @@ import torch
 from torch import nn
 
 
-class ConvEncoder(nn.Module):
-    """(B, 1, 28, 28) -> (B, out_dim): two stride-2 convs (28 -> 14 -> 7), then an MLP."""
+def downsampling_plan(size: int) -> list[int]:
+    """Sides after each stride-2 layer: 28 -> [14, 7]; 64 -> [32, 16, 8, 4]."""
+    sides = []
+    while size % 2 == 0 and size // 2 >= 4:
+        size //= 2
+        sides.append(size)
+    if not sides:
+        raise ValueError(f"image side {size} cannot be halved to >= 4 pixels")
+    return sides
 
-    def __init__(self, out_dim: int, channels: int = 32, hidden: int = 512):
+
+class ConvEncoder(nn.Module):
+    """(B, in_channels, S, S) -> (B, out_dim)."""
+
+    def __init__(
+        self,
+        out_dim: int,
+        channels: int = 32,
+        hidden: int = 512,
+        in_channels: int = 1,
+        size: int = 28,
+    ):
         super().__init__()
-        c = channels
+        sides = downsampling_plan(size)
+        layers: list[nn.Module] = []
+        c_in = in_channels
+        for i in range(len(sides)):
+            c_out = channels * 2**i
+            layers += [nn.Conv2d(c_in, c_out, 4, 2, 1), nn.ELU()]
+            c_in = c_out
         self.net = nn.Sequential(
-            nn.Conv2d(1, c, 4, 2, 1), nn.ELU(),  # (B, c, 14, 14)
-            nn.Conv2d(c, 2 * c, 4, 2, 1), nn.ELU(),  # (B, 2c, 7, 7)
+            *layers,
             nn.Flatten(),
-            nn.Linear(2 * c * 49, hidden), nn.ELU(),
+            nn.Linear(c_in * sides[-1] ** 2, hidden), nn.ELU(),
             nn.Linear(hidden, out_dim),
         )  # fmt: skip
 
@@ -25,18 +53,29 @@ class ConvEncoder(nn.Module):
 
 
 class ConvDecoder(nn.Module):
-    """(B, in_dim) -> (B, out_channels, 28, 28) unconstrained outputs (e.g. Bernoulli logits)."""
+    """(B, in_dim) -> (B, out_channels, S, S) unconstrained outputs (e.g. Bernoulli logits)."""
 
-    def __init__(self, in_dim: int, channels: int = 32, hidden: int = 512, out_channels: int = 1):
+    def __init__(
+        self,
+        in_dim: int,
+        channels: int = 32,
+        hidden: int = 512,
+        out_channels: int = 1,
+        size: int = 28,
+    ):
         super().__init__()
-        c = channels
-        self.net = nn.Sequential(
+        sides = downsampling_plan(size)
+        c = channels * 2 ** (len(sides) - 1)  # the encoder's last channels
+        layers: list[nn.Module] = [
             nn.Linear(in_dim, hidden), nn.ELU(),
-            nn.Linear(hidden, 2 * c * 49), nn.ELU(),
-            nn.Unflatten(1, (2 * c, 7, 7)),
-            nn.ConvTranspose2d(2 * c, c, 4, 2, 1), nn.ELU(),  # (B, c, 14, 14)
-            nn.ConvTranspose2d(c, out_channels, 4, 2, 1),  # (B, out, 28, 28)
-        )  # fmt: skip
+            nn.Linear(hidden, c * sides[-1] ** 2), nn.ELU(),
+            nn.Unflatten(1, (c, sides[-1], sides[-1])),
+        ]  # fmt: skip
+        for _ in range(len(sides) - 1):
+            layers += [nn.ConvTranspose2d(c, c // 2, 4, 2, 1), nn.ELU()]
+            c //= 2
+        layers.append(nn.ConvTranspose2d(c, out_channels, 4, 2, 1))
+        self.net = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z)
