@@ -1,0 +1,42 @@
+"""C, the controller: one linear layer from [z_t, h_t] to the action, so that its few hundred
+parameters can be searched by CMA-ES (Ha & Schmidhuber 2018, section 2.3).
+
+    a_t = squash(W [z_t, h_t] + b),  W (A, Z + H), b (A,): (Z + H) * A + A parameters
+    CarRacing: steering = tanh(.) in [-1, 1]; gas, brake = (tanh(.) + 1) / 2 in [0, 1]
+
+Plain NumPy: it runs inside the evaluation worker processes, one call per environment step.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from genlab.errors import ConfigError
+
+
+def controller_size(latent_dim: int, hidden: int, action_dim: int = 3) -> int:
+    """Parameters of the linear controller: (Z + H) * A + A (867 for Z=32, H=256, A=3)."""
+    return (latent_dim + hidden) * action_dim + action_dim
+
+
+class LinearController:
+    """The controller whose weights are the flat vector `params` (W row-major, then b)."""
+
+    def __init__(self, params: np.ndarray, latent_dim: int, hidden: int, action_dim: int = 3):
+        n_in = latent_dim + hidden
+        expected = controller_size(latent_dim, hidden, action_dim)
+        params = np.asarray(params, dtype=np.float64)
+        if params.shape != (expected,):
+            raise ConfigError(f"controller needs {expected} parameters ((Z + H) * A + A with "
+                              f"Z={latent_dim}, H={hidden}, A={action_dim}), got {params.shape}")  # fmt: skip
+        self.weight = params[: n_in * action_dim].reshape(action_dim, n_in)
+        self.bias = params[n_in * action_dim :]
+        self.n_in = n_in
+
+    def __call__(self, observation: np.ndarray) -> np.ndarray:
+        """[z, h] (Z + H,) -> a CarRacing action (3,) float32: steer, gas, brake."""
+        if observation.shape != (self.n_in,):
+            raise ConfigError(f"controller input must be ({self.n_in},), got {observation.shape}")
+        a = np.tanh(self.weight @ observation + self.bias)
+        a[1:] = (a[1:] + 1) / 2
+        return a.astype(np.float32)
