@@ -1,7 +1,10 @@
-"""28x28 single-channel image datasets as uint8 tensors, and how models see them.
+"""Image datasets as uint8 tensors (N, C, H, W), and how models see them.
 
-`image_splits('mnist' | 'omniglot')` gives train/test images (N, 1, 28, 28) uint8 and labels.
-For Omniglot, train = the background set, test = the evaluation set, label = alphabet id.
+`image_splits('mnist' | 'omniglot' | 'carracing')` gives train/test images and labels.
+MNIST and Omniglot are (N, 1, 28, 28). For Omniglot, train = the background set, test = the
+evaluation set, label = alphabet id. CarRacing frames (N, 3, 64, 64) are the World Models
+rollouts collected into `<data root>/carracing/` by `genlab worldmodels collect`; every tenth
+episode (the last, with fewer than ten) is test, the label is the episode number.
 `representation(kind)` turns a uint8 batch into what a model trains on.
 """
 
@@ -14,19 +17,21 @@ import torch
 
 from genlab.data import mnist, omniglot
 from genlab.data.batches import Transform
+from genlab.data.resolve import data_roots
 from genlab.errors import DataError
 
-IMAGE_DATASETS = ("mnist", "omniglot")
+IMAGE_DATASETS = ("mnist", "omniglot", "carracing")
 REPRESENTATIONS = ("binary_dynamic", "float", "uint8", "dequantized")
 
 
 @dataclass(frozen=True)
 class ImageSplits:
-    train_x: torch.Tensor  # (N, 1, 28, 28) uint8, 0 = background, 255 = ink
+    train_x: torch.Tensor  # (N, C, H, W) uint8; MNIST/Omniglot: 0 = background, 255 = ink
     train_y: torch.Tensor  # (N,) int64
     test_x: torch.Tensor
     test_y: torch.Tensor
     label_names: tuple[str, ...]
+    labels_are_classes: bool = True  # False: labels only say where an image came from
 
 
 def image_splits(name: str, data_dir: str | Path | None = None) -> ImageSplits:
@@ -41,7 +46,30 @@ def image_splits(name: str, data_dir: str | Path | None = None) -> ImageSplits:
         return ImageSplits(
             x[bg], d["alphabet"][bg], x[~bg], d["alphabet"][~bg], tuple(d["alphabet_names"])
         )
+    if name == "carracing":
+        return carracing_frames(data_dir)
     raise DataError(f"unknown image dataset '{name}'; choose from {', '.join(IMAGE_DATASETS)}")
+
+
+def carracing_frames(data_dir: str | Path | None = None) -> ImageSplits:
+    """Every frame of the collected CarRacing episodes, from the first data root holding any."""
+    from genlab.agents.world_models.rollouts import episode_files, load_episode
+
+    roots = [r / "carracing" for r in data_roots(data_dir)]
+    root = next((r for r in roots if r.is_dir() and any(r.glob("episode_*.npz"))), roots[0])
+    files = episode_files(root)
+    if len(files) < 2:
+        raise DataError(f"{root} holds one episode; a train/test split needs at least two")
+    frames, labels, test = [], [], []
+    for k, path in enumerate(files):
+        f = torch.from_numpy(load_episode(path).frames).permute(0, 3, 1, 2)  # (T, 3, 64, 64)
+        frames.append(f)
+        labels.append(torch.full((len(f),), k))
+        held_out = k % 10 == 9 or (len(files) < 10 and k == len(files) - 1)
+        test.append(torch.full((len(f),), held_out))
+    x, y, is_test = torch.cat(frames), torch.cat(labels), torch.cat(test)
+    names = tuple(f"episode {k}" for k in range(len(files)))
+    return ImageSplits(x[~is_test], y[~is_test], x[is_test], y[is_test], names, False)
 
 
 def random_shift(x: torch.Tensor, max_shift: int, g: torch.Generator) -> torch.Tensor:

@@ -222,6 +222,8 @@ def latent_pictures(model, options, splits: ImageSplits, out: Path, seed: int = 
             title=f"{how}, {n_scatter} test images coloured by label",
         )
     )
+    if not splits.labels_are_classes or len(y[:n_scatter].unique()) < 2:
+        return written  # attribute arithmetic needs two classes
     src, dst = int(y[0]), int(y[1]) if int(y[1]) != int(y[0]) else (int(y[0]) + 1) % 10
     vec = attribute_vector(z_all, y[:n_scatter], src, dst)
     base = z_all[y[:n_scatter] == src][:6]  # (6, Z) images of class src

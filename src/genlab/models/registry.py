@@ -72,7 +72,8 @@ class ModelEntry:
 
 MODELS: dict[str, ModelEntry] = {
     "vae": ModelEntry(
-        "vae", "convolutional variational autoencoder", VAEConfig, VAE, ("mnist", "omniglot"),
+        "vae", "convolutional variational autoencoder", VAEConfig, VAE,
+        ("mnist", "omniglot", "carracing"),
         image_tasks.evaluate_vae, can_sample=True,
     ),
     "ae": ModelEntry(

@@ -104,6 +104,9 @@ class VAE(_Decoding):
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, C, H, W) -> mu, logvar, each (B, Z)."""
+        if x.shape[1:] != self.cfg.image_shape:
+            raise ConfigError(f"this VAE takes images {self.cfg.image_shape}, got {tuple(x.shape[1:])}"
+                              " (set --image-size and --image-channels to the data's)")  # fmt: skip
         mu, logvar = self.encoder(x).chunk(2, dim=1)
         return mu, logvar.clamp(-12.0, 8.0)
 

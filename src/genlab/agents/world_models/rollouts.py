@@ -1,0 +1,152 @@
+"""Stage 1, `collect`: CarRacing-v3 rollouts under a random ("brownian") policy, stored compactly.
+
+Each episode is one file `episode_{i:05d}.npz` (written atomically, so a killed collection
+resumes where it stopped and never leaves a half file):
+
+    frames  (T, 64, 64, 3) uint8   the observation before each action: rows 0-83 of the
+                                   96x96 screen (the dashboard cropped off), resized to 64x64
+    actions (T, 3) float32         steer in [-1, 1], gas and brake in [0, 1]
+    rewards (T,) float32           the reward that followed each action
+    dones   (T,) bool              True on the last step if the episode terminated (not cut)
+
+Episode i is played with seed `seed * 100_003 + i`, so any episode can be replayed exactly.
+Workers are separate processes (the physics and rendering are single-threaded Python).
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from genlab.errors import DataError
+
+ENV_ID = "CarRacing-v3"
+FRAME = 64
+CROP_ROWS = 84  # CarRacing's bottom 12 rows are the dashboard
+
+
+def preprocess(screen: np.ndarray) -> np.ndarray:
+    """A CarRacing screen (96, 96, 3) uint8 -> (64, 64, 3) uint8 (dashboard cropped, resized)."""
+    if screen.shape != (96, 96, 3) or screen.dtype != np.uint8:
+        raise DataError(f"expected a (96, 96, 3) uint8 CarRacing screen, got {screen.shape} "
+                        f"{screen.dtype}")  # fmt: skip
+    image = Image.fromarray(screen[:CROP_ROWS]).resize((FRAME, FRAME), Image.Resampling.BILINEAR)
+    return np.asarray(image)
+
+
+def brownian_actions(rng: np.random.Generator, steps: int, sigma: float = 0.3) -> np.ndarray:
+    """A random policy with momentum: each action is the last plus N(0, sigma) noise, clipped to
+    CarRacing's box, so the car actually drives about instead of jittering in place.
+    Returns (steps, 3) float32."""
+    low, high = np.array([-1.0, 0.0, 0.0]), np.array([1.0, 1.0, 1.0])
+    out = np.empty((steps, 3), np.float32)
+    a = np.array([0.0, 0.5, 0.0])
+    for t in range(steps):
+        a = np.clip(a + rng.normal(0.0, sigma, 3), low, high)
+        out[t] = a
+    return out
+
+
+@dataclass(frozen=True)
+class Episode:
+    frames: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    dones: np.ndarray
+
+
+def play(seed: int, max_steps: int = 1000, policy=None) -> Episode:
+    """One episode of CarRacing with `policy(observation frame (64, 64, 3)) -> action` or, if
+    None, brownian actions drawn from `seed`."""
+    import gymnasium as gym
+
+    env = gym.make(ENV_ID, max_episode_steps=max_steps)
+    try:
+        screen, _ = env.reset(seed=seed)
+        random_actions = brownian_actions(np.random.default_rng(seed), max_steps)
+        frames, actions, rewards, dones = [], [], [], []
+        for t in range(max_steps):
+            frame = preprocess(screen)
+            action = random_actions[t] if policy is None else policy(frame)
+            screen, reward, terminated, truncated, _ = env.step(action)
+            frames.append(frame)
+            actions.append(action)
+            rewards.append(reward)
+            dones.append(terminated)
+            if terminated or truncated:
+                break
+    finally:
+        env.close()
+    return Episode(np.stack(frames), np.asarray(actions, np.float32),
+                   np.asarray(rewards, np.float32), np.asarray(dones, bool))  # fmt: skip
+
+
+def episode_path(root: Path, i: int) -> Path:
+    return Path(root) / f"episode_{i:05d}.npz"
+
+
+def save_episode(episode: Episode, path: Path) -> None:
+    """Atomically: to a temporary name, then renamed."""
+    tmp = path.with_name(path.name + ".partial.npz")
+    np.savez_compressed(tmp, frames=episode.frames, actions=episode.actions,
+                        rewards=episode.rewards, dones=episode.dones)  # fmt: skip
+    os.replace(tmp, path)
+
+
+def load_episode(path: Path) -> Episode:
+    try:
+        with np.load(path) as f:
+            return Episode(f["frames"], f["actions"], f["rewards"], f["dones"])
+    except (OSError, ValueError, KeyError) as e:
+        raise DataError(f"cannot read rollout {path}: {e} (delete it and collect again)") from e
+
+
+def _collect_one(args: tuple[str, int, int, int]) -> int:
+    root, i, seed, max_steps = args
+    episode = play(seed * 100_003 + i, max_steps)
+    save_episode(episode, episode_path(Path(root), i))
+    return len(episode.actions)
+
+
+def collect(
+    root: Path, episodes: int, workers: int = 2, max_steps: int = 1000, seed: int = 0,
+    progress: bool = True,
+) -> dict:  # fmt: skip
+    """Episodes 0 .. episodes-1 into `root` (those already there are kept), `workers` processes
+    at a time. Returns {"episodes", "new_steps", "seconds", "steps_per_second"}."""
+    import time
+
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    todo = [(str(root), i, seed, max_steps) for i in range(episodes)
+            if not episode_path(root, i).is_file()]  # fmt: skip
+    t0 = time.monotonic()
+    steps = 0
+    with tqdm(total=len(todo), desc="collect", unit="episode", disable=not progress) as bar:
+        if workers <= 1:
+            for job in todo:
+                steps += _collect_one(job)
+                bar.update()
+        else:
+            with mp.get_context("spawn").Pool(workers) as pool:
+                for n in pool.imap_unordered(_collect_one, todo):
+                    steps += n
+                    bar.update()
+    seconds = time.monotonic() - t0
+    return {"episodes": episodes, "new_episodes": len(todo), "new_steps": steps,
+            "seconds": round(seconds, 1),
+            "steps_per_second": round(steps / seconds, 1) if seconds > 0 else None}  # fmt: skip
+
+
+def episode_files(root: Path) -> list[Path]:
+    """The collected episodes in `root`, in order; an error naming the folder if none."""
+    files = sorted(Path(root).glob("episode_*[0-9].npz"))
+    if not files:
+        raise DataError(f"no CarRacing rollouts in {root}: run `genlab worldmodels collect` first")
+    return files
