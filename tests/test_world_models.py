@@ -3,6 +3,9 @@ dream as a valid, seeded gymnasium.Env."""
 
 from __future__ import annotations
 
+import json
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -10,7 +13,8 @@ import torch
 from genlab.agents.world_models.controller import LinearController, controller_size
 from genlab.agents.world_models.dream import DreamEnv
 from genlab.agents.world_models.mdnrnn import MDNRNN, MDNRNNConfig, mdn_log_prob, mdn_sample
-from genlab.errors import ConfigError
+from genlab.agents.world_models.sequences import LatentEpisodes, SequenceBatches
+from genlab.errors import ConfigError, DataError
 
 gym = pytest.importorskip("gymnasium")
 
@@ -136,3 +140,86 @@ def test_dream_is_deterministic_under_a_seed_and_tau_matters():
     assert ends == [(False, False)] * 4 + [(False, True)]
     with pytest.raises(ConfigError, match="initial_z"):
         DreamEnv(MDNRNN(SMALL), np.zeros((3, 7)))
+
+
+# --- data: rollouts and M's windows ------------------------------------------------------------
+def test_a_collected_episode_is_complete_replayable_and_atomic(tmp_path):
+    from genlab.agents.world_models.rollouts import collect, episode_files, load_episode, play
+
+    report = collect(tmp_path, 2, workers=1, max_steps=15, seed=3, progress=False)
+    assert report["new_episodes"] == 2 and report["new_steps"] == 30
+    files = episode_files(tmp_path)
+    assert [f.name for f in files] == ["episode_00000.npz", "episode_00001.npz"]
+    ep = load_episode(files[1])
+    assert ep.frames.shape == (16, 64, 64, 3) and ep.frames.dtype == np.uint8  # T + 1 frames
+    assert ep.actions.shape == (15, 3) and ep.rewards.shape == (15,) and not ep.dones.any()
+    assert (ep.actions[:, 0] >= -1).all() and (ep.actions[:, 1:] >= 0).all()
+    again = play(3 * 100_003 + 1, 15)
+    assert np.array_equal(again.frames, ep.frames) and np.array_equal(again.actions, ep.actions)
+    assert (
+        collect(tmp_path, 2, workers=1, max_steps=15, seed=3, progress=False)["new_episodes"] == 0
+    )
+    files[0].write_bytes(b"not a zip")
+    with pytest.raises(DataError, match="episode_00000"):
+        load_episode(files[0])
+
+
+def synthetic_latents(lengths=(5, 3, 8)) -> LatentEpisodes:
+    """Frame rows carry their own (episode, frame) in mu, with ~zero variance, so a batch's z
+    says exactly which frames it came from."""
+    mu, actions = [], []
+    for k, T in enumerate(lengths):
+        mu += [[k, f] for f in range(T + 1)]
+        actions += [[k, t, 0] for t in range(T)]
+    steps = sum(lengths)
+    offsets = torch.tensor([0, *np.cumsum(lengths)])
+    return LatentEpisodes(torch.tensor(mu).float(), torch.full((len(mu), 2), -40.0),
+                          torch.tensor(actions).float(), torch.arange(steps).float(),
+                          torch.zeros(steps), offsets)  # fmt: skip
+
+
+def test_windows_pair_each_step_with_its_frame_and_the_next():
+    data = synthetic_latents()
+    b = SequenceBatches(data, 4, 64, seed=0).batch(7)
+    z, a, mask = b["z"], b["a"], b["mask"]
+    assert z.shape == (64, 5, 2) and a.shape == (64, 4, 3) and mask.shape == (64, 4)
+    for i in range(64):
+        for t in range(4):
+            if not mask[i, t]:
+                continue
+            episode, step = a[i, t, 0], a[i, t, 1]
+            assert torch.allclose(z[i, t], torch.tensor([episode, step]), atol=1e-4)
+            assert torch.allclose(z[i, t + 1], torch.tensor([episode, step + 1]), atol=1e-4)
+    assert not mask.all() and mask[:, 0].all()  # the 3-step episode cannot fill a window
+    assert torch.equal(b["z"], SequenceBatches(data, 4, 64, seed=0).batch(7)["z"])
+
+
+def test_split_and_first_latents_keep_episodes_whole():
+    data = synthetic_latents((5, 3, 8, 2))
+    train, test = data.split()  # fewer than ten episodes: the last one is test
+    assert len(train) == 3 and len(test) == 1 and test.offsets.tolist() == [0, 2]
+    assert test.mu[:, 0].tolist() == [3, 3, 3] and test.actions[:, 0].tolist() == [3, 3]
+    assert data.first_latents().tolist() == [[0, 0], [1, 0], [2, 0], [3, 0]]
+
+
+def test_v_and_m_train_on_rollouts_from_the_cli(tmp_path, capsys):
+    from genlab.agents.world_models.rollouts import collect
+    from genlab.cli import main
+
+    collect(tmp_path / "data" / "carracing", 3, workers=1, max_steps=20, progress=False)
+    data = ["--data", "carracing", "--data-dir", str(tmp_path / "data"), "--quiet"]
+    v, m = tmp_path / "v", tmp_path / "m"
+    assert main(["train", "vae", *data, "--image-size", "64", "--image-channels", "3",
+                 "--likelihood", "gaussian", "--steps", "3", "--batch-size", "8",
+                 "--out", str(v)]) == 0  # fmt: skip
+    assert (v / "pictures" / "reconstructions.png").is_file()
+    assert main(["train", "mdnrnn", *data, "--vae", str(v), "--steps", "3", "--batch-size", "4",
+                 "--seq-len", "10", "--hidden", "16", "--out", str(m)]) == 0  # fmt: skip
+    assert len(list(v.glob("latents-step3.pt"))) == 1  # encoded once, cached in V's run
+    capsys.readouterr()
+    assert main(["eval", str(m), "--data-dir", str(tmp_path / "data"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["episodes"] == 1 and result["steps"] == 20 and math.isfinite(result["z_nll"])
+    assert main(["train", "mdnrnn", *data, "--vae", str(v), "--latent-dim", "8", "--steps", "1",
+                 "--out", str(tmp_path / "bad")]) == 2  # fmt: skip
+    assert "set --latent-dim 32" in capsys.readouterr().err

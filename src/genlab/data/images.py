@@ -17,7 +17,6 @@ import torch
 
 from genlab.data import mnist, omniglot
 from genlab.data.batches import Transform
-from genlab.data.resolve import data_roots
 from genlab.errors import DataError
 
 IMAGE_DATASETS = ("mnist", "omniglot", "carracing")
@@ -53,10 +52,14 @@ def image_splits(name: str, data_dir: str | Path | None = None) -> ImageSplits:
 
 def carracing_frames(data_dir: str | Path | None = None) -> ImageSplits:
     """Every frame of the collected CarRacing episodes, from the first data root holding any."""
-    from genlab.agents.world_models.rollouts import episode_files, load_episode
+    from genlab.agents.world_models.rollouts import (
+        carracing_root,
+        episode_files,
+        is_test_episode,
+        load_episode,
+    )
 
-    roots = [r / "carracing" for r in data_roots(data_dir)]
-    root = next((r for r in roots if r.is_dir() and any(r.glob("episode_*.npz"))), roots[0])
+    root = carracing_root(data_dir)
     files = episode_files(root)
     if len(files) < 2:
         raise DataError(f"{root} holds one episode; a train/test split needs at least two")
@@ -65,8 +68,7 @@ def carracing_frames(data_dir: str | Path | None = None) -> ImageSplits:
         f = torch.from_numpy(load_episode(path).frames).permute(0, 3, 1, 2)  # (T, 3, 64, 64)
         frames.append(f)
         labels.append(torch.full((len(f),), k))
-        held_out = k % 10 == 9 or (len(files) < 10 and k == len(files) - 1)
-        test.append(torch.full((len(f),), held_out))
+        test.append(torch.full((len(f),), is_test_episode(k, len(files))))
     x, y, is_test = torch.cat(frames), torch.cat(labels), torch.cat(test)
     names = tuple(f"episode {k}" for k in range(len(files)))
     return ImageSplits(x[~is_test], y[~is_test], x[is_test], y[is_test], names, False)

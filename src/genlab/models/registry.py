@@ -10,6 +10,8 @@ from torch import nn
 from genlab.agents.impala import evaluation as impala
 from genlab.agents.impala.agent import ImpalaAgent
 from genlab.agents.impala.config import A2CConfig, ImpalaConfig
+from genlab.agents.world_models import sequences as world_models
+from genlab.agents.world_models.mdnrnn import MDNRNN, MDNRNNConfig
 from genlab.data.images import image_splits
 from genlab.errors import GenlabError
 from genlab.meta import learners as meta
@@ -155,6 +157,13 @@ MODELS: dict[str, ModelEntry] = {
         LinearARConfig, LinearAR, ("fsdd",), audio_tasks.evaluate_nll, False,
         train_defaults={"lr": 1e-3, "batch_size": 8, "log_every": 20, "checkpoint_every": 200},
         load_data=audio_tasks.load_data, batches=audio_tasks.train_batches,
+    ),
+    "mdnrnn": ModelEntry(
+        "mdnrnn", "World Models' M: an LSTM with a mixture density head over V's next latent",
+        MDNRNNConfig, MDNRNN, ("carracing",), world_models.evaluate_memory, False,
+        train_defaults={"lr": 1e-3, "batch_size": 32, "grad_clip": 1.0, "log_every": 20},
+        load_data=world_models.load_memory_data, batches=world_models.memory_batches,
+        pictures=lambda *args: [],
     ),
 }  # fmt: skip
 

@@ -33,6 +33,9 @@ class MDNRNNConfig:
     mixtures: int = doc("Gaussians per latent dimension", default=5)
     reward_weight: float = doc("weight of the reward head's squared error", default=1.0)
     done_weight: float = doc("weight of the done head's cross-entropy", default=1.0)
+    vae: str = doc("the V run (`genlab train vae --data carracing`) whose latents M models",
+                   default="")  # fmt: skip
+    seq_len: int = doc("training window, in steps", default=100)
 
     def __post_init__(self) -> None:
         if min(self.latent_dim, self.action_dim, self.hidden, self.mixtures) < 1:

@@ -3,8 +3,9 @@
 Each episode is one file `episode_{i:05d}.npz` (written atomically, so a killed collection
 resumes where it stopped and never leaves a half file):
 
-    frames  (T, 64, 64, 3) uint8   the observation before each action: rows 0-83 of the
-                                   96x96 screen (the dashboard cropped off), resized to 64x64
+    frames  (T+1, 64, 64, 3) uint8 the observation before each action and the one after the
+                                   last: rows 0-83 of the 96x96 screen (the dashboard cropped
+                                   off), resized to 64x64
     actions (T, 3) float32         steer in [-1, 1], gas and brake in [0, 1]
     rewards (T,) float32           the reward that followed each action
     dones   (T,) bool              True on the last step if the episode terminated (not cut)
@@ -81,6 +82,7 @@ def play(seed: int, max_steps: int = 1000, policy=None) -> Episode:
             dones.append(terminated)
             if terminated or truncated:
                 break
+        frames.append(preprocess(screen))  # what the last action led to
     finally:
         env.close()
     return Episode(np.stack(frames), np.asarray(actions, np.float32),
@@ -142,6 +144,20 @@ def collect(
     return {"episodes": episodes, "new_episodes": len(todo), "new_steps": steps,
             "seconds": round(seconds, 1),
             "steps_per_second": round(steps / seconds, 1) if seconds > 0 else None}  # fmt: skip
+
+
+def is_test_episode(k: int, n: int) -> bool:
+    """Held out for testing V and M: every tenth episode (with fewer than ten, the last)."""
+    return k % 10 == 9 or (n < 10 and k == n - 1)
+
+
+def carracing_root(data_dir: str | Path | None = None) -> Path:
+    """`<root>/carracing` of the first data root (--data-dir, $GENLAB_DATA, cache) that holds
+    collected episodes; the first candidate if none does (so errors name it)."""
+    from genlab.data.resolve import data_roots
+
+    roots = [r / "carracing" for r in data_roots(data_dir)]
+    return next((r for r in roots if r.is_dir() and any(r.glob("episode_*.npz"))), roots[0])
 
 
 def episode_files(root: Path) -> list[Path]:
