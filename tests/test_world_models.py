@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -202,24 +203,37 @@ def test_split_and_first_latents_keep_episodes_whole():
     assert data.first_latents().tolist() == [[0, 0], [1, 0], [2, 0], [3, 0]]
 
 
-def test_v_and_m_train_on_rollouts_from_the_cli(tmp_path, capsys):
-    from genlab.agents.world_models.rollouts import collect
+def test_the_pipeline_runs_stage_by_stage_from_the_cli(tmp_path, capsys):
     from genlab.cli import main
 
-    collect(tmp_path / "data" / "carracing", 3, workers=1, max_steps=20, progress=False)
-    data = ["--data", "carracing", "--data-dir", str(tmp_path / "data"), "--quiet"]
-    v, m = tmp_path / "v", tmp_path / "m"
-    assert main(["train", "vae", *data, "--image-size", "64", "--image-channels", "3",
-                 "--likelihood", "gaussian", "--steps", "3", "--batch-size", "8",
-                 "--out", str(v)]) == 0  # fmt: skip
+    d = str(tmp_path)
+    tiny = ["--workers", "1", "--max-steps", "12"]
+    assert main(["worldmodels", "collect", d, "--episodes", "3", *tiny]) == 0
+    v, m = tmp_path / "vae", tmp_path / "mdnrnn"
+    assert main(["worldmodels", "train-v", d, "--steps", "3", "--batch-size", "8", "--quiet"]) == 0
     assert (v / "pictures" / "reconstructions.png").is_file()
-    assert main(["train", "mdnrnn", *data, "--vae", str(v), "--steps", "3", "--batch-size", "4",
-                 "--seq-len", "10", "--hidden", "16", "--out", str(m)]) == 0  # fmt: skip
+    assert main(["worldmodels", "train-m", d, "--steps", "3", "--batch-size", "4", "--seq-len",
+                 "8", "--hidden", "16", "--quiet"]) == 0  # fmt: skip
     assert len(list(v.glob("latents-step3.pt"))) == 1  # encoded once, cached in V's run
     capsys.readouterr()
     assert main(["eval", str(m), "--data-dir", str(tmp_path / "data"), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["episodes"] == 1 and result["steps"] == 20 and math.isfinite(result["z_nll"])
-    assert main(["train", "mdnrnn", *data, "--vae", str(v), "--latent-dim", "8", "--steps", "1",
+    assert result["episodes"] == 1 and result["steps"] == 12 and math.isfinite(result["z_nll"])
+    search = ["--popsize", "3", *tiny]
+    assert main(["worldmodels", "train-c", d, "--generations", "2", *search]) == 0
+    assert main(["worldmodels", "train-c", d, "--dream", "--generations", "1", *search]) == 0
+    assert main(["worldmodels", "train-c", d, "--no-memory", "--generations", "1", *search]) == 0
+    log = [json.loads(line) for line in (tmp_path / "controller" / "metrics.jsonl").open()]
+    assert [row["step"] for row in log] == [1, 2] and log[1]["env_steps"] == 3 * 12
+    capsys.readouterr()
+    assert main(["worldmodels", "eval", d, "--episodes", "2", *tiny]) == 0
+    report = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert len(report["returns"]) == 2 and report["memory"] and report["generation"] == 2
+    assert {Path(p).name for p in report["gifs"]} == {"real.gif", "dream.gif"}
+    assert main(["worldmodels", "eval", d, "--controller", "controller-vc", "--episodes", "1",
+                 *tiny]) == 0  # fmt: skip
+    assert not json.loads(capsys.readouterr().out.splitlines()[0])["memory"]
+    assert main(["train", "mdnrnn", "--data", "carracing", "--data-dir", str(tmp_path / "data"),
+                 "--vae", str(v), "--latent-dim", "8", "--steps", "1",
                  "--out", str(tmp_path / "bad")]) == 2  # fmt: skip
     assert "set --latent-dim 32" in capsys.readouterr().err

@@ -253,6 +253,10 @@ def build_parser(model: str | None = None) -> argparse.ArgumentParser:
     dc.add_argument("--data-dir")
     dc.add_argument("--dataset", choices=("mnist", "omniglot", "fsdd"), help="only this one")
     dc.set_defaults(fn=cmd_data_check)
+
+    from genlab.agents.world_models.cli import add_parser as add_worldmodels
+
+    add_worldmodels(sub)
     return p
 
 

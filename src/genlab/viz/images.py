@@ -67,3 +67,18 @@ def save_scatter(
     path.parent.mkdir(parents=True, exist_ok=True)
     img.save(path)
     return path
+
+
+def _upscale(frame: np.ndarray) -> Image.Image:
+    img = Image.fromarray(frame)
+    scale = max(1, math.ceil(160 / max(frame.shape[:2])))
+    return img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+
+
+def write_gif(frames: list[np.ndarray], path: Path, fps: int = 15) -> Path:
+    """Frames (H, W) or (H, W, 3) uint8 as a looping GIF, scaled up (nearest) to >= 160 px."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    images = [_upscale(f) for f in frames]
+    images[0].save(path, save_all=True, append_images=images[1:], duration=1000 // fps, loop=0)
+    return path

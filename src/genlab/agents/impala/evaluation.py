@@ -3,12 +3,10 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from genlab.agents.impala.agent import ImpalaAgent
 from genlab.agents.impala.backends import make_source
@@ -16,6 +14,7 @@ from genlab.agents.impala.config import ImpalaConfig
 from genlab.envs.vector import EnvBatch
 from genlab.errors import ConfigError
 from genlab.train import distributed as dist
+from genlab.viz.images import write_gif
 
 EVAL_SEED = 4242
 GIF_MAX_STEPS = 1500
@@ -87,19 +86,6 @@ def evaluate_agent(
     else:
         out.update({k: v for k, v in per_task[model.specs[0].name].items() if "return" not in k})
     return out
-
-
-def _upscale(frame: np.ndarray) -> Image.Image:
-    img = Image.fromarray(frame)
-    scale = max(1, math.ceil(160 / max(frame.shape[:2])))
-    return img.resize((img.width * scale, img.height * scale), Image.NEAREST)
-
-
-def write_gif(frames: list[np.ndarray], path: Path, fps: int = 15) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    images = [_upscale(f) for f in frames]
-    images[0].save(path, save_all=True, append_images=images[1:], duration=1000 // fps, loop=0)
-    return path
 
 
 def episode_gifs(model: ImpalaAgent, options: ImpalaConfig, data, out: Path, seed: int = 0) -> list:

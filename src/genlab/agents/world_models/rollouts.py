@@ -38,7 +38,7 @@ def preprocess(screen: np.ndarray) -> np.ndarray:
         raise DataError(f"expected a (96, 96, 3) uint8 CarRacing screen, got {screen.shape} "
                         f"{screen.dtype}")  # fmt: skip
     image = Image.fromarray(screen[:CROP_ROWS]).resize((FRAME, FRAME), Image.Resampling.BILINEAR)
-    return np.asarray(image)
+    return np.array(image)  # writable: torch.from_numpy takes it as is
 
 
 def brownian_actions(rng: np.random.Generator, steps: int, sigma: float = 0.3) -> np.ndarray:
@@ -62,9 +62,10 @@ class Episode:
     dones: np.ndarray
 
 
-def play(seed: int, max_steps: int = 1000, policy=None) -> Episode:
+def play(seed: int, max_steps: int = 1000, policy=None, patience: int = 0) -> Episode:
     """One episode of CarRacing with `policy(observation frame (64, 64, 3)) -> action` or, if
-    None, brownian actions drawn from `seed`."""
+    None, brownian actions drawn from `seed`. `patience` > 0 ends it (not terminated) after that
+    many steps in a row without positive reward."""
     import gymnasium as gym
 
     env = gym.make(ENV_ID, max_episode_steps=max_steps)
@@ -72,6 +73,7 @@ def play(seed: int, max_steps: int = 1000, policy=None) -> Episode:
         screen, _ = env.reset(seed=seed)
         random_actions = brownian_actions(np.random.default_rng(seed), max_steps)
         frames, actions, rewards, dones = [], [], [], []
+        since_reward = 0
         for t in range(max_steps):
             frame = preprocess(screen)
             action = random_actions[t] if policy is None else policy(frame)
@@ -80,7 +82,8 @@ def play(seed: int, max_steps: int = 1000, policy=None) -> Episode:
             actions.append(action)
             rewards.append(reward)
             dones.append(terminated)
-            if terminated or truncated:
+            since_reward = 0 if reward > 0 else since_reward + 1
+            if terminated or truncated or (patience and since_reward >= patience):
                 break
         frames.append(preprocess(screen))  # what the last action led to
     finally:
