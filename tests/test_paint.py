@@ -1,0 +1,138 @@
+"""SPIRAL's painting environment: a valid gymnasium.Env on libmypaint, strokes land where the
+action says (no transposition), programs re-render exactly and export to SVG and G-code, and the
+NumPy fallback inks the same pixels as libmypaint."""
+
+from __future__ import annotations
+
+import colorsys
+import ctypes.util
+
+import numpy as np
+import pytest
+
+from genlab.envs import mypaint
+from genlab.envs.paint import (
+    PaintConfig,
+    PaintEnv,
+    bezier,
+    from_json,
+    ink,
+    render,
+    to_gcode,
+    to_json,
+    to_svg,
+)
+from genlab.errors import ConfigError
+
+gym = pytest.importorskip("gymnasium")
+RENDERERS = ["numpy", pytest.param("mypaint", marks=pytest.mark.skipif(
+    not mypaint.available(), reason=f"libmypaint missing (apt-get install {mypaint.PACKAGES})"))]  # fmt: skip
+
+
+def random_episode(env: PaintEnv, seed: int) -> dict:
+    obs, _ = env.reset(seed=seed)
+    env.action_space.seed(seed)
+    done = False
+    while not done:
+        obs, reward, done, truncated, _ = env.step(env.action_space.sample())
+        assert reward == 0.0 and not truncated
+    return obs
+
+
+@pytest.mark.parametrize("renderer", RENDERERS)
+def test_paint_env_passes_the_gymnasium_checker(renderer):
+    from gymnasium.utils.env_checker import check_env
+
+    check_env(PaintEnv(PaintConfig(renderer=renderer, episode_length=5)), skip_render_check=True)
+
+
+@pytest.mark.parametrize("renderer", RENDERERS)
+def test_a_stroke_lands_at_the_cell_it_names_not_its_transpose(renderer):
+    env = PaintEnv(PaintConfig(renderer=renderer))
+    env.reset(seed=0)
+    far = 2 * 32 + 28  # row 2, column 28: x = 57, y = 5 on the 64-pixel canvas
+    assert env.cell_point(far) == (57.0, 5.0)
+    env.step({"flag": 0, "end": far, "control": far, "pressure": 3, "size": 1})  # move only
+    assert ink(env.render()).max() == 0  # moving leaves no ink
+    below = 20 * 32 + 28  # row 20, same column: a vertical line x = 57, y 5 -> 41
+    obs, *_ = env.step({"flag": 1, "end": below, "control": below, "pressure": 3, "size": 1})
+    painted = ink(obs["canvas"]) > 0.5
+    assert painted[10:36, 56:59].all()  # the line, where x is the column
+    assert not painted[:, :50].any() and not painted[50:].any()
+    assert env.program()[1].start == (57.0, 5.0)  # the pen is where the move ended
+
+
+@pytest.mark.parametrize("renderer", RENDERERS)
+def test_a_program_re_renders_the_canvas_exactly(renderer):
+    cfg = PaintConfig(renderer=renderer, colors=4)
+    env = PaintEnv(cfg)
+    obs = random_episode(env, seed=3)
+    program, canvas = from_json(to_json(env.program(), cfg.canvas))
+    assert program == env.program() and canvas == 64
+    assert np.array_equal(render(program, canvas, renderer), obs["canvas"])
+    assert ink(obs["canvas"]).max() > 0.2
+
+
+@pytest.mark.skipif(not mypaint.available(), reason="libmypaint missing")
+def test_the_numpy_fallback_inks_the_pixels_libmypaint_inks():
+    env = PaintEnv(PaintConfig(renderer="mypaint"))
+    ious = []
+    for seed in range(20):
+        real = ink(random_episode(env, seed)["canvas"]) > 0.1
+        fallback = ink(render(env.program(), 64, "numpy")) > 0.1
+        ious.append((real & fallback).sum() / max(1, (real | fallback).sum()))
+    assert np.mean(ious) >= 0.8 and min(ious) >= 0.7, np.round(ious, 2)
+
+
+def test_bezier_runs_from_start_to_end_through_the_formula():
+    points = bezier((0, 0), (10, 20), (20, 0))
+    assert np.allclose(points[0], (0, 0)) and np.allclose(points[-1], (20, 0))
+    mid = points[len(points) // 2] if len(points) % 2 else None
+    t = np.linspace(0, 1, len(points))
+    assert np.allclose(points[:, 1], 2 * (1 - t) * t * 20)  # y of B(t) with y0 = y2 = 0
+    assert mid is None or np.allclose(mid, (10, 10))
+    assert np.linalg.norm(np.diff(points, axis=0), axis=1).max() <= 1.0 + 1e-9
+
+
+def test_program_exports_svg_and_gcode():
+    env = PaintEnv(PaintConfig(renderer="numpy", episode_length=6))
+    random_episode(env, seed=1)
+    program = env.program()
+    painted = [s for s in program if s.paint]
+    svg = to_svg(program, 64)
+    assert svg.startswith("<svg") and svg.count("<path") == len(painted)
+    gcode = to_gcode(program, 64, width_mm=100.0)
+    assert gcode.count("Z0.0") == len(painted)  # the pen goes down once per painted stroke
+    moves = [line.split() for line in gcode.splitlines() if line.startswith("G1 X")]
+    coords = [(float(x[1:]), float(y[1:])) for _, x, y, *_ in moves]
+    assert all(0 <= x <= 100 and 0 <= y <= 100 for x, y in coords)
+    first = painted[0]  # y is flipped: row 0 is the top of the paper
+    assert f"G0 X{first.start[0] * 100 / 64:.2f} Y{(64 - first.start[1]) * 100 / 64:.2f}" in gcode
+
+
+def test_episode_length_conditional_targets_and_errors():
+    cfg = PaintConfig(renderer="numpy", episode_length=3, conditional=True)
+    targets = np.full((2, 64, 64, 3), 255, np.uint8)
+    targets[1, 10:20] = 0
+    env = PaintEnv(cfg, targets)
+    obs, _ = env.reset(seed=0)
+    assert obs["target"].shape == (64, 64, 3) and obs["step"][0] == 0
+    dones = [env.step(env.action_space.sample())[2] for _ in range(3)]
+    assert dones == [False, False, True]
+    with pytest.raises(gym.error.ResetNeeded):
+        env.step(env.action_space.sample())
+    with pytest.raises(ConfigError, match="targets"):
+        PaintEnv(cfg)
+    with pytest.raises(ConfigError, match="grid"):
+        PaintConfig(grid=128)
+
+
+def test_colours_convert_like_colorsys_and_a_missing_library_names_its_package(monkeypatch):
+    for rgb in [(0.0, 0.0, 0.0), (0.85, 0.1, 0.1), (0.1, 0.55, 0.15), (0.3, 0.2, 0.9)]:
+        assert np.allclose(mypaint.rgb_to_hsv(rgb), colorsys.rgb_to_hsv(*rgb))
+    mypaint.library.cache_clear()
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: "/nonexistent/libmypaint.so")
+    with pytest.raises(mypaint.MyPaintMissing, match="libmypaint-1.5-1"):
+        mypaint.MyPaintCanvas(64)
+    monkeypatch.undo()
+    mypaint.library.cache_clear()
