@@ -11,7 +11,7 @@ import torch
 
 from genlab.cli import main
 from genlab.errors import ConfigError
-from genlab.flows.iaf import IAF, IAFStep, logistic_log_prob
+from genlab.flows.iaf import IAF, IAFStep, NativeIAF, logistic_log_prob
 from genlab.models import audio_tasks, parallel_wavenet
 from genlab.models.audio_classifier import AudioClassifier, AudioClassifierConfig
 from genlab.models.parallel_wavenet import (
@@ -22,6 +22,7 @@ from genlab.models.parallel_wavenet import (
     power_loss,
 )
 from genlab.models.wavenet import WaveNet, WaveNetConfig
+from genlab.nn import kernels
 
 TEACHER = {"channels": 8, "gate_channels": 8, "skip_channels": 8, "stacks": 1, "layers": 3}
 STUDENT = {"flows": 2, "layers": 3, "channels": 4, "gate_channels": 4, "crop": 300}
@@ -239,3 +240,40 @@ def test_parallel_wavenet_trains_evaluates_and_samples_from_the_cli(
     assert 0 <= result["digit_accuracy"] <= 1 and result["energy_ratio"] > 0
     assert main(["sample", str(student), "--n", "2", "--out", str(tmp_path / "s")]) == 0
     assert (tmp_path / "s" / "sample_1.wav").is_file()
+
+
+@pytest.mark.parametrize("conditional", [True, False])
+def test_native_kernel_generates_what_pytorch_does(conditional):
+    if kernels.load("iaf_forward") is None:
+        pytest.skip("no C compiler")
+    torch.manual_seed(0)
+    teacher = WaveNet(WaveNetConfig(**TEACHER, speaker=conditional, digit=conditional))
+    cfg = {**STUDENT, "channels": 16, "gate_channels": 16}  # the kernel's specialised width
+    if not conditional:
+        cfg.update(contrastive_weight=0.0, perceptual_weight=0.0)
+    net = ParallelWaveNet(ParallelWaveNetConfig(**cfg), teacher).eval()
+    for p in net.student.parameters():  # past the zero-initialised heads
+        torch.nn.init.normal_(p, std=0.2)
+    z = torch.randn(3, 501)  # not a multiple of the kernel's time block
+    spk, dig = (torch.tensor([0, 2, 5]), torch.tensor([7, 1, 3])) if conditional else (None, None)
+    g = net.condition(spk, dig)
+    reference = net.sample(z, spk, dig)[0]
+    native = torch.stack([net.native_student().sample(z[b], None if g is None else g[b])
+                          for b in range(3)])  # fmt: skip
+    assert torch.allclose(native, reference, atol=1e-4, rtol=1e-4)
+    u = torch.rand(3, 501, 2)
+    codes = net.generate(u, spk, dig, method="native")
+    assert (codes == net.generate(u, spk, dig, method="torch")).float().mean() > 0.99
+    first = net.native_student()
+    with torch.no_grad():
+        net.student.steps[0].head.bias.add_(0.1)  # a weight update repacks the kernel's copy
+    assert net.native_student() is not first
+
+
+def test_native_kernel_handles_any_width():
+    if kernels.load("iaf_forward") is None:
+        pytest.skip("no C compiler")
+    flow = tiny_iaf(cond_dim=3, dtype=torch.float32)  # 4 channels: the kernel's generic path
+    z, g = torch.randn(1, 77), torch.randn(1, 3)
+    native = NativeIAF(flow, threads=1).sample(z[0], g[0])
+    assert torch.allclose(native, flow.sample(z, g)[0][0], atol=1e-4, rtol=1e-4)

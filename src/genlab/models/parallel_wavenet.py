@@ -33,11 +33,12 @@ from torch import nn
 
 from genlab.data.audio import MU, in_window, mulaw_decode, mulaw_expand, power_spectrum
 from genlab.errors import ConfigError
-from genlab.flows.iaf import IAF, IAFStep, logistic_noise
+from genlab.flows.iaf import IAF, IAFStep, NativeIAF, logistic_noise
 from genlab.metrics.audio import digit_classifier, energy_ratio
 from genlab.models.audio_classifier import WINDOW
 from genlab.models.audio_tasks import score_generated
 from genlab.models.wavenet import N_DIGITS, N_SPEAKERS, WaveNet, global_condition
+from genlab.nn import kernels
 from genlab.nn.likelihoods import discretized_logistic_mixture_log_prob
 from genlab.train.config import doc
 
@@ -152,6 +153,15 @@ class ParallelWaveNet(nn.Module):
             object.__setattr__(self, "_classifier", digit_classifier().requires_grad_(False))
         return self._classifier
 
+    def native_student(self) -> NativeIAF:
+        """The C kernel's packed copy of the student, packed again only after the weights
+        changed (every in-place update bumps a tensor's version counter)."""
+        key = tuple((p.data_ptr(), p._version) for p in self.student.parameters())
+        if getattr(self, "_native_key", None) != key:
+            object.__setattr__(self, "_native", NativeIAF(self.student))
+            object.__setattr__(self, "_native_key", key)
+        return self._native
+
     def condition(self, speaker: torch.Tensor | None, digit: torch.Tensor | None):
         return global_condition(self.speaker, self.digit, speaker, digit)
 
@@ -207,13 +217,27 @@ class ParallelWaveNet(nn.Module):
 
     @torch.no_grad()
     def generate(
-        self, u: torch.Tensor, speaker=None, digit=None, temperature: float = 1.0, progress=None
-    ) -> torch.Tensor:
+        self, u: torch.Tensor, speaker=None, digit=None, temperature: float = 1.0,
+        progress=None, method: str = "auto",
+    ) -> torch.Tensor:  # fmt: skip
         """Uniforms u (B, T, 2) -> codes (B, T), all samples at once: the noise is the logistic
         inverse CDF of u[..., 0] scaled by `temperature` (u[..., 1] is unused; the argument
-        matches WaveNet's so the same sampling code drives both)."""
+        matches WaveNet's so the same sampling code drives both). `method`: "native" (the C
+        kernel, one stream at a time), "torch", or "auto" (native where a C compiler exists);
+        they agree to float32 rounding."""
         v = u[..., 0].clamp(1e-5, 1 - 1e-5)
-        y = self.sample((torch.log(v) - torch.log1p(-v)) * temperature, speaker, digit)[0]
+        z = (torch.log(v) - torch.log1p(-v)) * temperature  # (B, T)
+        if method == "auto":
+            method = "native" if kernels.load("iaf_forward") is not None else "torch"
+        if method == "native":
+            g = self.condition(speaker, digit)
+            native = self.native_student()
+            y = torch.stack([native.sample(z[b], None if g is None else g[b])
+                             for b in range(len(z))])  # fmt: skip
+        elif method == "torch":
+            y = self.sample(z, speaker, digit)[0]
+        else:
+            raise ConfigError(f"generation method must be auto, native or torch, not '{method}'")
         if progress is not None:
             progress(u.shape[1])
         return to_codes(y)

@@ -18,6 +18,7 @@ from pathlib import Path
 from genlab.data.resolve import cache_dir
 
 FLAGS = ["-O3", "-march=native", "-fPIC", "-shared", "-std=c99"]
+THREADED = ["-fopenmp"]  # for kernels with `#pragma omp`; dropped if the compiler lacks OpenMP
 
 
 def _cpu_features() -> bytes:
@@ -38,16 +39,30 @@ def load(name: str) -> ctypes.CDLL | None:
     if compiler is None:
         return None
     source = resources.files("genlab.nn.kernels").joinpath(f"{name}.c").read_bytes()
-    key = hashlib.sha256(source + " ".join(FLAGS).encode() + _cpu_features()).hexdigest()[:16]
-    lib = cache_dir() / "kernels" / f"{name}-{key}.so"
-    if not lib.is_file():
-        lib.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory() as tmp:
-            src, out = Path(tmp) / f"{name}.c", Path(tmp) / f"{name}.so"
-            src.write_bytes(source)
-            done = subprocess.run([compiler, *FLAGS, str(src), "-o", str(out), "-lm"],
-                                  capture_output=True, text=True)  # fmt: skip
-            if done.returncode != 0:
-                raise RuntimeError(f"compiling {name}.c failed:\n{done.stderr[-2000:]}")
-            os.replace(out, lib)  # atomic: another process never loads half a file
-    return ctypes.CDLL(str(lib))
+    variants = [FLAGS + THREADED, FLAGS] if b"#pragma omp" in source else [FLAGS]
+    for flags in variants:
+        key = hashlib.sha256(source + " ".join(flags).encode() + _cpu_features()).hexdigest()[:16]
+        lib = cache_dir() / "kernels" / f"{name}-{key}.so"
+        if lib.is_file() or _compile(
+            compiler, name, source, flags, lib, last=flags is variants[-1]
+        ):
+            return ctypes.CDLL(str(lib))
+    return None  # unreachable: the last variant raises
+
+
+def _compile(
+    compiler: str, name: str, source: bytes, flags: list[str], lib: Path, last: bool
+) -> bool:
+    """Compile `source` into `lib`; False if it failed and another variant may be tried."""
+    lib.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        src, out = Path(tmp) / f"{name}.c", Path(tmp) / f"{name}.so"
+        src.write_bytes(source)
+        done = subprocess.run([compiler, *flags, str(src), "-o", str(out), "-lm"],
+                              capture_output=True, text=True)  # fmt: skip
+        if done.returncode != 0:
+            if not last:
+                return False
+            raise RuntimeError(f"compiling {name}.c failed:\n{done.stderr[-2000:]}")
+        os.replace(out, lib)  # atomic: another process never loads half a file
+    return True

@@ -1,0 +1,154 @@
+/* One step of the Parallel WaveNet student (genlab/flows/iaf.py's IAFStep) in the sampling
+ * direction, every time step at once: out[t] = u[t] * exp(log_s[t]) + mu[t], where (mu, log_s)
+ * at t come from a WaveNet-like net of u[<t]. genlab/models/parallel_wavenet.py packs the
+ * weights (NativeStudent); this computes what PyTorch's convolutions compute, for one stream.
+ *
+ * Activations are time-major (T, channels) so that one step's vector is contiguous and the
+ * inner loops (over output channels) vectorise; matrices are stored (in, out). Layers are
+ * sequential; within a layer the time steps are independent (OpenMP splits them).
+ *
+ *   u (T) in, out (T) out
+ *   w_in (2, C): taps on u[t-2] and u[t-1]; b_in (C)
+ *   w_z (L, 2, C, 2G): taps on h(t - d) and h(t); b_z (L, 2G): bias plus the conditioning term
+ *   w_o (L, G, C+S), b_o (L, C+S): residual and skip outputs
+ *   w_h (S, 2), b_h (2): the head on ReLU(sum of skips) -> (mu, log s)
+ *   dilations (L); scratch: at least T * (2C + S) floats
+ * exp, tanh and sigmoid use a polynomial exp (relative error < 1e-7) that vectorises.
+ * Returns 0, or 1 if a width is out of range.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#define MAX_WIDTH 1024
+
+static inline float exp_approx(float x) {
+    /* e^x = 2^(x log2 e) = 2^i * 2^f, 2^f by a degree-6 fit on [0, 1). Written so that GCC
+     * vectorises the loops calling it: no branches, and no floorf/fminf (which it does not
+     * vectorise without -ffast-math) */
+    x = 0.5f * (x - 87.0f + fabsf(x + 87.0f)); /* max(x, -87) */
+    x = 0.5f * (x + 88.0f - fabsf(x - 88.0f)); /* min(x, 88) */
+    const float t = x * 1.44269504f;
+    float fi = (float)(int32_t)t;
+    fi -= (float)(fi > t); /* floor */
+    const float f = t - fi;
+    float p = 0.000218712623f;
+    p = p * f + 0.00123824156f;
+    p = p * f + 0.00968618598f;
+    p = p * f + 0.0554789118f;
+    p = p * f + 0.240231097f;
+    p = p * f + 0.693146825f;
+    p = p * f + 1.0f;
+    const int32_t bits = ((int32_t)fi + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+static inline float sigmoid_approx(float x) { return 1.0f / (1.0f + exp_approx(-x)); }
+
+#define TB 4 /* time steps per inner iteration: independent FMA chains hide FMA latency */
+
+static inline __attribute__((always_inline)) void layer(
+        int T, int C, int G, int S, int d, const float *h_in, float *h_out, float *skip,
+        const float *wz_past, const float *wz_now, const float *bz, const float *wo,
+        const float *bo) {
+    /* One gated residual layer over every time step, TB steps at a time; with constant widths
+     * (see `layer_16`) the compiler unrolls the channel loops completely. */
+    #pragma omp parallel for schedule(static)
+    for (int t0 = 0; t0 < T; t0 += TB) {
+        float z[TB][MAX_WIDTH], a[TB][MAX_WIDTH], o[TB][MAX_WIDTH];
+        float past[TB][MAX_WIDTH], now[TB][MAX_WIDTH];
+        for (int b = 0; b < TB; b++) {
+            const int t = t0 + b < T ? t0 + b : T - 1; /* the tail repeats the last step */
+            memcpy(now[b], h_in + (size_t)t * C, sizeof(float) * C);
+            if (t >= d) memcpy(past[b], h_in + (size_t)(t - d) * C, sizeof(float) * C);
+            else memset(past[b], 0, sizeof(float) * C);
+            memcpy(z[b], bz, sizeof(float) * 2 * G);
+            memcpy(o[b], bo, sizeof(float) * (C + S));
+        }
+        for (int i = 0; i < C; i++) {
+            const float *rp = wz_past + (size_t)i * 2 * G, *rn = wz_now + (size_t)i * 2 * G;
+            for (int b = 0; b < TB; b++) {
+                const float xp = past[b][i], xn = now[b][i];
+                for (int j = 0; j < 2 * G; j++) z[b][j] += xp * rp[j] + xn * rn[j];
+            }
+        }
+        for (int b = 0; b < TB; b++)
+            for (int j = 0; j < G; j++)  /* tanh(a) = 2 sigmoid(2a) - 1 */
+                a[b][j] = (2.0f * sigmoid_approx(2.0f * z[b][j]) - 1.0f)
+                          * sigmoid_approx(z[b][G + j]);
+        for (int i = 0; i < G; i++) {
+            const float *row = wo + (size_t)i * (C + S);
+            for (int b = 0; b < TB; b++) {
+                const float x = a[b][i];
+                for (int j = 0; j < C + S; j++) o[b][j] += x * row[j];
+            }
+        }
+        for (int b = 0; b < TB && t0 + b < T; b++) {
+            float *next = h_out + (size_t)(t0 + b) * C, *sk = skip + (size_t)(t0 + b) * S;
+            for (int c = 0; c < C; c++) next[c] = now[b][c] + o[b][c];
+            for (int s = 0; s < S; s++) sk[s] += o[b][C + s];
+        }
+    }
+}
+
+static void layer_16(int T, int d, const float *h_in, float *h_out, float *skip,
+                     const float *wz_past, const float *wz_now, const float *bz,
+                     const float *wo, const float *bo) {
+    layer(T, 16, 16, 16, d, h_in, h_out, skip, wz_past, wz_now, bz, wo, bo);
+}
+
+static void layer_any(int T, int C, int G, int S, int d, const float *h_in, float *h_out,
+                      float *skip, const float *wz_past, const float *wz_now, const float *bz,
+                      const float *wo, const float *bo) {
+    layer(T, C, G, S, d, h_in, h_out, skip, wz_past, wz_now, bz, wo, bo);
+}
+
+int iaf_step(int T, int C, int G, int S, int L, const int32_t *dilations,
+             const float *u, float *out,
+             const float *w_in, const float *b_in,
+             const float *w_z, const float *b_z,
+             const float *w_o, const float *b_o,
+             const float *w_h, const float *b_h,
+             float *scratch, int threads) {
+    if (C > MAX_WIDTH || 2 * G > MAX_WIDTH || C + S > MAX_WIDTH) return 1;
+#ifdef _OPENMP
+    if (threads > 0) omp_set_num_threads(threads);
+#else
+    (void)threads;
+#endif
+    float *h_in = scratch, *h_out = scratch + (size_t)T * C, *skip = scratch + (size_t)2 * T * C;
+    memset(skip, 0, sizeof(float) * (size_t)T * S);
+    #pragma omp parallel for schedule(static)
+    for (int t = 0; t < T; t++) {
+        const float u2 = t >= 2 ? u[t - 2] : 0.0f, u1 = t >= 1 ? u[t - 1] : 0.0f;
+        float *h = h_in + (size_t)t * C;
+        for (int c = 0; c < C; c++) h[c] = b_in[c] + w_in[c] * u2 + w_in[C + c] * u1;
+    }
+    for (int l = 0; l < L; l++) {
+        const float *wz_past = w_z + (size_t)l * 2 * C * 2 * G, *wz_now = wz_past + (size_t)C * 2 * G;
+        const float *bz = b_z + (size_t)l * 2 * G;
+        const float *wo = w_o + (size_t)l * G * (C + S), *bo = b_o + (size_t)l * (C + S);
+        if (C == 16 && G == 16 && S == 16)  /* the default student */
+            layer_16(T, dilations[l], h_in, h_out, skip, wz_past, wz_now, bz, wo, bo);
+        else
+            layer_any(T, C, G, S, dilations[l], h_in, h_out, skip, wz_past, wz_now, bz, wo, bo);
+        float *swap = h_in; h_in = h_out; h_out = swap;
+    }
+    #pragma omp parallel for schedule(static)
+    for (int t = 0; t < T; t++) {
+        const float *sk = skip + (size_t)t * S;
+        float mu = b_h[0], log_s = b_h[1];
+        for (int s = 0; s < S; s++) {
+            const float r = sk[s] > 0.0f ? sk[s] : 0.0f;
+            mu += r * w_h[2 * s];
+            log_s += r * w_h[2 * s + 1];
+        }
+        out[t] = u[t] * exp_approx(log_s) + mu;
+    }
+    return 0;
+}
