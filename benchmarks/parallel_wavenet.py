@@ -3,7 +3,7 @@ contributes.
 
     python benchmarks/parallel_wavenet.py --teacher RUN [--minutes 30] [--ablate power,perceptual]
                                           [--student RUN] [--per-digit 10] [--set flows=4 ...]
-                                          [--threads 1] [--out runs/bench-pwn]
+                                          [--threads 1] [--out runs/bench-pwn] [--reuse]
 
 For the teacher (cached native generation) and the student (all losses, `--minutes` of
 training, or an existing `--student` run): single-stream generation speed (samples/s, batch 1,
@@ -62,6 +62,8 @@ def main() -> None:
     p.add_argument("--set", action="append", default=[], help="student option key=value")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     p.add_argument("--out", default="runs/bench-pwn")
+    p.add_argument("--reuse", action="store_true",
+                   help="measure students already in --out (full, no_LOSS) instead of training")  # fmt: skip
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -81,7 +83,7 @@ def main() -> None:
         out = Path(args.out) / name
         if name == "full" and args.student:
             out = Path(args.student)
-        else:
+        elif not (args.reuse and (out / "checkpoint.pt").is_file()):
             options = entry.options(**{**parse_set(args.set, entry.options), **overrides,
                                        "teacher": args.teacher})  # fmt: skip
             train_for_minutes("parallel_wavenet", "fsdd", options, args.minutes, out, args.threads)
