@@ -112,11 +112,12 @@ def test_program_exports_svg_and_gcode():
 
 def test_episode_length_conditional_targets_and_errors():
     cfg = PaintConfig(renderer="numpy", episode_length=3, conditional=True)
-    targets = np.full((2, 64, 64, 3), 255, np.uint8)
-    targets[1, 10:20] = 0
+    targets = np.zeros((2, 28, 28), np.uint8)  # MNIST-like: 255 is ink
+    targets[:, 7:14] = 255
     env = PaintEnv(cfg, targets)
     obs, _ = env.reset(seed=0)
     assert obs["target"].shape == (64, 64, 3) and obs["step"][0] == 0
+    assert (obs["target"][20:28] == 0).all() and (obs["target"][40:] == 255).all()  # ink: black
     dones = [env.step(env.action_space.sample())[2] for _ in range(3)]
     assert dones == [False, False, True]
     with pytest.raises(gym.error.ResetNeeded):
@@ -136,3 +137,62 @@ def test_colours_convert_like_colorsys_and_a_missing_library_names_its_package(m
         mypaint.MyPaintCanvas(64)
     monkeypatch.undo()
     mypaint.library.cache_clear()
+
+
+# --- as an agent's task ----------------------------------------------------------------------
+def test_paint_task_planes_reward_and_spec():
+    from genlab.envs.paint_tasks import PaintTask, parse
+    from genlab.envs.registry import env_spec
+
+    assert parse("omniglot-target-l2") == ("omniglot", True, True)
+    with pytest.raises(ConfigError, match="DATASET-target-l2"):
+        parse("mnist-l2")
+    targets = np.zeros((1, 28, 28), np.uint8)
+    targets[0, 10:18, 10:18] = 255
+    task = PaintTask("mnist-target-l2", PaintConfig(renderer="numpy", episode_length=2), targets)
+    obs, _ = task.reset(seed=0)
+    assert obs.shape == (3, 64, 64) and obs.dtype == np.uint8
+    assert (obs[0] == 255).all() and obs[1].min() == 0 and (obs[2] == 0).all()
+    move = {"flag": 0, "end": 0, "control": 0, "pressure": 0, "size": 0}
+    obs, r, term, _, _ = task.step(move)
+    assert r == 0.0 and not term and (obs[2] == 128).all()  # halfway through the episode
+    obs, r, term, _, _ = task.step(move)
+    target_ink = ink(task.env.target)
+    assert term and r == pytest.approx(-float(np.mean(target_ink**2)))  # a blank canvas
+    spec = env_spec("paint:mnist-target-l2", task)
+    assert spec.action_names == ("flag", "end", "control", "pressure", "size")
+    assert spec.action_sizes == (2, 1024, 1024, 4, 4) and spec.obs_scale == 1 / 255
+
+
+def test_spatial_heads_decode_grid_cells_as_images():
+    import torch
+
+    from genlab.agents.impala.networks import AgentNet, SpatialLogits
+    from genlab.envs.registry import EnvSpec
+
+    logits = SpatialLogits(10, 32)(torch.randn(3, 10))
+    assert logits.shape == (3, 1024)
+    spec = EnvSpec("paint:mnist", "paint", (2, 64, 64), "uint8", 1 / 255, (2, 1024, 1024, 4, 4),
+                   ("flag", "end", "control", "pressure", "size"))  # fmt: skip
+    net = AgentNet(spec, lstm=16)
+    assert [type(layer).__name__ for layer in net.heads.layers] == [
+        "Linear", "SpatialLogits", "SpatialLogits", "Linear", "Linear"]  # fmt: skip
+    obs = torch.randint(0, 256, (1, 3, 2, 64, 64), dtype=torch.uint8)
+    features, _ = net.core(obs, torch.ones(1, 3, dtype=torch.bool), net.initial_state(3))
+    actions, logp = net.heads.sample(features[0])
+    assert actions.shape == (3, 5) and (actions[:, 1] < 1024).all()
+    assert torch.allclose(net.heads.evaluate(features[0], actions)[0], logp, atol=1e-5)
+    with pytest.raises(ValueError, match="grid"):
+        SpatialLogits(10, 24)
+
+
+def test_impala_paints_towards_a_target_from_the_cli(data_root, tmp_path):
+    from genlab.cli import main
+
+    out = tmp_path / "painter"
+    assert main(["train", "impala", "--env", "paint:mnist-target-l2", "--steps", "2",
+                 "--batch-size", "2", "--lstm", "16", "--out", str(out), "--quiet"]) == 0  # fmt: skip
+    log = (out / "metrics.jsonl").read_text().splitlines()
+    assert (
+        '"return"' in log[-1] and (out / "pictures" / "episode-paint-mnist-target-l2.gif").is_file()
+    )

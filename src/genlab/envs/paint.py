@@ -24,6 +24,7 @@ one exactly; `to_svg` and `to_gcode` export it for a browser or a pen plotter.
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from dataclasses import asdict, dataclass
 
 import gymnasium as gym
@@ -69,6 +70,14 @@ def render(program: list[Stroke], canvas: int, renderer: str = "mypaint") -> np.
     return surface.pixels()
 
 
+def target_canvas(image: np.ndarray, canvas: int) -> np.ndarray:
+    """An ink image (h, w) uint8 (255 = ink) -> (canvas, canvas, 3) uint8, black ink on white."""
+    from PIL import Image
+
+    resized = np.asarray(Image.fromarray(image).resize((canvas, canvas), Image.Resampling.BILINEAR))
+    return np.repeat((255 - resized)[..., None], 3, axis=2)
+
+
 def ink(pixels: np.ndarray) -> np.ndarray:
     """(H, W, 3) uint8 canvas -> (H, W) float in [0, 1]: 1 - luminance (1 = full black ink)."""
     return 1.0 - pixels.astype(np.float32).mean(-1) / 255.0
@@ -101,22 +110,20 @@ class PaintEnv(gym.Env):
 
     def __init__(self, cfg: PaintConfig = PaintConfig(), targets: np.ndarray | None = None,
                  render_mode: str | None = None):  # fmt: skip
-        """`targets` (N, canvas, canvas, 3) uint8: the images a conditional episode draws one of."""
+        """`targets` (N, h, w) uint8 ink images (255 = ink, like MNIST): a conditional episode
+        draws one, shown as black ink on white at the canvas size."""
         self.cfg, self.render_mode = cfg, render_mode
-        if cfg.conditional and (
-            targets is None or targets.ndim != 4 or targets.shape[1:] != (cfg.canvas, cfg.canvas, 3)
-        ):
-            raise ConfigError(f"a conditional painter needs targets (N, {cfg.canvas}, "
-                              f"{cfg.canvas}, 3) uint8")  # fmt: skip
+        if cfg.conditional and (targets is None or targets.ndim != 3 or not len(targets)):
+            raise ConfigError("a conditional painter needs targets (N, h, w) uint8 ink images")
         self.targets = targets
         cells = cfg.grid * cfg.grid
-        actions = {"flag": gym.spaces.Discrete(2), "end": gym.spaces.Discrete(cells),
-                   "control": gym.spaces.Discrete(cells),
-                   "pressure": gym.spaces.Discrete(cfg.pressures),
-                   "size": gym.spaces.Discrete(cfg.sizes)}  # fmt: skip
+        actions = OrderedDict(flag=gym.spaces.Discrete(2), end=gym.spaces.Discrete(cells),
+                              control=gym.spaces.Discrete(cells),
+                              pressure=gym.spaces.Discrete(cfg.pressures),
+                              size=gym.spaces.Discrete(cfg.sizes))  # fmt: skip
         if cfg.colors:
             actions["color"] = gym.spaces.Discrete(cfg.colors)
-        self.action_space = gym.spaces.Dict(actions)
+        self.action_space = gym.spaces.Dict(actions)  # in this order: an agent's heads follow it
         image = gym.spaces.Box(0, 255, (cfg.canvas, cfg.canvas, 3), np.uint8)
         observations = {"canvas": image, "step": gym.spaces.Box(0.0, 1.0, (1,), np.float32)}
         if cfg.conditional:
@@ -143,7 +150,8 @@ class PaintEnv(gym.Env):
         self._t = 0
         self._pen = (self.cfg.canvas / 2, self.cfg.canvas / 2)  # every episode starts mid-canvas
         if self.cfg.conditional:
-            self.target = self.targets[self.np_random.integers(len(self.targets))]
+            self.target = target_canvas(self.targets[self.np_random.integers(len(self.targets))],
+                                        self.cfg.canvas)  # fmt: skip
         return self._observation(), {}
 
     def step(self, action: dict):

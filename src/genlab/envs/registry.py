@@ -1,4 +1,5 @@
-"""Environments by name: "minatar:breakout", "atari:Breakout", "gym:CartPole-v1".
+"""Environments by name: "minatar:breakout", "atari:Breakout", "gym:CartPole-v1",
+"paint:mnist-target-l2" (SPIRAL's canvas, `genlab.envs.paint_tasks`).
 
 Every environment has a discrete (or dict-of-discrete) action space and an observation that is a
 vector (float32) or an image stack (uint8, channels first). `EnvSpec` tells an agent what it
@@ -28,8 +29,8 @@ ATARI_RANDOM_HUMAN = {
     "Seaquest": (68.4, 42054.7),
     "SpaceInvaders": (148.0, 1668.7),
 }
-MAX_STEPS = {"minatar": 10_000, "atari": 27_000}  # agent steps before truncation
-FAMILIES = ("minatar", "atari", "gym")
+MAX_STEPS = {"minatar": 10_000, "atari": 27_000, "paint": 1_000}  # agent steps before truncation
+FAMILIES = ("minatar", "atari", "gym", "paint")
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,10 @@ def make_env(name: str, channels: int | None = None, max_steps: int | None = Non
         from genlab.envs.atari import AtariEnv
 
         env = AtariEnv(game)
+    elif family == "paint":  # episodes end by themselves after episode_length strokes
+        from genlab.envs.paint_tasks import PaintTask
+
+        env = PaintTask(game)
     else:  # gymnasium's own registry; its TimeLimit comes with the spec
         limit = {"max_episode_steps": max_steps} if max_steps else {}
         return gym.make(game, render_mode="rgb_array", **limit)
@@ -97,7 +102,7 @@ def env_spec(name: str, env: gym.Env) -> EnvSpec:
     else:
         raise ConfigError(f"{name}: actions must be Discrete or a Dict of Discrete, got {act}")
     image = obs.dtype == np.uint8
-    scale = 1 / 255 if family == "atari" else 1.0
+    scale = 1 / 255 if family in ("atari", "paint") else 1.0
     return EnvSpec(name, family, tuple(obs.shape), "uint8" if image else "float32", scale,
                    sizes, names)  # fmt: skip
 

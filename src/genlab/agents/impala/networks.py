@@ -12,7 +12,8 @@ from torch import nn
 
 from genlab.envs.registry import EnvSpec
 
-TORSOS = ("auto", "mlp", "minatar", "nature", "resnet")
+TORSOS = ("auto", "mlp", "minatar", "nature", "resnet", "paint")
+SPATIAL_ACTIONS = ("end", "control")  # painting: grid cells, decoded as an image of logits
 
 
 def mlp_torso(obs_shape: tuple[int, ...], width: int = 64) -> tuple[nn.Module, int]:
@@ -70,27 +71,71 @@ def resnet_torso(obs_shape: tuple[int, ...]) -> tuple[nn.Module, int]:
     return nn.Sequential(net, nn.Linear(n, 256), nn.ReLU()), 256
 
 
+def paint_torso(obs_shape: tuple[int, ...]) -> tuple[nn.Module, int]:
+    """SPIRAL's canvas encoder, smaller: (C, 64, 64) -> 32@5x5/2 -> 32@3x3/2 -> 64@3x3/2 -> 256."""
+    c = obs_shape[0]
+    net = nn.Sequential(
+        nn.Conv2d(c, 32, 5, 2, 2), nn.ReLU(), nn.Conv2d(32, 32, 3, 2, 1), nn.ReLU(),
+        nn.Conv2d(32, 64, 3, 2, 1), nn.ReLU(), nn.Flatten(),
+    )  # fmt: skip
+    with torch.no_grad():
+        n = net(torch.zeros(1, *obs_shape)).shape[1]
+    return nn.Sequential(net, nn.Linear(n, 256), nn.ReLU()), 256
+
+
+class SpatialLogits(nn.Module):
+    """A location on a grid x grid board as an image of logits (SPIRAL's spatial decoding):
+    (N, F) -> linear -> (32, 4, 4) -> transposed convs doubling to (1, grid, grid) -> (N, grid^2).
+    Nearby cells share evidence, which a flat linear layer over grid^2 outputs would not."""
+
+    def __init__(self, features: int, grid: int):
+        super().__init__()
+        doublings = int(math.log2(grid // 4))
+        if grid < 8 or 4 * 2**doublings != grid:
+            raise ValueError(f"a spatial head needs a grid of 4 * 2^k >= 8 cells, got {grid}")
+        layers: list[nn.Module] = [
+            nn.Linear(features, 32 * 16),
+            nn.ReLU(),
+            nn.Unflatten(1, (32, 4, 4)),
+        ]
+        for i in range(doublings):
+            last = i == doublings - 1
+            layers.append(nn.ConvTranspose2d(32, 1 if last else 32, 4, 2, 1))
+            if not last:
+                layers.append(nn.ReLU())
+        self.net = nn.Sequential(*layers, nn.Flatten())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
 def make_torso(kind: str, spec: EnvSpec) -> tuple[nn.Module, int]:
+    if kind == "auto" and spec.family == "paint":
+        kind = "paint"
     if kind == "auto":
         if len(spec.obs_shape) == 1:
             kind = "mlp"
         else:
             kind = "minatar" if spec.obs_shape[1:] == (10, 10) else "nature"
     return {"mlp": mlp_torso, "minatar": minatar_torso, "nature": nature_torso,
-            "resnet": resnet_torso}[kind](spec.obs_shape)  # fmt: skip
+            "resnet": resnet_torso, "paint": paint_torso}[kind](spec.obs_shape)  # fmt: skip
 
 
 class ActionHeads(nn.Module):
     """A joint distribution over H discrete choices, sampled one after another: head i sees the
     features and the one-hot choices of heads 0..i-1. log p(a) = sum_i log p(a_i | a_<i, h).
-    A Discrete action space is the case H = 1."""
+    A Discrete action space is the case H = 1. Heads marked `spatial` choose a cell of a square
+    grid and decode their logits as an image (`SpatialLogits`)."""
 
-    def __init__(self, features: int, sizes: tuple[int, ...]):
+    def __init__(self, features: int, sizes: tuple[int, ...], spatial: tuple[bool, ...] = ()):
         super().__init__()
         self.sizes = sizes
+        spatial = spatial or (False,) * len(sizes)
         self.layers = nn.ModuleList(
-            nn.Linear(features + sum(sizes[:i]), n) for i, n in enumerate(sizes)
-        )
+            SpatialLogits(features + sum(sizes[:i]), math.isqrt(n)) if spatial[i]
+            else nn.Linear(features + sum(sizes[:i]), n)
+            for i, n in enumerate(sizes)
+        )  # fmt: skip
 
     def _logits(self, h: torch.Tensor, i: int, chosen: list[torch.Tensor]) -> torch.Tensor:
         previous = [F.one_hot(a, n).to(h.dtype) for a, n in zip(chosen, self.sizes, strict=False)]
@@ -137,7 +182,8 @@ class AgentNet(nn.Module):
         self.state_size = lstm
         out = lstm or width
         self.value = nn.Linear(out, 1)
-        self.heads = ActionHeads(out, spec.action_sizes)
+        spatial = tuple(n in SPATIAL_ACTIONS and spec.family == "paint" for n in spec.action_names)
+        self.heads = ActionHeads(out, spec.action_sizes, spatial)
 
     def initial_state(self, batch: int) -> torch.Tensor:
         return torch.zeros(batch, 2, self.state_size) if self.lstm else torch.zeros(batch, 0)

@@ -1,0 +1,82 @@
+"""The painting environment as an agent task ("paint:mnist", "paint:mnist-target-l2", ...): the
+same strokes, with the observation flattened into uint8 image planes that genlab's agents read.
+
+    paint:DATASET            unconditional: paint anything (the reward comes from outside, e.g.
+                             SPIRAL's critic); reward 0 here
+    paint:DATASET-target     conditional: a target from DATASET's training images is shown
+    paint:DATASET-target-l2  conditional, rewarded at the last step by minus the mean squared
+                             difference between canvas and target ink, per pixel in [0, 1]
+
+Observation (C, canvas, canvas) uint8: the canvas' luminance (255 = white), then the target's
+(conditional), then a plane filled with round(255 * fraction of the episode done).
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+
+from genlab.envs.paint import PaintConfig, PaintEnv, ink
+from genlab.errors import ConfigError
+
+DATASETS = ("mnist", "omniglot")
+
+
+def parse(task: str) -> tuple[str, bool, bool]:
+    """'mnist-target-l2' -> ('mnist', conditional True, l2 True)."""
+    dataset, *flags = task.split("-")
+    if dataset not in DATASETS or flags not in ([], ["target"], ["target", "l2"]):
+        raise ConfigError(f"paint task '{task}' should be DATASET, DATASET-target or "
+                          f"DATASET-target-l2 with DATASET one of {', '.join(DATASETS)}")  # fmt: skip
+    return dataset, bool(flags), flags == ["target", "l2"]
+
+
+def target_images(dataset: str) -> np.ndarray:
+    """Training images of `dataset` as (N, 28, 28) uint8 ink (255 = ink)."""
+    from genlab.data.images import image_splits
+
+    return image_splits(dataset).train_x[:, 0].numpy()
+
+
+class PaintTask(gym.Env):
+    metadata = {"render_modes": ["rgb_array"]}
+
+    def __init__(
+        self, task: str, cfg: PaintConfig | None = None, targets: np.ndarray | None = None
+    ):
+        dataset, conditional, self.l2 = parse(task)
+        base = cfg or PaintConfig()
+        self.cfg = PaintConfig(**{**base.__dict__, "conditional": conditional})
+        if conditional and targets is None:
+            targets = target_images(dataset)
+        self.env = PaintEnv(self.cfg, targets)
+        self.render_mode = "rgb_array"
+        planes = 3 if conditional else 2
+        size = self.cfg.canvas
+        self.observation_space = gym.spaces.Box(0, 255, (planes, size, size), np.uint8)
+        self.action_space = self.env.action_space
+
+    def _planes(self, obs: dict) -> np.ndarray:
+        size = self.cfg.canvas
+        planes = [obs["canvas"].mean(-1).round().astype(np.uint8)]
+        if self.cfg.conditional:
+            planes.append(obs["target"].mean(-1).round().astype(np.uint8))
+        planes.append(np.full((size, size), round(255 * float(obs["step"][0])), np.uint8))
+        return np.stack(planes)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        obs, info = self.env.reset(seed=seed, options=options)
+        return self._planes(obs), info
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        if self.l2 and terminated:
+            reward = -float(np.mean((ink(obs["canvas"]) - ink(obs["target"])) ** 2))
+        return self._planes(obs), reward, terminated, truncated, info
+
+    def render(self) -> np.ndarray:
+        return self.env.render()
+
+    def program(self):
+        return self.env.program()
