@@ -323,3 +323,22 @@ def test_actor_buffers_match_the_documented_layout():
     episodes = actor.fill(buffers)
     assert len(episodes) == 6 and all(e.length == 1 for e in episodes)  # one-step episodes
     assert buffers["terminated"].all() and buffers["action"].shape == (3, 2, 2)
+
+
+def test_trajectories_can_keep_each_ended_episodes_last_observation(monkeypatch):
+    # Painting episodes end after 2 strokes; the stroke-count plane of the last observation is
+    # 255 (done), while o_{t+1} there is already the next episode's first (plane 0).
+    from genlab.envs import paint_tasks
+    from genlab.envs.paint import PaintConfig
+
+    monkeypatch.setattr(paint_tasks, "DEFAULT", PaintConfig(renderer="numpy", episode_length=2))
+    cfg = ImpalaConfig(env="paint:mnist", unroll=4)
+    object.__setattr__(cfg, "keep_final_obs", True)  # what a learner needing it sets
+    agent, (batch,) = inline_batch(cfg, batch=2)
+    assert batch["final_obs"].shape == (4, 2, 2, 64, 64)
+    ended = batch["terminated"]
+    assert ended[:, 0].tolist() == [False, True, False, True]
+    assert (batch["final_obs"][ended][:, 1] == 255).all()  # the episode's end, not the next start
+    assert (batch["obs"][1:][ended][:, 1] == 0).all()
+    with torch.no_grad():  # the loss ignores the extra key
+        assert torch.isfinite(actor_critic_loss(agent.net, batch, cfg)["loss"])

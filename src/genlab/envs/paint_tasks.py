@@ -20,6 +20,7 @@ from genlab.envs.paint import PaintConfig, PaintEnv, ink
 from genlab.errors import ConfigError
 
 DATASETS = ("mnist", "omniglot")
+DEFAULT = PaintConfig()  # the canvas, grid and episode length of tasks made by name
 
 
 def parse(task: str) -> tuple[str, bool, bool]:
@@ -45,7 +46,7 @@ class PaintTask(gym.Env):
         self, task: str, cfg: PaintConfig | None = None, targets: np.ndarray | None = None
     ):
         dataset, conditional, self.l2 = parse(task)
-        base = cfg or PaintConfig()
+        base = cfg or DEFAULT
         self.cfg = PaintConfig(**{**base.__dict__, "conditional": conditional})
         if conditional and targets is None:
             targets = target_images(dataset)

@@ -25,7 +25,7 @@ class Step:
     reward: np.ndarray  # (E,) float32
     terminated: np.ndarray  # (E,) bool: a true end (no value after it)
     truncated: np.ndarray  # (E,) bool: cut by a time limit (the return goes on in principle)
-    final_obs: dict[int, np.ndarray] = field(default_factory=dict)  # truncated env -> its last obs
+    final_obs: dict[int, np.ndarray] = field(default_factory=dict)  # ended env -> its last obs
     episodes: list[Episode] = field(default_factory=list)  # those that ended at this step
 
 
@@ -70,8 +70,7 @@ class EnvBatch:
             self.returns[i] += r
             self.lengths[i] += 1
             if term or trunc:
-                if out.truncated[i]:
-                    out.final_obs[i] = o
+                out.final_obs[i] = o
                 out.episodes.append(
                     Episode(i, int(self.task[i]), float(self.returns[i]), int(self.lengths[i]))
                 )

@@ -11,6 +11,9 @@ A trajectory (time-major; E environments; H action heads):
     terminated (T, E)      the episode ended at t (no value after it)
     truncated (T, E)       a time limit cut it at t (the value of its last observation, computed
                            by the actor, is in final_value (T, E))
+    final_obs (T, E, ...)  optional (`final_obs=True`): where an episode ended at t, its last
+                           observation (o_{t+1} is already the next episode's first), for
+                           rewards computed by the learner (SPIRAL's critic judges it)
     core_state (E, ...)    the LSTM state before o_0
     task (E,) long         which environment of a multi-task run
     version () long        the learner step whose weights the actor used
@@ -25,11 +28,15 @@ from genlab.agents.impala.networks import AgentNet
 from genlab.envs.vector import EnvBatch, Episode
 
 
-def trajectory_buffers(net: AgentNet, unroll: int, envs: int) -> dict[str, torch.Tensor]:
+def trajectory_buffers(
+    net: AgentNet, unroll: int, envs: int, final_obs: bool = False
+) -> dict[str, torch.Tensor]:
     """Zeroed tensors of a trajectory's shapes (see the module docstring)."""
     spec, T, E = net.spec, unroll, envs
     obs_dtype = torch.uint8 if spec.obs_dtype == "uint8" else torch.float32
+    extra = {"final_obs": torch.zeros(T, E, *spec.obs_shape, dtype=obs_dtype)} if final_obs else {}
     return {
+        **extra,
         "obs": torch.zeros(T + 1, E, *spec.obs_shape, dtype=obs_dtype),
         "first": torch.zeros(T + 1, E, dtype=torch.bool),
         "action": torch.zeros(T, E, len(spec.action_sizes), dtype=torch.long),
@@ -74,8 +81,11 @@ class Actor:
             out["reward"][t] = torch.from_numpy(step.reward)
             out["terminated"][t] = torch.from_numpy(step.terminated)
             out["truncated"][t] = torch.from_numpy(step.truncated)
-            if step.final_obs:  # value of each truncated episode's last observation
-                rows = list(step.final_obs)
+            if "final_obs" in out:
+                for i, o in step.final_obs.items():
+                    out["final_obs"][t, i] = torch.from_numpy(o)
+            rows = [i for i in step.final_obs if step.truncated[i]]
+            if rows:  # value of each truncated episode's last observation
                 final = torch.from_numpy(np.stack([step.final_obs[i] for i in rows]))
                 feats, _ = self.net.core(final[None], torch.zeros(1, len(rows), dtype=torch.bool),
                                          state[rows])  # fmt: skip

@@ -38,6 +38,12 @@ SLOTS_PER_ACTOR = 2
 ACTOR_TIMEOUT_S = 120.0
 
 
+def keeps_final_obs(cfg: ImpalaConfig) -> bool:
+    """Whether trajectories carry each ended episode's last observation (a learner that computes
+    rewards from it sets `keep_final_obs`)."""
+    return bool(getattr(cfg, "keep_final_obs", False))
+
+
 class EpisodeStats:
     """Returns of the last `window` finished episodes of each task."""
 
@@ -78,7 +84,8 @@ class InlineSource:
         self.stats = EpisodeStats(cfg.tasks)
 
     def batch(self, step: int) -> dict[str, torch.Tensor]:
-        out = trajectory_buffers(self.actor.net, self.cfg.unroll, self.batch_size)
+        out = trajectory_buffers(self.actor.net, self.cfg.unroll, self.batch_size,
+                                 keeps_final_obs(self.cfg))  # fmt: skip
         self.stats.add(self.actor.fill(out, version=step))
         frames = (step + 1) * self.cfg.unroll * self.batch_size
         return {**out, **self.stats.metrics(), "stat/frames": torch.tensor(float(frames)),
@@ -135,7 +142,8 @@ class LocalSource:
         self.per_batch = batch_size // E  # slots per learner batch
         self.ctx = mp.get_context("spawn")
         n_slots = cfg.actors * SLOTS_PER_ACTOR
-        self.slots = [trajectory_buffers(net, cfg.unroll, E) for _ in range(n_slots)]
+        self.slots = [trajectory_buffers(net, cfg.unroll, E, keeps_final_obs(cfg))
+                      for _ in range(n_slots)]  # fmt: skip
         for s in self.slots:
             for t in s.values():
                 t.share_memory_()
@@ -236,7 +244,8 @@ class LocalSource:
                 raise GenlabError(f"no trajectories from the actors for {ACTOR_TIMEOUT_S:.0f} s")
         taken = [self.ready.popleft() for _ in range(self.per_batch)]
         parts = [self.slots[s] for _, s in taken]
-        out = {k: torch.cat([p[k] for p in parts], 1) for k in TIME_KEYS}
+        keys = TIME_KEYS + (("final_obs",) if keeps_final_obs(self.cfg) else ())
+        out = {k: torch.cat([p[k] for p in parts], 1) for k in keys}
         out["core_state"] = torch.cat([p["core_state"] for p in parts])
         out["task"] = torch.cat([p["task"] for p in parts])
         lag = sum(step - int(p["version"]) for p in parts) / len(parts)
