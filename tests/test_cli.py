@@ -46,7 +46,7 @@ def test_model_options_appear_in_model_help(capsys):
             ["train", "nosuchmodel", "--steps", "1"],
             "unknown model 'nosuchmodel'; available: vae, ae",
         ),
-        (["train", "spiral", "--steps", "1"], "model 'spiral' is planned"),
+        (["train", "spiral", "--steps", "1", "--env", "minatar:breakout"], "SPIRAL paints"),
         (
             ["train", "vae", "--data", "fsdd", "--steps", "1"],
             "model 'vae' trains on mnist, omniglot",

@@ -10,6 +10,13 @@ from torch import nn
 from genlab.agents.impala import evaluation as impala
 from genlab.agents.impala.agent import ImpalaAgent
 from genlab.agents.impala.config import A2CConfig, ImpalaConfig
+from genlab.agents.spiral import (
+    SpiralAgent,
+    SpiralConfig,
+    evaluate_painter,
+    make_spiral_state,
+    spiral_step,
+)
 from genlab.agents.world_models import sequences as world_models
 from genlab.agents.world_models.mdnrnn import MDNRNN, MDNRNNConfig
 from genlab.data.images import image_splits
@@ -205,18 +212,17 @@ for _name, _options, _summary in (
         impala.load_data, impala.train_batches, impala.episode_gifs, impala.sample_gif,
         lambda options, cfg: options.unroll * cfg.batch_size,
     )
+MODELS["spiral"] = ModelEntry(
+    "spiral", "SPIRAL: an IMPALA painter (libmypaint) rewarded by a WGAN-GP critic",
+    SpiralConfig, SpiralAgent, ("env",), evaluate_painter, False, make_spiral_state, spiral_step,
+    {"lr": 2e-4, "batch_size": 32, "grad_clip": 40.0, "log_every": 20, "checkpoint_every": 200},
+    impala.load_data, impala.train_batches, impala.episode_gifs, impala.sample_gif,
+    lambda options, cfg: options.unroll * cfg.batch_size,
+)
 # fmt: on
-
-PLANNED = (
-    "spiral",
-)  # fmt: skip
 
 
 def get_model(name: str) -> ModelEntry:
     if name in MODELS:
         return MODELS[name]
-    if name in PLANNED:
-        raise GenlabError(
-            f"model '{name}' is planned but not in this version; available: {', '.join(MODELS)}"
-        )
     raise GenlabError(f"unknown model '{name}'; available: {', '.join(MODELS)}")

@@ -1,0 +1,184 @@
+"""SPIRAL (Ganin et al. 2018): an IMPALA painter rewarded by a WGAN-GP critic.
+
+The agent is genlab's IMPALA network on the painting task (`paint:mnist`: a paint torso, an
+LSTM, autoregressive heads with spatial location heads), trained with V-trace. Its reward is 0
+at every step but the last, where it is the critic's score of the finished canvas. The critic
+is genlab's WGAN-GP critic (`models.gan.Critic`) on 28x28 ink images: the canvas' ink
+(1 - luminance) area-averaged from 64x64, against real training images of the same dataset. It
+learns from the batch's finished canvases plus a replay of earlier ones (so it does not chase
+the current policy alone), one critic update per learner step before the policy's.
+
+With `--reward l2` on a conditional task (`paint:mnist-target-l2`) the environment's own
+reward is used instead, for comparison.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from genlab.agents.impala.agent import ImpalaAgent
+from genlab.agents.impala.config import ImpalaConfig
+from genlab.agents.impala.learning import actor_critic_loss
+from genlab.errors import ConfigError
+from genlab.models.gan import Critic, WGANGPConfig, gradient_penalty
+from genlab.train.config import TrainConfig, doc
+from genlab.train.loop import StepFn, TrainState, gradient_step, make_state
+
+REWARDS = ("critic", "l2")
+
+
+@dataclass(frozen=True)
+class SpiralConfig(ImpalaConfig):
+    """IMPALA's options with painting defaults, plus the critic's."""
+
+    env: str = doc("painting task: paint:mnist, paint:omniglot (critic), "
+                   "paint:mnist-target-l2 (--reward l2)", default="paint:mnist")  # fmt: skip
+    lstm: int = doc("LSTM core width", default=128)
+    clip_rewards: bool = doc("clip rewards to [-1, 1] (critic scores are not)", default=False)
+    gamma: float = doc("discount (episodes are 20 strokes)", default=1.0)
+    reward: str = doc(f"where rewards come from: {', '.join(REWARDS)}", default="critic")
+    critic_channels: int = doc("channels of the critic's first conv", default=32)
+    critic_lr: float = doc("critic learning rate (Adam, betas 0, 0.9)", default=1e-4)
+    gp_weight: float = doc("gradient penalty weight", default=10.0)
+    replay: int = doc("finished canvases kept for the critic", default=2000)
+
+    keep_final_obs: ClassVar[bool] = True  # trajectories carry the finished canvases
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.reward not in REWARDS:
+            raise ConfigError(f"reward must be one of {REWARDS}, got '{self.reward}'")
+        if not all(t.startswith("paint:") for t in self.tasks):
+            raise ConfigError(f"SPIRAL paints: --env must be paint:..., got '{self.env}'")
+        l2 = [t.endswith("-l2") for t in self.tasks]
+        if (self.reward == "l2") != all(l2) or any(l2) != all(l2):
+            raise ConfigError("--reward l2 goes with paint:DATASET-target-l2 tasks, and the "
+                              "critic with the others")  # fmt: skip
+
+
+def canvas_ink(planes: torch.Tensor) -> torch.Tensor:
+    """Observation planes (..., C, 64, 64) uint8 (plane 0: canvas luminance) -> ink images
+    (N, 1, 28, 28) in [0, 1] (1 = black ink), area-averaged like a 28x28 scan."""
+    ink = 1.0 - planes[..., 0, :, :].reshape(-1, 1, *planes.shape[-2:]).float() / 255.0
+    return F.interpolate(ink, size=(28, 28), mode="area")
+
+
+class SpiralAgent(ImpalaAgent):
+    def __init__(self, cfg: SpiralConfig):
+        super().__init__(cfg)
+        self.critic = Critic(WGANGPConfig(channels=cfg.critic_channels))
+        self.register_buffer("replay", torch.zeros(cfg.replay, 1, 28, 28), persistent=False)
+        self.replay_filled, self.replay_next = 0, 0
+        self._real: torch.Tensor | None = None
+
+    def real_images(self) -> torch.Tensor:
+        """The dataset's training images (N, 1, 28, 28) in [0, 1], loaded once."""
+        if self._real is None:
+            from genlab.data.images import image_splits
+
+            dataset = self.cfg.tasks[0].split(":", 1)[1].split("-")[0]
+            self._real = image_splits(dataset).train_x.float() / 255.0
+        return self._real
+
+    def remember(self, fakes: torch.Tensor) -> None:
+        """Add finished canvases (N, 1, 28, 28) to the ring buffer."""
+        for f in fakes[-len(self.replay) :]:
+            self.replay[self.replay_next] = f
+            self.replay_next = (self.replay_next + 1) % len(self.replay)
+            self.replay_filled = min(self.replay_filled + 1, len(self.replay))
+
+    def finished(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The batch's finished canvases as ink images (N, 1, 28, 28) and where they are
+        (T, B) bool."""
+        ended = batch["terminated"]
+        return canvas_ink(batch["final_obs"][ended]), ended
+
+    def critic_loss(
+        self, batch: dict[str, torch.Tensor], generator=None
+    ) -> dict[str, torch.Tensor]:
+        """WGAN-GP on real images against the batch's finished canvases and as many replayed."""
+        fakes, _ = self.finished(batch)
+        if len(fakes) == 0:
+            return {}
+        if self.replay_filled:
+            pick = torch.randint(self.replay_filled, (len(fakes),), generator=generator)
+            fakes = torch.cat([fakes, self.replay[pick]])
+        real = self.real_images()
+        real = real[torch.randint(len(real), (len(fakes),), generator=generator)]
+        wasserstein = self.critic(real).mean() - self.critic(fakes).mean()
+        gp = gradient_penalty(self.critic, real, fakes, torch.rand(len(fakes), generator=generator))
+        return {"critic_loss": -wasserstein + self.cfg.gp_weight * gp,
+                "wasserstein": wasserstein.detach(), "gp": gp.detach()}  # fmt: skip
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The policy's V-trace loss, with the critic's scores of finished canvases as rewards
+        (reward "critic"), or the environment's (reward "l2")."""
+        if self.cfg.reward == "critic":
+            fakes, ended = self.finished(batch)
+            reward = torch.zeros_like(batch["reward"])
+            if len(fakes):
+                with torch.no_grad():
+                    reward[ended] = self.critic(fakes)
+            batch = {**batch, "reward": reward}
+        metrics = actor_critic_loss(self.net, batch, self.cfg)
+        ended = batch["terminated"]
+        if ended.any():
+            metrics["final_reward"] = batch["reward"][ended].mean()
+        metrics.update({k[5:]: v for k, v in batch.items() if k.startswith("stat/")})
+        return metrics
+
+
+def make_spiral_state(model: SpiralAgent, cfg: TrainConfig) -> TrainState:
+    """Adam for the policy at --lr; Adam(0, 0.9) for the critic at its own rate (WGAN-GP's)."""
+    policy = [p for n, p in model.named_parameters() if not n.startswith("critic.")]
+    return make_state(model, cfg, {
+        "main": torch.optim.Adam(policy, lr=cfg.lr),
+        "critic": torch.optim.Adam(model.critic.parameters(), lr=model.cfg.critic_lr,
+                                   betas=(0.0, 0.9)),
+    })  # fmt: skip
+
+
+def spiral_step(cfg: TrainConfig) -> StepFn:
+    """One critic update on the batch's finished canvases (and the replay), then the policy's
+    gradient step with the updated critic's rewards; the canvases then join the replay."""
+    policy_step = gradient_step(cfg.grad_clip)
+
+    def step(state: TrainState, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        model: SpiralAgent = state.model
+        out: dict[str, torch.Tensor] = {}
+        if model.cfg.reward == "critic":
+            critic = model.critic_loss(batch)
+            if critic:
+                opt = state.optimizers["critic"]
+                opt.zero_grad(set_to_none=True)
+                critic["critic_loss"].backward()
+                opt.step()
+                opt.zero_grad(set_to_none=True)  # keep the critic out of the policy's clipping
+                state.schedulers["critic"].step()
+                out.update({k: v.detach() for k, v in critic.items()})
+        out.update(policy_step(state, batch))
+        if model.cfg.reward == "critic":
+            model.remember(model.finished(batch)[0])
+        return out
+
+    return step
+
+
+@torch.no_grad()
+def evaluate_painter(model: SpiralAgent, options: SpiralConfig, data, episodes: int = 30,
+                     seed: int = 0, **_) -> dict:  # fmt: skip
+    """`genlab eval`: the return (the environment's; 0 for critic-rewarded tasks) and, over the
+    same episodes' finished canvases, the critic's mean score and the mean ink per pixel."""
+    from genlab.agents.impala.evaluation import evaluate_agent, play
+
+    out = evaluate_agent(model, options, data, episodes, seed)
+    _, frames = play(model, 0, episodes, seed, frames=True)
+    finals = torch.from_numpy(np.stack([f[-1] for f in frames]))  # (N, 64, 64, 3) RGB
+    ink = canvas_ink(finals.float().mean(-1, keepdim=True).round().byte().permute(0, 3, 1, 2))
+    out.update(critic_score=model.critic(ink).mean().item(), ink_per_pixel=ink.mean().item())
+    return out

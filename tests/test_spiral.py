@@ -1,0 +1,106 @@
+"""SPIRAL: the critic's score of the finished canvas is the only reward, the critic learns from
+finished canvases against real digits, and the whole agent trains from the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from genlab.agents.impala.backends import InlineSource
+from genlab.agents.spiral import SpiralAgent, SpiralConfig, canvas_ink, spiral_step
+from genlab.envs import paint_tasks
+from genlab.envs.paint import PaintConfig
+from genlab.errors import ConfigError
+from genlab.train.config import TrainConfig
+
+
+@pytest.fixture
+def short_episodes(monkeypatch):
+    monkeypatch.setattr(paint_tasks, "DEFAULT", PaintConfig(renderer="numpy", episode_length=3))
+
+
+def painter_batch(cfg: SpiralConfig, batch: int = 2):
+    torch.manual_seed(0)
+    agent = SpiralAgent(cfg)
+    source = InlineSource(agent.net, cfg, agent.channels, batch, seed=0)
+    out = source.batch(0)
+    source.close()
+    return agent, out
+
+
+def test_canvas_ink_is_one_minus_luminance_area_averaged():
+    planes = torch.full((2, 2, 64, 64), 255, dtype=torch.uint8)
+    planes[1, 0, :32] = 0  # the top half black
+    ink = canvas_ink(planes)
+    assert ink.shape == (2, 1, 28, 28) and ink[0].max() == 0
+    assert ink[1, 0, :14].min() == 1 and ink[1, 0, 14:].max() == 0
+
+
+def test_the_critics_score_of_the_finished_canvas_is_the_only_reward(
+    data_root, short_episodes, monkeypatch
+):
+    import genlab.agents.spiral as spiral
+
+    cfg = SpiralConfig(unroll=6, lstm=16)
+    agent, batch = painter_batch(cfg)
+    ended = batch["terminated"]
+    assert ended[:, 0].tolist() == [False, False, True, False, False, True]
+    seen = {}
+
+    def spy(net, batch_in, config):  # the rewards the loss hands to V-trace
+        seen["reward"] = batch_in["reward"]
+        return {"loss": torch.zeros(())}
+
+    monkeypatch.setattr(spiral, "actor_critic_loss", spy)
+    agent.loss(batch)
+    with torch.no_grad():
+        expected = agent.critic(canvas_ink(batch["final_obs"][ended]))
+    assert torch.allclose(seen["reward"][ended], expected)
+    assert (seen["reward"][~ended] == 0).all()
+
+
+def test_a_step_trains_critic_and_policy_and_fills_the_replay(data_root, short_episodes):
+    cfg = SpiralConfig(unroll=6, lstm=16, replay=8)
+    agent, batch = painter_batch(cfg)
+    from genlab.agents.spiral import make_spiral_state
+
+    train = TrainConfig(steps=1, lr=1e-3, grad_clip=40.0)
+    state = make_spiral_state(agent, train)
+    critic_before = [p.clone() for p in agent.critic.parameters()]
+    policy_before = [p.clone() for p in agent.net.parameters()]
+    metrics = spiral_step(train)(state, batch)
+    assert {"critic_loss", "wasserstein", "gp", "loss", "final_reward"} <= metrics.keys()
+    assert all(
+        not torch.equal(a, b) for a, b in zip(critic_before, agent.critic.parameters(), strict=True)
+    )
+    assert any(
+        not torch.equal(a, b) for a, b in zip(policy_before, agent.net.parameters(), strict=True)
+    )
+    assert all(p.grad is None for p in agent.critic.parameters())  # not in the policy's clipping
+    assert agent.replay_filled == int(batch["terminated"].sum())
+
+
+def test_reward_and_task_must_agree():
+    with pytest.raises(ConfigError, match="SPIRAL paints"):
+        SpiralConfig(env="minatar:breakout")
+    with pytest.raises(ConfigError, match="reward l2"):
+        SpiralConfig(env="paint:mnist", reward="l2")
+    with pytest.raises(ConfigError, match="reward l2"):
+        SpiralConfig(env="paint:mnist-target-l2")
+    SpiralConfig(env="paint:mnist-target-l2", reward="l2")
+
+
+def test_spiral_trains_and_evaluates_from_the_cli(data_root, short_episodes, tmp_path, capsys):
+    from genlab.cli import main
+
+    out = tmp_path / "spiral"
+    assert main(["train", "spiral", "--steps", "2", "--batch-size", "2", "--lstm", "16",
+                 "--out", str(out), "--quiet"]) == 0  # fmt: skip
+    assert (out / "pictures" / "episode-paint-mnist.gif").is_file()
+    capsys.readouterr()
+    assert main(["eval", str(out), "--episodes", "3", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["episodes"] == 3 and "critic_score" in result
+    assert 0 <= result["ink_per_pixel"] <= 1
