@@ -104,3 +104,11 @@ def test_spiral_trains_and_evaluates_from_the_cli(data_root, short_episodes, tmp
     result = json.loads(capsys.readouterr().out)
     assert result["episodes"] == 3 and "critic_score" in result
     assert 0 <= result["ink_per_pixel"] <= 1
+    assert main(["sample", str(out), "--n", "2", "--out", str(tmp_path / "s")]) == 0
+    written = {p.name for p in (tmp_path / "s").iterdir()}
+    assert {"canvases.png", "painting.gif", "program_1.json", "program_1.svg",
+            "program_1.gcode"} <= written  # fmt: skip
+    from genlab.envs.paint import from_json
+
+    program, _ = from_json((tmp_path / "s" / "program_0.json").read_text())
+    assert len(program) == 3  # one stroke per step

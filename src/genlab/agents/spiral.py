@@ -182,3 +182,48 @@ def evaluate_painter(model: SpiralAgent, options: SpiralConfig, data, episodes: 
     ink = canvas_ink(finals.float().mean(-1, keepdim=True).round().byte().permute(0, 3, 1, 2))
     out.update(critic_score=model.critic(ink).mean().item(), ink_per_pixel=ink.mean().item())
     return out
+
+
+@torch.no_grad()
+def paint_episode(model: SpiralAgent, env, seed: int, generator: torch.Generator):
+    """One episode of `env` (a PaintTask) with the agent sampling its strokes: the RGB canvas
+    after every stroke (the first is blank) and the program."""
+    net = model.net
+    obs, _ = env.reset(seed=seed)
+    state, first, frames, done = net.initial_state(1), torch.ones(1, 1, dtype=torch.bool), [], False
+    frames.append(env.render())
+    while not done:
+        features, state = net.core(torch.from_numpy(obs)[None, None], first, state)
+        action, _ = net.heads.sample(features[0], generator)
+        obs, _, terminated, truncated, _ = env.step(dict(zip(net.spec.action_names,
+                                                             action[0].tolist(), strict=True)))  # fmt: skip
+        frames.append(env.render())
+        first, done = torch.zeros(1, 1, dtype=torch.bool), terminated or truncated
+    return frames, env.program()
+
+
+def sample_paintings(model: SpiralAgent, options: SpiralConfig, n: int, out, seed: int = 0):
+    """`genlab sample RUN --n N --out DIR`: N paintings as a grid (canvases.png), the first one
+    being painted (painting.gif), and each one's program as JSON, SVG and G-code."""
+    from pathlib import Path
+
+    from genlab.envs.paint import to_gcode, to_json, to_svg
+    from genlab.envs.paint_tasks import PaintTask
+    from genlab.viz.images import save_grid, write_gif
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    env = PaintTask(options.tasks[0].split(":", 1)[1])
+    g = torch.Generator().manual_seed(seed)
+    finals = []
+    for i in range(n):
+        frames, program = paint_episode(model.eval(), env, seed + i, g)
+        finals.append(frames[-1])
+        if i == 0:
+            write_gif(frames, out / "painting.gif", fps=4)
+        canvas = env.cfg.canvas
+        (out / f"program_{i}.json").write_text(to_json(program, canvas))
+        (out / f"program_{i}.svg").write_text(to_svg(program, canvas))
+        (out / f"program_{i}.gcode").write_text(to_gcode(program, canvas))
+    images = torch.from_numpy(np.stack(finals)).permute(0, 3, 1, 2).float() / 255.0
+    return save_grid(images, out / "canvases.png")

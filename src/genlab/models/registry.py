@@ -15,6 +15,7 @@ from genlab.agents.spiral import (
     SpiralConfig,
     evaluate_painter,
     make_spiral_state,
+    sample_paintings,
     spiral_step,
 )
 from genlab.agents.world_models import sequences as world_models
@@ -216,7 +217,7 @@ MODELS["spiral"] = ModelEntry(
     "spiral", "SPIRAL: an IMPALA painter (libmypaint) rewarded by a WGAN-GP critic",
     SpiralConfig, SpiralAgent, ("env",), evaluate_painter, False, make_spiral_state, spiral_step,
     {"lr": 2e-4, "batch_size": 32, "grad_clip": 40.0, "log_every": 20, "checkpoint_every": 200},
-    impala.load_data, impala.train_batches, impala.episode_gifs, impala.sample_gif,
+    impala.load_data, impala.train_batches, impala.episode_gifs, sample_paintings,
     lambda options, cfg: options.unroll * cfg.batch_size,
 )
 # fmt: on
