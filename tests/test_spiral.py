@@ -112,3 +112,15 @@ def test_spiral_trains_and_evaluates_from_the_cli(data_root, short_episodes, tmp
 
     program, _ = from_json((tmp_path / "s" / "program_0.json").read_text())
     assert len(program) == 3  # one stroke per step
+
+
+def test_a_conditional_critic_judges_canvas_target_pairs(data_root, short_episodes):
+    cfg = SpiralConfig(env="paint:mnist-target", unroll=6, lstm=16)
+    agent, batch = painter_batch(cfg)
+    fakes, ended = agent.finished(batch)
+    assert fakes.shape == (int(ended.sum()), 2, 28, 28)
+    final = batch["final_obs"][ended]
+    assert torch.equal(fakes[:, 1:], canvas_ink(final, 1))  # the target rides along
+    assert agent.critic(fakes).shape == (len(fakes),)
+    losses = agent.critic_loss(batch)
+    assert torch.isfinite(losses["critic_loss"])

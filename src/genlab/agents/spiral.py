@@ -4,9 +4,11 @@ The agent is genlab's IMPALA network on the painting task (`paint:mnist`: a pain
 LSTM, autoregressive heads with spatial location heads), trained with V-trace. Its reward is 0
 at every step but the last, where it is the critic's score of the finished canvas. The critic
 is genlab's WGAN-GP critic (`models.gan.Critic`) on 28x28 ink images: the canvas' ink
-(1 - luminance) area-averaged from 64x64, against real training images of the same dataset. It
-learns from the batch's finished canvases plus a replay of earlier ones (so it does not chase
-the current policy alone), one critic update per learner step before the policy's.
+(1 - luminance) area-averaged from 64x64, against real training images of the same dataset. In
+conditional tasks (`paint:mnist-target`) it judges (canvas, target) pairs against (target,
+target) pairs, so the best painting is the target itself. It learns from the batch's finished
+canvases plus a replay of earlier ones (so it does not chase the current policy alone), one
+critic update per learner step before the policy's.
 
 With `--reward l2` on a conditional task (`paint:mnist-target-l2`) the environment's own
 reward is used instead, for comparison.
@@ -61,18 +63,21 @@ class SpiralConfig(ImpalaConfig):
                               "critic with the others")  # fmt: skip
 
 
-def canvas_ink(planes: torch.Tensor) -> torch.Tensor:
-    """Observation planes (..., C, 64, 64) uint8 (plane 0: canvas luminance) -> ink images
-    (N, 1, 28, 28) in [0, 1] (1 = black ink), area-averaged like a 28x28 scan."""
-    ink = 1.0 - planes[..., 0, :, :].reshape(-1, 1, *planes.shape[-2:]).float() / 255.0
+def canvas_ink(planes: torch.Tensor, plane: int = 0) -> torch.Tensor:
+    """Observation planes (..., C, 64, 64) uint8 (plane 0: the canvas' luminance, 1 in
+    conditional tasks: the target's) -> ink images (N, 1, 28, 28) in [0, 1] (1 = black ink),
+    area-averaged like a 28x28 scan."""
+    ink = 1.0 - planes[..., plane, :, :].reshape(-1, 1, *planes.shape[-2:]).float() / 255.0
     return F.interpolate(ink, size=(28, 28), mode="area")
 
 
 class SpiralAgent(ImpalaAgent):
     def __init__(self, cfg: SpiralConfig):
         super().__init__(cfg)
-        self.critic = Critic(WGANGPConfig(channels=cfg.critic_channels))
-        self.register_buffer("replay", torch.zeros(cfg.replay, 1, 28, 28), persistent=False)
+        self.conditional = "-target" in cfg.tasks[0]
+        pairs = 2 if self.conditional else 1
+        self.critic = Critic(WGANGPConfig(channels=cfg.critic_channels), in_channels=pairs)
+        self.register_buffer("replay", torch.zeros(cfg.replay, pairs, 28, 28), persistent=False)
         self.replay_filled, self.replay_next = 0, 0
         self._real: torch.Tensor | None = None
 
@@ -93,10 +98,13 @@ class SpiralAgent(ImpalaAgent):
             self.replay_filled = min(self.replay_filled + 1, len(self.replay))
 
     def finished(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """The batch's finished canvases as ink images (N, 1, 28, 28) and where they are
-        (T, B) bool."""
+        """The batch's finished canvases as ink images (N, 1, 28, 28), or (canvas, target)
+        pairs (N, 2, 28, 28) in conditional tasks, and where they are (T, B) bool."""
         ended = batch["terminated"]
-        return canvas_ink(batch["final_obs"][ended]), ended
+        final = batch["final_obs"][ended]
+        if self.conditional:
+            return torch.cat([canvas_ink(final, 0), canvas_ink(final, 1)], 1), ended
+        return canvas_ink(final), ended
 
     def critic_loss(
         self, batch: dict[str, torch.Tensor], generator=None
@@ -108,8 +116,11 @@ class SpiralAgent(ImpalaAgent):
         if self.replay_filled:
             pick = torch.randint(self.replay_filled, (len(fakes),), generator=generator)
             fakes = torch.cat([fakes, self.replay[pick]])
-        real = self.real_images()
-        real = real[torch.randint(len(real), (len(fakes),), generator=generator)]
+        if self.conditional:  # real pairs: each target with itself
+            real = fakes[:, 1:].repeat(1, 2, 1, 1)
+        else:
+            real = self.real_images()
+            real = real[torch.randint(len(real), (len(fakes),), generator=generator)]
         wasserstein = self.critic(real).mean() - self.critic(fakes).mean()
         gp = gradient_penalty(self.critic, real, fakes, torch.rand(len(fakes), generator=generator))
         return {"critic_loss": -wasserstein + self.cfg.gp_weight * gp,

@@ -90,17 +90,18 @@ class Generator(nn.Module):
 
 
 class Critic(nn.Module):
-    """Scores images x (B, 1, 28, 28) in [0, 1] -> (B,): higher means more real.
+    """Scores images x (B, C, 28, 28) in [0, 1] -> (B,): higher means more real. C is 1, or
+    more for stacked images (SPIRAL's conditional critic judges (canvas, target) pairs).
 
     No batch normalisation, so each image's score depends on that image alone (the gradient
     penalty is defined per sample). Conditional critics add a projection term <embed(y), h>.
     """
 
-    def __init__(self, cfg: GANConfig):
+    def __init__(self, cfg: GANConfig, in_channels: int = 1):
         super().__init__()
         c = cfg.channels
         self.body = nn.Sequential(
-            nn.Conv2d(1, c, 4, 2, 1), nn.LeakyReLU(0.2),  # (B, c, 14, 14)
+            nn.Conv2d(in_channels, c, 4, 2, 1), nn.LeakyReLU(0.2),  # (B, c, 14, 14)
             nn.Conv2d(c, 2 * c, 4, 2, 1), nn.LeakyReLU(0.2),  # (B, 2c, 7, 7)
             nn.Flatten(),
             nn.Linear(2 * c * 49, 4 * c), nn.LeakyReLU(0.2),
