@@ -319,3 +319,15 @@ def test_speaker_adaptation_changes_only_what_its_mode_allows():
     assert torch.equal(net.speaker.weight[4], tiny().speaker.weight[4])  # the base is untouched
     with pytest.raises(ConfigError, match="speaker 2"):
         adapt_speaker(net, clips, 2, "all", steps=1)
+
+
+def test_gated_activation_is_tanh_times_sigmoid():
+    from genlab.nn.gates import gated_activation
+
+    z = torch.randn(3, 8, 50, dtype=torch.float64) * 4
+    reference = torch.tanh(z[:, :4]) * torch.sigmoid(z[:, 4:])
+    assert torch.allclose(gated_activation(z, 4), reference, atol=1e-12)
+    z.requires_grad_(True)
+    (g1,) = torch.autograd.grad(gated_activation(z, 4).sum(), z)
+    (g2,) = torch.autograd.grad((torch.tanh(z[:, :4]) * torch.sigmoid(z[:, 4:])).sum(), z)
+    assert torch.allclose(g1, g2, atol=1e-12)

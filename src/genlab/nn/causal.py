@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genlab.nn.gates import gated_activation
+
 
 def receptive_field(dilations: Sequence[int], kernel: int = 2, input_kernel: int = 2) -> int:
     """Inputs that one output of an input conv (dilation 1) followed by kernel-`kernel` layers
@@ -68,7 +70,7 @@ class GatedResidualBlock(nn.Module):
         bias = self.cond_bias(g)
         if bias is not None:
             z = z + bias[:, :, None]
-        a = torch.tanh(z[:, : self.gate]) * torch.sigmoid(z[:, self.gate :])
+        a = gated_activation(z, self.gate)
         out = self.out(a)  # (B, C + S, T)
         return h + out[:, : self.channels], out[:, self.channels :]
 
@@ -80,6 +82,6 @@ class GatedResidualBlock(nn.Module):
         z = self.conv.step([past, now])  # (B, 2 gate)
         if bias is not None:
             z = z + bias
-        a = torch.tanh(z[:, : self.gate]) * torch.sigmoid(z[:, self.gate :])
+        a = gated_activation(z, self.gate)
         out = F.linear(a, self.out.weight[:, :, 0], self.out.bias)  # (B, C + S)
         return now + out[:, : self.channels], out[:, self.channels :]

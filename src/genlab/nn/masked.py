@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genlab.nn.gates import gated_activation
+
 
 def raster_mask(
     out_channels: int, in_channels: int, kernel: int, kind: str, groups: int = 1
@@ -63,8 +65,7 @@ def shift_right(x: torch.Tensor) -> torch.Tensor:
 def _gate(x: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     if bias is not None:
         x = x + bias[:, :, None, None]
-    f, g = x.chunk(2, 1)
-    return torch.tanh(f) * torch.sigmoid(g)
+    return gated_activation(x, x.shape[1] // 2)
 
 
 class GatedLayer(nn.Module):
