@@ -124,3 +124,16 @@ def test_a_conditional_critic_judges_canvas_target_pairs(data_root, short_episod
     assert agent.critic(fakes).shape == (len(fakes),)
     losses = agent.critic_loss(batch)
     assert torch.isfinite(losses["critic_loss"])
+
+
+def test_actor_processes_carry_finished_canvases_to_the_learner(
+    data_root, short_episodes, tmp_path
+):
+    from genlab.cli import main
+
+    out = tmp_path / "spiral-local"
+    assert main(["train", "spiral", "--backend", "local", "--actors", "1", "--envs-per-actor",
+                 "2", "--steps", "2", "--batch-size", "2", "--lstm", "16", "--out", str(out),
+                 "--quiet"]) == 0  # fmt: skip
+    last = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+    assert "critic_loss" in last and "final_reward" in last  # canvases reached the critic
