@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 from genlab.envs import mypaint
-from genlab.envs.paint import PaintConfig, PaintEnv, ink, render
+from genlab.envs.paint import PaintConfig, PaintEnv, ink, random_episode, render
 
 
 def strokes_per_second(renderer: str, episodes: int) -> float:
@@ -38,11 +38,7 @@ def agreement(programs: int) -> dict:
     env = PaintEnv(PaintConfig(renderer="mypaint"))
     ious = []
     for seed in range(programs):
-        env.reset(seed=seed)
-        env.action_space.seed(seed)
-        done = False
-        while not done:
-            obs, _, done, _, _ = env.step(env.action_space.sample())
+        obs = random_episode(env, seed)
         a, b = ink(obs["canvas"]) > 0.1, ink(render(env.program(), 64, "numpy")) > 0.1
         ious.append((a & b).sum() / max(1, (a | b).sum()))
     return {"iou_mean": round(float(np.mean(ious)), 3), "iou_min": round(float(np.min(ious)), 3)}

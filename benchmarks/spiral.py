@@ -30,6 +30,7 @@ from PIL import Image, ImageDraw
 from common import train_for_minutes
 from genlab.agents.spiral import SpiralConfig, canvas_ink, paint_episode
 from genlab.data.images import image_splits
+from genlab.envs.paint import random_episode
 from genlab.envs.paint_tasks import PaintTask
 from genlab.runs import load_run
 
@@ -37,16 +38,8 @@ from genlab.runs import load_run
 class RandomPainter:
     """Uniform random strokes: the baseline agent."""
 
-    def __init__(self, seed: int = 0):
-        self.seed = seed
-
     def paint(self, env: PaintTask, seed: int) -> np.ndarray:
-        obs, _ = env.reset(seed=seed)
-        env.action_space.seed(seed)
-        done = False
-        while not done:
-            obs, _, done, _, _ = env.step(env.action_space.sample())
-        return obs
+        return random_episode(env, seed)
 
 
 def final_ink(obs_or_frame) -> torch.Tensor:

@@ -17,6 +17,7 @@ from genlab.envs.paint import (
     bezier,
     from_json,
     ink,
+    random_episode,
     render,
     to_gcode,
     to_json,
@@ -27,16 +28,6 @@ from genlab.errors import ConfigError
 gym = pytest.importorskip("gymnasium")
 RENDERERS = ["numpy", pytest.param("mypaint", marks=pytest.mark.skipif(
     not mypaint.available(), reason=f"libmypaint missing (apt-get install {mypaint.PACKAGES})"))]  # fmt: skip
-
-
-def random_episode(env: PaintEnv, seed: int) -> dict:
-    obs, _ = env.reset(seed=seed)
-    env.action_space.seed(seed)
-    done = False
-    while not done:
-        obs, reward, done, truncated, _ = env.step(env.action_space.sample())
-        assert reward == 0.0 and not truncated
-    return obs
 
 
 @pytest.mark.parametrize("renderer", RENDERERS)
@@ -118,8 +109,9 @@ def test_episode_length_conditional_targets_and_errors():
     obs, _ = env.reset(seed=0)
     assert obs["target"].shape == (64, 64, 3) and obs["step"][0] == 0
     assert (obs["target"][20:28] == 0).all() and (obs["target"][40:] == 255).all()  # ink: black
-    dones = [env.step(env.action_space.sample())[2] for _ in range(3)]
-    assert dones == [False, False, True]
+    steps = [env.step(env.action_space.sample()) for _ in range(3)]
+    assert [s[2] for s in steps] == [False, False, True] and not any(s[3] for s in steps)
+    assert all(s[1] == 0.0 for s in steps)  # the environment's own reward is always 0
     with pytest.raises(gym.error.ResetNeeded):
         env.step(env.action_space.sample())
     with pytest.raises(ConfigError, match="targets"):

@@ -181,6 +181,18 @@ class PaintEnv(gym.Env):
         return list(self._strokes)
 
 
+def random_episode(env: gym.Env, seed: int):
+    """Paint one episode of uniformly random strokes (the random-stroke baseline); returns the
+    last observation. Works for PaintEnv and the tasks that wrap it."""
+    obs, _ = env.reset(seed=seed)
+    env.action_space.seed(seed)
+    done = False
+    while not done:
+        obs, _, terminated, truncated, _ = env.step(env.action_space.sample())
+        done = terminated or truncated
+    return obs
+
+
 # --- the program, exported ------------------------------------------------------------------------
 def to_json(program: list[Stroke], canvas: int) -> str:
     return json.dumps({"canvas": canvas, "strokes": [asdict(s) for s in program]}, indent=1)
