@@ -124,6 +124,10 @@ def test_a_conditional_critic_judges_canvas_target_pairs(data_root, short_episod
     assert agent.critic(fakes).shape == (len(fakes),)
     losses = agent.critic_loss(batch)
     assert torch.isfinite(losses["critic_loss"])
+    from genlab.agents.spiral import evaluate_painter
+
+    result = evaluate_painter(agent, cfg, None, episodes=2)  # no critic score without targets
+    assert "critic_score" not in result and 0 <= result["ink_per_pixel"] <= 1
 
 
 def test_actor_processes_carry_finished_canvases_to_the_learner(

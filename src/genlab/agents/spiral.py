@@ -183,15 +183,20 @@ def spiral_step(cfg: TrainConfig) -> StepFn:
 @torch.no_grad()
 def evaluate_painter(model: SpiralAgent, options: SpiralConfig, data, episodes: int = 30,
                      seed: int = 0, **_) -> dict:  # fmt: skip
-    """`genlab eval`: the return (the environment's; 0 for critic-rewarded tasks) and, over the
-    same episodes' finished canvases, the critic's mean score and the mean ink per pixel."""
-    from genlab.agents.impala.evaluation import evaluate_agent, play
+    """`genlab eval`: over `episodes` episodes played once, the return (the environment's; 0 for
+    critic-rewarded tasks), the mean ink per pixel of the finished canvases and, for
+    unconditional tasks, the critic's mean score of them (a conditional critic would also need
+    each target, which the rendered canvas does not show)."""
+    from genlab.agents.impala.evaluation import play
 
-    out = evaluate_agent(model, options, data, episodes, seed)
-    _, frames = play(model, 0, episodes, seed, frames=True)
+    model.eval()
+    returns, frames = play(model, 0, episodes, seed, frames=True)
     finals = torch.from_numpy(np.stack([f[-1] for f in frames]))  # (N, 64, 64, 3) RGB
     ink = canvas_ink(finals.float().mean(-1, keepdim=True).round().byte().permute(0, 3, 1, 2))
-    out.update(critic_score=model.critic(ink).mean().item(), ink_per_pixel=ink.mean().item())
+    out = {"episodes": episodes, "mean_return": float(np.mean(returns)),
+           "std_return": float(np.std(returns)), "ink_per_pixel": ink.mean().item()}  # fmt: skip
+    if not model.conditional:
+        out["critic_score"] = model.critic(ink).mean().item()
     return out
 
 

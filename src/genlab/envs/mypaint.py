@@ -13,6 +13,7 @@ canvas is read back tile by tile.
 
 from __future__ import annotations
 
+import colorsys
 import ctypes
 import ctypes.util
 import math
@@ -91,18 +92,6 @@ def available() -> bool:
         return False
 
 
-def rgb_to_hsv(rgb: tuple[float, float, float]) -> tuple[float, float, float]:
-    """(r, g, b) in [0, 1] -> (h, s, v) in [0, 1], libmypaint's colour settings."""
-    r, g, b = rgb
-    v, lo = max(rgb), min(rgb)
-    s = 0.0 if v == 0 else (v - lo) / v
-    if v == lo:
-        return 0.0, s, v
-    d = v - lo
-    h = ((g - b) / d) % 6 if v == r else (b - r) / d + 2 if v == g else (r - g) / d + 4
-    return h / 6, s, v
-
-
 class MyPaintCanvas:
     """A white canvas painted by libmypaint's default brush."""
 
@@ -130,7 +119,9 @@ class MyPaintCanvas:
     def stroke(self, points: np.ndarray, pressure: float, radius: float,
                rgb: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> None:  # fmt: skip
         lib, brush = self.lib, self._brush
-        for name, value in zip(("color_h", "color_s", "color_v"), rgb_to_hsv(rgb), strict=True):
+        for name, value in zip(
+            ("color_h", "color_s", "color_v"), colorsys.rgb_to_hsv(*rgb), strict=True
+        ):
             lib.mypaint_brush_set_base_value(brush, self._settings[name], value)
         lib.mypaint_brush_set_base_value(brush, self._settings["radius_logarithmic"],
                                          math.log(radius))  # fmt: skip

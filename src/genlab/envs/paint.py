@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass
 
 import gymnasium as gym
 import numpy as np
+from PIL import Image
 
 from genlab.envs.mypaint import make_canvas
 from genlab.errors import ConfigError
@@ -72,8 +73,6 @@ def render(program: list[Stroke], canvas: int, renderer: str = "mypaint") -> np.
 
 def target_canvas(image: np.ndarray, canvas: int) -> np.ndarray:
     """An ink image (h, w) uint8 (255 = ink) -> (canvas, canvas, 3) uint8, black ink on white."""
-    from PIL import Image
-
     resized = np.asarray(Image.fromarray(image).resize((canvas, canvas), Image.Resampling.BILINEAR))
     return np.repeat((255 - resized)[..., None], 3, axis=2)
 

@@ -13,6 +13,8 @@ Observation (C, canvas, canvas) uint8: the canvas' luminance (255 = white), then
 
 from __future__ import annotations
 
+from functools import cache
+
 import gymnasium as gym
 import numpy as np
 
@@ -32,8 +34,10 @@ def parse(task: str) -> tuple[str, bool, bool]:
     return dataset, bool(flags), flags == ["target", "l2"]
 
 
+@cache
 def target_images(dataset: str) -> np.ndarray:
-    """Training images of `dataset` as (N, 28, 28) uint8 ink (255 = ink)."""
+    """Training images of `dataset` as (N, 28, 28) uint8 ink (255 = ink), loaded once per
+    process (an actor steps many environments)."""
     from genlab.data.images import image_splits
 
     return image_splits(dataset).train_x[:, 0].numpy()

@@ -16,11 +16,6 @@ from genlab.agents.world_models.mdnrnn import MDNRNN
 from genlab.agents.world_models.rollouts import play
 
 
-def n_inputs(vae, m: MDNRNN | None) -> int:
-    """What C sees: Z (V+C) or Z + H (V+M+C)."""
-    return vae.cfg.latent_dim + (m.cfg.hidden if m is not None else 0)
-
-
 def n_params(vae, m: MDNRNN | None) -> int:
     """C's parameter count for this V and M."""
     return controller_size(vae.cfg.latent_dim, m.cfg.hidden if m is not None else 0)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,8 +126,6 @@ def collect(
 ) -> dict:  # fmt: skip
     """Episodes 0 .. episodes-1 into `root` (those already there are kept), `workers` processes
     at a time. Returns {"episodes", "new_steps", "seconds", "steps_per_second"}."""
-    import time
-
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     todo = [(str(root), i, seed, max_steps) for i in range(episodes)

@@ -47,7 +47,7 @@ def load(name: str) -> ctypes.CDLL | None:
             compiler, name, source, flags, lib, last=flags is variants[-1]
         ):
             return ctypes.CDLL(str(lib))
-    return None  # unreachable: the last variant raises
+    raise AssertionError("unreachable: compiling the last variant raises on failure")
 
 
 def _compile(
