@@ -113,6 +113,29 @@ def test_training_again_on_the_same_out_resumes_to_the_new_budget(data_root, tmp
     assert "is a 'vae' run, not 'ae'" in capsys.readouterr().err
 
 
+def test_init_from_fine_tunes_another_runs_weights(data_root, tmp_path, capsys):
+    source, tuned = tmp_path / "source", tmp_path / "tuned"
+    assert run("train", "vae", "--steps", 3, "--out", source, *TINY) == 0
+    # lr 0: the one step changes nothing, so the run holds exactly the source's weights.
+    argv = ["train", "vae", "--steps", 1, "--lr", 0, "--batch-size", 32, "--quiet"]
+    assert run(*argv, "--init-from", source, "--out", tuned) == 0
+    config = json.loads((tuned / "config.json").read_text())
+    assert config["model_options"]["latent_dim"] == 2  # options come from the source run
+    assert config["train"]["init_from"] == str(source)
+    want, got = read_checkpoint(source)["model"], read_checkpoint(tuned)["model"]
+    assert read_checkpoint(tuned)["step"] == 1
+    assert all(torch.equal(want[k], got[k]) for k in want)
+    # Without --init-from the same command starts from a fresh initialisation.
+    assert run(*argv, *TINY[:6], "--out", tmp_path / "fresh") == 0
+    fresh = read_checkpoint(tmp_path / "fresh")["model"]
+    assert not all(torch.equal(want[k], fresh[k]) for k in want)
+    capsys.readouterr()
+    assert run(*argv, "--init-from", source, "--out", tmp_path / "x", "--channels", 8) == 2
+    assert "built with other options: channels=8 here, 4 there" in capsys.readouterr().err
+    assert run("train", "ae", "--steps", 1, "--init-from", source, "--out", tmp_path / "y") == 2
+    assert "is a 'vae' run, not 'ae'" in capsys.readouterr().err
+
+
 def test_an_autoencoder_cannot_sample(data_root, tmp_path, capsys):
     out = tmp_path / "ae"
     assert run("train", "ae", "--steps", 2, "--out", out, *TINY) == 0

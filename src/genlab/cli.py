@@ -57,7 +57,7 @@ def cmd_train(ns: argparse.Namespace) -> int:
     from genlab.runs import new_run_dir
     from genlab.train import distributed as dist
     from genlab.train.config import TrainConfig
-    from genlab.workflow import saved_config, train_and_show
+    from genlab.workflow import init_source, saved_config, train_and_show
 
     entry = get_model(ns.model)
     if dist.env_world_size() > 1 and not ns.out:
@@ -66,8 +66,10 @@ def cmd_train(ns: argparse.Namespace) -> int:
     saved = saved_config(run_dir)
     model_given, train_given = given(ns, entry.options), given(ns, TrainConfig)
     if saved is None:
-        data = ns.data or entry.datasets[0]
-        options = entry.options(**model_given)
+        init = train_given.get("init_from")
+        source = init_source(Path(init), ns.model) if init else {}
+        data = ns.data or source.get("data") or entry.datasets[0]
+        options = entry.options(**{**source.get("model_options", {}), **model_given})
         cfg = TrainConfig(**{**entry.train_defaults, **train_given})
     else:
         if saved["model"] != ns.model:

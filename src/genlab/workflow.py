@@ -23,6 +23,7 @@ from genlab.runs import load_run, read_config, write_config
 from genlab.train import distributed as dist
 from genlab.train.config import TrainConfig
 from genlab.train.loop import FitResult, fit
+from genlab.train.state import CHECKPOINT
 
 
 def resolved_config(model: str, data: str, options: object, train: TrainConfig, nproc: int) -> dict:
@@ -76,6 +77,8 @@ def _train(entry, data, options, cfg, run_dir, data_dir, nproc, progress) -> Fit
         write_config(run_dir, resolved_config(model, data, options, cfg, nproc))
     torch.manual_seed(cfg.seed)
     net = entry.build(options)
+    if cfg.init_from and not (run_dir / CHECKPOINT).is_file():  # a resumed run has its own
+        init_weights(net, model, options, Path(cfg.init_from))
     torch.manual_seed(cfg.seed + 7919 * dist.rank())  # each rank draws its own noise
     if cfg.batch_size % dist.world_size():
         raise GenlabError(
@@ -90,6 +93,31 @@ def _train(entry, data, options, cfg, run_dir, data_dir, nproc, progress) -> Fit
     finally:
         if hasattr(batches, "close"):
             batches.close()  # e.g. stop an agent's actor processes
+
+
+def init_source(source: Path, model: str) -> dict:
+    """The config of run `source`, checked to be a `model` run (for `--init-from`)."""
+    config = read_config(source)
+    if config["model"] != model:
+        raise GenlabError(f"--init-from {source} is a '{config['model']}' run, not '{model}'")
+    return config
+
+
+def init_weights(net: torch.nn.Module, model: str, options: object, source: Path) -> None:
+    """Load the weights of run `source` (EMA if kept) into `net`, a fresh `model` with `options`.
+
+    Raises GenlabError when `source` is another model or was built with other options.
+    """
+    config = init_source(source, model)
+    differ = {
+        k: (v, config["model_options"].get(k))
+        for k, v in dataclasses.asdict(options).items()
+        if config["model_options"].get(k) != v
+    }
+    if differ:
+        detail = ", ".join(f"{k}={new!r} here, {old!r} there" for k, (new, old) in differ.items())
+        raise GenlabError(f"--init-from {source} was built with other options: {detail}")
+    net.load_state_dict(load_run(source)[2].state_dict())
 
 
 def frames_to_steps(entry, options: object, cfg: TrainConfig) -> TrainConfig:

@@ -40,6 +40,11 @@ class TrainConfig:
     threads: int | None = doc(
         "torch CPU threads per process; None = cores / processes", default=None
     )
+    init_from: str | None = doc(
+        "fine-tune: start from the weights of this run of the same model (its EMA weights if "
+        "kept); steps, optimizer and schedule start afresh",
+        default=None,
+    )
 
     def __post_init__(self) -> None:
         if self.schedule not in ("constant", "cosine"):
