@@ -9,8 +9,9 @@
 2. Test NLL over the full test utterances, bits and nats per sample, of the digit- and
    speaker-conditioned WaveNet (`genlab train wavenet`) and of the linear autoregressive baseline
    with the same receptive field (`genlab train linear_ar`).
-3. Digit-conditioned samples (`--per-digit` per digit, speakers cycling, `sample_seconds` long)
-   classified by (1): the rate at which they are heard as their digit, overall and per digit.
+3. Digit-conditioned samples (`--per-digit` per digit, speakers cycling, `sample_seconds` long,
+   at `--temperature`) classified by (1): the rate at which they are heard as their digit,
+   overall and per digit.
 One JSON line. Bars (issue 7): classifier >= 0.95; conditioned samples >= 0.70; WaveNet's NLL
 clearly below the baseline's.
 """
@@ -61,6 +62,7 @@ def main() -> None:
     p.add_argument("--out", default="runs/bench-wavenet")
     p.add_argument("--run", default=None, help="measure this trained wavenet run (no training)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
+    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -94,7 +96,7 @@ def main() -> None:
                                             args.threads)  # fmt: skip
         model = load_run(out / "wavenet")[2]
     t0 = time.monotonic()
-    clips, _ = generate_clips(model, options, 10 * args.per_digit, seed=1)
+    clips, _ = generate_clips(model, options, 10 * args.per_digit, 1, args.temperature)
     digits = torch.arange(10 * args.per_digit) % 10
     heard = digit_accuracy(classifier, clips, digits)
     report["samples"] = {
@@ -102,6 +104,7 @@ def main() -> None:
         "per_digit": {d: round(a, 2) for d, a in heard["per_digit"].items()},
         "n": len(clips),
         "seconds_each": options.sample_seconds,
+        "temperature": args.temperature,
         "generation_seconds": round(time.monotonic() - t0, 1),
     }
     report.update(threads=torch.get_num_threads(), date=time.strftime("%Y-%m-%d"))
