@@ -7,8 +7,9 @@ speed.
 Trains MODEL (gated_pixelcnn, pixelcnn, glow, realnvp, pixelvae) with its defaults for
 `--minutes`, then evaluates it on the full test set (`genlab eval`: nats per image, bits/dim for
 8-bit data; PixelVAE's NLL by importance sampling with `--k` samples, plus active units), and
-times sampling 16 images: images/s, and for the PixelCNNs also the naive whole-image
-recomputation against the row window (same images, checked). One JSON line.
+times sampling 16 images: images/s, and for the PixelCNNs and PixelVAE's decoder each exact
+method on 4 images: naive whole-image recomputation, the row window and (gated) the cached
+vertical stack, with speed-ups over naive (same images, checked). One JSON line.
 Bars (issue 5, 2 cores, 60 min): Gated PixelCNN nll_nats <= 86 (binarized); Glow or RealNVP
 bits_per_dim <= 1.25 (8-bit); PixelVAE nll_nats <= 84 (binarized).
 """
@@ -33,25 +34,29 @@ MODELS = ("gated_pixelcnn", "pixelcnn", "glow", "realnvp", "pixelvae")
 
 
 def sampling_speed(model, n: int = 16) -> dict:
+    """images/s of `model.sample(n)`; for the PixelCNNs (and PixelVAE's decoder) also each exact
+    pixel-by-pixel method on the same 4 images' uniforms, checked to draw the same images."""
     model.eval()
     g = torch.Generator().manual_seed(0)
     t = time.perf_counter()
     model.sample(n, generator=g)
     row = {"images_per_s": round(n / (time.perf_counter() - t), 2)}
-    if isinstance(model, PixelCNN):
-        u = torch.rand(4, 28, 28, 2, generator=g)
-        y = torch.arange(4) if model.cfg.conditional else None
-        times = {}
-        images = {}
-        for method in ("naive", "window"):
-            t = time.perf_counter()
-            images[method] = model.sample_from_uniforms(u, y, method=method)
-            times[method] = time.perf_counter() - t
-        if not torch.equal(images["naive"], images["window"]):
-            raise SystemExit("window sampling differs from naive sampling")
-        row.update(naive_images_per_s=round(4 / times["naive"], 2),
-                   window_images_per_s=round(4 / times["window"], 2),
-                   window_speedup=round(times["naive"] / times["window"], 2))  # fmt: skip
+    pixelcnn = model if isinstance(model, PixelCNN) else getattr(model, "decoder", None)
+    if not isinstance(pixelcnn, PixelCNN):
+        return row
+    u = torch.rand(4, 28, 28, 2, generator=g)
+    y = torch.arange(4) if pixelcnn.cfg.conditional else None
+    z = torch.randn(4, pixelcnn.project.in_features, generator=g) if pixelcnn.project else None
+    methods = ("naive", "window") + (("cached",) if pixelcnn.cfg.kind == "gated" else ())
+    times, images = {}, {}
+    for method in methods:
+        t = time.perf_counter()
+        images[method] = pixelcnn.sample_from_uniforms(u, y, method=method, z=z)
+        times[method] = time.perf_counter() - t
+        if not torch.equal(images[method], images["naive"]):
+            raise SystemExit(f"{method} sampling differs from naive sampling")
+        row[f"{method}_images_per_s"] = round(4 / times[method], 2)
+        row[f"{method}_speedup"] = round(times["naive"] / times[method], 2)
     return row
 
 

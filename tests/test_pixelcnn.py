@@ -72,12 +72,16 @@ def test_channel_groups_order_the_centre_pixel():
 
 
 @pytest.mark.parametrize("output", ["bernoulli", "softmax", "logistic_mixture"])
-def test_window_sampling_equals_naive_and_likelihoods_are_normalised(output):
-    model = net(kind="gated", layers=2, output=output, mixtures=2, conditional=True).float()
+def test_window_and_cached_sampling_equal_naive_and_likelihoods_are_normalised(output):
+    # Three layers of kernel 3 reach 3 rows up, so on 8 rows the windows start below the top.
+    model = net(kind="gated", layers=3, output=output, mixtures=2, conditional=True).float()
     u = torch.rand(2, H, W, 2, generator=torch.Generator().manual_seed(0))
     y = torch.tensor([3, 7])
-    window = model.sample_from_uniforms(u, y, temperature=0.9)
-    assert torch.equal(window, model.sample_from_uniforms(u, y, temperature=0.9, method="naive"))
+    naive = model.sample_from_uniforms(u, y, temperature=0.9, method="naive")
+    window = model.sample_from_uniforms(u, y, temperature=0.9, method="window")
+    cached = model.sample_from_uniforms(u, y, temperature=0.9)  # auto: cached for gated
+    assert torch.equal(window, naive) and torch.equal(cached, naive)
+    assert naive.std() > 0  # not a blank image that any sampler would reproduce
     if output == "bernoulli":
         assert set(window.unique().tolist()) <= {0.0, 1.0}
         x = torch.zeros(1, 1, 1, 1)  # a one-pixel image: p(0) + p(1) = 1

@@ -94,15 +94,31 @@ class GatedLayer(nn.Module):
         )
         self.cond_h = nn.Linear(cond_dim, 2 * channels, bias=False) if cond_dim else None
 
+    def vertical(
+        self, v: torch.Tensor, cond: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """v (B, C_in, H, W) -> (v_pre (B, 2C, H, W), the ungated features whose row i sees
+        input rows i - k//2 .. i; the gated vertical output (B, C, H, W), None in the last layer)."""
+        k = self.k
+        v_pre = self.v_conv(F.pad(v, (k // 2, k // 2, k // 2, 0)))
+        if self.last:
+            return v_pre, None
+        return v_pre, _gate(v_pre, None if self.cond_v is None else self.cond_v(cond))
+
+    def horizontal(
+        self, h: torch.Tensor, from_above: torch.Tensor, cond: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """h (B, C_in, H, W) and `from_above` = v_to_h(v_pre shifted down one row) (B, 2C, H, W)
+        -> the new horizontal features (B, C, H, W). Column j sees columns <= j only, so a
+        caller may pass the first j + 1 columns alone."""
+        k = self.k
+        h_src = shift_right(h) if self.first else h
+        h_pre = self.h_conv(F.pad(h_src, (k // 2, 0, 0, 0))) + from_above
+        h_new = self.h_out(_gate(h_pre, None if self.cond_h is None else self.cond_h(cond)))
+        return h_new if self.first else h + h_new
+
     def forward(
         self, v: torch.Tensor, h: torch.Tensor, cond: torch.Tensor | None = None
     ) -> tuple[torch.Tensor | None, torch.Tensor]:
-        k = self.k
-        v_pre = self.v_conv(F.pad(v, (k // 2, k // 2, k // 2, 0)))  # rows i - k//2 .. i
-        h_src = shift_right(h) if self.first else h
-        h_pre = self.h_conv(F.pad(h_src, (k // 2, 0, 0, 0))) + self.v_to_h(shift_down(v_pre))
-        v_new = (
-            None if self.last else _gate(v_pre, None if self.cond_v is None else self.cond_v(cond))
-        )
-        h_new = self.h_out(_gate(h_pre, None if self.cond_h is None else self.cond_h(cond)))
-        return v_new, h_new if self.first else h + h_new
+        v_pre, v_new = self.vertical(v, cond)
+        return v_new, self.horizontal(h, self.v_to_h(shift_down(v_pre)), cond)
