@@ -10,7 +10,7 @@ import torch
 
 from genlab.cli import main
 from genlab.errors import ConfigError
-from genlab.models.flow_models import GlowConfig, ImageFlow, RealNVPConfig
+from genlab.models.flow_models import GlowConfig, ImageFlow, RealNVPConfig, as_image
 
 TINY = {"levels": 2, "depth": 2, "hidden": 8}
 
@@ -96,3 +96,8 @@ def test_glow_trains_evaluates_and_samples_from_the_cli(data_root, tmp_path, cap
     assert result["n"] == 50 and 0 < result["bits_per_dim"] < 12
     assert result["nll_nats"] == pytest.approx(result["bits_per_dim"] * 784 * math.log(2))
     assert main(["sample", str(out), "--n", "4", "--out", str(tmp_path / "s.png")]) == 0
+
+
+def test_overflowing_samples_become_clamped_pixels_not_nan():
+    x = torch.tensor([float("nan"), float("inf"), -float("inf"), 0.25, 1e10, -3.0])
+    assert as_image(x).tolist() == [0.0, 1.0, 0.0, 0.25, 1.0, 0.0]
