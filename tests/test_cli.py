@@ -132,6 +132,7 @@ def test_init_from_fine_tunes_another_runs_weights(data_root, tmp_path, capsys):
     capsys.readouterr()
     assert run(*argv, "--init-from", source, "--out", tmp_path / "x", "--channels", 8) == 2
     assert "built with other options: channels=8 here, 4 there" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()  # nothing half-made to trip over on the next try
     assert run("train", "ae", "--steps", 1, "--init-from", source, "--out", tmp_path / "y") == 2
     assert "is a 'vae' run, not 'ae'" in capsys.readouterr().err
 

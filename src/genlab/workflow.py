@@ -73,12 +73,12 @@ def train(
 def _train(entry, data, options, cfg, run_dir, data_dir, nproc, progress) -> FitResult:
     model = entry.name
     dataset = entry.load_data(data, data_dir, options)
-    if dist.rank() == 0:
-        write_config(run_dir, resolved_config(model, data, options, cfg, nproc))
     torch.manual_seed(cfg.seed)
     net = entry.build(options)
     if cfg.init_from and not (run_dir / CHECKPOINT).is_file():  # a resumed run has its own
-        init_weights(net, model, options, Path(cfg.init_from))
+        init_weights(net, model, options, Path(cfg.init_from))  # refused: no run dir is left
+    if dist.rank() == 0:
+        write_config(run_dir, resolved_config(model, data, options, cfg, nproc))
     torch.manual_seed(cfg.seed + 7919 * dist.rank())  # each rank draws its own noise
     if cfg.batch_size % dist.world_size():
         raise GenlabError(
