@@ -9,7 +9,13 @@ import pytest
 import torch
 
 from genlab.agents.impala.backends import InlineSource
-from genlab.agents.spiral import SpiralAgent, SpiralConfig, canvas_ink, spiral_step
+from genlab.agents.spiral import (
+    SpiralAgent,
+    SpiralConfig,
+    canvas_ink,
+    evaluate_painter,
+    spiral_step,
+)
 from genlab.envs import paint_tasks
 from genlab.envs.paint import PaintConfig
 from genlab.errors import ConfigError
@@ -124,8 +130,6 @@ def test_a_conditional_critic_judges_canvas_target_pairs(data_root, short_episod
     assert agent.critic(fakes).shape == (len(fakes),)
     losses = agent.critic_loss(batch)
     assert torch.isfinite(losses["critic_loss"])
-    from genlab.agents.spiral import evaluate_painter
-
     result = evaluate_painter(agent, cfg, None, episodes=2)  # no critic score without targets
     assert "critic_score" not in result and 0 <= result["ink_per_pixel"] <= 1
 

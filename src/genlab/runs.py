@@ -44,6 +44,11 @@ def read_config(run_dir: Path) -> dict:
     return json.loads(path.read_text())
 
 
+def checkpoint_weights(ckpt: dict, use_ema: bool = True) -> dict[str, torch.Tensor]:
+    """A checkpoint's model state dict: its EMA weights if it kept them and `use_ema`."""
+    return ckpt["ema"] if use_ema and ckpt.get("ema") is not None else ckpt["model"]
+
+
 def load_run(
     run_dir: Path, use_ema: bool = True
 ) -> tuple[ModelEntry, object, torch.nn.Module, dict]:
@@ -56,8 +61,7 @@ def load_run(
     options = entry.options(**config["model_options"])
     model = entry.build(options)
     ckpt = read_checkpoint(run_dir)
-    weights = ckpt["ema"] if use_ema and ckpt.get("ema") is not None else ckpt["model"]
-    model.load_state_dict(weights)
+    model.load_state_dict(checkpoint_weights(ckpt, use_ema))
     config = {
         **config,
         "step": int(ckpt["step"]),

@@ -19,11 +19,11 @@ from genlab.interfaces import LatentModel, NoiseGenerator
 from genlab.metrics.features import feature_net, sample_quality
 from genlab.models import image_tasks
 from genlab.models.registry import get_model
-from genlab.runs import load_run, read_config, write_config
+from genlab.runs import checkpoint_weights, load_run, read_config, write_config
 from genlab.train import distributed as dist
 from genlab.train.config import TrainConfig
 from genlab.train.loop import FitResult, fit
-from genlab.train.state import CHECKPOINT
+from genlab.train.state import CHECKPOINT, read_checkpoint
 
 
 def resolved_config(model: str, data: str, options: object, train: TrainConfig, nproc: int) -> dict:
@@ -106,18 +106,23 @@ def init_source(source: Path, model: str) -> dict:
 def init_weights(net: torch.nn.Module, model: str, options: object, source: Path) -> None:
     """Load the weights of run `source` (EMA if kept) into `net`, a fresh `model` with `options`.
 
-    Raises GenlabError when `source` is another model or was built with other options.
+    Options that leave the weights' shapes alone (a crop length, a KL schedule) may differ from
+    the source's; GenlabError when `source` is another model or its weights do not fit, naming
+    the options that differ.
     """
     config = init_source(source, model)
-    differ = {
-        k: (v, config["model_options"].get(k))
-        for k, v in dataclasses.asdict(options).items()
-        if config["model_options"].get(k) != v
-    }
-    if differ:
-        detail = ", ".join(f"{k}={new!r} here, {old!r} there" for k, (new, old) in differ.items())
-        raise GenlabError(f"--init-from {source} was built with other options: {detail}")
-    net.load_state_dict(load_run(source)[2].state_dict())
+    try:
+        net.load_state_dict(checkpoint_weights(read_checkpoint(source)))
+    except RuntimeError as e:  # missing, unexpected or differently shaped tensors
+        differ = ", ".join(
+            f"{k}={v!r} here, {config['model_options'].get(k)!r} there"
+            for k, v in dataclasses.asdict(options).items()
+            if config["model_options"].get(k) != v
+        )
+        raise GenlabError(
+            f"--init-from {source}: its weights do not fit this model (options that differ: "
+            f"{differ or 'none'})"
+        ) from e
 
 
 def frames_to_steps(entry, options: object, cfg: TrainConfig) -> TrainConfig:

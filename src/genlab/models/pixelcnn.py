@@ -221,9 +221,8 @@ class PixelCNN(nn.Module):
     def _from_above(self, rows: torch.Tensor, cond: torch.Tensor | None) -> list[torch.Tensor]:
         """Finished rows (B, 1, r, W), the last r rows above the current one (r = 0 on the first
         row) -> what each gated layer's horizontal stack receives from the vertical stack on
-        the current row, (B, 2C, 1, W) per layer. Exact when r > layers * (kernel // 2)
-        (the vertical features of the row above reach that far up) or the rows start at the
-        top of the image."""
+        the current row, (B, 2C, 1, W) per layer. Exact when r >= `receptive_rows` or the rows
+        start at the top of the image."""
         B, _, r, W = rows.shape
         if r == 0:  # nothing above: the shifted-in zeros
             zeros = torch.zeros(B, 2 * self.cfg.channels, 1, W, dtype=self.head[1].weight.dtype)
@@ -238,9 +237,9 @@ class PixelCNN(nn.Module):
         B, H, W, _ = u.shape
         cond = self._condition(y, z)  # (B, c) or None
         x = torch.zeros(B, 1, H, W)
-        reach = self.cfg.layers * (self.cfg.kernel // 2)  # rows up the vertical stack sees
+        R = self.cfg.receptive_rows
         for i in range(H):
-            above = self._from_above(x[:, :, max(0, i - 1 - reach) : i], cond)
+            above = self._from_above(x[:, :, max(0, i - R) : i], cond)
             for j in range(W):
                 h = self._input(x[:, :, i : i + 1, : j + 1])  # (B, 1, 1, j + 1)
                 for layer, a in zip(self.gated, above, strict=True):
