@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 import shutil
 import statistics
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -62,3 +65,63 @@ def median_ms(fn: Callable[[], object], repeats: int = 20) -> float:
         fn()
         times.append(time.perf_counter() - t)
     return round(1000 * statistics.median(times), 1)
+
+
+class StageLedger:
+    """A multi-stage benchmark's record, `path` (JSON), so that running it again after an
+    interruption, even a kill, resumes it honestly: a finished stage is skipped and its saved
+    result returned, and each stage's wall-clock minutes add up across runs. While a stage runs
+    its minutes are written every `flush_s` seconds, so a kill loses at most that much.
+    `options` (JSON-serialisable) must be the ones the record was started with."""
+
+    def __init__(self, path: Path, options: dict, flush_s: float = 30.0):
+        self.path, self.flush_s, self.lock = Path(path), flush_s, threading.Lock()
+        fresh = {"options": options, "minutes": {}, "results": {}}
+        self.data = json.loads(self.path.read_text()) if self.path.is_file() else fresh
+        before = self.data["options"]
+        changed = sorted(k for k in {*before, *options} if before.get(k) != options.get(k))
+        if changed:
+            raise SystemExit(
+                f"{self.path} was started with other options ("
+                + ", ".join(f"{k}: {before.get(k)} then, {options.get(k)} now" for k in changed)
+                + "): run it with the same ones, or start afresh elsewhere"
+            )
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._save()
+
+    def minutes(self, stage: str) -> float:
+        """Wall-clock minutes spent on `stage` so far, over every run."""
+        return self.data["minutes"].get(stage, 0.0)
+
+    def run(self, stage: str, fn: Callable[[float], object]) -> object:
+        """`fn(minutes already spent on the stage)` -> its result (JSON-serialisable), recorded;
+        or the recorded result if the stage finished in an earlier run."""
+        if stage in self.data["results"]:
+            return self.data["results"][stage]
+        spent, start, stop = self.minutes(stage), time.monotonic(), threading.Event()
+
+        def count() -> None:
+            self.data["minutes"][stage] = spent + (time.monotonic() - start) / 60
+            self._save()
+
+        def tick() -> None:
+            while not stop.wait(self.flush_s):
+                count()
+
+        clock = threading.Thread(target=tick, daemon=True)
+        clock.start()
+        try:
+            result = fn(spent)
+        finally:
+            stop.set()
+            clock.join()
+            count()
+        self.data["results"][stage] = result
+        self._save()
+        return result
+
+    def _save(self) -> None:
+        with self.lock:
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self.data, indent=1))
+            os.replace(tmp, self.path)

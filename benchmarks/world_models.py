@@ -4,7 +4,9 @@
                                       [--m-minutes 20] [--c-minutes 100] [--dream-minutes 20]
                                       [--vc-minutes 0] [--eval-episodes 20] [--workers 2]
 
-Stages (each resumable: run the same command again after an interruption):
+Stages (run the same command again after an interruption, even a kill: finished stages are
+skipped, the one cut short resumes from its checkpoint with what is left of its budget, and
+DIR/benchmark.json adds up each stage's wall-clock over the runs):
 collect (random policy) -> V (`genlab train vae`, 64x64x3, z 32) -> M (`genlab train mdnrnn`)
 -> C by CMA-ES in the real game (V+M+C) -> evaluation over `--eval-episodes` unseen tracks.
 Then, beside it: C searched inside the dream (M at --tau) and evaluated in the real game, and
@@ -23,18 +25,12 @@ import json
 import time
 from pathlib import Path
 
+from common import StageLedger
 from genlab.agents.world_models.cli import controller_dir
 from genlab.agents.world_models.evaluation import evaluate_controller
 from genlab.agents.world_models.rollouts import collect
 from genlab.agents.world_models.search import SearchConfig, search
 from genlab.cli import main as genlab
-
-
-def timed(report: dict, name: str, fn):
-    t = time.monotonic()
-    out = fn()
-    report["minutes"][name] = round((time.monotonic() - t) / 60, 1)
-    return out
 
 
 def main() -> None:
@@ -57,25 +53,42 @@ def main() -> None:
     p.add_argument("--max-steps", type=int, default=1000, help="episode cap (smoke runs: less)")
     args = p.parse_args()
     root = Path(args.dir)
-    report: dict = {"benchmark": "world_models", "dir": str(root), "minutes": {}}
     rollouts = root / "data" / "carracing"
-    report["collect"] = timed(report, "collect", lambda: collect(
+    if not (root / "benchmark.json").is_file() and any(rollouts.glob("episode_*.npz")):
+        raise SystemExit(f"{rollouts} holds episodes that this benchmark did not time (no "
+                         f"{root / 'benchmark.json'}): give a fresh --dir")  # fmt: skip
+    ledger = StageLedger(root / "benchmark.json", vars(args))
+    report: dict = {"benchmark": "world_models", "dir": str(root)}
+    report["collect"] = ledger.run("collect", lambda _: collect(
         rollouts, args.episodes, args.workers, args.max_steps, progress=False))  # fmt: skip
-    for stage, minutes in (("train-v", args.v_minutes), ("train-m", args.m_minutes)):
-        code = timed(report, stage, lambda s=stage, m=minutes: genlab(
-            ["worldmodels", s, str(root), "--minutes", str(m), "--quiet"]))  # fmt: skip
-        if code != 0:
-            raise SystemExit(f"{stage} failed (exit {code})")
-    report["v"] = json.loads((root / "vae" / "metrics.jsonl").read_text().splitlines()[-1])
-    report["m"] = json.loads((root / "mdnrnn" / "metrics.jsonl").read_text().splitlines()[-1])
+
+    def left(budget: float, spent: float) -> str:  # what a resumed stage still has
+        return str(max(budget - spent, budget / 20))
+
+    for key, stage, run, budget in (("v", "train-v", "vae", args.v_minutes),
+                                    ("m", "train-m", "mdnrnn", args.m_minutes)):  # fmt: skip
+
+        def fit(spent: float, stage=stage, run=run, budget=budget) -> dict:
+            code = genlab(["worldmodels", stage, str(root), "--minutes", left(budget, spent),
+                           "--quiet"])  # fmt: skip
+            if code != 0:
+                raise SystemExit(f"{stage} failed (exit {code})")
+            return json.loads((root / run / "metrics.jsonl").read_text().splitlines()[-1])
+
+        report[key] = ledger.run(stage, fit)
 
     def controller(name: str, minutes: float, dream: bool = False, memory: bool = True) -> dict:
-        cfg = SearchConfig(vae=str(root / "vae"), mdnrnn=str(root / "mdnrnn") if memory else "",
-                           dream=dream, tau=args.tau, popsize=args.popsize, minutes=minutes,
-                           workers=args.workers, max_steps=args.max_steps)  # fmt: skip
         out = controller_dir(root, dream, memory)
-        last = timed(report, name, lambda: search(cfg, out, str(root / "data"), progress=False))
-        result = timed(report, f"eval-{name}", lambda: evaluate_controller(
+
+        def run_search(spent: float) -> dict:
+            cfg = SearchConfig(vae=str(root / "vae"), dream=dream, tau=args.tau,
+                               mdnrnn=str(root / "mdnrnn") if memory else "",
+                               popsize=args.popsize, minutes=float(left(minutes, spent)),
+                               workers=args.workers, max_steps=args.max_steps)  # fmt: skip
+            return search(cfg, out, str(root / "data"), progress=False)
+
+        last = ledger.run(name, run_search)
+        result = ledger.run(f"eval-{name}", lambda _: evaluate_controller(
             out, args.eval_episodes, args.workers, max_steps=args.max_steps, progress=False))  # fmt: skip
         return {"search": last, **{k: v for k, v in result.items() if k != "returns"}}
 
@@ -84,8 +97,9 @@ def main() -> None:
         report["dream"] = controller("train-c-dream", args.dream_minutes, dream=True)
     if args.vc_minutes > 0:
         report["v_c"] = controller("train-c-vc", args.vc_minutes, memory=False)
+    report["minutes"] = {k: round(v, 1) for k, v in ledger.data["minutes"].items()}
     pipeline = ("collect", "train-v", "train-m", "train-c", "eval-train-c")
-    report["pipeline_minutes"] = round(sum(report["minutes"][s] for s in pipeline), 1)
+    report["pipeline_minutes"] = round(sum(ledger.minutes(s) for s in pipeline), 1)
     report["bar_met"] = report["v_m_c"]["mean_return"] >= 600 and report["pipeline_minutes"] <= 180
     report["date"] = time.strftime("%Y-%m-%d")
     print(json.dumps(report))
