@@ -3,12 +3,16 @@ unconditional sample quality, and generalisation from Omniglot, against simple b
 
     python benchmarks/spiral.py [--minutes 60] [--test 200] [--samples 1000] [--out runs/bench-spiral]
                                 [--parts reconstruction,unconditional,omniglot] [--threads N]
+                                [--rewards critic,l2] [--shaping] [--reuse]
 
 reconstruction: `genlab train spiral --env paint:mnist-target` (critic) and
     `--env paint:mnist-target-l2 --reward l2`, `--minutes` each; each repaints `--test` held-out
     MNIST test digits; per-pixel MSE of the 28x28 ink against the digit, beside a blank canvas,
     the mean training digit and a random-stroke agent. Bar (issue 10): MSE <= 50% of the
-    mean-image baseline within 2 hours.
+    mean-image baseline within 2 hours. `--rewards` picks which of the two to train.
+--shaping: every agent trained rewards each stroke by the rise in its canvas' score (same best
+    policy, denser credit; `SpiralConfig.shaping`); run directories get a "-shaped" suffix.
+--reuse: an agent already in `--out` that trained the full `--minutes` is loaded, not retrained.
 unconditional: `--env paint:mnist` (critic); fid, precision, recall and class coverage of
     `--samples` finished canvases on genlab's MNIST features, beside a random-stroke agent.
 omniglot: a conditional agent trained on Omniglot (critic) repaints the same MNIST digits and
@@ -87,15 +91,19 @@ def smileys(n: int, seed: int = 0) -> np.ndarray:
     return np.stack(out)
 
 
-def trained(env: str, minutes: float, out: Path, threads, reward: str = "critic", reuse=False):
-    """An agent trained `minutes` on `env` in `out` -> (agent, facts). With `reuse`, an agent
-    already there that trained for the full budget is loaded instead of trained again."""
+def trained(env: str, minutes: float, out: Path, threads, reward: str = "critic", reuse=False,
+            shaping: bool = False):  # fmt: skip
+    """An agent trained `minutes` on `env` in `out` (+ "-shaped") -> (agent, facts). With
+    `reuse`, an agent already there that trained for the full budget is loaded instead."""
+    out = out.with_name(out.name + "-shaped") if shaping else out
+    options = SpiralConfig(env=env, reward=reward, shaping=shaping)
     if reuse and (out / CHECKPOINT).is_file():
-        _, _, agent, config = load_run(out)
+        _, kept, agent, config = load_run(out)
+        if kept != options:
+            raise SystemExit(f"{out} holds an agent trained with other options; move it away")
         if config["train_seconds"] >= 0.99 * 60 * minutes:
             return agent, {"steps": config["step"], "reused": True,
                            "train_minutes": round(config["train_seconds"] / 60, 1)}  # fmt: skip
-    options = SpiralConfig(env=env, reward=reward)
     result = train_for_minutes("spiral", "env", options, minutes, out, threads)
     return load_run(out)[2].eval(), {"steps": result.step,
                                      "train_minutes": round(result.seconds / 60, 1)}  # fmt: skip
@@ -111,6 +119,9 @@ def main() -> None:
     p.add_argument("--parts", default="reconstruction,unconditional,omniglot")
     p.add_argument("--out", default="runs/bench-spiral")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--rewards", default="critic,l2", help="reconstruction agents to train")
+    p.add_argument("--shaping", action="store_true", help="reward every stroke's rise in score")
+    p.add_argument("--reuse", action="store_true", help="load agents that trained the full budget")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -119,7 +130,8 @@ def main() -> None:
     test = mnist.test_x[: args.test, 0].numpy()
     blank = np.zeros_like(test, dtype=np.float32)
     mean_digit = mnist.train_x.float().mean(0)[0].numpy() / 255
-    report: dict = {"benchmark": "spiral", "minutes_per_agent": args.minutes, "test": args.test}
+    report: dict = {"benchmark": "spiral", "minutes_per_agent": args.minutes, "test": args.test,
+                    "shaping": args.shaping}  # fmt: skip
     baselines = {
         "blank": float(np.mean((blank - test / 255) ** 2)),
         "mean_digit": float(np.mean((mean_digit[None] - test / 255) ** 2)),
@@ -130,17 +142,20 @@ def main() -> None:
         rows = {}
         for name, env, reward in (("critic", "paint:mnist-target", "critic"),
                                   ("l2", "paint:mnist-target-l2", "l2")):  # fmt: skip
-            agent, info = trained(env, args.minutes, out / f"mnist-{name}", args.threads, reward)
+            if name not in args.rewards.split(","):
+                continue
+            agent, info = trained(env, args.minutes, out / f"mnist-{name}", args.threads, reward,
+                                  args.reuse, args.shaping)  # fmt: skip
             task = env.split(":", 1)[1]
             rows[name] = {**info, "mse": round(mse(repaint(agent, task, test), test), 5)}
             rows[name]["vs_mean_digit"] = round(rows[name]["mse"] / baselines["mean_digit"], 3)
         report["reconstruction"] = rows
         report["bar_met"] = min(r["vs_mean_digit"] for r in rows.values()) <= 0.5
     if "omniglot" in parts:
-        agent, info = trained("paint:omniglot-target", args.minutes, out / "omniglot", args.threads)
-        mnist_agent, mnist_info = trained(
-            "paint:mnist-target", args.minutes, out / "mnist-critic", args.threads, reuse=True
-        )
+        agent, info = trained("paint:omniglot-target", args.minutes, out / "omniglot", args.threads,
+                              reuse=args.reuse, shaping=args.shaping)  # fmt: skip
+        mnist_agent, mnist_info = trained("paint:mnist-target", args.minutes, out / "mnist-critic",
+                                          args.threads, reuse=True, shaping=args.shaping)  # fmt: skip
         faces = smileys(args.test)
 
         def score(painter, targets):
@@ -155,7 +170,8 @@ def main() -> None:
     if "unconditional" in parts:
         from genlab.metrics.features import feature_net, sample_quality
 
-        agent, info = trained("paint:mnist", args.minutes, out / "unconditional", args.threads)
+        agent, info = trained("paint:mnist", args.minutes, out / "unconditional", args.threads,
+                              reuse=args.reuse, shaping=args.shaping)  # fmt: skip
 
         class Painter:  # what sample_quality draws from
             def __init__(self, agent):

@@ -3,6 +3,7 @@ finished canvases against real digits, and the whole agent trains from the CLI."
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -145,3 +146,39 @@ def test_actor_processes_carry_finished_canvases_to_the_learner(
                  "--quiet"]) == 0  # fmt: skip
     last = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
     assert "critic_loss" in last and "final_reward" in last  # canvases reached the critic
+
+
+@pytest.mark.parametrize(
+    "env,reward",
+    [
+        ("paint:mnist", "critic"),
+        ("paint:mnist-target", "critic"),
+        ("paint:mnist-target-l2", "l2"),
+    ],  # fmt: skip
+)
+def test_shaped_rewards_of_an_episode_sum_to_its_final_score_minus_the_blank_ones(
+    data_root, short_episodes, env, reward
+):
+    cfg = SpiralConfig(env=env, reward=reward, shaping=True, unroll=6, lstm=16)
+    agent, batch = painter_batch(cfg)
+    assert batch["terminated"][:, 0].tolist() == [False, False, True, False, False, True]
+    shaped = agent.rewards(batch)  # (6, 2): two whole episodes of 3 strokes per column
+    assert (shaped != 0).any()
+    for start, end in ((0, 2), (3, 5)):
+        first = agent.score(batch["obs"][start])  # (2,) blank canvases
+        final = agent.score(batch["final_obs"][end])
+        assert torch.allclose(shaped[start : end + 1].sum(0), final - first, atol=1e-5)
+    unshaped = SpiralAgent(dataclasses.replace(cfg, shaping=False))
+    unshaped.load_state_dict(agent.state_dict())
+    plain = unshaped.rewards(batch)
+    assert (plain[~batch["terminated"]] == 0).all()  # unshaped: the same final score only
+    assert torch.allclose(plain[batch["terminated"]], agent.score(
+        batch["final_obs"][batch["terminated"]]))  # fmt: skip
+
+
+def test_the_l2_score_is_minus_the_scaled_28x28_squared_ink_difference():
+    cfg = SpiralConfig(env="paint:mnist-target-l2", reward="l2", lstm=16, l2_scale=3.0)
+    planes = torch.full((2, 3, 64, 64), 255, dtype=torch.uint8)
+    planes[:, 1, :32] = 0  # target: the top half inked
+    planes[1, 0, :32] = 0  # the second canvas paints it exactly
+    assert torch.allclose(SpiralAgent(cfg).score(planes), torch.tensor([-3 * 0.5, 0.0]))

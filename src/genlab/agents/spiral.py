@@ -10,8 +10,15 @@ target) pairs, so the best painting is the target itself. It learns from the bat
 canvases plus a replay of earlier ones (so it does not chase the current policy alone), one
 critic update per learner step before the policy's.
 
-With `--reward l2` on a conditional task (`paint:mnist-target-l2`) the environment's own
-reward is used instead, for comparison.
+With `--reward l2` on a conditional task (`paint:mnist-target-l2`) the reward is instead minus
+the mean squared difference of canvas and target ink at 28x28, times `l2_scale` (so that it is
+of order 1 like the critic's and the entropy bonus does not drown it), for comparison.
+
+With `--shaping`, every stroke is rewarded by how much it raised the canvas' score (the critic's,
+or minus the 28x28 L2 distance to the target): r_t = score(o_{t+1}) - score(o_t). The rewards of
+an episode sum to score(finished) - score(blank), so with gamma 1 the return differs from the
+final-step reward by a constant of the first observation: potential-based shaping (Ng et al.
+1999), which leaves the best policy unchanged and tells each stroke what it did.
 """
 
 from __future__ import annotations
@@ -48,6 +55,10 @@ class SpiralConfig(ImpalaConfig):
     critic_lr: float = doc("critic learning rate (Adam, betas 0, 0.9)", default=1e-4)
     gp_weight: float = doc("gradient penalty weight", default=10.0)
     replay: int = doc("finished canvases kept for the critic", default=2000)
+    l2_scale: float = doc("reward l2: minus this times the mean squared ink difference",
+                          default=20.0)  # fmt: skip
+    shaping: bool = doc("reward every stroke by the rise in the canvas' score (same best "
+                        "policy, denser credit)", default=False)  # fmt: skip
 
     keep_final_obs: ClassVar[bool] = True  # trajectories carry the finished canvases
 
@@ -126,20 +137,41 @@ class SpiralAgent(ImpalaAgent):
         return {"critic_loss": -wasserstein + self.cfg.gp_weight * gp,
                 "wasserstein": wasserstein.detach(), "gp": gp.detach()}  # fmt: skip
 
+    @torch.no_grad()
+    def score(self, planes: torch.Tensor) -> torch.Tensor:
+        """Observations (..., C, 64, 64) uint8 -> what the reward scores them (...): the
+        critic's score of the canvas (paired with its target in conditional tasks), or with
+        reward "l2" minus `l2_scale` times the mean squared difference of canvas and target ink
+        at 28x28."""
+        if self.cfg.reward == "l2":
+            difference = canvas_ink(planes, 0) - canvas_ink(planes, 1)
+            mse = difference.square().mean((1, 2, 3)).reshape(planes.shape[:-3])
+            return -self.cfg.l2_scale * mse
+        pairs = [canvas_ink(planes, 0)] + ([canvas_ink(planes, 1)] if self.conditional else [])
+        return self.critic(torch.cat(pairs, 1)).reshape(planes.shape[:-3])
+
+    def rewards(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The rewards (T, B) V-trace learns from: with shaping, each step's rise in score;
+        else the score of each finished canvas at its last step."""
+        ended = batch["terminated"] | batch["truncated"]
+        if self.cfg.shaping:
+            before = self.score(batch["obs"])  # (T+1, B)
+            after = before[1:].clone()
+            if ended.any():  # o_{t+1} is already the next episode's: score the last canvas
+                after[ended] = self.score(batch["final_obs"][ended])
+            return after - before[:-1]
+        reward = torch.zeros_like(batch["reward"])
+        if ended.any():
+            reward[ended] = self.score(batch["final_obs"][ended])
+        return reward
+
     def loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """The policy's V-trace loss, with the critic's scores of finished canvases as rewards
-        (reward "critic"), or the environment's (reward "l2")."""
-        if self.cfg.reward == "critic":
-            fakes, ended = self.finished(batch)
-            reward = torch.zeros_like(batch["reward"])
-            if len(fakes):
-                with torch.no_grad():
-                    reward[ended] = self.critic(fakes)
-            batch = {**batch, "reward": reward}
-        metrics = actor_critic_loss(self.net, batch, self.cfg)
+        """The policy's V-trace loss with `rewards(batch)`, and the mean score of the finished
+        canvases (final_reward)."""
+        metrics = actor_critic_loss(self.net, {**batch, "reward": self.rewards(batch)}, self.cfg)
         ended = batch["terminated"]
         if ended.any():
-            metrics["final_reward"] = batch["reward"][ended].mean()
+            metrics["final_reward"] = self.score(batch["final_obs"][ended]).mean()
         metrics.update({k[5:]: v for k, v in batch.items() if k.startswith("stat/")})
         return metrics
 
