@@ -46,7 +46,8 @@ def sampling_speed(model, n: int = 16) -> dict:
         return row
     u = torch.rand(4, 28, 28, 2, generator=g)
     y = torch.arange(4) if pixelcnn.cfg.conditional else None
-    z = torch.randn(4, pixelcnn.project.in_features, generator=g) if pixelcnn.project else None
+    z = None if pixelcnn is model else model.condition(torch.randn(4, model.cfg.latent_dim,
+                                                                  generator=g))  # fmt: skip
     methods = ("naive", "window") + (("cached",) if pixelcnn.cfg.kind == "gated" else ())
     times, images = {}, {}
     for method in methods:

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from genlab.cli import main
+from genlab.errors import ConfigError
 from genlab.models.pixelvae import PixelVAE, PixelVAEConfig
 
 TINY = {"latent_dim": 4, "channels": 4, "hidden": 16, "decoder_channels": 4, "decoder_layers": 2}
@@ -68,12 +69,33 @@ def test_pixelvae_trains_and_evaluates_from_the_cli(data_root, tmp_path, capsys)
     assert 0 <= result["active_units"] <= 2
 
 
-def test_decoder_sampling_given_z_is_the_same_every_way():
-    dec = model(decoder_layers=3).decoder.eval()
-    for p in dec.parameters():  # zero-initialised parts would hide a wrong row or column
+@pytest.mark.parametrize("spatial_z", [True, False])
+def test_decoder_sampling_given_z_is_the_same_every_way(spatial_z):
+    vae = model(decoder_layers=3, spatial_z=spatial_z).eval()
+    for p in vae.decoder.parameters():  # zero-initialised parts would hide a wrong row or column
         torch.nn.init.normal_(p, std=0.3)
     u = torch.rand(2, 28, 28, 2, generator=torch.Generator().manual_seed(0))
-    z = torch.randn(2, 4, generator=torch.Generator().manual_seed(1))
+    z = vae.condition(torch.randn(2, 4, generator=torch.Generator().manual_seed(1)))
+    assert z.shape == ((2, 4, 28, 28) if spatial_z else (2, 4))
+    dec = vae.decoder
     naive = dec.sample_from_uniforms(u, z=z, method="naive")
+    assert torch.equal(dec.sample_from_uniforms(u, z=z, method="window"), naive)
     assert torch.equal(dec.sample_from_uniforms(u, z=z, method="cached"), naive)
     assert 0 < naive.mean() < 1
+
+
+def test_a_spatial_z_conditions_each_pixel_on_its_own_features():
+    dec = model(decoder_layers=2).decoder.double()
+    for p in dec.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    x = torch.bernoulli(torch.full((1, 1, 28, 28), 0.3)).double()
+    z_map = torch.randn(1, 4, 28, 28, dtype=torch.float64, requires_grad=True)
+    i, j = 10, 12
+    (grad,) = torch.autograd.grad(dec(x, z=z_map)[0, 0, i, j], z_map)
+    seen = grad[0].abs().sum(0) != 0  # (28, 28): which map pixels output (i, j) depends on
+    order = torch.arange(28 * 28).reshape(28, 28)
+    assert seen[i, j]  # its own features
+    assert not (seen & (order > i * 28 + j)).any()  # none after it, so sampling may crop
+    assert seen.sum() > 1 and not seen.all()  # a neighbourhood, not one bias for all pixels
+    with pytest.raises(ConfigError, match="map"):
+        dec(x, z=torch.randn(1, 4, dtype=torch.float64))

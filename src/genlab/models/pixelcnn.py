@@ -30,7 +30,7 @@ from genlab.nn.likelihoods import (
     discretized_logistic_mixture_log_prob,
     discretized_logistic_mixture_sample,
 )
-from genlab.nn.masked import GatedLayer, MaskedConv2d
+from genlab.nn.masked import GatedLayer, MaskedConv2d, cond_bias
 from genlab.train.config import doc
 
 OUTPUTS = ("bernoulli", "softmax", "logistic_mixture")
@@ -76,16 +76,27 @@ class GatedPixelCNNConfig(PixelCNNConfig):
     kind: str = doc("'pixelcnn' (masked convs) or 'gated' (Gated PixelCNN)", default="gated")
 
 
-class PixelCNN(nn.Module):
-    """`cond_dim` > 0 adds a conditioning vector z (B, cond_dim) given to forward (e.g. a
-    PixelVAE's latent); it enters the gates and the head like the class embedding."""
+def crop(cond: torch.Tensor | None, rows: slice, cols: slice = slice(None)):
+    """A conditioning map (B, G, H, W) cut to the pixels being computed; vectors (B, G), which
+    are alike at every pixel, and None pass through."""
+    return cond[:, :, rows, cols] if cond is not None and cond.dim() == 4 else cond
 
-    def __init__(self, cfg: PixelCNNConfig, cond_dim: int = 0):
+
+class PixelCNN(nn.Module):
+    """`cond_dim` > 0 adds a conditioning z given to forward: a vector (B, cond_dim) that is
+    alike at every pixel, or with `spatial` a map (B, cond_dim, H, W) aligned with the image that
+    conditions each pixel on its own column of features (a PixelVAE's latent, decoded). It
+    enters the gates and the head like the class embedding."""
+
+    def __init__(self, cfg: PixelCNNConfig, cond_dim: int = 0, spatial: bool = False):
         super().__init__()
         self.cfg = cfg
         c = cfg.channels
+        if spatial and cfg.kind != "gated":
+            raise ConfigError("a spatial conditioning map needs the Gated PixelCNN")
         self.embed = nn.Embedding(cfg.n_classes, c) if cfg.conditional else None
         self.project = nn.Linear(cond_dim, c) if cond_dim else None
+        self.spatial = spatial
         conditioned = cfg.conditional or cond_dim > 0
         if cfg.kind == "pixelcnn":
             self.first = MaskedConv2d(1, 2 * c, 7, "A")
@@ -125,7 +136,8 @@ class PixelCNN(nn.Module):
         return x if self.cfg.output == "bernoulli" else x / 127.5 - 1.0
 
     def _condition(self, y: torch.Tensor | None, z: torch.Tensor | None) -> torch.Tensor | None:
-        """Class labels y (B,) and/or a vector z (B, cond_dim) -> one vector (B, c), or None."""
+        """Class labels y (B,) and/or z (B, cond_dim [, H, W]) -> one vector (B, c), a map
+        (B, c, H, W) if z is one, or None."""
         cond = None
         if self.embed is not None:
             if y is None:
@@ -133,15 +145,25 @@ class PixelCNN(nn.Module):
             cond = self.embed(y)
         if self.project is not None:
             if z is None:
-                raise ConfigError("this PixelCNN is conditioned on a vector: pass z")
-            cond = self.project(z) if cond is None else cond + self.project(z)
+                raise ConfigError("this PixelCNN is conditioned on z: pass it")
+            if self.spatial != (z.dim() == 4):
+                wanted = "map (B, G, H, W)" if self.spatial else "vector (B, G)"
+                raise ConfigError(f"this PixelCNN is conditioned on a {wanted}; got z of shape "
+                                  f"{tuple(z.shape)}")  # fmt: skip
+            if self.spatial:  # (B, c, H, W): each pixel its own projection
+                z = cond_bias(self.project, z)
+                cond = z if cond is None else cond[:, :, None, None] + z
+            else:
+                cond = self.project(z) if cond is None else cond + self.project(z)
         return cond
 
     def forward(
-        self, x: torch.Tensor, y: torch.Tensor | None = None, z: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """x (B, 1, H, W) ({0, 1} floats, or uint8/long codes for 8-bit) -> outputs (B, O, H, W)."""
-        cond = self._condition(y, z)  # (B, c) or None
+        self, x: torch.Tensor, y: torch.Tensor | None = None, z: torch.Tensor | None = None,
+        top: int = 0,
+    ) -> torch.Tensor:  # fmt: skip
+        """x (B, 1, H, W) ({0, 1} floats, or uint8/long codes for 8-bit) -> outputs (B, O, H, W).
+        x may be rows top .. top + H - 1 of the image (a spatial z covers all of it)."""
+        cond = crop(self._condition(y, z), slice(top, top + x.shape[2]))  # (B, c[, H, W]) or None
         h = self._input(x)
         if self.cfg.kind == "pixelcnn":
             h = self.first(h)
@@ -155,7 +177,7 @@ class PixelCNN(nn.Module):
 
     def _head(self, h: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
         if cond is not None:
-            h = h + self.cond_bias(cond)[:, :, None, None]
+            h = h + cond_bias(self.cond_bias, cond)
         return self.head(h)
 
     def log_prob(
@@ -214,7 +236,7 @@ class PixelCNN(nn.Module):
         for i in range(H):
             lo = 0 if method == "naive" else max(0, i - R)
             for j in range(W):
-                out = self(x[:, :, lo : i + 1], y, z)[:, :, i - lo, j]  # (B, O)
+                out = self(x[:, :, lo : i + 1], y, z, top=lo)[:, :, i - lo, j]  # (B, O)
                 x[:, 0, i, j] = self._draw(out, u[:, i, j], temperature)
         return x
 
@@ -235,16 +257,18 @@ class PixelCNN(nn.Module):
 
     def _sample_cached(self, u, y, temperature, z) -> torch.Tensor:
         B, H, W, _ = u.shape
-        cond = self._condition(y, z)  # (B, c) or None
+        cond = self._condition(y, z)  # (B, c[, H, W]) or None
         x = torch.zeros(B, 1, H, W)
         R = self.cfg.receptive_rows
         for i in range(H):
-            above = self._from_above(x[:, :, max(0, i - R) : i], cond)
+            lo, row = max(0, i - R), slice(i, i + 1)
+            above = self._from_above(x[:, :, lo:i], crop(cond, slice(lo, i)))
             for j in range(W):
-                h = self._input(x[:, :, i : i + 1, : j + 1])  # (B, 1, 1, j + 1)
+                h = self._input(x[:, :, row, : j + 1])  # (B, 1, 1, j + 1)
+                left = crop(cond, row, slice(None, j + 1))
                 for layer, a in zip(self.gated, above, strict=True):
-                    h = layer.horizontal(h, a[..., : j + 1], cond)
-                out = self._head(h[..., j:], cond)[:, :, 0, 0]  # (B, O)
+                    h = layer.horizontal(h, a[..., : j + 1], left)
+                out = self._head(h[..., j:], crop(cond, row, slice(j, j + 1)))[:, :, 0, 0]
                 x[:, 0, i, j] = self._draw(out, u[:, i, j], temperature)
         return x
 

@@ -1,6 +1,12 @@
 """PixelVAE (Gulrajani et al. 2017; talk 003): a VAE whose decoder is a small Gated PixelCNN
 conditioned on z, so the latents need only carry what the decoder cannot model locally.
 
+As in the paper, z reaches the PixelCNN as a map: the VAE's own convolutional decoder turns it
+into features (B, decoder_channels, 28, 28), and each pixel's gates are conditioned on the
+features at that pixel. So z can say where the strokes go; the PixelCNN, whose view is a few
+pixels, draws them. (`--no-spatial-z` gives every pixel the same bias from z instead, which
+leaves the decoder no way to place what z says: the latents then carry little.)
+
 q(z | x) = N(mu(x), diag(exp(logvar(x)))) from a conv encoder; p(z) = N(0, I);
 p(x | z) = prod_i Bernoulli(x_i | x_<i, z) (binarized MNIST). All terms are nats per image.
 
@@ -22,7 +28,7 @@ from torch import nn
 
 from genlab.metrics.likelihood import diagonal_normal_log_prob, standard_normal_log_prob
 from genlab.models.pixelcnn import PixelCNN, PixelCNNConfig
-from genlab.nn.conv import ConvEncoder
+from genlab.nn.conv import ConvDecoder, ConvEncoder
 from genlab.train.config import doc
 
 
@@ -36,6 +42,8 @@ class PixelVAEConfig:
     free_bits: float = doc("minimum KL per latent dimension in the loss (nats; 0 = off)",
                            default=0.0)  # fmt: skip
     kl_warmup_steps: int = doc("steps over which the KL weight rises from 0 to 1", default=0)
+    spatial_z: bool = doc("condition each pixel on z decoded to a 28x28 map (else one bias "
+                          "for all pixels)", default=True)  # fmt: skip
 
     @property
     def representation(self) -> str:
@@ -53,7 +61,11 @@ class PixelVAE(nn.Module):
         self.encoder = ConvEncoder(2 * cfg.latent_dim, cfg.channels, cfg.hidden)
         decoder = PixelCNNConfig(kind="gated", channels=cfg.decoder_channels,
                                  layers=cfg.decoder_layers, output="bernoulli")  # fmt: skip
-        self.decoder = PixelCNN(decoder, cond_dim=cfg.latent_dim)
+        if cfg.spatial_z:  # the VAE's decoder, with features out instead of logits
+            self.z_map = ConvDecoder(cfg.latent_dim, cfg.channels, cfg.hidden,
+                                     out_channels=cfg.decoder_channels)  # fmt: skip
+        cond_dim = cfg.decoder_channels if cfg.spatial_z else cfg.latent_dim
+        self.decoder = PixelCNN(decoder, cond_dim=cond_dim, spatial=cfg.spatial_z)
         self.register_buffer("steps_seen", torch.tensor(0, dtype=torch.long))
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -64,9 +76,14 @@ class PixelVAE(nn.Module):
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         return self.encode(x)[0]
 
+    def condition(self, z: torch.Tensor) -> torch.Tensor:
+        """z (B, Z) -> what the decoder is conditioned on: (B, decoder_channels, 28, 28) with
+        spatial_z, else z itself."""
+        return self.z_map(z) if self.cfg.spatial_z else z
+
     def log_px(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """log p(x | z) (B,) nats."""
-        return self.decoder.log_prob(x, z=z)
+        return self.decoder.log_prob(x, z=self.condition(z))
 
     def kl_weight(self) -> float:
         if self.cfg.kl_warmup_steps <= 0:
@@ -105,7 +122,7 @@ class PixelVAE(nn.Module):
     @torch.no_grad()
     def decode(self, z: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         """z (B, Z) and uniforms u (B, 28, 28, 2) -> binary images (B, 1, 28, 28)."""
-        return self.decoder.sample_from_uniforms(u, z=z)
+        return self.decoder.sample_from_uniforms(u, z=self.condition(z))
 
     def mean_image(self, z: torch.Tensor) -> torch.Tensor:
         """The most likely pixel at every step given z (a deterministic picture of z)."""

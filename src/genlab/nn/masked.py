@@ -62,9 +62,17 @@ def shift_right(x: torch.Tensor) -> torch.Tensor:
     return F.pad(x, (1, 0))[:, :, :, :-1]
 
 
-def _gate(x: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    if bias is not None:
-        x = x + bias[:, :, None, None]
+def cond_bias(linear: nn.Linear, cond: torch.Tensor) -> torch.Tensor:
+    """A conditioning vector (B, G) or map (B, G, H, W) -> the bias it adds through `linear`'s
+    weights, (B, O, 1, 1) for every pixel alike or (B, O, H, W) pixel by pixel."""
+    if cond.dim() == 2:
+        return linear(cond)[:, :, None, None]
+    return linear(cond.movedim(1, -1)).movedim(-1, 1)
+
+
+def _gate(x: torch.Tensor, linear: nn.Linear | None, cond: torch.Tensor | None) -> torch.Tensor:
+    if linear is not None:
+        x = x + cond_bias(linear, cond)
     return gated_activation(x, x.shape[1] // 2)
 
 
@@ -75,8 +83,9 @@ class GatedLayer(nn.Module):
     horizontal: a 1 x (k//2 + 1) convolution over columns j - k//2 .. j (j - k//2 - 1 .. j - 1 in
     the first layer, which must not see its own pixel), plus the vertical features shifted down
     one row (rows < i only). The horizontal stack is residual after the first layer.
-    `cond` (B, G) adds a learned bias to every gate (class conditioning). The `last` layer
-    returns no vertical features (None).
+    `cond` adds a learned bias to every gate: a vector (B, G) alike at every pixel (class
+    conditioning), or a map (B, G, H, W) the size of the features given (a PixelVAE's latent,
+    decoded). The `last` layer returns no vertical features (None).
     """
 
     def __init__(self, channels: int, kernel: int, first: bool, in_channels: int = 0,
@@ -103,7 +112,7 @@ class GatedLayer(nn.Module):
         v_pre = self.v_conv(F.pad(v, (k // 2, k // 2, k // 2, 0)))
         if self.last:
             return v_pre, None
-        return v_pre, _gate(v_pre, None if self.cond_v is None else self.cond_v(cond))
+        return v_pre, _gate(v_pre, self.cond_v, cond)
 
     def horizontal(
         self, h: torch.Tensor, from_above: torch.Tensor, cond: torch.Tensor | None = None
@@ -114,7 +123,7 @@ class GatedLayer(nn.Module):
         k = self.k
         h_src = shift_right(h) if self.first else h
         h_pre = self.h_conv(F.pad(h_src, (k // 2, 0, 0, 0))) + from_above
-        h_new = self.h_out(_gate(h_pre, None if self.cond_h is None else self.cond_h(cond)))
+        h_new = self.h_out(_gate(h_pre, self.cond_h, cond))
         return h_new if self.first else h + h_new
 
     def forward(
