@@ -74,13 +74,38 @@ def test_the_numpy_fallback_inks_the_pixels_libmypaint_inks():
     assert np.mean(ious) >= 0.8 and min(ious) >= 0.7, np.round(ious, 2)
 
 
-def test_bezier_runs_from_start_to_end_through_the_formula():
+def test_bezier_runs_from_start_to_end_through_the_formula_evenly_spaced():
     points = bezier((0, 0), (10, 20), (20, 0))
     assert np.allclose(points[0], (0, 0)) and np.allclose(points[-1], (20, 0))
-    t = np.linspace(0, 1, len(points))
+    t = points[:, 0] / 20  # x of B(t): 2(1-t)t*10 + t^2*20 = 20t, so x gives each point's t
+    assert np.all(np.diff(t) > 0)
     assert np.allclose(points[:, 1], 2 * (1 - t) * t * 20)  # y of B(t) with y0 = y2 = 0
-    assert np.allclose(points[:, 0], 20 * t)  # x of B(t): 2(1-t)t*10 + t^2*20
-    assert np.linalg.norm(np.diff(points, axis=0), axis=1).max() <= 1.0 + 1e-9
+    gaps = np.linalg.norm(np.diff(points, axis=0), axis=1)
+    assert gaps.max() <= 1.0 + 1e-9 and gaps.min() >= 0.98 * gaps.max(), gaps
+    # control on the start: even t would crowd the first points 1/N^2 apart
+    gaps = np.linalg.norm(np.diff(bezier((10, 0), (10, 0), (10, 5)), axis=0), axis=1)
+    assert gaps.min() >= 0.98 * gaps.max(), gaps
+    assert len(bezier((3, 3), (3, 3), (3, 3))) == 2  # a dot
+
+
+@pytest.mark.skipif(not mypaint.available(), reason="libmypaint missing")
+def test_libmypaint_chatter_stays_off_stdout(capfd, monkeypatch):
+    libc = ctypes.CDLL(None)
+    canvas = mypaint.MyPaintCanvas(64)
+    # straight thin strokes, where round-off in libmypaint's dab loop bites
+    strokes = [bezier((10, 0), (10, 0), (10, length)) for length in range(3, 30)]
+
+    def chatter() -> str:
+        for points in strokes:
+            canvas.stroke(points, 1.0, 1.0)
+        libc.fflush(None)
+        return capfd.readouterr().out
+
+    assert chatter() == ""
+    from contextlib import nullcontext
+
+    monkeypatch.setattr(mypaint, "_c_stdout_silenced", nullcontext)
+    assert "Time is running backwards" in chatter()  # so the stroke does make libmypaint talk
 
 
 def test_program_exports_svg_and_gcode():

@@ -9,6 +9,12 @@ linearly), radius is in pixels. `pixels()` is the canvas as (size, size, 3) uint
 
 libmypaint keeps 64x64 tiles of 16-bit premultiplied RGBA in fixed point (1.0 = 1 << 15); the
 canvas is read back tile by tile.
+
+libmypaint printf()s "Time is running backwards!" when float round-off in its dab loop leaves a
+step a hair below zero seconds (it then clamps the step and paints correctly). A trained painter
+draws such strokes hundreds of times an hour, and stdout carries genlab's --json output, so the
+C runtime's stdout points at /dev/null while a stroke is painted (`_c_stdout_silenced`); Python's
+own stdout is a different stream and is untouched.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ import colorsys
 import ctypes
 import ctypes.util
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 
 import numpy as np
@@ -84,6 +92,34 @@ def library() -> ctypes.CDLL:
     return lib
 
 
+@cache
+def _libc_streams() -> tuple[ctypes.c_void_p, int] | None:
+    """(libc's `stdout` FILE* variable, a FILE* on /dev/null), or None off glibc-like systems."""
+    try:
+        libc = ctypes.CDLL(None)
+        libc.fopen.restype, libc.fopen.argtypes = _p, [ctypes.c_char_p, ctypes.c_char_p]
+        devnull = libc.fopen(b"/dev/null", b"w")
+        return (ctypes.c_void_p.in_dll(libc, "stdout"), devnull) if devnull else None
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+@contextmanager
+def _c_stdout_silenced() -> Iterator[None]:
+    """C code's printf() goes to /dev/null inside the block (see the module docstring)."""
+    streams = _libc_streams()
+    if streams is None:
+        yield
+        return
+    stdout, devnull = streams
+    saved = stdout.value
+    stdout.value = devnull
+    try:
+        yield
+    finally:
+        stdout.value = saved
+
+
 def available() -> bool:
     try:
         library()
@@ -129,11 +165,12 @@ class MyPaintCanvas:
         lib.mypaint_brush_reset(brush)
         lib.mypaint_brush_new_stroke(brush)
         x0, y0 = (float(v) for v in points[0])
-        lib.mypaint_brush_stroke_to(brush, self._interface, x0, y0, 0.0, 0.0, 0.0, 1.0)
-        lib.mypaint_brush_stroke_to(brush, self._interface, x0, y0, pressure, 0.0, 0.0, DTIME)
-        for x, y in points[1:]:
-            lib.mypaint_brush_stroke_to(brush, self._interface, float(x), float(y), pressure,
-                                        0.0, 0.0, DTIME)  # fmt: skip
+        with _c_stdout_silenced():
+            lib.mypaint_brush_stroke_to(brush, self._interface, x0, y0, 0.0, 0.0, 0.0, 1.0)
+            lib.mypaint_brush_stroke_to(brush, self._interface, x0, y0, pressure, 0.0, 0.0, DTIME)
+            for x, y in points[1:]:
+                lib.mypaint_brush_stroke_to(brush, self._interface, float(x), float(y), pressure,
+                                            0.0, 0.0, DTIME)  # fmt: skip
         lib.mypaint_surface_end_atomic(self._interface, ctypes.byref(_Rectangle()))
 
     def pixels(self) -> np.ndarray:

@@ -55,11 +55,23 @@ class Stroke:
 
 
 def bezier(start, control, end, step: float = BEZIER_STEP) -> np.ndarray:
-    """Points (N, 2) along the quadratic Bezier, about `step` pixels apart, ends included."""
+    """Points (N, 2) on the quadratic Bezier B(t) = (1-t)^2 start + 2(1-t)t control + t^2 end,
+    ends included, evenly spaced along the curve at most `step` pixels apart. Even in arc length,
+    not in t: where control sits on an end, even t crowds points a hundredth of a pixel apart,
+    and libmypaint then miscounts its dabs ("Time is running backwards!" on stdout)."""
     p0, p1, p2 = (np.asarray(p, np.float64) for p in (start, control, end))
-    length = np.linalg.norm(p1 - p0) + np.linalg.norm(p2 - p1)  # >= the curve's length
-    t = np.linspace(0.0, 1.0, max(2, int(np.ceil(length / step)) + 1))[:, None]
-    return (1 - t) ** 2 * p0 + 2 * (1 - t) * t * p1 + t**2 * p2
+
+    def curve(t: np.ndarray) -> np.ndarray:  # (N, 1) -> (N, 2)
+        return (1 - t) ** 2 * p0 + 2 * (1 - t) * t * p1 + t**2 * p2
+
+    fine_t = np.linspace(0.0, 1.0, 257)
+    fine = curve(fine_t[:, None])
+    arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(fine, axis=0), axis=1))])
+    if arc[-1] == 0.0:  # a dot
+        return curve(np.array([[0.0], [1.0]]))
+    n = max(2, int(np.ceil(arc[-1] / step)) + 1)
+    t = np.interp(np.linspace(0.0, arc[-1], n), arc, fine_t)
+    return curve(t[:, None])
 
 
 def render(program: list[Stroke], canvas: int, renderer: str = "mypaint") -> np.ndarray:
