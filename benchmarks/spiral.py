@@ -19,7 +19,8 @@ omniglot: a conditional agent trained on Omniglot (critic) repaints the same MNI
     procedurally drawn smileys; its MSE beside the MNIST-trained critic agent's (the one in
     `--out` if it trained for the full `--minutes`, as after the reconstruction part; else
     trained here). The parts can run in separate processes on one `--out`.
-One JSON line.
+Pictures: OUT/reconstruction.png (targets, random strokes, each agent's repaintings) and
+OUT/unconditional.png (MNIST, the agent's canvases, random strokes). One JSON line.
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ from genlab.envs.paint import random_episode
 from genlab.envs.paint_tasks import PaintTask
 from genlab.runs import load_run
 from genlab.train.state import CHECKPOINT
+from genlab.viz.images import save_labelled_rows
+
+SHOWN = 12  # canvases per row in the pictures
 
 
 class RandomPainter:
@@ -69,6 +73,16 @@ def repaint(agent, task: str, targets: np.ndarray, seed: int = 0) -> torch.Tenso
             frames, _ = paint_episode(agent, env, seed + i, g)
             out.append(final_ink(frames[-1]))
     return torch.stack(out)
+
+
+def ink(digits: np.ndarray) -> torch.Tensor:
+    """The first SHOWN digits (N, 28, 28) uint8 ink -> (SHOWN, 1, 28, 28) in [0, 1]."""
+    return torch.from_numpy(digits[:SHOWN, None]).float() / 255
+
+
+def paper(rows: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Ink images as they look on paper: black on white."""
+    return {name: 1 - images for name, images in rows.items()}
 
 
 def mse(canvases: torch.Tensor, targets: np.ndarray) -> float:
@@ -132,11 +146,13 @@ def main() -> None:
     mean_digit = mnist.train_x.float().mean(0)[0].numpy() / 255
     report: dict = {"benchmark": "spiral", "minutes_per_agent": args.minutes, "test": args.test,
                     "shaping": args.shaping}  # fmt: skip
+    random_canvases = repaint(RandomPainter(), "mnist-target", test)
     baselines = {
         "blank": float(np.mean((blank - test / 255) ** 2)),
         "mean_digit": float(np.mean((mean_digit[None] - test / 255) ** 2)),
-        "random_strokes": mse(repaint(RandomPainter(), "mnist-target", test), test),
+        "random_strokes": mse(random_canvases, test),
     }
+    shown = {"target": ink(test), "random strokes": random_canvases[:SHOWN]}
     report["baselines_mse"] = {k: round(v, 5) for k, v in baselines.items()}
     if "reconstruction" in parts:
         rows = {}
@@ -146,10 +162,12 @@ def main() -> None:
                 continue
             agent, info = trained(env, args.minutes, out / f"mnist-{name}", args.threads, reward,
                                   args.reuse, args.shaping)  # fmt: skip
-            task = env.split(":", 1)[1]
-            rows[name] = {**info, "mse": round(mse(repaint(agent, task, test), test), 5)}
+            canvases = repaint(agent, env.split(":", 1)[1], test)
+            rows[name] = {**info, "mse": round(mse(canvases, test), 5)}
             rows[name]["vs_mean_digit"] = round(rows[name]["mse"] / baselines["mean_digit"], 3)
+            shown[f"{name} reward"] = canvases[:SHOWN]
         report["reconstruction"] = rows
+        report["pictures"] = [str(save_labelled_rows(paper(shown), out / "reconstruction.png"))]
         report["bar_met"] = min(r["vs_mean_digit"] for r in rows.values()) <= 0.5
     if "omniglot" in parts:
         agent, info = trained("paint:omniglot-target", args.minutes, out / "omniglot", args.threads,
@@ -192,6 +210,12 @@ def main() -> None:
             "agent": {**info, **sample_quality(Painter(agent), mnist, net, args.samples)},
             "random_strokes": sample_quality(Painter(RandomPainter()), mnist, net, args.samples),
         }
+        g = torch.Generator().manual_seed(0)
+        rows = {"MNIST": ink(test), "agent": Painter(agent).sample(SHOWN, g),
+                "random strokes": Painter(RandomPainter()).sample(SHOWN, g)}  # fmt: skip
+        report.setdefault("pictures", []).append(
+            str(save_labelled_rows(paper(rows), out / "unconditional.png"))
+        )
     report.update(threads=torch.get_num_threads(), date=time.strftime("%Y-%m-%d"))
     print(json.dumps(report))
 

@@ -43,6 +43,27 @@ def save_grid(images: torch.Tensor, path: Path, nrow: int | None = None) -> Path
     return path
 
 
+def save_labelled_rows(rows: dict[str, torch.Tensor], path: Path, scale: int = 2) -> Path:
+    """One row of images per name, the name written to its left: rows of (N, C, H, W) floats in
+    [0, 1] with the same C, H, W (N may differ). For side-by-side comparisons (targets above
+    what each model made of them)."""
+    if not rows:
+        raise ValueError("save_labelled_rows needs at least one row")
+    pictures = {name: grid(images, nrow=len(images), scale=scale) for name, images in rows.items()}
+    label_w = 8 + 7 * max(len(name) for name in rows)
+    width = label_w + max(p.width for p in pictures.values())
+    img = Image.new("RGB", (width, sum(p.height for p in pictures.values())), "white")
+    draw, y = ImageDraw.Draw(img), 0
+    for name, picture in pictures.items():
+        img.paste(picture, (label_w, y))
+        draw.text((4, y + picture.height // 2 - 6), name, fill="black")
+        y += picture.height
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path)
+    return path
+
+
 def save_scatter(
     points: torch.Tensor, labels: torch.Tensor, names: tuple[str, ...], path: Path, title: str = ""
 ) -> Path:
