@@ -38,6 +38,7 @@ RADII = (1.0, 1.75, 2.5, 3.5)  # brush radii in pixels on a 64-pixel canvas, per
 COLORS = ((0.0, 0.0, 0.0), (0.85, 0.1, 0.1), (0.1, 0.55, 0.15), (0.1, 0.2, 0.85),
           (0.95, 0.75, 0.05), (0.6, 0.2, 0.7), (0.05, 0.65, 0.75), (0.55, 0.55, 0.55))  # fmt: skip
 BEZIER_STEP = 1.0  # pixels between the points a stroke is drawn through
+_FINE_T = np.linspace(0.0, 1.0, 65)  # where a Bezier's arc length is measured
 
 
 @dataclass(frozen=True)
@@ -64,13 +65,13 @@ def bezier(start, control, end, step: float = BEZIER_STEP) -> np.ndarray:
     def curve(t: np.ndarray) -> np.ndarray:  # (N, 1) -> (N, 2)
         return (1 - t) ** 2 * p0 + 2 * (1 - t) * t * p1 + t**2 * p2
 
-    fine_t = np.linspace(0.0, 1.0, 257)
-    fine = curve(fine_t[:, None])
-    arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(fine, axis=0), axis=1))])
+    fine = curve(_FINE_T[:, None])
+    gaps = np.diff(fine, axis=0)
+    arc = np.concatenate([[0.0], np.cumsum(np.hypot(gaps[:, 0], gaps[:, 1]))])
     if arc[-1] == 0.0:  # a dot
         return curve(np.array([[0.0], [1.0]]))
     n = max(2, int(np.ceil(arc[-1] / step)) + 1)
-    t = np.interp(np.linspace(0.0, arc[-1], n), arc, fine_t)
+    t = np.interp(np.linspace(0.0, arc[-1], n), arc, _FINE_T)
     return curve(t[:, None])
 
 
