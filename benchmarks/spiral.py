@@ -3,7 +3,7 @@ unconditional sample quality, and generalisation from Omniglot, against simple b
 
     python benchmarks/spiral.py [--minutes 60] [--test 200] [--samples 1000] [--out runs/bench-spiral]
                                 [--parts reconstruction,unconditional,omniglot] [--threads N]
-                                [--rewards critic,l2] [--shaping] [--reuse]
+                                [--rewards critic,l2] [--shaping] [--reuse] [--set KEY=VALUE]
 
 reconstruction: `genlab train spiral --env paint:mnist-target` (critic) and
     `--env paint:mnist-target-l2 --reward l2`, `--minutes` each; each repaints `--test` held-out
@@ -12,6 +12,8 @@ reconstruction: `genlab train spiral --env paint:mnist-target` (critic) and
     mean-image baseline within 2 hours. `--rewards` picks which of the two to train.
 --shaping: every agent trained rewards each stroke by the rise in its canvas' score (same best
     policy, denser credit; `SpiralConfig.shaping`); run directories get a "-shaped" suffix.
+--set KEY=VALUE: a `SpiralConfig` option for every agent trained (e.g. torso=paint_half,
+    spatial_channels=16); run directories get a "-KEY=VALUE" suffix.
 --reuse: an agent already in `--out` that trained the full `--minutes` is loaded, not retrained.
 unconditional: `--env paint:mnist` (critic); fid, precision, recall and class coverage of
     `--samples` finished canvases on genlab's MNIST features, beside a random-stroke agent.
@@ -34,7 +36,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from common import train_for_minutes
+from common import parse_set, train_for_minutes
 from genlab.agents.spiral import SpiralConfig, canvas_ink, paint_episode
 from genlab.data.images import image_splits
 from genlab.envs.paint import random_episode
@@ -106,11 +108,15 @@ def smileys(n: int, seed: int = 0) -> np.ndarray:
 
 
 def trained(env: str, minutes: float, out: Path, threads, reward: str = "critic", reuse=False,
-            shaping: bool = False):  # fmt: skip
-    """An agent trained `minutes` on `env` in `out` (+ "-shaped") -> (agent, facts). With
-    `reuse`, an agent already there that trained for the full budget is loaded instead."""
-    out = out.with_name(out.name + "-shaped") if shaping else out
-    options = SpiralConfig(env=env, reward=reward, shaping=shaping)
+            overrides: dict | None = None):  # fmt: skip
+    """An agent trained `minutes` on `env` in `out` (+ "-shaped" with shaping, + "-KEY=VALUE"
+    per other option in `overrides`) -> (agent, facts). With `reuse`, an agent already there
+    that trained for the full budget is loaded instead."""
+    overrides = overrides or {}
+    suffix = "-shaped" if overrides.get("shaping") else ""
+    suffix += "".join(f"-{k}={v}" for k, v in sorted(overrides.items()) if k != "shaping")
+    out = out.with_name(out.name + suffix)
+    options = SpiralConfig(**{**overrides, "env": env, "reward": reward})
     if reuse and (out / CHECKPOINT).is_file():
         _, kept, agent, config = load_run(out)
         if kept != options:
@@ -136,6 +142,8 @@ def main() -> None:
     p.add_argument("--rewards", default="critic,l2", help="reconstruction agents to train")
     p.add_argument("--shaping", action="store_true", help="reward every stroke's rise in score")
     p.add_argument("--reuse", action="store_true", help="load agents that trained the full budget")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a SpiralConfig option for every agent trained")  # fmt: skip
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -144,8 +152,13 @@ def main() -> None:
     test = mnist.test_x[: args.test, 0].numpy()
     blank = np.zeros_like(test, dtype=np.float32)
     mean_digit = mnist.train_x.float().mean(0)[0].numpy() / 255
+    overrides = parse_set(args.set, SpiralConfig)
+    if {"env", "reward"} & overrides.keys():
+        raise SystemExit("--set env/reward: each part chooses its own (see --parts, --rewards)")
+    if args.shaping:
+        overrides["shaping"] = True
     report: dict = {"benchmark": "spiral", "minutes_per_agent": args.minutes, "test": args.test,
-                    "shaping": args.shaping}  # fmt: skip
+                    "shaping": args.shaping, "options": overrides}  # fmt: skip
     random_canvases = repaint(RandomPainter(), "mnist-target", test)
     baselines = {
         "blank": float(np.mean((blank - test / 255) ** 2)),
@@ -161,7 +174,7 @@ def main() -> None:
             if name not in args.rewards.split(","):
                 continue
             agent, info = trained(env, args.minutes, out / f"mnist-{name}", args.threads, reward,
-                                  args.reuse, args.shaping)  # fmt: skip
+                                  args.reuse, overrides)  # fmt: skip
             canvases = repaint(agent, env.split(":", 1)[1], test)
             rows[name] = {**info, "mse": round(mse(canvases, test), 5)}
             rows[name]["vs_mean_digit"] = round(rows[name]["mse"] / baselines["mean_digit"], 3)
@@ -171,9 +184,9 @@ def main() -> None:
         report["bar_met"] = min(r["vs_mean_digit"] for r in rows.values()) <= 0.5
     if "omniglot" in parts:
         agent, info = trained("paint:omniglot-target", args.minutes, out / "omniglot", args.threads,
-                              reuse=args.reuse, shaping=args.shaping)  # fmt: skip
+                              reuse=args.reuse, overrides=overrides)  # fmt: skip
         mnist_agent, mnist_info = trained("paint:mnist-target", args.minutes, out / "mnist-critic",
-                                          args.threads, reuse=True, shaping=args.shaping)  # fmt: skip
+                                          args.threads, reuse=True, overrides=overrides)  # fmt: skip
         faces = smileys(args.test)
 
         def score(painter, targets):
@@ -189,7 +202,7 @@ def main() -> None:
         from genlab.metrics.features import feature_net, sample_quality
 
         agent, info = trained("paint:mnist", args.minutes, out / "unconditional", args.threads,
-                              reuse=args.reuse, shaping=args.shaping)  # fmt: skip
+                              reuse=args.reuse, overrides=overrides)  # fmt: skip
 
         class Painter:  # what sample_quality draws from
             def __init__(self, agent):

@@ -199,6 +199,29 @@ def test_spatial_heads_decode_grid_cells_as_images():
         SpatialLogits(10, 24)
 
 
+def test_the_smaller_painter_sees_the_canvas_at_half_size_and_decodes_narrower():
+    import torch
+
+    from genlab.agents.impala.networks import AgentNet, SpatialLogits, paint_torso
+    from genlab.envs.registry import EnvSpec
+
+    spec = EnvSpec("paint:mnist", "paint", (2, 64, 64), "uint8", 1 / 255, (2, 1024, 1024, 4, 4),
+                   ("flag", "end", "control", "pressure", "size"))  # fmt: skip
+    torch.manual_seed(0)
+    x = torch.rand(1, 2, 64, 64)
+    checker = torch.tensor([[1.0, -1.0], [-1.0, 1.0]]).repeat(32, 32) * 0.1
+    y = x + checker  # differs in every pixel, not in any 2x2 block's mean
+    half, width = paint_torso(spec.obs_shape, pool=2)
+    assert width == 256 and torch.allclose(half(x), half(y), atol=1e-5)
+    full, _ = paint_torso(spec.obs_shape)
+    assert not torch.allclose(full(x), full(y), atol=1e-3)
+    net = AgentNet(spec, "paint_half", lstm=16, spatial_channels=8)
+    assert net.heads.layers[1].net[0].out_features == 8 * 16
+    assert SpatialLogits(10, 32, channels=8)(torch.randn(3, 10)).shape == (3, 1024)
+    small = sum(p.numel() for p in net.parameters())
+    assert small < sum(p.numel() for p in AgentNet(spec, "paint", lstm=16).parameters()) / 2
+
+
 def test_impala_paints_towards_a_target_from_the_cli(data_root, tmp_path):
     from genlab.cli import main
 

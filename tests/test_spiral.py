@@ -142,10 +142,13 @@ def test_actor_processes_carry_finished_canvases_to_the_learner(
 
     out = tmp_path / "spiral-local"
     assert main(["train", "spiral", "--backend", "local", "--actors", "1", "--envs-per-actor",
-                 "2", "--steps", "2", "--batch-size", "2", "--lstm", "16", "--out", str(out),
+                 "2", "--steps", "2", "--batch-size", "2", "--lstm", "16", "--torso",
+                 "paint_half", "--spatial-channels", "8", "--out", str(out),
                  "--quiet"]) == 0  # fmt: skip
     last = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
-    assert "critic_loss" in last and "final_reward" in last  # canvases reached the critic
+    # canvases reached the critic, and the actor, which built its network from the same smaller
+    # options as the learner's, took the learner's weights (a mismatch fails the run)
+    assert "critic_loss" in last and "final_reward" in last
 
 
 @pytest.mark.parametrize(

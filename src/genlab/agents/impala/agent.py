@@ -17,7 +17,7 @@ class ImpalaAgent(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.specs, self.channels = specs(cfg.tasks)
-        self.net = AgentNet(self.specs[0], cfg.torso, cfg.lstm)
+        self.net = AgentNet(self.specs[0], cfg.torso, cfg.lstm, cfg.spatial_channels)
 
     def loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """A batch of trajectories -> the loss and its parts; the source's "stat/..." entries

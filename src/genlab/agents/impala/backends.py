@@ -99,7 +99,7 @@ def _actor_main(index, cfg, spec, channels, seed, conn, slots, params, version) 
     """An actor process: fill the slots the learner sends, with the latest published weights."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the learner's to handle
     torch.set_num_threads(1)
-    net = AgentNet(spec, cfg.torso, cfg.lstm)
+    net = AgentNet(spec, cfg.torso, cfg.lstm, cfg.spatial_channels)
     net.requires_grad_(False)
     E = cfg.envs_per_actor
     envs = EnvBatch(cfg.tasks, task_slots(len(cfg.tasks), index * E, E), seed, channels)

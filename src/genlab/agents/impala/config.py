@@ -34,6 +34,8 @@ class ImpalaConfig:
     unroll: int = doc("steps per trajectory (T)", default=20)
     torso: str = doc(f"network torso: one of {', '.join(TORSOS)}", default="auto")
     lstm: int = doc("LSTM core width (0 = feed-forward)", default=0)
+    spatial_channels: int = doc("channels of the painting location heads' decoders",
+                                default=32)  # fmt: skip
     gamma: float = doc("discount", default=0.99)
     entropy_weight: float = doc("entropy bonus weight", default=0.01)
     value_weight: float = doc("value loss weight", default=0.5)
@@ -50,7 +52,7 @@ class ImpalaConfig:
             raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got '{self.backend}'")
         if self.torso not in TORSOS:
             raise ConfigError(f"torso must be one of {', '.join(TORSOS)}, got '{self.torso}'")
-        for name in ("actors", "envs_per_actor", "unroll"):
+        for name in ("actors", "envs_per_actor", "unroll", "spatial_channels"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("rho_bar", "c_bar", "pg_rho_bar"):
