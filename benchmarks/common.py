@@ -72,20 +72,28 @@ class StageLedger:
     interruption, even a kill, resumes it honestly: a finished stage is skipped and its saved
     result returned, and each stage's wall-clock minutes add up across runs. While a stage runs
     its minutes are written every `flush_s` seconds, so a kill loses at most that much.
-    `options` (JSON-serialisable) must be the ones the record was started with."""
+    `options` (JSON-serialisable) must be the ones the record was started with, except those
+    named in `stage_options` (option -> the stages that alone depend on it), which may change
+    while none of their stages has begun (e.g. adding an ablation stage to a finished run)."""
 
-    def __init__(self, path: Path, options: dict, flush_s: float = 30.0):
+    def __init__(
+        self, path: Path, options: dict, flush_s: float = 30.0,
+        stage_options: dict[str, tuple[str, ...]] | None = None,
+    ):  # fmt: skip
         self.path, self.flush_s, self.lock = Path(path), flush_s, threading.Lock()
         fresh = {"options": options, "minutes": {}, "results": {}}
         self.data = json.loads(self.path.read_text()) if self.path.is_file() else fresh
-        before = self.data["options"]
-        changed = sorted(k for k in {*before, *options} if before.get(k) != options.get(k))
+        before, later = self.data["options"], stage_options or {}
+        begun = {*self.data["minutes"], *self.data["results"]}
+        changed = sorted(k for k in {*before, *options} if before.get(k) != options.get(k)
+                         and (k not in later or begun & set(later[k])))  # fmt: skip
         if changed:
             raise SystemExit(
                 f"{self.path} was started with other options ("
                 + ", ".join(f"{k}: {before.get(k)} then, {options.get(k)} now" for k in changed)
                 + "): run it with the same ones, or start afresh elsewhere"
             )
+        self.data["options"] = options
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._save()
 

@@ -6,7 +6,9 @@
 
 Stages (run the same command again after an interruption, even a kill: finished stages are
 skipped, the one cut short resumes from its checkpoint with what is left of its budget, and
-DIR/benchmark.json adds up each stage's wall-clock over the runs):
+DIR/benchmark.json adds up each stage's wall-clock over the runs; a stage's own options, its
+minutes or --tau, may change until it begins, so `--vc-minutes 30` after a finished run adds
+the ablation):
 collect (random policy) -> V (`genlab train vae`, 64x64x3, z 32) -> M (`genlab train mdnrnn`)
 -> C by CMA-ES in the real game (V+M+C) -> evaluation over `--eval-episodes` unseen tracks.
 Then, beside it: C searched inside the dream (M at --tau) and evaluated in the real game, and
@@ -57,7 +59,10 @@ def main() -> None:
     if not (root / "benchmark.json").is_file() and any(rollouts.glob("episode_*.npz")):
         raise SystemExit(f"{rollouts} holds episodes that this benchmark did not time (no "
                          f"{root / 'benchmark.json'}): give a fresh --dir")  # fmt: skip
-    ledger = StageLedger(root / "benchmark.json", vars(args))
+    later = {"v_minutes": ("train-v",), "m_minutes": ("train-m",), "c_minutes": ("train-c",),
+             "dream_minutes": ("train-c-dream",), "tau": ("train-c-dream",),
+             "vc_minutes": ("train-c-vc",)}  # fmt: skip
+    ledger = StageLedger(root / "benchmark.json", vars(args), stage_options=later)
     report: dict = {"benchmark": "world_models", "dir": str(root)}
     report["collect"] = ledger.run("collect", lambda _: collect(
         rollouts, args.episodes, args.workers, args.max_steps, progress=False))  # fmt: skip

@@ -50,3 +50,18 @@ def test_other_options_are_refused_by_name(tmp_path):
     StageLedger(path, {"episodes": 100, "workers": 2})
     with pytest.raises(SystemExit, match="episodes: 100 then, 40 now"):
         StageLedger(path, {"episodes": 40, "workers": 2})
+
+
+def test_an_option_of_stages_not_begun_may_change_and_is_recorded(tmp_path):
+    path = tmp_path / "bench.json"
+    later = {"vc_minutes": ("train-vc",), "c_minutes": ("train-c",)}
+    ledger = StageLedger(path, {"c_minutes": 100, "vc_minutes": 0}, stage_options=later)
+    ledger.run("train-c", lambda spent: 1)
+    again = StageLedger(path, {"c_minutes": 100, "vc_minutes": 30}, stage_options=later)
+    assert again.data["options"]["vc_minutes"] == 30
+    assert json.loads(path.read_text())["options"]["vc_minutes"] == 30
+    again.run("train-vc", lambda spent: 2)
+    with pytest.raises(SystemExit, match="vc_minutes: 30 then, 10 now"):
+        StageLedger(path, {"c_minutes": 100, "vc_minutes": 10}, stage_options=later)
+    with pytest.raises(SystemExit, match="c_minutes: 100 then, 50 now"):
+        StageLedger(path, {"c_minutes": 50, "vc_minutes": 30}, stage_options=later)
