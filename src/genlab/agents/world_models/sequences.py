@@ -67,9 +67,10 @@ class LatentEpisodes:
 def encode_episodes(
     vae, files: list[Path], batch: int = 500, progress: bool = True
 ) -> LatentEpisodes:
-    """Every frame of `files` through V's encoder."""
+    """Every frame of `files` through V's encoder. The progress bar shows on a terminal only
+    (not in a log file or a benchmark's captured stderr)."""
     mus, logvars, actions, rewards, dones, lengths = [], [], [], [], [], []
-    for path in tqdm(files, desc="encode", unit="episode", disable=not progress):
+    for path in tqdm(files, desc="encode", unit="episode", disable=None if progress else True):
         ep = load_episode(path)
         x = torch.from_numpy(ep.frames).permute(0, 3, 1, 2).float() / 255.0
         mu, logvar = zip(*(vae.encode(b) for b in x.split(batch)), strict=True)
