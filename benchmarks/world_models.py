@@ -9,8 +9,10 @@ skipped, the one cut short resumes from its checkpoint with what is left of its 
 DIR/benchmark.json adds up each stage's wall-clock over the runs; a stage's own options, its
 minutes or --tau, may change until it begins, so `--vc-minutes 30` after a finished run adds
 the ablation):
-collect (random policy) -> V (`genlab train vae`, 64x64x3, z 32) -> M (`genlab train mdnrnn`)
--> C by CMA-ES in the real game (V+M+C) -> evaluation over `--eval-episodes` unseen tracks.
+collect (random policy) -> V (`genlab train vae`, 64x64x3, z 32; the benchmark stops here,
+naming the numbers, if V draws held-out frames no better than their mean frame: see
+genlab/agents/world_models/vision.py) -> M (`genlab train mdnrnn`) -> C by CMA-ES in the real
+game (V+M+C) -> evaluation over `--eval-episodes` unseen tracks.
 Then, beside it: C searched inside the dream (M at --tau) and evaluated in the real game, and
 V+C without M (the paper's ablation) if `--vc-minutes` > 0. One JSON line: each stage's minutes,
 collection and search speed (environment steps/s), and mean +- std returns.
@@ -32,7 +34,9 @@ from genlab.agents.world_models.cli import controller_dir
 from genlab.agents.world_models.evaluation import evaluate_controller
 from genlab.agents.world_models.rollouts import collect
 from genlab.agents.world_models.search import SearchConfig, search
+from genlab.agents.world_models.vision import reconstruction_check
 from genlab.cli import main as genlab
+from genlab.runs import load_run
 
 
 def main() -> None:
@@ -81,6 +85,15 @@ def main() -> None:
             return json.loads((root / run / "metrics.jsonl").read_text().splitlines()[-1])
 
         report[key] = ledger.run(stage, fit)
+        if stage == "train-v":  # a V that draws every frame as the mean frame hides the road
+            report["v_check"] = reconstruction_check(load_run(root / "vae")[2], rollouts)
+            if report["v_check"]["blind"]:
+                print(json.dumps(report))
+                raise SystemExit(f"V ({root / 'vae'}) reconstructs held-out frames no better than "
+                                 f"their mean frame ({report['v_check']}): a controller on it "
+                                 "cannot see the road. Train V longer (`genlab worldmodels "
+                                 "train-v DIR --minutes N`) or give more --v-minutes to a fresh "
+                                 "--dir")  # fmt: skip
 
     def controller(name: str, minutes: float, dream: bool = False, memory: bool = True) -> dict:
         out = controller_dir(root, dream, memory)

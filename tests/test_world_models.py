@@ -212,6 +212,9 @@ def test_the_pipeline_runs_stage_by_stage_from_the_cli(tmp_path, capsys):
     v, m = tmp_path / "vae", tmp_path / "mdnrnn"
     assert main(["worldmodels", "train-v", d, "--steps", "3", "--batch-size", "8", "--quiet"]) == 0
     assert (v / "pictures" / "reconstructions.png").is_file()
+    out, err = capsys.readouterr()
+    assert json.loads(out.splitlines()[-1])["v_check"]["frames"] == 13  # the held-out episode
+    assert "cannot see the road" in err  # 3 steps: V draws the mean frame
     assert main(["worldmodels", "train-m", d, "--steps", "3", "--batch-size", "4", "--seq-len",
                  "8", "--hidden", "16", "--quiet"]) == 0  # fmt: skip
     assert len(list(v.glob("latents-step3.pt"))) == 1  # encoded once, cached in V's run
@@ -237,3 +240,51 @@ def test_the_pipeline_runs_stage_by_stage_from_the_cli(tmp_path, capsys):
                  "--vae", str(v), "--latent-dim", "8", "--steps", "1",
                  "--out", str(tmp_path / "bad")]) == 2  # fmt: skip
     assert "set --latent-dim 32" in capsys.readouterr().err
+
+
+def test_mse_against_the_mean_frame_matches_a_loop():
+    from genlab.agents.world_models.vision import mse_against_mean_frame
+
+    torch.manual_seed(1)
+    frames, recon = torch.rand(5, 3, 4, 4), torch.rand(5, 3, 4, 4)
+    mean = sum(frames[i] for i in range(5)) / 5
+    v = sum(((recon[i] - frames[i]) ** 2).sum() for i in range(5)) / frames.numel()
+    m = sum(((mean - frames[i]) ** 2).sum() for i in range(5)) / frames.numel()
+    got = mse_against_mean_frame(frames, recon)
+    assert got["v_mse"] == pytest.approx(v.item()) and got["mean_frame_mse"] == pytest.approx(
+        m.item()
+    )
+    assert got["ratio"] == pytest.approx(v.item() / m.item())
+    with pytest.raises(ValueError, match=r"\(5, 3, 4, 4\)"):
+        mse_against_mean_frame(frames, recon[:4])
+
+
+class _StubV:
+    """encode/mean_image of a V that either copies each frame or draws the average frame."""
+
+    def __init__(self, blind: bool, mean_frame: torch.Tensor):
+        self.blind, self.mean_frame = blind, mean_frame
+
+    def encode(self, x):
+        return x, torch.zeros_like(x)
+
+    def mean_image(self, z):
+        return self.mean_frame.expand_as(z) if self.blind else z
+
+
+def test_a_v_that_draws_the_mean_frame_is_called_blind_and_one_that_sees_is_not(tmp_path):
+    from genlab.agents.world_models.rollouts import Episode, episode_path, save_episode
+    from genlab.agents.world_models.vision import reconstruction_check
+
+    rng = np.random.default_rng(0)
+    held_out = []
+    for k in range(10):  # episode 9 is the held-out one
+        frames = rng.integers(0, 256, size=(7, 64, 64, 3), dtype=np.uint8)
+        save_episode(Episode(frames, np.zeros((6, 3), np.float32), np.zeros(6, np.float32),
+                             np.zeros(6, bool)), episode_path(tmp_path, k))  # fmt: skip
+        held_out = frames
+    mean = torch.from_numpy(held_out).permute(0, 3, 1, 2).float().mean(0, keepdim=True) / 255
+    seeing = reconstruction_check(_StubV(False, mean), tmp_path, frames=5)
+    blind = reconstruction_check(_StubV(True, mean), tmp_path, frames=7)
+    assert seeing["frames"] == 5 and seeing["v_mse"] == 0 and not seeing["blind"]
+    assert blind["frames"] == 7 and blind["ratio"] == pytest.approx(1.0) and blind["blind"]
