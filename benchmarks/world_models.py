@@ -30,13 +30,11 @@ import time
 from pathlib import Path
 
 from common import StageLedger
-from genlab.agents.world_models.cli import controller_dir
+from genlab.agents.world_models.cli import V_CHECK, controller_dir
 from genlab.agents.world_models.evaluation import evaluate_controller
 from genlab.agents.world_models.rollouts import collect
 from genlab.agents.world_models.search import SearchConfig, search
-from genlab.agents.world_models.vision import reconstruction_check
 from genlab.cli import main as genlab
-from genlab.runs import load_run
 
 
 def main() -> None:
@@ -86,7 +84,7 @@ def main() -> None:
 
         report[key] = ledger.run(stage, fit)
         if stage == "train-v":  # a V that draws every frame as the mean frame hides the road
-            report["v_check"] = reconstruction_check(load_run(root / "vae")[2], rollouts)
+            report["v_check"] = json.loads((root / "vae" / V_CHECK).read_text())
             if report["v_check"]["blind"]:
                 print(json.dumps(report))
                 raise SystemExit(f"V ({root / 'vae'}) reconstructs held-out frames no better than "

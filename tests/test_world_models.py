@@ -212,9 +212,8 @@ def test_the_pipeline_runs_stage_by_stage_from_the_cli(tmp_path, capsys):
     v, m = tmp_path / "vae", tmp_path / "mdnrnn"
     assert main(["worldmodels", "train-v", d, "--steps", "3", "--batch-size", "8", "--quiet"]) == 0
     assert (v / "pictures" / "reconstructions.png").is_file()
-    out, err = capsys.readouterr()
-    assert json.loads(out.splitlines()[-1])["v_check"]["frames"] == 13  # the held-out episode
-    assert "cannot see the road" in err  # 3 steps: V draws the mean frame
+    assert json.loads((v / "v_check.json").read_text())["frames"] == 13  # the held-out episode
+    assert "cannot see the road" in capsys.readouterr().err  # 3 steps: V draws the mean frame
     assert main(["worldmodels", "train-m", d, "--steps", "3", "--batch-size", "4", "--seq-len",
                  "8", "--hidden", "16", "--quiet"]) == 0  # fmt: skip
     assert len(list(v.glob("latents-step3.pt"))) == 1  # encoded once, cached in V's run

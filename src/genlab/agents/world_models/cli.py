@@ -22,6 +22,9 @@ V_OPTIONS = ["--image-size", "64", "--image-channels", "3", "--likelihood", "gau
              "--latent-dim", "32", "--batch-size", "32"]  # fmt: skip
 
 
+V_CHECK = "v_check.json"  # in V's run: its reconstruction against the mean frame (vision.py)
+
+
 def controller_dir(root: Path, dream: bool, memory: bool) -> Path:
     return Path(root) / ("controller" + ("-dream" if dream else "") + ("" if memory else "-vc"))
 
@@ -46,11 +49,13 @@ def cmd(ns: argparse.Namespace) -> int:
             from genlab.runs import load_run
 
             check = reconstruction_check(load_run(root / "vae")[2], root / "data" / "carracing")
-            print(json.dumps({"v_check": check}))
+            (root / "vae" / V_CHECK).write_text(json.dumps(check) + "\n")
+            mse = f"mse {check['v_mse']:.5f} vs the mean frame's {check['mean_frame_mse']:.5f}"
             if check["blind"]:
-                print(f"warning: V draws held-out frames no better than their mean frame "
-                      f"(mse {check['v_mse']:.5f} vs {check['mean_frame_mse']:.5f}): it cannot "
-                      f"see the road yet; train it longer", file=sys.stderr)  # fmt: skip
+                print(f"warning: V draws held-out frames no better than their mean frame ({mse}):"
+                      " it cannot see the road yet; train it longer", file=sys.stderr)  # fmt: skip
+            else:
+                print(f"  V check:  {mse} on held-out frames ({V_CHECK})", file=sys.stderr)
         return code
     if ns.stage == "train-m":
         return main(["train", "mdnrnn", *data, "--vae", str(root / "vae"),
