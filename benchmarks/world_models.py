@@ -30,10 +30,11 @@ import time
 from pathlib import Path
 
 from common import StageLedger
-from genlab.agents.world_models.cli import V_CHECK, controller_dir
+from genlab.agents.world_models.cli import controller_dir
 from genlab.agents.world_models.evaluation import evaluate_controller
 from genlab.agents.world_models.rollouts import collect
 from genlab.agents.world_models.search import SearchConfig, search
+from genlab.agents.world_models.vision import V_CHECK, check_v_run
 from genlab.cli import main as genlab
 
 
@@ -84,14 +85,15 @@ def main() -> None:
 
         report[key] = ledger.run(stage, fit)
         if stage == "train-v":  # a V that draws every frame as the mean frame hides the road
-            report["v_check"] = json.loads((root / "vae" / V_CHECK).read_text())
+            saved = root / "vae" / V_CHECK  # written by train-v; computed if V predates it
+            report["v_check"] = (
+                json.loads(saved.read_text()) if saved.is_file() else check_v_run(root)
+            )
             if report["v_check"]["blind"]:
                 print(json.dumps(report))
                 raise SystemExit(f"V ({root / 'vae'}) reconstructs held-out frames no better than "
                                  f"their mean frame ({report['v_check']}): a controller on it "
-                                 "cannot see the road. Train V longer (`genlab worldmodels "
-                                 "train-v DIR --minutes N`) or give more --v-minutes to a fresh "
-                                 "--dir")  # fmt: skip
+                                 "cannot see the road. Give a fresh --dir more --v-minutes")  # fmt: skip
 
     def controller(name: str, minutes: float, dream: bool = False, memory: bool = True) -> dict:
         out = controller_dir(root, dream, memory)

@@ -287,3 +287,20 @@ def test_a_v_that_draws_the_mean_frame_is_called_blind_and_one_that_sees_is_not(
     blind = reconstruction_check(_StubV(True, mean), tmp_path, frames=7)
     assert seeing["frames"] == 5 and seeing["v_mse"] == 0 and not seeing["blind"]
     assert blind["frames"] == 7 and blind["ratio"] == pytest.approx(1.0) and blind["blind"]
+    for k in range(10, 20):  # a second held-out episode (19): frames come from both
+        save_episode(Episode(np.full((7, 64, 64, 3), k, np.uint8), np.zeros((6, 3), np.float32),
+                             np.zeros(6, np.float32), np.zeros(6, bool)),
+                     episode_path(tmp_path, k))  # fmt: skip
+    both = reconstruction_check(_StubV(True, mean), tmp_path, frames=10)
+    assert both["frames"] == 10 and both["ratio"] > 1.3  # 1.0 from episode 9 alone; 19 is flat
+
+
+def test_v_input_is_channels_first_in_the_unit_interval():
+    from genlab.agents.world_models.vision import v_input
+
+    frames = np.random.default_rng(0).integers(0, 256, size=(2, 4, 5, 3), dtype=np.uint8)
+    x = v_input(frames)
+    assert x.shape == (2, 3, 4, 5) and x.dtype == torch.float32
+    for t, c, i, j in np.ndindex(2, 3, 4, 5):
+        assert x[t, c, i, j].item() == pytest.approx(frames[t, i, j, c] / 255)
+    assert torch.equal(v_input(frames[1]), x[1])

@@ -14,6 +14,7 @@ from genlab.agents.world_models.controller import LinearController, controller_s
 from genlab.agents.world_models.dream import DreamEnv
 from genlab.agents.world_models.mdnrnn import MDNRNN
 from genlab.agents.world_models.rollouts import play
+from genlab.agents.world_models.vision import v_input
 
 
 def n_params(vae, m: MDNRNN | None) -> int:
@@ -34,7 +35,7 @@ class WorldModelPolicy:
 
     @torch.no_grad()
     def __call__(self, frame: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(frame).permute(2, 0, 1)[None].float() / 255.0
+        x = v_input(frame[None])  # (1, 3, 64, 64)
         z = self.vae.encode(x)[0]  # (1, Z), the posterior mean
         self.latents.append(z[0].numpy())
         action = self.controller(np.concatenate([z[0].numpy(), self.h]))

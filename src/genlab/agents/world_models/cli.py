@@ -22,9 +22,6 @@ V_OPTIONS = ["--image-size", "64", "--image-channels", "3", "--likelihood", "gau
              "--latent-dim", "32", "--batch-size", "32"]  # fmt: skip
 
 
-V_CHECK = "v_check.json"  # in V's run: its reconstruction against the mean frame (vision.py)
-
-
 def controller_dir(root: Path, dream: bool, memory: bool) -> Path:
     return Path(root) / ("controller" + ("-dream" if dream else "") + ("" if memory else "-vc"))
 
@@ -45,11 +42,9 @@ def cmd(ns: argparse.Namespace) -> int:
     if ns.stage == "train-v":
         code = main(["train", "vae", *data, *V_OPTIONS, "--out", str(root / "vae"), *ns.extra])
         if code == 0:
-            from genlab.agents.world_models.vision import reconstruction_check
-            from genlab.runs import load_run
+            from genlab.agents.world_models.vision import V_CHECK, check_v_run
 
-            check = reconstruction_check(load_run(root / "vae")[2], root / "data" / "carracing")
-            (root / "vae" / V_CHECK).write_text(json.dumps(check) + "\n")
+            check = check_v_run(root)
             mse = f"mse {check['v_mse']:.5f} vs the mean frame's {check['mean_frame_mse']:.5f}"
             if check["blind"]:
                 print(f"warning: V draws held-out frames no better than their mean frame ({mse}):"

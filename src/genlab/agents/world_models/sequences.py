@@ -20,6 +20,7 @@ from genlab.agents.world_models.rollouts import (
     is_test_episode,
     load_episode,
 )
+from genlab.agents.world_models.vision import v_input
 from genlab.data.batches import seeded
 from genlab.errors import ConfigError, DataError
 
@@ -72,7 +73,7 @@ def encode_episodes(
     mus, logvars, actions, rewards, dones, lengths = [], [], [], [], [], []
     for path in tqdm(files, desc="encode", unit="episode", disable=None if progress else True):
         ep = load_episode(path)
-        x = torch.from_numpy(ep.frames).permute(0, 3, 1, 2).float() / 255.0
+        x = v_input(ep.frames)  # (T + 1, 3, 64, 64)
         mu, logvar = zip(*(vae.encode(b) for b in x.split(batch)), strict=True)
         mus.append(torch.cat(mu))
         logvars.append(torch.cat(logvar))

@@ -1,13 +1,14 @@
-"""Does V see the road? Its reconstruction error beside the error of the mean frame.
+"""What V reads, and whether it sees the road: its reconstruction error beside the mean frame's.
 
 A VAE on CarRacing frames can spend thousands of steps decoding every frame as the average
 frame (green grass, the car, a blur where the road usually is) before the road's position
 enters z. A controller on such a V is blind: CMA-ES then searches for nothing. The check is
-cheap (a few hundred held-out frames) and runs between V and M in the benchmark.
+cheap (512 held-out frames) and runs after `train-v`, so the benchmark can stop before M.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +16,15 @@ import torch
 
 from genlab.agents.world_models.rollouts import episode_files, is_test_episode, load_episode
 
-# V is called blind when it removes less than this fraction of the mean frame's error.
+# V is called blind when it removes less than 20% of the mean frame's error. Measured on
+# CarRacing: a V drawing the mean frame scored 1.03, one drawing the road 0.22.
 BLIND_RATIO = 0.8
+V_CHECK = "v_check.json"  # written into V's run by check_v_run
+
+
+def v_input(frames: np.ndarray) -> torch.Tensor:
+    """Frames as V reads them: (..., H, W, C) uint8 -> (..., C, H, W) float in [0, 1]."""
+    return torch.from_numpy(np.asarray(frames)).movedim(-1, -3).float() / 255.0
 
 
 def mse_against_mean_frame(frames: torch.Tensor, recon: torch.Tensor) -> dict[str, float]:
@@ -32,14 +40,27 @@ def mse_against_mean_frame(frames: torch.Tensor, recon: torch.Tensor) -> dict[st
 
 @torch.no_grad()
 def reconstruction_check(vae, data_dir: Path, frames: int = 512, seed: int = 0) -> dict:
-    """V's reconstruction (decoded posterior mean) of `frames` frames drawn from the held-out
-    episodes in `data_dir` (DIR/data/carracing), against their mean frame. Adds "blind":
-    True when ratio > BLIND_RATIO."""
+    """V's reconstruction (decoded posterior mean) of about `frames` frames, drawn evenly from
+    the held-out episodes in `data_dir` (DIR/data/carracing), against their mean frame. Adds
+    "blind": True when ratio > BLIND_RATIO."""
     every = episode_files(data_dir)
     files = [f for k, f in enumerate(every) if is_test_episode(k, len(every))]
-    x = np.concatenate([load_episode(f).frames for f in files])  # (N, H, W, C) uint8
-    pick = np.random.default_rng(seed).choice(len(x), size=min(frames, len(x)), replace=False)
-    x = torch.from_numpy(x[np.sort(pick)]).permute(0, 3, 1, 2).float() / 255.0
+    rng, per_episode = np.random.default_rng(seed), -(-frames // len(files))
+    picked = []
+    for f in files:  # one episode in memory at a time
+        ep = load_episode(f).frames  # (T + 1, H, W, C) uint8
+        picked.append(ep[np.sort(rng.choice(len(ep), min(per_episode, len(ep)), replace=False))])
+    x = v_input(np.concatenate(picked)[:frames])  # (N, C, H, W)
     recon = torch.cat([vae.mean_image(vae.encode(b)[0]) for b in x.split(128)])
     report = mse_against_mean_frame(x, recon)
     return {**report, "frames": len(x), "blind": report["ratio"] > BLIND_RATIO}
+
+
+def check_v_run(root: Path) -> dict:
+    """The check for the pipeline in `root` (V in root/vae, episodes in root/data/carracing),
+    also written to root/vae/v_check.json."""
+    from genlab.runs import load_run
+
+    check = reconstruction_check(load_run(root / "vae")[2], root / "data" / "carracing")
+    (root / "vae" / V_CHECK).write_text(json.dumps(check) + "\n")
+    return check
