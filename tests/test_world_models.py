@@ -165,6 +165,45 @@ def test_a_collected_episode_is_complete_replayable_and_atomic(tmp_path):
         load_episode(files[0])
 
 
+def test_fast_road_drawing_gives_gymnasium_s_own_pixels():
+    """Whole observations, bit for bit: through the opening zoom, tiles recoloured as the car
+    visits them, and a new track on a second reset of the same env."""
+    from genlab.agents.world_models.road import draw_road_fast
+    from genlab.agents.world_models.rollouts import ENV_ID, brownian_actions
+
+    theirs, ours = gym.make(ENV_ID), gym.make(ENV_ID)
+    draw_road_fast(ours)
+    for seed in (5, 11):
+        a, _ = theirs.reset(seed=seed)
+        b, _ = ours.reset(seed=seed)
+        assert np.array_equal(a, b)
+        for t, action in enumerate(brownian_actions(np.random.default_rng(seed), 40)):
+            (a, ra, *_), (b, rb, *_) = theirs.step(action), ours.step(action)
+            assert np.array_equal(a, b), f"seed {seed} step {t}: {(a != b).sum()} values differ"
+            assert ra == rb
+    assert ours.unwrapped._road_corners.shape == (len(ours.unwrapped.road_poly), 4, 2)
+    with pytest.raises(TypeError, match="CarRacing"):
+        draw_road_fast(gym.make("CartPole-v1"))
+
+
+def test_road_corners_go_to_the_screen_as_pygame_moves_them_one_by_one():
+    from pygame.math import Vector2
+
+    from genlab.agents.world_models.road import on_screen, to_screen
+
+    corners = np.random.default_rng(0).uniform(-300, 300, (50, 4, 2))
+    zoom, shift = 16.2, (512.3, 180.7)
+    for angle in (0.0, 0.3, -2.9, math.pi / 2, 7.0):
+        loop = [[(v.x * zoom + shift[0], v.y * zoom + shift[1])
+                 for v in (Vector2(tuple(c)).rotate_rad(angle) for c in poly)]
+                for poly in corners]  # fmt: skip
+        assert np.array_equal(to_screen(corners, zoom, shift, angle), np.array(loop))
+    far = np.full((1, 4, 2), 5000.0)
+    near = far.copy()
+    near[0, 2] = (10.0, 10.0)  # one corner on screen is enough
+    assert on_screen(np.concatenate([far, near])).tolist() == [False, True]
+
+
 def synthetic_latents(lengths=(5, 3, 8)) -> LatentEpisodes:
     """Frame rows carry their own (episode, frame) in mu, with ~zero variance, so a batch's z
     says exactly which frames it came from."""
