@@ -114,6 +114,19 @@ def test_dream_is_a_valid_gymnasium_env():
     check_env(dream(), skip_render_check=True)
 
 
+def test_a_dream_that_ends_at_once_is_refused_before_a_search():
+    from genlab.agents.world_models.dream import check_dream
+
+    env = dream()
+    with torch.no_grad():
+        env.m.done.bias.fill_(-30.0)
+    check_dream(env.m, env.initial_z, 1.0)  # lasts: passes
+    with torch.no_grad():
+        env.m.done.bias.fill_(4.0)  # p(done) 0.98 at every step, as the CarRacing M did
+    with pytest.raises(ConfigError, match=r"ends its dreams at once.*first step is 0\.9"):
+        check_dream(env.m, env.initial_z, 1.0)
+
+
 def test_dream_is_deterministic_under_a_seed_and_tau_matters():
     def rollout(env, seed):
         obs, _ = env.reset(seed=seed)
@@ -232,6 +245,16 @@ def test_windows_pair_each_step_with_its_frame_and_the_next():
             assert torch.allclose(z[i, t + 1], torch.tensor([episode, step + 1]), atol=1e-4)
     assert not mask.all() and mask[:, 0].all()  # the 3-step episode cannot fill a window
     assert torch.equal(b["z"], SequenceBatches(data, 4, 64, seed=0).batch(7)["z"])
+
+
+def test_a_share_of_windows_starts_where_dreams_start():
+    data = synthetic_latents((40, 40, 40))
+    first_frame = [SequenceBatches(data, 4, 400, seed=0, from_start=share).batch(3)["z"][:, 0, 1]
+                   for share in (0.0, 0.25, 1.0)]  # fmt: skip
+    at_start = [float((f.round() == 0).float().mean()) for f in first_frame]
+    assert at_start[0] < 0.1 and 0.2 < at_start[1] < 0.4 and at_start[2] == 1.0
+    with pytest.raises(ConfigError, match="from_start"):
+        SequenceBatches(data, 4, 8, seed=0, from_start=1.5)
 
 
 def test_split_and_first_latents_keep_episodes_whole():

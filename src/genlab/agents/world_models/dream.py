@@ -62,3 +62,29 @@ class DreamEnv(gym.Env):
         self.t += 1
         truncated = self.t >= self.max_steps and not terminated
         return self._observation(), float(out["reward"].item()), terminated, truncated, {}
+
+
+def check_dream(m: MDNRNN, initial_z: np.ndarray, tau: float, episodes: int = 8,
+                min_steps: int = 20) -> None:  # fmt: skip
+    """Raise unless the dream lasts: if half of `episodes` dreams (C's first guess, no action)
+    end within `min_steps`, every candidate scores the same and a search learns nothing. That
+    happened with an M whose done head, never shown an episode end, fired at the first step."""
+    env = DreamEnv(m, initial_z, tau, max_steps=min_steps)
+    lengths = []
+    for seed in range(episodes):
+        env.reset(seed=seed)
+        done, t = False, 0
+        while not done:
+            _, _, terminated, truncated, _ = env.step(np.zeros(3, np.float32))
+            done, t = terminated or truncated, t + 1
+        lengths.append(t)
+    if np.median(lengths) < min_steps:
+        with torch.no_grad():
+            z = torch.as_tensor(initial_z[:1], dtype=torch.float32)[:, None]
+            out, _, _ = m(z, torch.zeros(1, 1, 3), None)
+        raise ConfigError(
+            f"M ends its dreams at once: {episodes} dreams lasted {sorted(lengths)} steps (its "
+            f"done probability at the first step is {torch.sigmoid(out['done']).item():.2f}), so "
+            "a controller cannot be searched in them; train M longer, or afresh with windows "
+            "from episode starts (SequenceBatches' from_start)"
+        )

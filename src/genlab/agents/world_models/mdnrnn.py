@@ -80,6 +80,8 @@ class MDNRNN(nn.Module):
         self.mdn = nn.Linear(cfg.hidden, 3 * z * k)
         self.reward = nn.Linear(cfg.hidden, 1)
         self.done = nn.Linear(cfg.hidden, 1)
+        with torch.no_grad():  # prior: an episode ends about once in 1,000 steps, not at each
+            self.done.bias.fill_(-math.log(999.0))  # (an untrained M dreamed 1-step episodes)
 
     def heads(self, h: torch.Tensor) -> dict[str, torch.Tensor]:
         """LSTM outputs h (..., H) -> mixture parameters (..., Z, K) each, reward and done logit

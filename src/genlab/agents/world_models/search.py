@@ -23,6 +23,7 @@ import torch
 from tqdm import tqdm
 
 from genlab.agents.world_models.agent import dream_return, n_params, real_return
+from genlab.agents.world_models.dream import check_dream
 from genlab.data.cache import atomic_torch_save
 from genlab.errors import ConfigError
 from genlab.train.logger import MetricsLogger
@@ -100,6 +101,8 @@ def search(cfg: SearchConfig, out: Path, data_dir: str | None = None, progress: 
     initial_z = (
         load_latents(cfg.vae, data_dir, progress).first_latents().numpy() if cfg.dream else None
     )
+    if cfg.dream:
+        check_dream(m, initial_z, cfg.tau)
     generation, mean, sigma = 0, np.zeros(size), cfg.sigma0
     best = {"return": -np.inf, "params": np.zeros(size)}
     if (out / CHECKPOINT).is_file():
