@@ -85,6 +85,6 @@ def check_dream(m: MDNRNN, initial_z: np.ndarray, tau: float, episodes: int = 8,
         raise ConfigError(
             f"M ends its dreams at once: {episodes} dreams lasted {sorted(lengths)} steps (its "
             f"done probability at the first step is {torch.sigmoid(out['done']).item():.2f}), so "
-            "a controller cannot be searched in them; train M longer, or afresh with windows "
-            "from episode starts (SequenceBatches' from_start)"
+            "a controller cannot be searched in them; train M afresh (its windows now include "
+            "episode starts: SequenceBatches' from_start) or longer"
         )

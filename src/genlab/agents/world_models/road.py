@@ -6,7 +6,7 @@ and bounds-checks its corners in Python, one `pygame.math.Vector2` at a time: ab
 of an environment step. Here the corners of all polygons are transformed at once in NumPy, the
 same screen-bounds test picks the same polygons (about 80 a frame), and they are drawn with the
 same pygame calls in the same order, so observations are bit-identical (tests/test_world_models.py
-compares whole episodes against gymnasium's own) and a step is ~1.7x faster
+compares whole episodes against gymnasium's own) and a step is 1.7-1.8x faster
 (`benchmarks/carracing_render.py` measures both).
 
     env = gym.make("CarRacing-v3"); draw_road_fast(env)   # before reset

@@ -72,7 +72,7 @@ def play(seed: int, max_steps: int = 1000, policy=None, patience: int = 0) -> Ep
     from genlab.agents.world_models.road import draw_road_fast
 
     env = gym.make(ENV_ID, max_episode_steps=max_steps)
-    draw_road_fast(env)  # the same pixels, ~2x the steps/s
+    draw_road_fast(env)  # the same pixels, ~1.8x the steps/s (benchmarks/carracing_render.py)
     try:
         screen, _ = env.reset(seed=seed)
         random_actions = brownian_actions(np.random.default_rng(seed), max_steps)
