@@ -13,6 +13,7 @@ import torch
 
 from genlab.agents.world_models.controller import LinearController, controller_size
 from genlab.agents.world_models.dream import DreamEnv
+from genlab.agents.world_models.evaluation import load_controller
 from genlab.agents.world_models.mdnrnn import MDNRNN, MDNRNNConfig, mdn_log_prob, mdn_sample
 from genlab.agents.world_models.sequences import LatentEpisodes, SequenceBatches
 from genlab.errors import ConfigError, DataError
@@ -95,7 +96,29 @@ def test_controller_size_formula_and_action_ranges():
             a.dtype == np.float32 and -1 <= a[0] <= 1 and (a[1:] >= 0).all() and (a[1:] <= 1).all()
         )
     zero = LinearController(np.zeros(controller_size(4, 16)), 4, 16)
-    assert zero(np.ones(20, np.float32)).tolist() == [0.0, 0.5, 0.5]
+    assert zero(np.ones(20, np.float32)).tolist() == [0.0, 0.5, 0.0]  # drives off, no brake
+    shifted = LinearController(np.zeros(controller_size(4, 16)), 4, 16, brake="shift")
+    assert shifted(np.ones(20, np.float32)).tolist() == [0.0, 0.5, 0.5]
+    with pytest.raises(ConfigError, match="brake"):
+        LinearController(np.zeros(controller_size(4, 16)), 4, 16, brake="half")
+
+
+def test_brakes_follow_their_formulas_one_action_at_a_time():
+    rng = np.random.default_rng(1)
+    params = rng.normal(size=controller_size(4, 16))
+    w, b = params[:60].reshape(3, 20), params[60:]
+    for brake, squash in (
+        ("clip", lambda u: min(max(u, 0.0), 1.0)),
+        ("shift", lambda u: (u + 1) / 2),
+    ):
+        c = LinearController(params, 4, 16, brake=brake)
+        for _ in range(10):
+            x = rng.normal(size=20).astype(np.float32)
+            u = [
+                float(np.tanh(sum(w[i, j] * float(x[j]) for j in range(20)) + b[i]))
+                for i in range(3)
+            ]
+            assert c(x) == pytest.approx([u[0], (u[1] + 1) / 2, squash(u[2])], abs=1e-6)
     with pytest.raises(ConfigError, match="867"):
         LinearController(np.zeros(10), 32, 256)
 
@@ -291,6 +314,14 @@ def test_the_pipeline_runs_stage_by_stage_from_the_cli(tmp_path, capsys):
     assert main(["worldmodels", "eval", d, "--episodes", "2", *tiny]) == 0
     report = json.loads(capsys.readouterr().out.splitlines()[0])
     assert len(report["returns"]) == 2 and report["memory"] and report["generation"] == 2
+    assert report["brake"] == "clip"
+    assert main(["worldmodels", "train-c", d, "--generations", "3", "--brake", "shift",
+                 *search]) == 2  # fmt: skip
+    assert "searched with brake 'clip'" in capsys.readouterr().err  # resumed alike or not at all
+    config = tmp_path / "controller" / "config.json"
+    legacy = {k: v for k, v in json.loads(config.read_text()).items() if k != "brake"}
+    config.write_text(json.dumps(legacy))  # a search from before the brake was a choice
+    assert load_controller(tmp_path / "controller")[0].brake == "shift"
     assert {Path(p).name for p in report["gifs"]} == {"real.gif", "dream.gif"}
     assert main(["worldmodels", "eval", d, "--controller", "controller-vc", "--episodes", "1",
                  *tiny]) == 0  # fmt: skip

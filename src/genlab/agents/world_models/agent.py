@@ -25,10 +25,10 @@ def n_params(vae, m: MDNRNN | None) -> int:
 class WorldModelPolicy:
     """A stateful policy for `rollouts.play`: frame -> action, carrying M's LSTM state."""
 
-    def __init__(self, vae, m: MDNRNN | None, params: np.ndarray):
+    def __init__(self, vae, m: MDNRNN | None, params: np.ndarray, brake: str = "clip"):
         self.vae, self.m = vae.eval(), (m.eval() if m is not None else None)
         hidden = m.cfg.hidden if m is not None else 0
-        self.controller = LinearController(params, vae.cfg.latent_dim, hidden)
+        self.controller = LinearController(params, vae.cfg.latent_dim, hidden, brake=brake)
         self.state = None
         self.h = np.zeros(hidden, np.float32)
         self.latents: list[np.ndarray] = []  # z of every frame seen (for pictures)
@@ -46,20 +46,23 @@ class WorldModelPolicy:
         return action
 
 
-def real_return(vae, m, params, seed: int, max_steps: int = 1000, patience: int = 0):
+def real_return(
+    vae, m, params, seed: int, max_steps: int = 1000, patience: int = 0, brake: str = "clip"
+):
     """One CarRacing episode (track `seed`) with this controller: (return, steps). With
     `patience` > 0 the episode stops after that many steps without positive reward (a speed-up
     for search only; evaluation plays whole episodes)."""
-    episode = play(seed, max_steps, WorldModelPolicy(vae, m, params), patience=patience)
+    episode = play(seed, max_steps, WorldModelPolicy(vae, m, params, brake), patience=patience)
     return float(episode.rewards.sum()), len(episode.rewards)
 
 
 def dream_return(
-    m: MDNRNN, initial_z: np.ndarray, params, seed: int, tau: float, max_steps: int = 1000
-):
+    m: MDNRNN, initial_z: np.ndarray, params, seed: int, tau: float, max_steps: int = 1000,
+    brake: str = "clip",
+):  # fmt: skip
     """One episode inside M at temperature tau: (M's predicted return, steps)."""
     env = DreamEnv(m, initial_z, tau, max_steps)
-    controller = LinearController(params, m.cfg.latent_dim, m.cfg.hidden)
+    controller = LinearController(params, m.cfg.latent_dim, m.cfg.hidden, brake=brake)
     obs, _ = env.reset(seed=seed)
     total, steps, done = 0.0, 0, False
     while not done:

@@ -62,7 +62,7 @@ def cmd(ns: argparse.Namespace) -> int:
             vae=str(root / "vae"), mdnrnn="" if ns.no_memory else str(root / "mdnrnn"),
             dream=ns.dream, tau=ns.tau, popsize=ns.popsize, rollouts=ns.rollouts,
             generations=ns.generations, minutes=ns.minutes, workers=ns.workers,
-            max_steps=ns.max_steps, patience=ns.patience, seed=ns.seed,
+            max_steps=ns.max_steps, patience=ns.patience, seed=ns.seed, brake=ns.brake,
         )  # fmt: skip
         out = controller_dir(root, ns.dream, not ns.no_memory)
         print(json.dumps(search(cfg, out, str(root / "data"))))
@@ -102,6 +102,8 @@ def add_parser(sub) -> None:
     s.add_argument("--minutes", type=float, default=None)
     s.add_argument("--patience", type=int, default=100,
                    help="stop a search episode after N steps without reward (0: never)")  # fmt: skip
+    s.add_argument("--brake", default="clip", choices=("clip", "shift"),
+                   help="C's brake: clip(tanh, 0, 1) as in the paper, or (tanh + 1) / 2")  # fmt: skip
     e = stages.add_parser("eval", help="mean +- std return on unseen tracks, GIFs",
                           formatter_class=fmt)  # fmt: skip
     e.add_argument("--controller", default="controller", help="controller directory in DIR")

@@ -2,7 +2,10 @@
 parameters can be searched by CMA-ES (Ha & Schmidhuber 2018, section 2.3).
 
     a_t = squash(W [z_t, h_t] + b),  W (A, Z + H), b (A,): (Z + H) * A + A parameters
-    CarRacing: steering = tanh(.) in [-1, 1]; gas, brake = (tanh(.) + 1) / 2 in [0, 1]
+    CarRacing: steering = tanh(.) in [-1, 1]; gas = (tanh(.) + 1) / 2 in [0, 1];
+    brake = clip(tanh(.), 0, 1) as in the paper's code ("clip": half of the brake's range is no
+    brake at all, so a controller near zero drives off at half gas), or (tanh(.) + 1) / 2
+    ("shift": a controller near zero brakes at 0.5; genlab's searches before 2026-11-23)
 
 Plain NumPy: it runs inside the evaluation worker processes, one call per environment step.
 """
@@ -13,6 +16,8 @@ import numpy as np
 
 from genlab.errors import ConfigError
 
+BRAKES = ("clip", "shift")
+
 
 def controller_size(latent_dim: int, hidden: int, action_dim: int = 3) -> int:
     """Parameters of the linear controller: (Z + H) * A + A (867 for Z=32, H=256, A=3)."""
@@ -22,7 +27,12 @@ def controller_size(latent_dim: int, hidden: int, action_dim: int = 3) -> int:
 class LinearController:
     """The controller whose weights are the flat vector `params` (W row-major, then b)."""
 
-    def __init__(self, params: np.ndarray, latent_dim: int, hidden: int, action_dim: int = 3):
+    def __init__(
+        self, params: np.ndarray, latent_dim: int, hidden: int, action_dim: int = 3,
+        brake: str = "clip",
+    ):  # fmt: skip
+        if brake not in BRAKES:
+            raise ConfigError(f"brake must be one of {BRAKES}, not '{brake}'")
         n_in = latent_dim + hidden
         expected = controller_size(latent_dim, hidden, action_dim)
         params = np.asarray(params, dtype=np.float64)
@@ -31,12 +41,13 @@ class LinearController:
                               f"Z={latent_dim}, H={hidden}, A={action_dim}), got {params.shape}")  # fmt: skip
         self.weight = params[: n_in * action_dim].reshape(action_dim, n_in)
         self.bias = params[n_in * action_dim :]
-        self.n_in = n_in
+        self.n_in, self.brake = n_in, brake
 
     def __call__(self, observation: np.ndarray) -> np.ndarray:
         """[z, h] (Z + H,) -> a CarRacing action (3,) float32: steer, gas, brake."""
         if observation.shape != (self.n_in,):
             raise ConfigError(f"controller input must be ({self.n_in},), got {observation.shape}")
         a = np.tanh(self.weight @ observation + self.bias)
-        a[1:] = (a[1:] + 1) / 2
+        a[1] = (a[1] + 1) / 2
+        a[2] = np.clip(a[2], 0.0, 1.0) if self.brake == "clip" else (a[2] + 1) / 2
         return a.astype(np.float32)

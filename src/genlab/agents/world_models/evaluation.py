@@ -35,6 +35,7 @@ def load_controller(run: Path, which: str = "mean") -> tuple[SearchConfig, np.nd
     if which not in CONTROLLERS:
         raise RunError(f"controller must be one of {CONTROLLERS}, not '{which}'")
     saved = json.loads(path.read_text())
+    saved.setdefault("brake", "shift")  # searched before C's brake became the paper's clip
     fields = {f.name for f in dataclasses.fields(SearchConfig)}
     cfg = SearchConfig(**{k: v for k, v in saved.items() if k in fields})
     ck = read_checkpoint(run)
@@ -49,7 +50,8 @@ def evaluate_controller(
     """Mean +- std return of the controller over `episodes` unseen tracks in the real game;
     also written to `run`/eval.json."""
     cfg, params, generation = load_controller(run, which)
-    jobs = [(params, EVAL_SEED + i, False, cfg.tau, max_steps, 0) for i in range(episodes)]
+    jobs = [(params, EVAL_SEED + i, False, cfg.tau, max_steps, 0, cfg.brake)
+            for i in range(episodes)]  # fmt: skip
     t0 = time.monotonic()
     if workers > 1:
         with mp.get_context("spawn").Pool(
@@ -68,6 +70,7 @@ def evaluate_controller(
         "mean_return": float(returns.mean()), "std_return": float(returns.std()),
         "returns": [round(float(r), 1) for r in returns], "episodes": episodes,
         "controller": which, "generation": generation, "memory": bool(cfg.mdnrnn),
+        "brake": cfg.brake,
         "trained_in": f"dream (tau {cfg.tau})" if cfg.dream else "real game",
         "env_steps": steps, "steps_per_second": round(steps / seconds, 1),
         "seconds": round(seconds, 1),
@@ -88,13 +91,13 @@ def episode_gifs(
     cfg, params, _ = load_controller(run, which)
     vae = load_run(Path(cfg.vae))[2]
     m = load_run(Path(cfg.mdnrnn))[2] if cfg.mdnrnn else None
-    policy = WorldModelPolicy(vae, m, params)
+    policy = WorldModelPolicy(vae, m, params, cfg.brake)
     episode = play(EVAL_SEED, max_steps, policy)
     out = Path(run) / "pictures"
     written = [write_gif(list(episode.frames[::every]), out / "real.gif")]
     if m is not None:
         env = DreamEnv(m, policy.latents[0][None], cfg.tau, max_steps)
-        controller = LinearController(params, m.cfg.latent_dim, m.cfg.hidden)
+        controller = LinearController(params, m.cfg.latent_dim, m.cfg.hidden, brake=cfg.brake)
         obs, _ = env.reset(seed=0)
         latents, done = [obs[: m.cfg.latent_dim]], False
         while not done:

@@ -23,6 +23,7 @@ import torch
 from tqdm import tqdm
 
 from genlab.agents.world_models.agent import dream_return, n_params, real_return
+from genlab.agents.world_models.controller import BRAKES
 from genlab.agents.world_models.dream import check_dream
 from genlab.data.cache import atomic_torch_save
 from genlab.errors import ConfigError
@@ -47,6 +48,7 @@ class SearchConfig:
     max_steps: int = 1000
     patience: int = 100  # real game: stop an episode after this many steps without reward
     seed: int = 0
+    brake: str = "clip"  # C's brake: "clip" (the paper's) or "shift" (see controller.py)
 
     def __post_init__(self) -> None:
         if self.generations is None and self.minutes is None:
@@ -55,6 +57,8 @@ class SearchConfig:
             raise ConfigError("the dream is made of M: pass the M run (--mdnrnn)")
         if self.popsize < 2 or self.rollouts < 1 or self.workers < 1:
             raise ConfigError("popsize must be >= 2, rollouts and workers >= 1")
+        if self.brake not in BRAKES:
+            raise ConfigError(f"brake must be one of {BRAKES}, not '{self.brake}'")
 
 
 WORKER: dict = {}
@@ -71,10 +75,10 @@ def init_worker(vae_run: str, m_run: str, initial_z: np.ndarray | None) -> None:
 
 
 def play_job(job: tuple) -> tuple[float, int]:
-    params, seed, dream, tau, max_steps, patience = job
+    params, seed, dream, tau, max_steps, patience, brake = job
     if dream:
-        return dream_return(WORKER["m"], WORKER["initial_z"], params, seed, tau, max_steps)
-    return real_return(WORKER["vae"], WORKER["m"], params, seed, max_steps, patience)
+        return dream_return(WORKER["m"], WORKER["initial_z"], params, seed, tau, max_steps, brake)
+    return real_return(WORKER["vae"], WORKER["m"], params, seed, max_steps, patience, brake)
 
 
 def track_seeds(cfg: SearchConfig, generation: int) -> list[int]:
@@ -93,6 +97,11 @@ def search(cfg: SearchConfig, out: Path, data_dir: str | None = None, progress: 
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    if (out / CHECKPOINT).is_file() and (out / "config.json").is_file():
+        was = json.loads((out / "config.json").read_text()).get("brake", "shift")
+        if was != cfg.brake:
+            raise ConfigError(f"{out} was searched with brake '{was}'; resume it with --brake "
+                              f"{was} or search into a fresh directory")  # fmt: skip
     (out / "config.json").write_text(json.dumps({"stage": "train-c", **dataclasses.asdict(cfg)},
                                                 indent=2))  # fmt: skip
     vae = load_run(Path(cfg.vae))[2]
@@ -131,7 +140,7 @@ def search(cfg: SearchConfig, out: Path, data_dir: str | None = None, progress: 
             t1 = time.monotonic()
             candidates = es.ask()
             seeds = track_seeds(cfg, generation)
-            jobs = [(c, s, cfg.dream, cfg.tau, cfg.max_steps, cfg.patience)
+            jobs = [(c, s, cfg.dream, cfg.tau, cfg.max_steps, cfg.patience, cfg.brake)
                     for c in candidates for s in seeds]  # fmt: skip
             results = np.array(list(run_map(play_job, jobs)))  # (P * R, 2)
             returns = results[:, 0].reshape(len(candidates), cfg.rollouts).mean(1)
