@@ -3,6 +3,7 @@
     python benchmarks/world_models.py [--dir runs/bench-wm] [--episodes 100] [--v-minutes 20]
                                       [--m-minutes 20] [--c-minutes 100] [--dream-minutes 20]
                                       [--vc-minutes 0] [--eval-episodes 20] [--workers 2]
+                                      [--rollouts 1] [--search-steps 1000]
 
 Stages (run the same command again after an interruption, even a kill: finished stages are
 skipped, the one cut short resumes from its checkpoint with what is left of its budget, and
@@ -56,15 +57,20 @@ def main() -> None:
     p.add_argument("--eval-episodes", type=int, default=20)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--max-steps", type=int, default=1000, help="episode cap (smoke runs: less)")
+    p.add_argument("--rollouts", type=int, default=1, help="tracks each CMA-ES candidate plays")
+    p.add_argument("--search-steps", type=int, default=None,
+                   help="episode cap while searching (default --max-steps; evaluation always "
+                        "plays --max-steps)")  # fmt: skip
     args = p.parse_args()
     root = Path(args.dir)
     rollouts = root / "data" / "carracing"
     if not (root / "benchmark.json").is_file() and any(rollouts.glob("episode_*.npz")):
         raise SystemExit(f"{rollouts} holds episodes that this benchmark did not time (no "
                          f"{root / 'benchmark.json'}): give a fresh --dir")  # fmt: skip
+    searches = ("train-c", "train-c-dream", "train-c-vc")
     later = {"v_minutes": ("train-v",), "m_minutes": ("train-m",), "c_minutes": ("train-c",),
              "dream_minutes": ("train-c-dream",), "tau": ("train-c-dream",),
-             "vc_minutes": ("train-c-vc",)}  # fmt: skip
+             "vc_minutes": ("train-c-vc",), "rollouts": searches, "search_steps": searches}  # fmt: skip
     ledger = StageLedger(root / "benchmark.json", vars(args), stage_options=later)
     report: dict = {"benchmark": "world_models", "dir": str(root)}
     report["collect"] = ledger.run("collect", lambda _: collect(
@@ -102,7 +108,8 @@ def main() -> None:
             cfg = SearchConfig(vae=str(root / "vae"), dream=dream, tau=args.tau,
                                mdnrnn=str(root / "mdnrnn") if memory else "",
                                popsize=args.popsize, minutes=float(left(minutes, spent)),
-                               workers=args.workers, max_steps=args.max_steps)  # fmt: skip
+                               workers=args.workers, rollouts=args.rollouts,
+                               max_steps=args.search_steps or args.max_steps)  # fmt: skip
             return search(cfg, out, str(root / "data"), progress=False)
 
         last = ledger.run(name, run_search)
