@@ -159,6 +159,21 @@ def test_models_satisfy_the_protocols():
     assert isinstance(ae, LatentModel)
 
 
+def test_a_fixed_gaussian_std_makes_the_reconstruction_term_the_papers_squared_error():
+    torch.manual_seed(0)
+    vae = VAE(VAEConfig(**SMALL, likelihood="gaussian", gaussian_std=math.sqrt(0.5)))
+    assert "log_std" in vae.state_dict()  # same key as the learned std: checkpoints look alike
+    assert all(p is not vae.log_std for p in vae.parameters())  # a buffer: never trained
+    logits, x = torch.randn(3, 1, 28, 28), torch.rand(3, 1, 28, 28)
+    sse = ((torch.sigmoid(logits) - x) ** 2).flatten(1).sum(1)  # (B,)
+    const = 784 * 0.5 * math.log(math.pi)  # -log N(x; mu, 1/2) = (x - mu)^2 + log(pi)/2
+    assert torch.allclose(-vae.log_px(logits, x), sse + const, atol=1e-3)
+    with pytest.raises(ConfigError, match="gaussian_std -1"):
+        VAEConfig(likelihood="gaussian", gaussian_std=-1.0)
+    with pytest.raises(ConfigError, match="likelihood 'bernoulli'"):
+        VAEConfig(gaussian_std=0.5)
+
+
 def test_the_mnist_layout_is_unchanged_so_old_checkpoints_load():
     shapes = {
         k: tuple(v.shape) for k, v in VAE(VAEConfig(likelihood="gaussian")).state_dict().items()
@@ -191,3 +206,15 @@ def test_a_64x64_colour_vae_is_the_world_models_v():
     )
     with pytest.raises(ConfigError, match="image_size 6"):
         VAEConfig(image_size=6)
+
+
+def test_the_posterior_logvar_is_clamped_in_value_but_not_in_gradient():
+    from genlab.nn.conv import gaussian_posterior
+
+    h = torch.tensor([[0.5, -1.0, 3.0, 20.0, -30.0, 0.0]], requires_grad=True)  # mu 3, logvar 3
+    mu, logvar = gaussian_posterior(h)
+    assert mu.tolist() == [[0.5, -1.0, 3.0]] and logvar.tolist() == [[8.0, -12.0, 0.0]]
+    gaussian_kl_standard_normal(mu, logvar).sum().backward()
+    # d KL / d logvar = (exp(logvar) - 1) / 2 at the clamped value: nonzero where a clamp gives 0
+    expected = [(math.exp(8.0) - 1) / 2, (math.exp(-12.0) - 1) / 2, 0.0]
+    assert torch.allclose(h.grad[0, 3:], torch.tensor(expected), rtol=1e-5)

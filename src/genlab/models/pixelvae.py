@@ -28,7 +28,7 @@ from torch import nn
 
 from genlab.metrics.likelihood import diagonal_normal_log_prob, standard_normal_log_prob
 from genlab.models.pixelcnn import PixelCNN, PixelCNNConfig
-from genlab.nn.conv import ConvDecoder, ConvEncoder
+from genlab.nn.conv import ConvDecoder, ConvEncoder, gaussian_posterior
 from genlab.train.config import doc
 
 
@@ -70,8 +70,7 @@ class PixelVAE(nn.Module):
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, 1, 28, 28) -> mu, logvar (B, Z)."""
-        mu, logvar = self.encoder(x).chunk(2, 1)
-        return mu, logvar.clamp(-12.0, 8.0)
+        return gaussian_posterior(self.encoder(x))
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         return self.encode(x)[0]

@@ -9,6 +9,7 @@ All log-likelihoods are nats per example, summed over the 784 pixels.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -20,7 +21,7 @@ from genlab.metrics.likelihood import (
     gaussian_kl_standard_normal,
     standard_normal_log_prob,
 )
-from genlab.nn.conv import ConvDecoder, ConvEncoder, downsampling_plan
+from genlab.nn.conv import ConvDecoder, ConvEncoder, downsampling_plan, gaussian_posterior
 from genlab.nn.likelihoods import (
     bernoulli_log_prob,
     continuous_bernoulli_log_prob,
@@ -40,6 +41,11 @@ class VAEConfig:
     hidden: int = doc("width of the fully connected layer", default=512)
     likelihood: str = doc(f"decoder distribution: {', '.join(LIKELIHOODS)}", default="bernoulli")
     beta: float = doc("weight of the KL term (1 = the ELBO; beta-VAE otherwise)", default=1.0)
+    gaussian_std: float = doc(
+        "gaussian likelihood: the decoder's fixed std (0.7071 makes -log p(x|z) the World Models "
+        "paper's summed squared error, plus a constant); 0 learns one std per pixel",
+        default=0.0,
+    )
     image_size: int = doc("side of the square input images (28: MNIST; 64: World Models frames)",
                           default=28)  # fmt: skip
     image_channels: int = doc("channels of the input images (1 grey, 3 colour)", default=1)
@@ -49,6 +55,9 @@ class VAEConfig:
             raise ConfigError(f"likelihood must be one of {LIKELIHOODS}, got '{self.likelihood}'")
         if self.latent_dim < 1:
             raise ConfigError(f"latent_dim must be >= 1, got {self.latent_dim}")
+        if self.gaussian_std < 0 or (self.gaussian_std > 0 and self.likelihood != "gaussian"):
+            raise ConfigError(f"gaussian_std {self.gaussian_std}: give a positive std with "
+                              f"likelihood gaussian, or 0 (got likelihood '{self.likelihood}')")  # fmt: skip
         try:
             downsampling_plan(self.image_size)
         except ValueError as e:
@@ -74,7 +83,13 @@ class _Decoding(nn.Module):
     def _init_decoder(self, cfg: VAEConfig) -> None:
         self.decoder = ConvDecoder(cfg.latent_dim, cfg.channels, cfg.hidden, cfg.image_channels,
                                    cfg.image_size)  # fmt: skip
-        if cfg.likelihood == "gaussian":  # one learned log-std per pixel and channel
+        if cfg.likelihood == "gaussian" and cfg.gaussian_std > 0:  # fixed: a buffer, same key
+            log_std = torch.full((1, *cfg.image_shape), math.log(cfg.gaussian_std))
+            self.register_buffer("log_std", log_std)
+        elif cfg.likelihood == "gaussian":
+            # One learned log-std per pixel and channel. On frames whose pixels are mostly static
+            # (CarRacing's grass and dashboard) it sharpens those and calls the road noise: the
+            # likelihood climbs while reconstructions stay the mean frame (see vision.py).
             self.log_std = nn.Parameter(torch.full((1, *cfg.image_shape), -1.0))
 
     def log_px(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -107,8 +122,7 @@ class VAE(_Decoding):
         if x.shape[1:] != self.cfg.image_shape:
             raise ConfigError(f"this VAE takes images {self.cfg.image_shape}, got {tuple(x.shape[1:])}"
                               " (set --image-size and --image-channels to the data's)")  # fmt: skip
-        mu, logvar = self.encoder(x).chunk(2, dim=1)
-        return mu, logvar.clamp(-12.0, 8.0)
+        return gaussian_posterior(self.encoder(x))
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """The latent code used for pictures and arithmetic: the posterior mean (B, Z)."""

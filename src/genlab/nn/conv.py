@@ -22,6 +22,17 @@ def downsampling_plan(size: int) -> list[int]:
     return sides
 
 
+def gaussian_posterior(h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """An encoder's output (B, 2Z) -> mu, logvar, each (B, Z).
+
+    logvar's value is clamped to [-12, 8] but its gradient passes straight through: under a
+    plain clamp a logvar that one large step pushed past 8 has no gradient and stays there (a
+    World Models V froze so, its KL near 1,500 nats in each such dimension).
+    """
+    mu, logvar = h.chunk(2, dim=1)
+    return mu, logvar + (logvar.clamp(-12.0, 8.0) - logvar).detach()
+
+
 class ConvEncoder(nn.Module):
     """(B, in_channels, S, S) -> (B, out_dim)."""
 
