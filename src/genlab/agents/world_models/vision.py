@@ -2,8 +2,10 @@
 
 A VAE on CarRacing frames can spend thousands of steps decoding every frame as the average
 frame (green grass, the car, a blur where the road usually is) before the road's position
-enters z. A controller on such a V is blind: CMA-ES then searches for nothing. The check is
-cheap (512 held-out frames) and runs after `train-v`, so the benchmark can stop before M.
+enters z: at batch 128, and with a learned per-pixel decoder std, which explains the road away
+as noise (so V now uses a fixed one, the paper's squared error: cli.py's V_OPTIONS). A
+controller on such a V is blind: CMA-ES then searches for nothing. The check is cheap (512
+held-out frames) and runs after `train-v`, so the benchmark can stop before M.
 """
 
 from __future__ import annotations
