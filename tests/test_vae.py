@@ -162,8 +162,10 @@ def test_models_satisfy_the_protocols():
 def test_a_fixed_gaussian_std_makes_the_reconstruction_term_the_papers_squared_error():
     torch.manual_seed(0)
     vae = VAE(VAEConfig(**SMALL, likelihood="gaussian", gaussian_std=math.sqrt(0.5)))
-    assert "log_std" in vae.state_dict()  # same key as the learned std: checkpoints look alike
-    assert all(p is not vae.log_std for p in vae.parameters())  # a buffer: never trained
+    assert not any("log_std" in k for k in vae.state_dict())  # the std is the config's
+    learned = VAE(VAEConfig(**SMALL, likelihood="gaussian")).state_dict()
+    with pytest.raises(RuntimeError, match="log_std"):  # a learned-std checkpoint is refused
+        vae.load_state_dict(learned)
     logits, x = torch.randn(3, 1, 28, 28), torch.rand(3, 1, 28, 28)
     sse = ((torch.sigmoid(logits) - x) ** 2).flatten(1).sum(1)  # (B,)
     const = 784 * 0.5 * math.log(math.pi)  # -log N(x; mu, 1/2) = (x - mu)^2 + log(pi)/2

@@ -83,10 +83,7 @@ class _Decoding(nn.Module):
     def _init_decoder(self, cfg: VAEConfig) -> None:
         self.decoder = ConvDecoder(cfg.latent_dim, cfg.channels, cfg.hidden, cfg.image_channels,
                                    cfg.image_size)  # fmt: skip
-        if cfg.likelihood == "gaussian" and cfg.gaussian_std > 0:  # fixed: a buffer, same key
-            log_std = torch.full((1, *cfg.image_shape), math.log(cfg.gaussian_std))
-            self.register_buffer("log_std", log_std)
-        elif cfg.likelihood == "gaussian":
+        if cfg.likelihood == "gaussian" and cfg.gaussian_std == 0:
             # One learned log-std per pixel and channel. On frames whose pixels are mostly static
             # (CarRacing's grass and dashboard) it sharpens those and calls the road noise: the
             # likelihood climbs while reconstructions stay the mean frame (see vision.py).
@@ -98,7 +95,9 @@ class _Decoding(nn.Module):
             return bernoulli_log_prob(logits, x)
         if self.cfg.likelihood == "continuous_bernoulli":
             return continuous_bernoulli_log_prob(logits, x)
-        return gaussian_log_prob(torch.sigmoid(logits), self.log_std, x)
+        fixed = self.cfg.gaussian_std > 0  # a constant, from the config: nothing to store
+        log_std = torch.tensor(math.log(self.cfg.gaussian_std)) if fixed else self.log_std
+        return gaussian_log_prob(torch.sigmoid(logits), log_std, x)
 
     def mean_image(self, z: torch.Tensor) -> torch.Tensor:
         """(B, Z) -> (B, C, H, W) in [0, 1]: Bernoulli probabilities or the Gaussian mean.
