@@ -81,6 +81,28 @@ def test_random_crops_are_slices_of_clips():
     assert torch.equal(again[0], crops)
 
 
+def test_random_crops_count_a_tail_of_silence_after_each_clip():
+    clips = [torch.arange(100), torch.arange(1000, 1005)]
+    codes, offsets = torch.cat(clips), torch.tensor([0, 100, 105])
+    crops, mask, which = random_crops(codes, offsets, 20, 256, torch.Generator().manual_seed(2),
+                                      tail=8)  # fmt: skip
+    reached_tail = 0
+    for row, k in enumerate(which.tolist()):
+        real = crops[row][mask[row]]
+        from_clip = real[real != SILENCE]
+        start = int(from_clip[0]) - int(clips[k][0])
+        assert torch.equal(from_clip, clips[k][start : start + len(from_clip)])
+        assert torch.equal(real[: len(from_clip)], from_clip)  # the clip, then only silence
+        silent = len(real) - len(from_clip)
+        assert silent <= 8 and (silent == 0 or start + len(from_clip) == len(clips[k]))
+        reached_tail += silent > 0
+        if k == 1:  # shorter than the crop: the whole clip, its 8 counted samples, then padding
+            assert mask[row].tolist() == [True] * 13 + [False] * 7
+    assert reached_tail > 0
+    with pytest.raises(DataError, match="tail"):
+        random_crops(codes, offsets, 20, 4, torch.Generator(), tail=-1)
+
+
 # --- causality and receptive field -----------------------------------------------------------
 def test_receptive_field_formula():
     cfg = WaveNetConfig(stacks=2, layers=10)

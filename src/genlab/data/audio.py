@@ -49,25 +49,30 @@ def mulaw_decode(q: torch.Tensor, mu: int = MU) -> torch.Tensor:
 
 
 def random_crops(
-    codes: torch.Tensor, offsets: torch.Tensor, length: int, n: int, generator: torch.Generator
+    codes: torch.Tensor, offsets: torch.Tensor, length: int, n: int, generator: torch.Generator,
+    tail: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """n crops of `length` samples from clips chosen uniformly (with replacement), built as one
     index tensor. Clip k is codes[offsets[k]:offsets[k + 1]]; codes (N,) any integer dtype.
 
-    Clips shorter than `length` are padded at the end with code SILENCE and masked. Returns the
-    crops (n, length) long, a mask (n, length) bool that is True on real samples, and the chosen
-    clips (n,) long.
+    Each clip is followed by `tail` samples of code SILENCE that count as real (the way a
+    recording goes quiet after the speaker stops; FSDD's clips are trimmed at the word's end):
+    crops slide over clip + tail. Past that, crops are padded with SILENCE and masked. Returns
+    the crops (n, length) long, a mask (n, length) bool that is True on real samples (clip or
+    tail), and the chosen clips (n,) long.
     """
     if length < 1:
         raise DataError(f"crop length must be >= 1, got {length}")
+    if tail < 0:
+        raise DataError(f"tail of silence must be >= 0 samples, got {tail}")
     which = torch.randint(len(offsets) - 1, (n,), generator=generator)  # (n,)
     start, end = offsets[which], offsets[which + 1]
-    slack = (end - start - length).clamp(min=0)  # (n,) how far the crop can slide
+    slack = (end + tail - start - length).clamp(min=0)  # (n,) how far the crop can slide
     start = start + (torch.rand(n, generator=generator) * (slack + 1)).long().clamp(max=slack)
     idx = start[:, None] + torch.arange(length)  # (n, length)
-    mask = idx < end[:, None]
-    crops = torch.where(mask, codes[idx.clamp(max=len(codes) - 1)].long(), SILENCE)
-    return crops, mask, which
+    inside = idx < end[:, None]
+    crops = torch.where(inside, codes[idx.clamp(max=len(codes) - 1)].long(), SILENCE)
+    return crops, idx < end[:, None] + tail, which
 
 
 def _concatenate(

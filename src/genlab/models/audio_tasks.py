@@ -50,22 +50,25 @@ def load_data(data: str, data_dir: str | None, options: object) -> AudioSplits:
 
 
 class CropBatches:
-    """The loop's BatchSource: `batch_size` random crops of `options.crop` samples, with the
-    clips' speaker and digit; a pure function of (seed, step)."""
+    """The loop's BatchSource: `batch_size` random crops of `crop` samples (each clip followed by
+    `tail` samples of silence that count, see `random_crops`), with the clips' speaker and
+    digit; a pure function of (seed, step)."""
 
-    def __init__(self, clips: ClipSet, crop: int, batch_size: int, seed: int):
+    def __init__(self, clips: ClipSet, crop: int, batch_size: int, seed: int, tail: int = 0):
         self.clips, self.crop, self.batch_size, self.seed = clips, crop, batch_size, seed
+        self.tail = tail
 
     def batch(self, step: int) -> dict[str, torch.Tensor]:
         g = seeded(self.seed, step)
         x, mask, which = random_crops(self.clips.codes, self.clips.offsets, self.crop,
-                                      self.batch_size, g)  # fmt: skip
+                                      self.batch_size, g, self.tail)  # fmt: skip
         return {"x": x, "mask": mask, "speaker": self.clips.speaker[which],
                 "digit": self.clips.digit[which]}  # fmt: skip
 
 
 def train_batches(options, data: AudioSplits, batch_size: int, seed: int, **_) -> CropBatches:
-    return CropBatches(data.train, options.crop, batch_size, seed)
+    return CropBatches(data.train, options.crop, batch_size, seed,
+                       getattr(options, "tail_silence", 0))  # fmt: skip
 
 
 def clip_nll(model, clips: ClipSet, batch_clips: int = 16, progress=None) -> torch.Tensor:
