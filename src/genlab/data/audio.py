@@ -49,7 +49,11 @@ def mulaw_decode(q: torch.Tensor, mu: int = MU) -> torch.Tensor:
 
 
 def random_crops(
-    codes: torch.Tensor, offsets: torch.Tensor, length: int, n: int, generator: torch.Generator,
+    codes: torch.Tensor,
+    offsets: torch.Tensor,
+    length: int,
+    n: int,
+    generator: torch.Generator,
     tail: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """n crops of `length` samples from clips chosen uniformly (with replacement), built as one

@@ -52,7 +52,9 @@ class WaveNetConfig:
     crop: int = doc("training crop length in samples (8 kHz)", default=4000)
     tail_silence: int = doc(
         "samples of silence after each training clip that count as targets, so the model "
-        "learns to end a word (0: only the clip is learned)", default=0)
+        "learns to end a word (0: only the clip is learned)",
+        default=0,
+    )
     sample_seconds: float = doc("length of generated clips (sample, pictures)", default=0.75)
     holdout_speaker: str = doc("leave this FSDD speaker out of training (adaptation)", default="")
 
