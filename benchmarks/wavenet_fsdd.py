@@ -11,7 +11,8 @@
    with the same receptive field (`genlab train linear_ar`).
 3. Digit-conditioned samples (`--per-digit` per digit, speakers cycling, `sample_seconds` long,
    at `--temperature`) classified by (1): the rate at which they are heard as their digit,
-   overall and per digit.
+   overall and per digit; and where they stop sounding (`metrics.audio.sound_end`, median
+   seconds), beside the real test utterances'.
 One JSON line. Bars (issue 7): classifier >= 0.95; conditioned samples >= 0.70; WaveNet's NLL
 clearly below the baseline's.
 """
@@ -27,7 +28,9 @@ from pathlib import Path
 import torch
 
 from common import parse_set, train_for_minutes
-from genlab.metrics.audio import digit_accuracy, digit_classifier
+from genlab.data import fsdd
+from genlab.data.audio import mulaw_decode
+from genlab.metrics.audio import digit_accuracy, digit_classifier, sound_end
 from genlab.models.audio_tasks import (
     AudioSplits,
     evaluate_audio_classifier,
@@ -97,15 +100,21 @@ def main() -> None:
         model = load_run(out / "wavenet")[2]
     t0 = time.monotonic()
     clips, _ = generate_clips(model, options, 10 * args.per_digit, 1, args.temperature)
+    generation_seconds = round(time.monotonic() - t0, 1)
     digits = torch.arange(10 * args.per_digit) % 10
     heard = digit_accuracy(classifier, clips, digits)
+    ends = sound_end(torch.stack(clips), fsdd.SAMPLE_RATE)
+    real_ends = [sound_end(mulaw_decode(splits.test.clip(k))[None], fsdd.SAMPLE_RATE).item()
+                 for k in range(len(splits.test))]  # fmt: skip
     report["samples"] = {
         "digit_accuracy": round(heard["digit_accuracy"], 4),
         "per_digit": {d: round(a, 2) for d, a in heard["per_digit"].items()},
         "n": len(clips),
         "seconds_each": options.sample_seconds,
         "temperature": args.temperature,
-        "generation_seconds": round(time.monotonic() - t0, 1),
+        "sound_end_seconds_median": round(ends.median().item(), 3),
+        "real_sound_end_seconds_median": round(torch.tensor(real_ends).median().item(), 3),
+        "generation_seconds": generation_seconds,
     }
     report.update(threads=torch.get_num_threads(), date=time.strftime("%Y-%m-%d"))
     print(json.dumps(report))

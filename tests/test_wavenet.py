@@ -22,6 +22,7 @@ from genlab.data.audio import (
     random_crops,
 )
 from genlab.errors import ConfigError, DataError
+from genlab.metrics.audio import sound_end
 from genlab.models.adaptation import adapt_speaker, with_mean_embedding
 from genlab.models.audio_tasks import load_data
 from genlab.models.linear_ar import LinearAR, LinearARConfig
@@ -353,3 +354,18 @@ def test_gated_activation_is_tanh_times_sigmoid():
     (g1,) = torch.autograd.grad(gated_activation(z, 4).sum(), z)
     (g2,) = torch.autograd.grad((torch.tanh(z[:, :4]) * torch.sigmoid(z[:, 4:])).sum(), z)
     assert torch.allclose(g1, g2, atol=1e-12)
+
+
+def test_sound_end_finds_the_last_loud_frame_by_brute_force():
+    g = torch.Generator().manual_seed(3)
+    audio = torch.zeros(4, 800)
+    audio[0, 100:250] = 0.5 * torch.randn(150, generator=g)  # loud until frame 3 (240-320)
+    audio[1] = 0.001 * torch.randn(800, generator=g)  # below the threshold throughout
+    audio[2, 790] = 1.0  # one click in the last frame
+    audio[3, :] = 0.2
+    got = sound_end(audio, rate=8000).tolist()
+    want = []
+    for clip in audio:
+        loud = [k for k in range(10) if clip[80 * k : 80 * k + 80].square().mean().sqrt() > 0.01]
+        want.append((max(loud) + 1) * 80 / 8000 if loud else 0.0)
+    assert got == pytest.approx(want) and want == pytest.approx([0.04, 0.0, 0.1, 0.1])

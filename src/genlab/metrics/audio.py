@@ -51,3 +51,13 @@ def energy_ratio(audio: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     """Mean power of `audio` over that of `real` (any shapes): 1 = as loud; a whisper is far
     below 1."""
     return audio.square().mean() / real.square().mean().clamp(min=1e-12)
+
+
+def sound_end(audio: torch.Tensor, rate: int, threshold: float = 0.01, frame: int = 80):
+    """Float clips (K, T) -> seconds (K,) to the end of the last `frame`-sample frame whose RMS
+    exceeds `threshold` of full scale (0 for a silent clip): where each clip stops sounding."""
+    K, T = audio.shape
+    frames = audio[:, : T - T % frame].reshape(K, -1, frame)  # (K, F, frame)
+    loud = frames.square().mean(-1).sqrt() > threshold  # (K, F)
+    last = torch.where(loud, torch.arange(1, loud.shape[1] + 1), 0).amax(1)  # (K,) frames
+    return last * frame / rate
