@@ -131,6 +131,17 @@ def test_teacher_code_log_probs_agree_with_its_log_prob(output):
     assert torch.allclose(all_codes.logsumexp(-1), torch.zeros(2, 30), atol=1e-4)
 
 
+def test_a_teacher_with_a_position_input_scores_from_the_clips_start():
+    torch.manual_seed(0)
+    teacher = WaveNet(WaveNetConfig(**TEACHER, position_every=4, position_buckets=3))
+    net = ParallelWaveNet(ParallelWaveNetConfig(**STUDENT), teacher)
+    x = torch.randint(0, 256, (2, 20))
+    spk, dig = torch.tensor([0, 1]), torch.tensor([2, 3])
+    y = 2 * x.float() / 255 - 1  # the codes' continuous values: embedded exactly
+    got = net.teacher_log_probs(y, spk, dig)
+    assert torch.allclose(got, teacher.code_log_probs(teacher(x, spk, dig)), atol=1e-5)
+
+
 def test_continuous_embedding_is_exact_forward_and_interpolates_backward():
     torch.manual_seed(0)
     net = WaveNet(WaveNetConfig(**TEACHER, speaker=False, digit=False))

@@ -68,15 +68,16 @@ def test_random_crops_are_slices_of_clips():
     clips = [torch.arange(100), torch.arange(1000, 1005), torch.arange(2000, 2040)]
     codes = torch.cat(clips)
     offsets = torch.tensor([0, 100, 105, 145])
-    crops, mask, which = random_crops(codes, offsets, 20, 64, torch.Generator().manual_seed(1))
-    assert crops.shape == mask.shape == (64, 20) and which.shape == (64,)
+    crops, mask, which, start = random_crops(codes, offsets, 20, 64,
+                                             torch.Generator().manual_seed(1))  # fmt: skip
+    assert crops.shape == mask.shape == (64, 20) and which.shape == start.shape == (64,)
     assert set(which.tolist()) == {0, 1, 2}
     for row, k in enumerate(which.tolist()):
         real = crops[row][mask[row]]
         clip = clips[k]
         assert len(real) == min(20, len(clip))
-        start = int(real[0]) - int(clip[0])
-        assert torch.equal(real, clip[start : start + len(real)])  # a contiguous slice
+        assert int(real[0]) - int(clip[0]) == start[row]
+        assert torch.equal(real, clip[start[row] : start[row] + len(real)])  # a contiguous slice
         assert (crops[row][~mask[row]] == SILENCE).all()
     again = random_crops(codes, offsets, 20, 64, torch.Generator().manual_seed(1))
     assert torch.equal(again[0], crops)
@@ -85,8 +86,8 @@ def test_random_crops_are_slices_of_clips():
 def test_random_crops_count_a_tail_of_silence_after_each_clip():
     clips = [torch.arange(100), torch.arange(1000, 1005)]
     codes, offsets = torch.cat(clips), torch.tensor([0, 100, 105])
-    crops, mask, which = random_crops(codes, offsets, 20, 256, torch.Generator().manual_seed(2),
-                                      tail=8)  # fmt: skip
+    crops, mask, which, _ = random_crops(codes, offsets, 20, 256,
+                                         torch.Generator().manual_seed(2), tail=8)  # fmt: skip
     reached_tail = 0
     for row, k in enumerate(which.tolist()):
         real = crops[row][mask[row]]
@@ -369,3 +370,37 @@ def test_sound_end_finds_the_last_loud_frame_by_brute_force():
         loud = [k for k in range(10) if clip[80 * k : 80 * k + 80].square().mean().sqrt() > 0.01]
         want.append((max(loud) + 1) * 80 / 8000 if loud else 0.0)
     assert got == pytest.approx(want) and want == pytest.approx([0.04, 0.0, 0.1, 0.1])
+
+
+@pytest.mark.parametrize("conditional", [True, False])
+def test_position_input_agrees_across_forward_naive_cached_and_native(conditional):
+    # buckets of 8 samples, the last (5th) shared from sample 32 on: T = 60 crosses them all
+    net = tiny(position_every=8, position_buckets=5, speaker=conditional, digit=conditional)
+    spk, dig = (torch.tensor([1, 3]), torch.tensor([2, 8])) if conditional else (None, None)
+    x = torch.randint(256, (2, 60))
+    with torch.no_grad():
+        full = net(x, spk, dig)  # (B, O, T) from the clips' start
+        assert not torch.allclose(full, net(x, spk, dig, torch.tensor([16, 16])))
+        gen = CachedGenerator(net, 2, spk, dig)
+        steps = torch.stack([gen.step(t, None if t == 0 else x[:, t - 1]) for t in range(60)], -1)
+    assert torch.allclose(steps, full, atol=1e-5)
+    u = torch.rand(2, 60, 2, generator=torch.Generator().manual_seed(0))
+    naive = net.generate_naive(u, spk, dig)  # windows passed with their offsets
+    assert torch.equal(net.generate(u, spk, dig, method="cached"), naive)
+    if kernels.load("wavenet_generate") is not None:
+        native = NativeGenerator(net, spk, dig)
+        _, forced = native.run(u, forced=x, keep_outputs=True, chunk=7)  # chunks straddle buckets
+        assert torch.allclose(forced, full.transpose(1, 2), atol=1e-4)
+        assert torch.equal(native.run(u, chunk=16)[0], naive)
+
+
+def test_position_input_reads_the_crops_offsets_in_training():
+    net = tiny(position_every=8, position_buckets=5)
+    batch = {"x": torch.randint(256, (2, 30)), "mask": torch.ones(2, 30, dtype=torch.bool),
+             "speaker": torch.tensor([0, 5]), "digit": torch.tensor([3, 9])}  # fmt: skip
+    at_start = net.loss({**batch, "offset": torch.tensor([0, 0])})["loss"]
+    assert net.loss(batch)["loss"].item() == pytest.approx(at_start.item())  # default: 0
+    later = net.loss({**batch, "offset": torch.tensor([24, 40])})["loss"]
+    assert later.item() != pytest.approx(at_start.item())
+    later.backward()
+    assert net.position.weight.grad[3:].abs().sum() > 0 and not net.position.weight.grad[:3].any()

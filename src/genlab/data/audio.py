@@ -55,7 +55,7 @@ def random_crops(
     n: int,
     generator: torch.Generator,
     tail: int = 0,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """n crops of `length` samples from clips chosen uniformly (with replacement), built as one
     index tensor. Clip k is codes[offsets[k]:offsets[k + 1]]; codes (N,) any integer dtype.
 
@@ -63,7 +63,7 @@ def random_crops(
     recording goes quiet after the speaker stops; FSDD's clips are trimmed at the word's end):
     crops slide over clip + tail. Past that, crops are padded with SILENCE and masked. Returns
     the crops (n, length) long, a mask (n, length) bool that is True on real samples (clip or
-    tail), and the chosen clips (n,) long.
+    tail), the chosen clips (n,) long and where in them each crop starts (n,) long.
     """
     if length < 1:
         raise DataError(f"crop length must be >= 1, got {length}")
@@ -76,7 +76,7 @@ def random_crops(
     idx = start[:, None] + torch.arange(length)  # (n, length)
     inside = idx < end[:, None]
     crops = torch.where(inside, codes[idx.clamp(max=len(codes) - 1)].long(), SILENCE)
-    return crops, idx < end[:, None] + tail, which
+    return crops, idx < end[:, None] + tail, which, start - offsets[which]
 
 
 def _concatenate(

@@ -52,7 +52,7 @@ def load_data(data: str, data_dir: str | None, options: object) -> AudioSplits:
 class CropBatches:
     """The loop's BatchSource: `batch_size` random crops of `crop` samples (each clip followed by
     `tail` samples of silence that count, see `random_crops`), with the clips' speaker and
-    digit; a pure function of (seed, step)."""
+    digit and where in its clip each crop starts ("offset"); a pure function of (seed, step)."""
 
     def __init__(self, clips: ClipSet, crop: int, batch_size: int, seed: int, tail: int = 0):
         self.clips, self.crop, self.batch_size, self.seed = clips, crop, batch_size, seed
@@ -60,10 +60,10 @@ class CropBatches:
 
     def batch(self, step: int) -> dict[str, torch.Tensor]:
         g = seeded(self.seed, step)
-        x, mask, which = random_crops(self.clips.codes, self.clips.offsets, self.crop,
-                                      self.batch_size, g, self.tail)  # fmt: skip
+        x, mask, which, offset = random_crops(self.clips.codes, self.clips.offsets, self.crop,
+                                              self.batch_size, g, self.tail)  # fmt: skip
         return {"x": x, "mask": mask, "speaker": self.clips.speaker[which],
-                "digit": self.clips.digit[which]}  # fmt: skip
+                "digit": self.clips.digit[which], "offset": offset}  # fmt: skip
 
 
 def train_batches(options, data: AudioSplits, batch_size: int, seed: int, **_) -> CropBatches:

@@ -55,6 +55,12 @@ class WaveNetConfig:
         "learns to end a word (0: only the clip is learned)",
         default=0,
     )
+    position_every: int = doc(
+        "condition on the time since the clip began, as a learned embedding of t // this many "
+        "samples added to the global conditioning (0: no position input)",
+        default=0,
+    )
+    position_buckets: int = doc("position embeddings; later times share the last", default=24)
     sample_seconds: float = doc("length of generated clips (sample, pictures)", default=0.75)
     holdout_speaker: str = doc("leave this FSDD speaker out of training (adaptation)", default="")
 
@@ -63,6 +69,8 @@ class WaveNetConfig:
             raise ConfigError(f"output must be one of {OUTPUTS}, got '{self.output}'")
         if min(self.channels, self.gate_channels, self.skip_channels, self.stacks, self.layers) < 1:
             raise ConfigError("channels, gate_channels, skip_channels, stacks, layers must be >= 1")
+        if self.position_every < 0 or self.position_buckets < 1:
+            raise ConfigError("position_every must be >= 0 and position_buckets >= 1")
 
     @property
     def dilations(self) -> list[int]:
@@ -75,7 +83,7 @@ class WaveNetConfig:
 
     @property
     def conditional(self) -> bool:
-        return self.speaker or self.digit
+        return self.speaker or self.digit or self.position_every > 0
 
 
 def global_condition(
@@ -98,10 +106,12 @@ def global_condition(
 
 def crop_nll(model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """An autoregressive audio model's loss: mean NLL per real (unpadded) sample of the batch's
-    crops, in nats ("loss") and bits. The model maps (x, speaker, digit) to outputs that its
-    `log_prob(outputs, x)` scores."""
+    crops, in nats ("loss") and bits. The model maps (x, speaker, digit[, offset]) to outputs
+    that its `log_prob(outputs, x)` scores; `offset` (the crops' starts within their clips) is
+    passed to models with a position input."""
     x, mask = batch["x"], batch["mask"]
-    lp = model.log_prob(model(x, batch.get("speaker"), batch.get("digit")), x)
+    where = {"offset": batch.get("offset")} if getattr(model, "position", None) is not None else {}
+    lp = model.log_prob(model(x, batch.get("speaker"), batch.get("digit"), **where), x)
     nats = -(lp * mask).sum() / mask.sum()
     return {"loss": nats, "bits_per_sample": nats / math.log(2)}
 
@@ -115,6 +125,9 @@ class WaveNet(nn.Module):
         self.input = CausalConv1d(c, c, 2)
         self.speaker = nn.Embedding(N_SPEAKERS, cfg.cond_dim) if cfg.speaker else None
         self.digit = nn.Embedding(N_DIGITS, cfg.cond_dim) if cfg.digit else None
+        self.position = (
+            nn.Embedding(cfg.position_buckets, cfg.cond_dim) if cfg.position_every else None
+        )
         self.blocks = nn.ModuleList(
             GatedResidualBlock(c, cfg.gate_channels, cfg.skip_channels, d, g) for d in cfg.dilations
         )
@@ -124,8 +137,34 @@ class WaveNet(nn.Module):
 
     # --- conditioning -------------------------------------------------------------------------
     def condition(self, speaker: torch.Tensor | None, digit: torch.Tensor | None):
-        """(B,) speaker and digit ids -> the global vector g (B, G), or None if unconditional."""
+        """(B,) speaker and digit ids -> the global vector g (B, G), or None if it has neither."""
         return global_condition(self.speaker, self.digit, speaker, digit)
+
+    def position_bucket(self, t: torch.Tensor) -> torch.Tensor:
+        """Samples since the clip began (any shape, long) -> position embedding indices."""
+        bucket = torch.div(t, self.cfg.position_every, rounding_mode="floor")
+        return bucket.clamp(0, self.cfg.position_buckets - 1)
+
+    def at(self, g: torch.Tensor | None, bucket: int, batch: int) -> torch.Tensor | None:
+        """The conditioning vector (B, G) of one position bucket: g plus its embedding (g
+        itself without a position input)."""
+        if self.position is None:
+            return g
+        p = self.position.weight[bucket].expand(batch, -1)
+        return p if g is None else g + p
+
+    def conditioning(self, speaker, digit, T: int, offset: torch.Tensor | None = None):
+        """Everything the gates are conditioned on for T samples starting `offset` (B,) samples
+        into their clips (default 0): the global g (B, G), or with a position input g plus the
+        position embedding of each step, (B, G, T). None if unconditional."""
+        g = self.condition(speaker, digit)
+        if self.position is None:
+            return g
+        B = len(next(v for v in (speaker, digit, offset) if v is not None))
+        start = torch.zeros(B, dtype=torch.long) if offset is None else offset.long()
+        p = self.position(self.position_bucket(start[:, None] + torch.arange(T)))  # (B, T, G)
+        p = p.transpose(1, 2)
+        return p if g is None else g[:, :, None] + p
 
     # --- training / scoring -------------------------------------------------------------------
     def forward(
@@ -133,12 +172,19 @@ class WaveNet(nn.Module):
         x: torch.Tensor,
         speaker: torch.Tensor | None = None,
         digit: torch.Tensor | None = None,
+        offset: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """x (B, T) long codes -> outputs (B, O, T); column t is the distribution of x[t]."""
-        return self.from_embedding(self.embed(x).transpose(1, 2), self.condition(speaker, digit))
+        """x (B, T) long codes -> outputs (B, O, T); column t is the distribution of x[t].
+        `offset` (B,): how many samples into its clip x starts (for a position input; default 0,
+        the clip's start)."""
+        if self.position is not None and offset is None:
+            offset = torch.zeros(x.shape[0], dtype=torch.long)
+        g = self.conditioning(speaker, digit, x.shape[1], offset)
+        return self.from_embedding(self.embed(x).transpose(1, 2), g)
 
     def from_embedding(self, e: torch.Tensor, g: torch.Tensor | None) -> torch.Tensor:
-        """Embedded codes e (B, C, T) and conditioning g (B, G) -> outputs (B, O, T)."""
+        """Embedded codes e (B, C, T) and conditioning g (B, G) or (B, G, T) (`conditioning`)
+        -> outputs (B, O, T)."""
         h = self.input(F.pad(e, (1, -1)))  # shifted: position t sees x[t-1] and x[t-2]
         skip = 0
         for block in self.blocks:
@@ -198,7 +244,7 @@ class WaveNet(nn.Module):
         for t in range(T):
             lo = max(0, t - R)
             window = x[:, lo : t + 1]  # the last column is a placeholder for x[t]
-            out = self(window, speaker, digit)[:, :, -1]
+            out = self(window, speaker, digit, torch.full((B,), lo))[:, :, -1]
             x[:, t] = self.draw(out, u[:, t], temperature)
         return x
 
@@ -226,19 +272,27 @@ class CachedGenerator:
     the causal padding of the training-time forward pass."""
 
     def __init__(self, net: WaveNet, batch: int, speaker=None, digit=None):
-        self.net = net
+        self.net, self.batch = net, batch
         c = net.cfg.channels
-        g = net.condition(speaker, digit)
-        self.biases = [b.cond_bias(g) for b in net.blocks]
+        self.g = net.condition(speaker, digit)
+        self.bucket = 0
+        self.biases = self._biases(0)
         dtype = net.embed.weight.dtype
         self.prev_embed = torch.zeros(batch, c, dtype=dtype)
         self.queues = [torch.zeros(b.dilation, batch, c, dtype=dtype) for b in net.blocks]
         self.w1 = net.head1.weight[:, :, 0]
         self.w2 = net.head2.weight[:, :, 0]
 
+    def _biases(self, bucket: int) -> list[torch.Tensor | None]:
+        g = self.net.at(self.g, bucket, self.batch)
+        return [b.cond_bias(g) for b in self.net.blocks]
+
     def step(self, t: int, prev_code: torch.Tensor | None) -> torch.Tensor:
         """Outputs (B, O) for x[t], given x[t-1] (None at t = 0)."""
         net = self.net
+        if net.position is not None and int(net.position_bucket(torch.tensor(t))) != self.bucket:
+            self.bucket = int(net.position_bucket(torch.tensor(t)))
+            self.biases = self._biases(self.bucket)
         e = torch.zeros_like(self.prev_embed) if prev_code is None else net.embed(prev_code)
         h = net.input.step([self.prev_embed, e])
         self.prev_embed = e
@@ -275,7 +329,7 @@ class NativeGenerator:
 
     def __init__(self, net: WaveNet, speaker=None, digit=None):
         self.net, cfg, blocks = net, net.cfg, net.blocks
-        g = net.condition(speaker, digit)
+        self.g = net.condition(speaker, digit)
 
         def taps(conv):  # (out, in, 2) -> (2 in, out): [x(t - d), x(t)] @ w
             return torch.cat([conv.weight[:, :, 0].T, conv.weight[:, :, 1].T])
@@ -284,18 +338,34 @@ class NativeGenerator:
             return conv.weight[:, :, 0].T
 
         with torch.no_grad():
-            bias = torch.stack([b.conv.bias + (0 if g is None else b.cond_bias(g)) for b in blocks])
             self.weights = [
                 F.pad(net.embed.weight, (0, 0, 0, 1)),  # row 256 = 0: before the clip starts
                 taps(net.input), net.input.bias,
                 torch.stack([taps(b.conv) for b in blocks]),  # (L, 2C, 2G)
-                bias,  # (L, 2G) or (L, B, 2G) with conditioning
+                self.bias(0),  # (L, 2G) or (L, B, 2G) with conditioning
                 torch.stack([tr(b.out) for b in blocks]), torch.stack([b.out.bias for b in blocks]),
                 tr(net.head1), net.head1.bias, tr(net.head2), net.head2.bias,
             ]  # fmt: skip
         self.dilations = torch.tensor([b.dilation for b in blocks])
         self.sizes = (len(blocks), cfg.channels, cfg.gate_channels, cfg.skip_channels,
                       net.head2.out_channels, 0 if cfg.output == "softmax" else cfg.mixtures)  # fmt: skip
+
+    @torch.no_grad()
+    def bias(self, bucket: int, batch: int = 1) -> torch.Tensor:
+        """Each layer's gate bias plus its conditioning term at position `bucket`: (L, 2G), or
+        (L, B, 2G) with conditioning."""
+        g = self.g if self.net.position is None else self.net.at(self.g, bucket, batch)
+        return torch.stack([b.conv.bias + (0 if g is None else b.cond_bias(g))
+                            for b in self.net.blocks])  # fmt: skip
+
+    def segments(self, T: int, chunk: int) -> list[tuple[int, int]]:
+        """[t0, t1) spans of at most `chunk` samples, each within one position bucket."""
+        cuts = set(range(0, T, chunk))
+        if self.net.position is not None:
+            every = self.net.cfg.position_every
+            cuts |= set(range(0, min(T, every * self.net.cfg.position_buckets), every))
+        cuts = sorted(cuts) + [T]
+        return list(zip(cuts[:-1], cuts[1:], strict=True))
 
     @torch.no_grad()
     def run(
@@ -310,10 +380,15 @@ class NativeGenerator:
             raise RuntimeError("no C compiler for genlab's generation kernel")
         B, T, _ = u.shape
         L, C, G, S, O, mixtures = self.sizes
-        weights = [w.float() for w in self.weights]
-        if weights[4].dim() == 2:  # unconditional: the same bias for every stream
-            weights[4] = weights[4][:, None].expand(L, B, 2 * G)
-        weights = [w.contiguous() for w in weights]
+        position = self.net.position is not None
+
+        def layer_bias(t0: int) -> torch.Tensor:  # (L, B, 2G) for the samples from t0 on
+            bucket = int(self.net.position_bucket(torch.tensor(t0))) if position else 0
+            b = self.bias(bucket, B).float()
+            return (b[:, None] if b.dim() == 2 else b).expand(L, B, 2 * G).contiguous()
+
+        weights = [w.float().contiguous() for w in self.weights]
+        weights[4] = layer_bias(0)
         queue = torch.zeros(int(self.dilations.sum()), B, C)  # zeros = the causal padding
         prev_embed = torch.zeros(B, C)
         prev_code = torch.full((B,), MU + 1, dtype=torch.long)
@@ -321,18 +396,20 @@ class NativeGenerator:
         codes = torch.zeros(B, T, dtype=torch.long) if forced is None else forced.long().clone()
         outputs = torch.zeros(B, T, O) if keep_outputs else None
         ptr = ctypes.c_void_p
-        for t0 in range(0, T, chunk):
+        for t0, t1 in self.segments(T, chunk):
+            if position:
+                weights[4] = layer_bias(t0)
             status = lib.wavenet_generate(
                 *(ctypes.c_int(v) for v in (B, T, L, C, G, S, O, mixtures)),
                 *(ptr(w.data_ptr()) for w in weights),
                 ptr(self.dilations.data_ptr()), ptr(queue.data_ptr()), ptr(prev_embed.data_ptr()),
                 ptr(prev_code.data_ptr()), ptr(u.data_ptr()), ctypes.c_float(temperature),
-                ptr(codes.data_ptr()), ctypes.c_int(t0), ctypes.c_int(min(t0 + chunk, T)),
+                ptr(codes.data_ptr()), ctypes.c_int(t0), ctypes.c_int(t1),
                 ctypes.c_int(forced is not None),
                 ptr(None if outputs is None else outputs.data_ptr()),
             )  # fmt: skip
             if status != 0:
                 raise RuntimeError(f"wavenet_generate: a width exceeds its limit ({self.net.cfg})")
             if progress is not None:
-                progress(min(chunk, T - t0))
+                progress(t1 - t0)
         return codes, outputs

@@ -43,9 +43,10 @@ class CausalConv1d(nn.Conv1d):
 
 class GatedResidualBlock(nn.Module):
     """WaveNet's layer: z = causal_conv_d(h) + V g; a = tanh(z_f) * sigmoid(z_g);
-    h' = h + W_res a, skip = W_skip a. `g` is an optional global conditioning vector (B, G).
+    h' = h + W_res a, skip = W_skip a. `g` is optional conditioning: a global vector (B, G), or
+    one per time step (B, G, T).
 
-    Shapes: h (B, C, T), g (B, G) -> h' (B, C, T), skip (B, S, T).
+    Shapes: h (B, C, T), g (B, G) or (B, G, T) -> h' (B, C, T), skip (B, S, T).
     """
 
     def __init__(self, channels: int, gate: int, skip: int, dilation: int, cond_dim: int = 0):
@@ -56,11 +57,14 @@ class GatedResidualBlock(nn.Module):
         self.out = nn.Conv1d(gate, channels + skip, 1)  # residual and skip in one matmul
 
     def cond_bias(self, g: torch.Tensor | None) -> torch.Tensor | None:
-        """(B, G) -> (B, 2 gate), the conditioning term added at every time step."""
+        """(B, G) -> (B, 2 gate), the conditioning term added at every time step; per-step
+        conditioning (B, G, T) -> (B, 2 gate, T)."""
         if self.cond is None:
             return None
         if g is None:
             raise ValueError("this block is conditional: pass the conditioning vector g (B, G)")
+        if g.dim() == 3:
+            return self.cond(g.transpose(1, 2)).transpose(1, 2)
         return self.cond(g)
 
     def forward(
@@ -69,7 +73,7 @@ class GatedResidualBlock(nn.Module):
         z = self.conv(h)  # (B, 2 gate, T)
         bias = self.cond_bias(g)
         if bias is not None:
-            z = z + bias[:, :, None]
+            z = z + (bias if bias.dim() == 3 else bias[:, :, None])
         a = gated_activation(z, self.gate)
         out = self.out(a)  # (B, C + S, T)
         return h + out[:, : self.channels], out[:, self.channels :]
