@@ -34,8 +34,17 @@ def jiggle(model: ImageFlow) -> ImageFlow:
         lambda: glow(coupling="additive", lu=False),
         lambda: glow(share_coupling="all", step_embedding=4),
         lambda: ImageFlow(RealNVPConfig(**TINY)),
+        lambda: glow(logit=0.05),
+        lambda: ImageFlow(RealNVPConfig(**TINY, logit=1e-6)),
     ],  # fmt: skip
-    ids=["glow", "glow_additive_plain", "glow_shared_embedded", "realnvp"],
+    ids=[
+        "glow",
+        "glow_additive_plain",
+        "glow_shared_embedded",
+        "realnvp",
+        "glow_logit",
+        "realnvp_logit",
+    ],  # fmt: skip
 )
 def test_encode_then_decode_returns_the_image(model):
     net = jiggle(model()).double()
@@ -81,6 +90,8 @@ def test_bad_options_are_config_errors():
         GlowConfig(share_coupling="some")
     with pytest.raises(ValueError, match="7x7"):
         GlowConfig(levels=3)
+    with pytest.raises(ConfigError, match="logit"):
+        RealNVPConfig(logit=0.5)
 
 
 def test_glow_trains_evaluates_and_samples_from_the_cli(data_root, tmp_path, capsys):

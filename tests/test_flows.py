@@ -16,6 +16,7 @@ from genlab.flows.layers import (
     CouplingNet,
     InvConv1x1,
     InvConv1x1LU,
+    Logit,
     MaskedAffineCoupling,
     Squeeze,
     channel_mask,
@@ -58,7 +59,14 @@ TRANSFORMS = {
     "squeeze": Squeeze,
     "compose": lambda: Compose(actnorm(4), InvConv1x1LU(4), coupling(4), Squeeze()),
     "invert": lambda: Invert(coupling(4)),
+    "logit": lambda: Logit(0.05),
 }
+
+
+def data(name: str, *shape: int) -> torch.Tensor:
+    """Test input in the transform's domain: [0, 1) for the logit, anything for the rest."""
+    g = torch.rand if name == "logit" else torch.randn
+    return g(*shape, dtype=torch.float64)
 
 
 def make(name: str) -> torch.nn.Module:
@@ -70,7 +78,7 @@ def make(name: str) -> torch.nn.Module:
 def test_inverse_undoes_forward_and_logdets_cancel(name):
     t = make(name)
     c = 3 if name.endswith("odd") else 4
-    x = torch.randn(5, c, 4, 4, dtype=torch.float64)
+    x = data(name, 5, c, 4, 4)
     z, ld_fwd = t(x)
     back, ld_inv = t.inverse(z)
     assert ld_fwd.shape == (5,)
@@ -84,7 +92,7 @@ def test_inverse_undoes_forward_and_logdets_cancel(name):
 def test_logdet_equals_the_autograd_jacobian(name):
     t = make(name)
     c = 3 if name.endswith("odd") else 4
-    x = torch.randn(2, c, 4, 4, dtype=torch.float64)
+    x = data(name, 2, c, 4, 4)
     _, logdet = t(x)
     for b in range(2):
 

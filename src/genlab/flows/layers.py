@@ -2,15 +2,19 @@
 data -> noise and returns log |det dz/dx| per example.
 
 ActNorm, invertible 1x1 convolutions (plain and LU), affine and additive coupling (Glow's channel
-split), masked affine coupling (RealNVP's checkerboard and channel masks), and squeeze.
+split), masked affine coupling (RealNVP's checkerboard and channel masks), squeeze, and RealNVP's
+logit preprocessing.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genlab.errors import ConfigError
 from genlab.flows.base import sum_per_example
 
 
@@ -227,3 +231,28 @@ class Squeeze(nn.Module):
         B, C4, H, W = z.shape
         x = z.reshape(B, C4 // 4, 2, 2, H, W).permute(0, 1, 4, 2, 5, 3)
         return x.reshape(B, C4 // 4, 2 * H, 2 * W), z.new_zeros(B)
+
+
+class Logit(nn.Module):
+    """RealNVP's preprocessing as a Transform, elementwise on data in [0, 1]:
+    z = logit(s), s = a + (1 - 2a) x, so values near 0 and 1 (most of MNIST) are spread out
+    instead of pressed against the bounds; a in (0, 1/2) keeps z finite at x = 0 and 1.
+    log |dz/dx| = log(1 - 2a) - log s - log(1 - s) per element."""
+
+    def __init__(self, alpha: float):
+        super().__init__()
+        if not 0 < alpha < 0.5:
+            raise ConfigError(f"the logit's alpha must be in (0, 0.5), got {alpha}")
+        self.alpha = alpha
+
+    def _logdet(self, z: torch.Tensor) -> torch.Tensor:  # log |dz/dx| from z, (B,)
+        log_s, log_1ms = F.logsigmoid(z), F.logsigmoid(-z)
+        return sum_per_example(math.log(1 - 2 * self.alpha) - log_s - log_1ms)
+
+    def forward(self, x, context=None):
+        s = self.alpha + (1 - 2 * self.alpha) * x
+        z = torch.log(s) - torch.log1p(-s)
+        return z, self._logdet(z)
+
+    def inverse(self, z, context=None):
+        return (torch.sigmoid(z) - self.alpha) / (1 - 2 * self.alpha), -self._logdet(z)

@@ -2,7 +2,8 @@
 (never padded to 32x32x3), dequantized uniformly.
 
 Both are a multi-scale flow (`genlab.flows.multiscale`) from y = (x + u) / 256 - 1/2 to a flat
-standard normal; 28x28 allows two levels, (4, 14, 14) and (8, 7, 7).
+standard normal (or, with `logit` = a > 0, from RealNVP's logit(a + (1 - 2a) (x + u) / 256),
+its log-det counted); 28x28 allows two levels, (4, 14, 14) and (8, 7, 7).
 - Glow: each step is ActNorm -> invertible 1x1 conv (LU) -> affine (or additive) coupling.
 - RealNVP: each step is ActNorm -> masked affine coupling, the masks alternating checkerboard
   (both parities) and channel halves. (The paper used batch norm and a squeeze between its
@@ -34,6 +35,7 @@ from genlab.flows.layers import (
     CouplingNet,
     InvConv1x1,
     InvConv1x1LU,
+    Logit,
     MaskedAffineCoupling,
     channel_mask,
     checkerboard_mask,
@@ -44,6 +46,13 @@ from genlab.train.config import doc
 
 EVENT_SHAPE = (1, 28, 28)
 SHARING = ("none", "per_level", "all")
+LOGIT_DOC = ("model logit(a + (1 - 2a) x) of the dequantized image x in [0, 1) with a = this, "
+             "as RealNVP does (0: model x - 1/2, as Glow does)")  # fmt: skip
+
+
+def check_logit(alpha: float) -> None:
+    if not 0 <= alpha < 0.5:
+        raise ConfigError(f"logit must be 0 (off) or in (0, 0.5), got {alpha}")
 
 
 @dataclass(frozen=True)
@@ -55,6 +64,7 @@ class GlowConfig:
     lu: bool = doc("LU-parameterised 1x1 convolutions (else plain, with slogdet)", default=True)
     share_coupling: str = doc(f"share coupling networks: {', '.join(SHARING)}", default="none")
     step_embedding: int = doc("size of a per-step embedding fed to shared networks", default=0)
+    logit: float = doc(LOGIT_DOC, default=0.0)
 
     def __post_init__(self) -> None:
         if self.coupling not in ("affine", "additive"):
@@ -64,6 +74,7 @@ class GlowConfig:
                 f"share_coupling must be one of {SHARING}, got '{self.share_coupling}'"
             )
         level_shapes(EVENT_SHAPE, self.levels)  # raises for sizes that cannot be squeezed
+        check_logit(self.logit)
 
     @property
     def representation(self) -> str:
@@ -75,9 +86,11 @@ class RealNVPConfig:
     levels: int = doc("multi-scale levels (28x28 allows 1 or 2)", default=2)
     depth: int = doc("coupling layers per level (masks alternate)", default=8)
     hidden: int = doc("channels inside each coupling network", default=128)
+    logit: float = doc(LOGIT_DOC, default=0.0)
 
     def __post_init__(self) -> None:
         level_shapes(EVENT_SHAPE, self.levels)
+        check_logit(self.logit)
 
     @property
     def representation(self) -> str:
@@ -148,13 +161,16 @@ class ImageFlow(nn.Module):
         super().__init__()
         self.cfg = cfg
         transform = build_glow(cfg) if isinstance(cfg, GlowConfig) else build_realnvp(cfg)
+        if cfg.logit:
+            transform = Compose(Logit(cfg.logit), transform)
+        self.center = 0.0 if cfg.logit else 0.5  # what the flow's input is shifted by
         self.dims = math.prod(EVENT_SHAPE)
         self.flow = Flow(transform, EVENT_SHAPE, (self.dims,))
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """log density of the dequantized images (B,) nats (shifting to [-1/2, 1/2) is volume
-        preserving)."""
-        return self.flow.log_prob(x - 0.5)
+        preserving; the logit's log-det is in the flow's)."""
+        return self.flow.log_prob(x - self.center)
 
     def bits_per_dim(self, x: torch.Tensor) -> torch.Tensor:
         """The 8-bit bound per image (B,) in bits per dimension."""
@@ -167,11 +183,11 @@ class ImageFlow(nn.Module):
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 1, 28, 28) in [0, 1) -> z (B, 784)."""
-        return self.flow.encode(x - 0.5)
+        return self.flow.encode(x - self.center)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """z (B, 784) -> images (B, 1, 28, 28); exact inverse of `encode`."""
-        return self.flow.decode(z) + 0.5
+        return self.flow.decode(z) + self.center
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """The latent of an image (LatentModel): its z."""
@@ -186,7 +202,7 @@ class ImageFlow(nn.Module):
         self, n: int, *, generator: torch.Generator | None = None, temperature: float = 1.0
     ) -> torch.Tensor:
         """n images in [0, 1] from z ~ N(0, T^2 I) (`as_image`)."""
-        return as_image(self.flow.sample(n, temperature, generator=generator).add(0.5))
+        return as_image(self.flow.sample(n, temperature, generator=generator).add(self.center))
 
 
 def as_image(x: torch.Tensor) -> torch.Tensor:
