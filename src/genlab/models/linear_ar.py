@@ -40,8 +40,9 @@ class LinearAR(nn.Module):
         with torch.no_grad():
             self.conv.bias.copy_(torch.tensor([0.0, -2.0]))
 
-    def forward(self, x: torch.Tensor, speaker=None, digit=None) -> torch.Tensor:
-        """Codes x (B, T) -> (B, 3, T): a one-component mixture (logit 0, mean, log-scale)."""
+    def forward(self, x: torch.Tensor, speaker=None, digit=None, offset=None) -> torch.Tensor:
+        """Codes x (B, T) -> (B, 3, T): a one-component mixture (logit 0, mean, log-scale). It
+        is unconditional: speaker, digit and offset (a crop's start) are ignored."""
         level = 2 * x.float() / MU - 1  # (B, T) in [-1, 1]
         past = F.pad(level, (1, -1))[:, None]  # (B, 1, T): position t holds x[t-1]
         mean_scale = self.conv(past)  # (B, 2, T), sees x[t - order] .. x[t - 1]

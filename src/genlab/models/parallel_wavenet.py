@@ -174,7 +174,7 @@ class ParallelWaveNet(nn.Module):
         """The teacher's log P(code k at t | y_<t) for the student's y (B, T): (B, T, 256)."""
         t = self.teacher
         return t.code_log_probs(
-            t.from_embedding(t.embed_continuous(y), t.conditioning(speaker, digit, y.shape[1]))
+            t.from_embedding(t.embed_continuous(y), t.conditioning(speaker, digit, *y.shape))
         )
 
     def loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

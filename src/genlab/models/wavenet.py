@@ -106,12 +106,12 @@ def global_condition(
 
 def crop_nll(model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """An autoregressive audio model's loss: mean NLL per real (unpadded) sample of the batch's
-    crops, in nats ("loss") and bits. The model maps (x, speaker, digit[, offset]) to outputs
-    that its `log_prob(outputs, x)` scores; `offset` (the crops' starts within their clips) is
-    passed to models with a position input."""
+    crops, in nats ("loss") and bits. The model maps (x, speaker, digit, offset) to outputs
+    that its `log_prob(outputs, x)` scores; offset (B,) is where each crop starts in its clip
+    (None: at the start)."""
     x, mask = batch["x"], batch["mask"]
-    where = {"offset": batch.get("offset")} if getattr(model, "position", None) is not None else {}
-    lp = model.log_prob(model(x, batch.get("speaker"), batch.get("digit"), **where), x)
+    outputs = model(x, batch.get("speaker"), batch.get("digit"), batch.get("offset"))
+    lp = model.log_prob(outputs, x)
     nats = -(lp * mask).sum() / mask.sum()
     return {"loss": nats, "bits_per_sample": nats / math.log(2)}
 
@@ -145,26 +145,22 @@ class WaveNet(nn.Module):
         bucket = torch.div(t, self.cfg.position_every, rounding_mode="floor")
         return bucket.clamp(0, self.cfg.position_buckets - 1)
 
-    def at(self, g: torch.Tensor | None, bucket: int, batch: int) -> torch.Tensor | None:
-        """The conditioning vector (B, G) of one position bucket: g plus its embedding (g
-        itself without a position input)."""
-        if self.position is None:
-            return g
-        p = self.position.weight[bucket].expand(batch, -1)
-        return p if g is None else g + p
-
-    def conditioning(self, speaker, digit, T: int, offset: torch.Tensor | None = None):
-        """Everything the gates are conditioned on for T samples starting `offset` (B,) samples
-        into their clips (default 0): the global g (B, G), or with a position input g plus the
-        position embedding of each step, (B, G, T). None if unconditional."""
+    def conditioning(self, speaker, digit, B: int, T: int, offset: torch.Tensor | None = None):
+        """Everything the gates are conditioned on for B clips' T samples starting `offset` (B,)
+        samples into the clips (default 0): the global g (B, G), or with a position input g plus
+        the position embedding of each step, (B, G, T). None if unconditional."""
         g = self.condition(speaker, digit)
         if self.position is None:
             return g
-        B = len(next(v for v in (speaker, digit, offset) if v is not None))
         start = torch.zeros(B, dtype=torch.long) if offset is None else offset.long()
         p = self.position(self.position_bucket(start[:, None] + torch.arange(T)))  # (B, T, G)
         p = p.transpose(1, 2)
         return p if g is None else g[:, :, None] + p
+
+    def step_conditioning(self, speaker, digit, B: int, t: int) -> torch.Tensor | None:
+        """`conditioning` of the single sample t of B clips: (B, G), or None."""
+        g = self.conditioning(speaker, digit, B, 1, torch.full((B,), t))
+        return g[:, :, 0] if g is not None and g.dim() == 3 else g
 
     # --- training / scoring -------------------------------------------------------------------
     def forward(
@@ -177,9 +173,7 @@ class WaveNet(nn.Module):
         """x (B, T) long codes -> outputs (B, O, T); column t is the distribution of x[t].
         `offset` (B,): how many samples into its clip x starts (for a position input; default 0,
         the clip's start)."""
-        if self.position is not None and offset is None:
-            offset = torch.zeros(x.shape[0], dtype=torch.long)
-        g = self.conditioning(speaker, digit, x.shape[1], offset)
+        g = self.conditioning(speaker, digit, *x.shape, offset)
         return self.from_embedding(self.embed(x).transpose(1, 2), g)
 
     def from_embedding(self, e: torch.Tensor, g: torch.Tensor | None) -> torch.Tensor:
@@ -272,10 +266,8 @@ class CachedGenerator:
     the causal padding of the training-time forward pass."""
 
     def __init__(self, net: WaveNet, batch: int, speaker=None, digit=None):
-        self.net, self.batch = net, batch
+        self.net, self.batch, self.speaker, self.digit = net, batch, speaker, digit
         c = net.cfg.channels
-        self.g = net.condition(speaker, digit)
-        self.bucket = 0
         self.biases = self._biases(0)
         dtype = net.embed.weight.dtype
         self.prev_embed = torch.zeros(batch, c, dtype=dtype)
@@ -283,16 +275,15 @@ class CachedGenerator:
         self.w1 = net.head1.weight[:, :, 0]
         self.w2 = net.head2.weight[:, :, 0]
 
-    def _biases(self, bucket: int) -> list[torch.Tensor | None]:
-        g = self.net.at(self.g, bucket, self.batch)
+    def _biases(self, t: int) -> list[torch.Tensor | None]:
+        g = self.net.step_conditioning(self.speaker, self.digit, self.batch, t)
         return [b.cond_bias(g) for b in self.net.blocks]
 
     def step(self, t: int, prev_code: torch.Tensor | None) -> torch.Tensor:
-        """Outputs (B, O) for x[t], given x[t-1] (None at t = 0)."""
+        """Outputs (B, O) for x[t], given x[t-1] (None at t = 0); steps come in order."""
         net = self.net
-        if net.position is not None and int(net.position_bucket(torch.tensor(t))) != self.bucket:
-            self.bucket = int(net.position_bucket(torch.tensor(t)))
-            self.biases = self._biases(self.bucket)
+        if net.position is not None and t % net.cfg.position_every == 0:  # a new position
+            self.biases = self._biases(t)
         e = torch.zeros_like(self.prev_embed) if prev_code is None else net.embed(prev_code)
         h = net.input.step([self.prev_embed, e])
         self.prev_embed = e
@@ -329,7 +320,7 @@ class NativeGenerator:
 
     def __init__(self, net: WaveNet, speaker=None, digit=None):
         self.net, cfg, blocks = net, net.cfg, net.blocks
-        self.g = net.condition(speaker, digit)
+        self.speaker, self.digit = speaker, digit
 
         def taps(conv):  # (out, in, 2) -> (2 in, out): [x(t - d), x(t)] @ w
             return torch.cat([conv.weight[:, :, 0].T, conv.weight[:, :, 1].T])
@@ -337,12 +328,12 @@ class NativeGenerator:
         def tr(conv):  # a 1x1 conv's (out, in, 1) -> (in, out)
             return conv.weight[:, :, 0].T
 
-        with torch.no_grad():
+        with torch.no_grad():  # in the kernel's order; the gate biases (L, B, 2G) go after
+            # the dilated taps, made by `bias` for each span of samples in `run`
             self.weights = [
                 F.pad(net.embed.weight, (0, 0, 0, 1)),  # row 256 = 0: before the clip starts
                 taps(net.input), net.input.bias,
                 torch.stack([taps(b.conv) for b in blocks]),  # (L, 2C, 2G)
-                self.bias(0),  # (L, 2G) or (L, B, 2G) with conditioning
                 torch.stack([tr(b.out) for b in blocks]), torch.stack([b.out.bias for b in blocks]),
                 tr(net.head1), net.head1.bias, tr(net.head2), net.head2.bias,
             ]  # fmt: skip
@@ -351,12 +342,13 @@ class NativeGenerator:
                       net.head2.out_channels, 0 if cfg.output == "softmax" else cfg.mixtures)  # fmt: skip
 
     @torch.no_grad()
-    def bias(self, bucket: int, batch: int = 1) -> torch.Tensor:
-        """Each layer's gate bias plus its conditioning term at position `bucket`: (L, 2G), or
-        (L, B, 2G) with conditioning."""
-        g = self.g if self.net.position is None else self.net.at(self.g, bucket, batch)
-        return torch.stack([b.conv.bias + (0 if g is None else b.cond_bias(g))
-                            for b in self.net.blocks])  # fmt: skip
+    def bias(self, t: int, batch: int) -> torch.Tensor:
+        """Each layer's gate bias plus its conditioning term at sample t: (L, B, 2G) float."""
+        g = self.net.step_conditioning(self.speaker, self.digit, batch, t)
+        b = torch.stack([b.conv.bias + (0 if g is None else b.cond_bias(g))
+                         for b in self.net.blocks])  # fmt: skip
+        L, G2 = b.shape[0], b.shape[-1]
+        return (b[:, None] if b.dim() == 2 else b).float().expand(L, batch, G2).contiguous()
 
     def segments(self, T: int, chunk: int) -> list[tuple[int, int]]:
         """[t0, t1) spans of at most `chunk` samples, each within one position bucket."""
@@ -381,14 +373,8 @@ class NativeGenerator:
         B, T, _ = u.shape
         L, C, G, S, O, mixtures = self.sizes
         position = self.net.position is not None
-
-        def layer_bias(t0: int) -> torch.Tensor:  # (L, B, 2G) for the samples from t0 on
-            bucket = int(self.net.position_bucket(torch.tensor(t0))) if position else 0
-            b = self.bias(bucket, B).float()
-            return (b[:, None] if b.dim() == 2 else b).expand(L, B, 2 * G).contiguous()
-
         weights = [w.float().contiguous() for w in self.weights]
-        weights[4] = layer_bias(0)
+        weights.insert(4, self.bias(0, B))
         queue = torch.zeros(int(self.dilations.sum()), B, C)  # zeros = the causal padding
         prev_embed = torch.zeros(B, C)
         prev_code = torch.full((B,), MU + 1, dtype=torch.long)
@@ -397,8 +383,8 @@ class NativeGenerator:
         outputs = torch.zeros(B, T, O) if keep_outputs else None
         ptr = ctypes.c_void_p
         for t0, t1 in self.segments(T, chunk):
-            if position:
-                weights[4] = layer_bias(t0)
+            if position:  # each span lies within one position bucket
+                weights[4] = self.bias(t0, B)
             status = lib.wavenet_generate(
                 *(ctypes.c_int(v) for v in (B, T, L, C, G, S, O, mixtures)),
                 *(ptr(w.data_ptr()) for w in weights),
