@@ -114,6 +114,10 @@ def _worker(local_rank: int, nproc: int, port: int, fn: Callable, args: tuple) -
     init_from_env()
     try:
         fn(*args)
+        # Leave together: a rank that tears gloo down while the other (or the store on rank 0)
+        # is already gone can abort ("terminate called without an active exception"). Only on
+        # success: after a failure the other rank may never arrive.
+        dist.barrier()
     finally:
         shutdown()
 
