@@ -32,6 +32,7 @@ from genlab.nn.likelihoods import (
     discretized_logistic_mixture_log_prob,
     discretized_logistic_mixture_sample,
 )
+from genlab.train.state import read_checkpoint
 from genlab.viz.audio import log_spectrogram, save_audio_picture, save_wav
 
 TINY = {"channels": 8, "gate_channels": 8, "skip_channels": 8, "stacks": 2, "layers": 3}
@@ -39,7 +40,10 @@ TINY = {"channels": 8, "gate_channels": 8, "skip_channels": 8, "stacks": 2, "lay
 
 def tiny(**kw) -> WaveNet:
     torch.manual_seed(0)
-    return WaveNet(WaveNetConfig(**{**TINY, **kw}))
+    net = WaveNet(WaveNetConfig(**{**TINY, **kw}))
+    if net.position is not None:  # it starts at zero (no input); give it a trained net's values
+        torch.nn.init.normal_(net.position.weight)
+    return net
 
 
 # --- mu-law ----------------------------------------------------------------------------------
@@ -404,3 +408,21 @@ def test_position_input_reads_the_crops_offsets_in_training():
     assert later.item() != pytest.approx(at_start.item())
     later.backward()
     assert net.position.weight.grad[3:].abs().sum() > 0 and not net.position.weight.grad[:3].any()
+
+
+def test_a_position_input_can_be_added_to_a_trained_run(data_root, tmp_path, capsys):
+    source, tuned = tmp_path / "source", tmp_path / "tuned"
+    assert main(["train", "wavenet", "--steps", "2", "--out", str(source), *CLI_TINY]) == 0
+    capsys.readouterr()
+    # lr 0: the one step changes nothing, so the run holds the source's weights plus the new
+    # position table, which starts at zero: the fine-tuned net begins as the source net.
+    argv = ["train", "wavenet", "--steps", "1", "--lr", "0", "--init-from", str(source)]
+    assert main([*argv, "--position-every", "50", "--out", str(tuned), *CLI_TINY]) == 0
+    assert "freshly initialised: position.weight" in capsys.readouterr().err
+    want, got = read_checkpoint(source)["model"], read_checkpoint(tuned)["model"]
+    assert set(got) - set(want) == {"position.weight"} and not got["position.weight"].any()
+    assert all(torch.equal(want[k], got[k]) for k in want)
+    # The other way round, the source's position table would be dropped: refused.
+    argv = ["train", "wavenet", "--steps", "1", "--init-from", str(tuned), "--out"]
+    assert main([*argv, str(tmp_path / "x"), "--position-every", "0", *CLI_TINY]) == 2
+    assert "options that differ: position_every=0 here, 50 there" in capsys.readouterr().err

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import sys
 from pathlib import Path
 
 import torch
@@ -107,13 +108,17 @@ def init_weights(net: torch.nn.Module, model: str, options: object, source: Path
     """Load the weights of run `source` (EMA if kept) into `net`, a fresh `model` with `options`.
 
     Options that leave the weights' shapes alone (a crop length, a KL schedule) may differ from
-    the source's; GenlabError when `source` is another model or its weights do not fit, naming
-    the options that differ.
+    the source's. Options that add tensors (an input the source had not, e.g. WaveNet's
+    position input) keep those tensors' fresh initialisation, and stderr names them. GenlabError
+    when `source` is another model, or has tensors this model lacks or shapes differently,
+    naming the options that differ.
     """
     config = init_source(source, model)
     try:
-        net.load_state_dict(checkpoint_weights(read_checkpoint(source)))
-    except RuntimeError as e:  # missing, unexpected or differently shaped tensors
+        result = net.load_state_dict(checkpoint_weights(read_checkpoint(source)), strict=False)
+        if result.unexpected_keys:
+            raise RuntimeError(f"unexpected {result.unexpected_keys}")
+    except RuntimeError as e:  # tensors this model lacks, or shaped differently
         differ = ", ".join(
             f"{k}={v!r} here, {config['model_options'].get(k)!r} there"
             for k, v in dataclasses.asdict(options).items()
@@ -123,6 +128,12 @@ def init_weights(net: torch.nn.Module, model: str, options: object, source: Path
             f"--init-from {source}: its weights do not fit this model (options that differ: "
             f"{differ or 'none'})"
         ) from e
+    if result.missing_keys and dist.rank() == 0:
+        print(
+            f"--init-from {source}: new here, freshly initialised: "
+            f"{', '.join(result.missing_keys)}",
+            file=sys.stderr,
+        )
 
 
 def frames_to_steps(entry, options: object, cfg: TrainConfig) -> TrainConfig:

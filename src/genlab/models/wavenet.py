@@ -128,6 +128,8 @@ class WaveNet(nn.Module):
         self.position = (
             nn.Embedding(cfg.position_buckets, cfg.cond_dim) if cfg.position_every else None
         )
+        if self.position is not None:  # starts as no input, so it can be added to a trained net
+            nn.init.zeros_(self.position.weight)
         self.blocks = nn.ModuleList(
             GatedResidualBlock(c, cfg.gate_channels, cfg.skip_channels, d, g) for d in cfg.dilations
         )
