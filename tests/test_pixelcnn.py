@@ -111,12 +111,16 @@ def test_loss_reaches_every_parameter():
     assert not [n for n, p in model.named_parameters() if p.grad is None or not p.grad.any()]
 
 
-@pytest.mark.parametrize("model,output", [("gated_pixelcnn", "bernoulli"), ("pixelcnn", "softmax")])
-def test_pixelcnn_trains_evaluates_and_samples_from_the_cli(model, output, data_root, tmp_path,
-                                                           capsys):  # fmt: skip
+CLI_CASES = [("gated_pixelcnn", "bernoulli", "fp32"), ("pixelcnn", "softmax", "fp32"),
+             ("gated_pixelcnn", "bernoulli", "bf16")]  # fmt: skip
+
+
+@pytest.mark.parametrize("model,output,precision", CLI_CASES)
+def test_pixelcnn_trains_evaluates_and_samples_from_the_cli(model, output, precision, data_root,
+                                                           tmp_path, capsys):  # fmt: skip
     out = tmp_path / model
     args = ["train", model, "--steps", "2", "--batch-size", "8", "--channels", "4", "--layers",
-            "1", "--output", output, "--out", str(out), "--quiet"]  # fmt: skip
+            "1", "--output", output, "--out", str(out), "--quiet", "--precision", precision]  # fmt: skip
     assert main(args) == 0
     assert (out / "pictures" / "samples.png").is_file()
     capsys.readouterr()

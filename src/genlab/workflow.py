@@ -15,11 +15,11 @@ from pathlib import Path
 import torch
 
 from genlab import __version__
-from genlab.errors import GenlabError, RunError
+from genlab.errors import ConfigError, GenlabError, RunError
 from genlab.interfaces import LatentModel, NoiseGenerator
 from genlab.metrics.features import feature_net, sample_quality
 from genlab.models import image_tasks
-from genlab.models.registry import get_model
+from genlab.models.registry import MODELS, get_model
 from genlab.runs import checkpoint_weights, load_run, read_config, write_config
 from genlab.train import distributed as dist
 from genlab.train.config import TrainConfig
@@ -46,6 +46,12 @@ def check_dataset(model: str, data: str) -> None:
         )
 
 
+def check_precision(model: str, precision: str) -> None:
+    if precision != "fp32" and not get_model(model).bf16:
+        offered = ", ".join(name for name, entry in MODELS.items() if entry.bf16)
+        raise ConfigError(f"--precision {precision} is not offered for '{model}' (only: {offered})")
+
+
 def train(
     model: str,
     data: str,
@@ -63,6 +69,7 @@ def train(
     """
     dist.init_from_env()  # a no-op alone; joins the group under torchrun or --nproc
     check_dataset(model, data)
+    check_precision(model, cfg.precision)
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(cfg.threads or max(1, (os.cpu_count() or 1) // dist.world_size()))
     try:
@@ -76,6 +83,8 @@ def _train(entry, data, options, cfg, run_dir, data_dir, nproc, progress) -> Fit
     dataset = entry.load_data(data, data_dir, options)
     torch.manual_seed(cfg.seed)
     net = entry.build(options)
+    if cfg.precision == "bf16":  # oneDNN's bfloat16 convolutions run fastest on channels-last
+        net = net.to(memory_format=torch.channels_last)  # weights (2-D convolutions only)
     if cfg.init_from and not (run_dir / CHECKPOINT).is_file():  # a resumed run has its own
         init_weights(net, model, options, Path(cfg.init_from))  # refused: no run dir is left
     if dist.rank() == 0:

@@ -16,6 +16,7 @@ from torch import nn
 
 from genlab.errors import ConfigError
 from genlab.flows.base import sum_per_example
+from genlab.nn.likelihoods import widened
 
 
 class ActNorm(nn.Module):
@@ -56,6 +57,13 @@ def _random_rotation(channels: int, generator: torch.Generator | None = None) ->
     return q
 
 
+def mix_channels(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """x (B, C, H, W), weight (C, C) -> W x at every pixel, in their own precision even under
+    bf16 autocast: the flow's stream must stay invertible and match its log-determinant."""
+    with torch.autocast(x.device.type, enabled=False):
+        return F.conv2d(x, weight[:, :, None, None])
+
+
 class InvConv1x1(nn.Module):
     """y = W x at every pixel, W (C, C) initialised to a random rotation. log|det| = H W log|det W|.
     The plain form costs an O(C^3) slogdet and inverse per call."""
@@ -67,13 +75,13 @@ class InvConv1x1(nn.Module):
     def forward(self, x, context=None):
         hw = x.shape[2] * x.shape[3]
         logdet = (hw * torch.linalg.slogdet(self.weight)[1]).expand(x.shape[0])
-        return F.conv2d(x, self.weight[:, :, None, None]), logdet
+        return mix_channels(x, self.weight), logdet
 
     def inverse(self, z, context=None):
         hw = z.shape[2] * z.shape[3]
         w_inv = torch.linalg.inv(self.weight)
         logdet = (-hw * torch.linalg.slogdet(self.weight)[1]).expand(z.shape[0])
-        return F.conv2d(z, w_inv[:, :, None, None]), logdet
+        return mix_channels(z, w_inv), logdet
 
 
 class InvConv1x1LU(nn.Module):
@@ -95,18 +103,17 @@ class InvConv1x1LU(nn.Module):
         eye = torch.eye(self.perm.shape[0], dtype=self.lower.dtype)
         lower = self.lower * self.lower_mask + eye
         upper = self.upper * self.lower_mask.T + torch.diag(self.sign * torch.exp(self.log_s))
-        return self.perm @ lower @ upper
+        with torch.autocast(self.lower.device.type, enabled=False):  # exact, like its log|det|
+            return self.perm @ lower @ upper
 
     def forward(self, x, context=None):
         hw = x.shape[2] * x.shape[3]
-        return F.conv2d(x, self.weight()[:, :, None, None]), (hw * self.log_s.sum()).expand(
-            x.shape[0]
-        )
+        return mix_channels(x, self.weight()), (hw * self.log_s.sum()).expand(x.shape[0])
 
     def inverse(self, z, context=None):
         hw = z.shape[2] * z.shape[3]
         w_inv = torch.linalg.inv(self.weight())
-        return F.conv2d(z, w_inv[:, :, None, None]), (-hw * self.log_s.sum()).expand(z.shape[0])
+        return mix_channels(z, w_inv), (-hw * self.log_s.sum()).expand(z.shape[0])
 
 
 class CouplingNet(nn.Module):
@@ -129,7 +136,7 @@ class CouplingNet(nn.Module):
             if context.dim() == 2:  # (B, E) -> (B, E, H, W)
                 context = context[:, :, None, None].expand(-1, -1, *x.shape[2:])
             x = torch.cat([x, context], 1)
-        return self.net(x)
+        return widened(self.net(x))  # float32 even if its convolutions ran in bfloat16
 
 
 def _affine_scale(raw: torch.Tensor) -> torch.Tensor:

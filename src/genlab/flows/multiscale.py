@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from genlab.flows.layers import Squeeze
+from genlab.nn.likelihoods import widened
 
 
 class LearnedPrior(nn.Module):
@@ -29,11 +30,11 @@ class LearnedPrior(nn.Module):
         nn.init.zeros_(self.conv.bias)
 
     def forward(self, z2: torch.Tensor, z1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mu, log_sigma = self.conv(z1).chunk(2, 1)
+        mu, log_sigma = widened(self.conv(z1)).chunk(2, 1)  # float32 even under bf16 autocast
         return (z2 - mu) * torch.exp(-log_sigma), -log_sigma.flatten(1).sum(1)
 
     def inverse(self, eps2: torch.Tensor, z1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mu, log_sigma = self.conv(z1).chunk(2, 1)
+        mu, log_sigma = widened(self.conv(z1)).chunk(2, 1)
         return eps2 * torch.exp(log_sigma) + mu, log_sigma.flatten(1).sum(1)
 
 

@@ -29,6 +29,7 @@ from genlab.nn.likelihoods import (
     bernoulli_log_prob,
     discretized_logistic_mixture_log_prob,
     discretized_logistic_mixture_sample,
+    widened,
 )
 from genlab.nn.masked import GatedLayer, MaskedConv2d, cond_bias
 from genlab.train.config import doc
@@ -183,8 +184,8 @@ class PixelCNN(nn.Module):
     def log_prob(
         self, x: torch.Tensor, y: torch.Tensor | None = None, z: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """log p(x [| y, z]) (B,) in nats, exact."""
-        out = self(x, y, z)
+        """log p(x [| y, z]) (B,) in nats, exact; scored in float32 even under bf16 autocast."""
+        out = widened(self(x, y, z))
         if self.cfg.output == "bernoulli":
             return bernoulli_log_prob(out, x.float())
         codes = x.long().squeeze(1)  # (B, H, W)

@@ -44,7 +44,7 @@ from genlab.train.loop import StepFn, TrainState, gradient_step, make_state
 
 
 def default_step(cfg: TrainConfig) -> StepFn:
-    return gradient_step(cfg.grad_clip)
+    return gradient_step(cfg.grad_clip, cfg.precision)
 
 
 def load_images(data: str, data_dir: str | None, options: object) -> object:
@@ -78,6 +78,9 @@ class ModelEntry:
     # Agents: environment frames per training step, (options, train config) -> int, so that
     # `--frames` budgets convert to steps. None: the model has no frames.
     frames_per_step: Callable[[object, TrainConfig], int] | None = None
+    # `--precision bf16` is offered only where it was checked: the default step, and a loss
+    # scored in float32 from the network's outputs (tests/test_precision.py).
+    bf16: bool = False
 
 
 MODELS: dict[str, ModelEntry] = {
@@ -113,12 +116,12 @@ MODELS: dict[str, ModelEntry] = {
     "pixelcnn": ModelEntry(
         "pixelcnn", "PixelCNN (masked convolutions) on binarized or 8-bit MNIST", PixelCNNConfig,
         PixelCNN, ("mnist",), image_tasks.evaluate_autoregressive, True,
-        train_defaults={"lr": 1e-3, "batch_size": 64, "grad_clip": 1.0},
+        bf16=True, train_defaults={"lr": 1e-3, "batch_size": 64, "grad_clip": 1.0},
     ),
     "gated_pixelcnn": ModelEntry(
         "gated_pixelcnn", "Gated PixelCNN (no blind spot) on binarized or 8-bit MNIST",
         GatedPixelCNNConfig, PixelCNN, ("mnist",), image_tasks.evaluate_autoregressive, True,
-        train_defaults={"lr": 1e-3, "batch_size": 64, "grad_clip": 1.0},
+        bf16=True, train_defaults={"lr": 1e-3, "batch_size": 64, "grad_clip": 1.0},
     ),
     "pixelvae": ModelEntry(
         "pixelvae", "VAE with a Gated PixelCNN decoder (free bits, KL warm-up)", PixelVAEConfig,
@@ -129,12 +132,14 @@ MODELS: dict[str, ModelEntry] = {
     "glow": ModelEntry(
         "glow", "Glow flow on dequantized 8-bit MNIST (shared coupling optional)", GlowConfig,
         ImageFlow, ("mnist",), image_tasks.evaluate_flow, True,
+        bf16=True,
         train_defaults={"lr": 1e-3, "batch_size": 64, "grad_clip": 50.0, "warmup_steps": 200},
         pictures=image_tasks.flow_pictures,
     ),
     "realnvp": ModelEntry(
         "realnvp", "RealNVP flow on dequantized 8-bit MNIST", RealNVPConfig, ImageFlow,
         ("mnist",), image_tasks.evaluate_flow, True,
+        bf16=True,
         train_defaults={"lr": 1e-3, "batch_size": 64, "grad_clip": 50.0, "warmup_steps": 200},
         pictures=image_tasks.flow_pictures,
     ),
@@ -147,7 +152,7 @@ MODELS: dict[str, ModelEntry] = {
     "wavenet": ModelEntry(
         "wavenet", "WaveNet on 8-bit mu-law speech (FSDD), cached fast generation",
         WaveNetConfig, WaveNet, ("fsdd",), audio_tasks.evaluate_nll, False,
-        train_defaults={"lr": 1e-3, "batch_size": 8, "grad_clip": 1.0, "log_every": 20,
+        bf16=True, train_defaults={"lr": 1e-3, "batch_size": 8, "grad_clip": 1.0, "log_every": 20,
                         "checkpoint_every": 200},
         load_data=audio_tasks.load_data, batches=audio_tasks.train_batches,
         pictures=audio_tasks.audio_pictures, sample=audio_tasks.sample_audio,

@@ -30,6 +30,7 @@ from genlab.nn.causal import CausalConv1d, GatedResidualBlock, receptive_field
 from genlab.nn.likelihoods import (
     discretized_logistic_mixture_log_prob,
     discretized_logistic_mixture_sample,
+    widened,
 )
 from genlab.train.config import doc
 
@@ -108,9 +109,10 @@ def crop_nll(model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torc
     """An autoregressive audio model's loss: mean NLL per real (unpadded) sample of the batch's
     crops, in nats ("loss") and bits. The model maps (x, speaker, digit, offset) to outputs
     that its `log_prob(outputs, x)` scores; offset (B,) is where each crop starts in its clip
-    (None: at the start)."""
+    (None: at the start). Scored in float32 even if the outputs came from bf16 autocast."""
     x, mask = batch["x"], batch["mask"]
     outputs = model(x, batch.get("speaker"), batch.get("digit"), batch.get("offset"))
+    outputs = widened(outputs)
     lp = model.log_prob(outputs, x)
     nats = -(lp * mask).sum() / mask.sum()
     return {"loss": nats, "bits_per_sample": nats / math.log(2)}

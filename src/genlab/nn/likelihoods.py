@@ -13,6 +13,12 @@ import torch
 import torch.nn.functional as F
 
 
+def widened(t: torch.Tensor) -> torch.Tensor:
+    """A network's outputs as a likelihood should read them: bfloat16/float16 (from autocast)
+    widened to float32; float32 and float64 unchanged."""
+    return t.float() if t.dtype in (torch.bfloat16, torch.float16) else t
+
+
 def bernoulli_log_prob(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """log Bernoulli(x | sigmoid(logits)) for x in {0, 1}."""
     return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)

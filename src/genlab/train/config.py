@@ -40,6 +40,11 @@ class TrainConfig:
     threads: int | None = doc(
         "torch CPU threads per process; None = cores / processes", default=None
     )
+    precision: str = doc(
+        "'fp32', or 'bf16': convolutions and matrix products in bfloat16 (autocast; weights, "
+        "gradients, optimizer state and the loss stay float32). Models that support it say so",
+        default="fp32",
+    )
     init_from: str | None = doc(
         "fine-tune: start from the weights of this run of the same model (its EMA weights if "
         "kept); steps, optimizer and schedule start afresh",
@@ -49,6 +54,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.schedule not in ("constant", "cosine"):
             raise ConfigError(f"schedule must be 'constant' or 'cosine', got '{self.schedule}'")
+        if self.precision not in ("fp32", "bf16"):
+            raise ConfigError(f"precision must be 'fp32' or 'bf16', got '{self.precision}'")
         if self.frames is not None and self.steps is not None:
             raise ConfigError("give --steps or --frames, not both")
         if self.schedule == "cosine" and self.steps is None:

@@ -71,11 +71,21 @@ def check_finite(step: int, metrics: dict[str, torch.Tensor | float]) -> None:
             raise NonFiniteError(f"step {step}: metric '{k}' is {float(v)}")
 
 
-def gradient_step(grad_clip: float | None = None) -> StepFn:
-    """The default step: minimise `model.loss(batch)["loss"]` with the 'main' optimizer."""
+def autocast(precision: str) -> contextlib.AbstractContextManager:
+    """The forward pass's number format: 'fp32' as is; 'bf16' runs convolutions and matrix
+    products in bfloat16 on the CPU (autocast), the rest as float32 or as its inputs."""
+    if precision == "bf16":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def gradient_step(grad_clip: float | None = None, precision: str = "fp32") -> StepFn:
+    """The default step: minimise `model.loss(batch)["loss"]` with the 'main' optimizer, its
+    forward pass at `precision` (see `autocast`; the backward follows the forward's formats)."""
 
     def step(state: TrainState, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        metrics = state.model.loss(batch)
+        with autocast(precision):
+            metrics = state.model.loss(batch)
         check_finite(
             state.step + 1, {"loss": metrics["loss"].detach()}
         )  # before the weights change
@@ -185,7 +195,7 @@ def fit(
     """
     if cfg.steps is None and cfg.minutes is None:
         raise ValueError("give a budget: steps or minutes")
-    step_fn = step_fn or gradient_step(cfg.grad_clip)
+    step_fn = step_fn or gradient_step(cfg.grad_clip, cfg.precision)
     run_dir = Path(run_dir)
     main = dist.rank() == 0
     if (run_dir / CHECKPOINT).is_file():

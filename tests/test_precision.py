@@ -1,0 +1,134 @@
+"""`--precision bf16`: convolutions in bfloat16, weights and loss in float32, offered only where
+checked."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from genlab import workflow
+from genlab.errors import ConfigError
+from genlab.models import pixelcnn, wavenet
+from genlab.models.flow_models import GlowConfig, ImageFlow, RealNVPConfig
+from genlab.models.pixelcnn import GatedPixelCNNConfig, PixelCNN, PixelCNNConfig
+from genlab.models.registry import MODELS, default_step
+from genlab.models.wavenet import WaveNet, WaveNetConfig
+from genlab.train.config import TrainConfig
+from genlab.train.loop import gradient_step, make_state
+from genlab.train.state import TrainState
+
+WAVENET = {"channels": 8, "gate_channels": 8, "skip_channels": 8, "stacks": 1, "layers": 3}
+
+
+def small(name: str, output: str) -> tuple[nn.Module, dict[str, torch.Tensor]]:
+    """A small net of each model that offers bf16, with this output distribution (flows: this
+    coupling), and a batch for it."""
+    g = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    if name in ("glow", "realnvp"):
+        x = torch.randint(256, (4, 1, 28, 28), generator=g) / 256.0
+        flow = {"levels": 2, "depth": 2, "hidden": 16, "logit": 0.05}
+        options = GlowConfig(**flow, coupling=output) if name == "glow" else RealNVPConfig(**flow)
+        net = ImageFlow(options)
+        for p in net.parameters():  # trained-like: couplings that are not the identity
+            p.data.add_(0.05 * torch.randn(p.shape, generator=g))
+        return net, {"x": x}
+    if name in ("pixelcnn", "gated_pixelcnn"):
+        options = PixelCNNConfig if name == "pixelcnn" else GatedPixelCNNConfig
+        x = torch.randint(256, (4, 1, 8, 8), generator=g)
+        x = (x > 127).float() if output == "bernoulli" else x
+        return PixelCNN(options(channels=8, layers=2, output=output)), {"x": x}
+    if name == "wavenet":
+        x = torch.randint(256, (2, 40), generator=g)
+        batch = {"x": x, "mask": torch.ones_like(x, dtype=torch.bool),
+                 "speaker": torch.tensor([0, 1]), "digit": torch.tensor([3, 7])}  # fmt: skip
+        return WaveNet(WaveNetConfig(**WAVENET, output=output)), batch
+    raise AssertionError(f"no small '{name}' here: add one for the model that now offers bf16")
+
+
+OFFERED = [name for name, entry in MODELS.items() if entry.bf16]
+OUTPUTS = {"pixelcnn": pixelcnn.OUTPUTS, "gated_pixelcnn": pixelcnn.OUTPUTS,
+           "wavenet": wavenet.OUTPUTS, "glow": ("affine", "additive"), "realnvp": ("affine",)}  # fmt: skip
+CASES = [(name, output) for name in OFFERED for output in OUTPUTS[name]]
+
+
+def test_the_models_that_offer_bf16_are_the_ones_checked_here():
+    assert set(OFFERED) == {"pixelcnn", "gated_pixelcnn", "wavenet", "glow", "realnvp"}
+    for name in OFFERED:  # autocast wraps only the default step's forward
+        assert MODELS[name].make_step is default_step
+
+
+@pytest.mark.parametrize("name,output", CASES)
+def test_bf16_loss_is_float32_and_near_the_float32_loss(name, output):
+    net, batch = small(name, output)
+    full = net.loss(batch)["loss"]
+    convs_in = []
+    for m in net.modules():
+        if isinstance(m, nn.Conv1d | nn.Conv2d):
+            m.register_forward_hook(lambda mod, inp, out: convs_in.append(out.dtype))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        half = net.loss(batch)["loss"]
+    assert torch.bfloat16 in convs_in  # the convolutions did run in bfloat16
+    assert half.dtype == torch.float32  # but the likelihood was scored in float32
+    assert abs(half.item() - full.item()) < 0.02 * abs(full.item())
+
+
+class Tiny(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 1))
+        self.seen: list[torch.dtype] = []
+
+    def loss(self, batch):
+        out = self.net(batch["x"])
+        self.seen.append(out.dtype)
+        err = (out.float().squeeze(1) - batch["y"]).square().mean()
+        return {"loss": err}
+
+
+@pytest.mark.parametrize("precision,dtype", [("fp32", torch.float32), ("bf16", torch.bfloat16)])
+def test_gradient_step_runs_the_forward_at_the_precision_and_keeps_weights_float32(
+    precision, dtype
+):
+    torch.manual_seed(0)
+    model = Tiny()
+    x = torch.randn(64, 4)
+    batch = {"x": x, "y": x.sum(1).sin()}
+    state: TrainState = make_state(model, TrainConfig(lr=1e-2))
+    step = gradient_step(precision=precision)
+    losses = [step(state, batch)["loss"].item() for _ in range(60)]
+    assert set(model.seen) == {dtype}
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert all(v.dtype == torch.float32 for s in state.optimizers["main"].state.values()
+               for v in s.values() if v.is_floating_point())  # fmt: skip
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_bf16_is_refused_for_a_model_not_checked_with_it(tmp_path):
+    with pytest.raises(ConfigError, match=r"--precision bf16 is not offered for 'vae'.*wavenet"):
+        workflow.train("vae", "mnist", MODELS["vae"].options(), TrainConfig(steps=1,
+                       precision="bf16"), tmp_path / "run")  # fmt: skip
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_unknown_precision_is_refused():
+    with pytest.raises(ConfigError, match="'fp32' or 'bf16', got 'fp16'"):
+        TrainConfig(precision="fp16")
+
+
+@pytest.mark.parametrize(
+    "name,coupling", [("glow", "affine"), ("glow", "additive"), ("realnvp", "affine")]
+)
+def test_a_flow_under_bf16_stays_float32_and_invertible(name, coupling):
+    """Only the coupling networks run in bfloat16: the stream and its 1x1 mixes stay float32, so
+    the inverse undoes the forward (up to a rounding of a coupling's bfloat16 output, which may
+    differ between the two passes by memory layout) and the log-dets cancel."""
+    net, batch = small(name, coupling)
+    x = batch["x"] - net.center
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        z, logdet = net.flow.transform(x)
+        back, inv_logdet = net.flow.transform.inverse(z)
+    assert z.dtype == logdet.dtype == torch.float32
+    assert (back - x).abs().max() < 1e-3  # a bfloat16 stream: ~1e-2
+    assert (logdet + inv_logdet).abs().max() < 1e-2 * logdet.abs().max()
