@@ -23,7 +23,7 @@ from genlab.models.registry import MODELS, get_model
 from genlab.runs import checkpoint_weights, load_run, read_config, write_config
 from genlab.train import distributed as dist
 from genlab.train.config import TrainConfig
-from genlab.train.loop import FitResult, fit
+from genlab.train.loop import FitResult, fit, laid_out_for
 from genlab.train.state import CHECKPOINT, read_checkpoint
 
 
@@ -83,8 +83,7 @@ def _train(entry, data, options, cfg, run_dir, data_dir, nproc, progress) -> Fit
     dataset = entry.load_data(data, data_dir, options)
     torch.manual_seed(cfg.seed)
     net = entry.build(options)
-    if cfg.precision == "bf16":  # oneDNN's bfloat16 convolutions run fastest on channels-last
-        net = net.to(memory_format=torch.channels_last)  # weights (2-D convolutions only)
+    net = laid_out_for(net, cfg.precision)
     if cfg.init_from and not (run_dir / CHECKPOINT).is_file():  # a resumed run has its own
         init_weights(net, model, options, Path(cfg.init_from))  # refused: no run dir is left
     if dist.rank() == 0:
