@@ -42,7 +42,8 @@ class TrainConfig:
     )
     precision: str = doc(
         "'fp32', or 'bf16': convolutions and matrix products in bfloat16 (autocast; weights, "
-        "gradients, optimizer state and the loss stay float32). Models that support it say so",
+        "gradients, optimizer state and the loss stay float32). A model without a checked bf16 "
+        "path refuses it and names those that have one",
         default="fp32",
     )
     init_from: str | None = doc(
