@@ -1,13 +1,15 @@
 """How much faster is a training step with `--precision bf16` than in float32?
 
     python benchmarks/precision_speed.py [--models glow,gated_pixelcnn,wavenet] [--steps 5]
-                                         [--threads N]
+        [--threads N] [--precisions fp32,bf16] [--batch-size N] [--set key=value ...]
 
-For each model, at its default options and training batch size, times `--steps` gradient steps
-(after 2 warm-up steps) on random inputs of the right shapes, in float32 and in bfloat16 (laid
-out as `genlab train` lays them out), two rounds each, keeping each precision's faster round.
-One JSON line: seconds per step and the speed-up per model. The inputs are random, so the
-losses mean nothing; only the time is measured.
+For each model, at its default options and training batch size (or those given), times `--steps`
+gradient steps (after 2 warm-up steps) on random inputs of the right shapes, in float32 and in
+bfloat16 (laid out as `genlab train` lays them out), two rounds each, keeping each precision's
+faster round. One JSON line: seconds per step per model and precision, the speed-up where both
+were timed, and images (or crops) per second. The inputs are random, so the losses mean
+nothing; only the time is measured. With one model, `--set` changes its options, so a run's
+size can be chosen by what a step costs (a wider network, a bigger kernel, a bigger batch).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import time
 
 import torch
 
+from common import parse_set
 from genlab.models.registry import get_model
 from genlab.train.config import TrainConfig
 from genlab.train.loop import gradient_step, laid_out_for, make_state
@@ -36,10 +39,12 @@ def random_batch(model: str, options: object, batch_size: int) -> dict[str, torc
     raise SystemExit(f"no random batch for '{model}'")
 
 
-def seconds_per_step(model: str, precision: str, steps: int) -> float:
+def seconds_per_step(
+    model: str, precision: str, steps: int, options: dict, batch_size: int
+) -> float:
     entry = get_model(model)
-    options = entry.options()
-    cfg = TrainConfig(**{**entry.train_defaults, "precision": precision})
+    options = entry.options(**options)
+    cfg = TrainConfig(**{**entry.train_defaults, "precision": precision, "batch_size": batch_size})
     torch.manual_seed(0)
     net = laid_out_for(entry.build(options), precision)
     state = make_state(net, cfg)
@@ -58,15 +63,27 @@ def main() -> None:
     parser.add_argument("--models", default="glow,gated_pixelcnn,wavenet")
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--precisions", default="fp32,bf16", help="comma-separated")
+    parser.add_argument("--batch-size", type=int, default=None, help="default: the model's")
+    parser.add_argument("--set", action="append", default=[], help="model option key=value")
     args = parser.parse_args()
+    models, precisions = args.models.split(","), args.precisions.split(",")
+    if args.set and len(models) != 1:
+        raise SystemExit("--set changes one model's options: give a single --models")
     if args.threads:
         torch.set_num_threads(args.threads)
     result: dict[str, object] = {}
-    for model in args.models.split(","):
-        best = {p: min(seconds_per_step(model, p, args.steps) for _ in range(2))
-                for p in ("fp32", "bf16")}  # fmt: skip
-        result[model] = {"fp32_step_s": round(best["fp32"], 4), "bf16_step_s": round(best["bf16"], 4),
-                         "speedup": round(best["fp32"] / best["bf16"], 2)}  # fmt: skip
+    for model in models:
+        options = parse_set(args.set, get_model(model).options)
+        batch = args.batch_size or TrainConfig(**get_model(model).train_defaults).batch_size
+        best = {p: min(seconds_per_step(model, p, args.steps, options, batch)
+                       for _ in range(2)) for p in precisions}  # fmt: skip
+        row: dict[str, object] = {**options, "batch_size": batch}
+        row.update({f"{p}_step_s": round(s, 4) for p, s in best.items()})
+        if {"fp32", "bf16"} <= best.keys():
+            row["speedup"] = round(best["fp32"] / best["bf16"], 2)
+        row["examples_per_s"] = {p: round(batch / s, 1) for p, s in best.items()}
+        result[model] = row
     result["threads"] = torch.get_num_threads()
     print(json.dumps(result))
 
