@@ -33,9 +33,9 @@ def earlier(i: int, j: int) -> torch.Tensor:
     return idx < i * W + j
 
 
-@pytest.mark.parametrize("kind", ["pixelcnn", "gated"])
-def test_no_output_sees_its_own_pixel_or_later_ones(kind):
-    model = net(kind=kind)
+@pytest.mark.parametrize("kind,kernel", [("pixelcnn", 3), ("gated", 3), ("gated", 5)])
+def test_no_output_sees_its_own_pixel_or_later_ones(kind, kernel):
+    model = net(kind=kind, kernel=kernel)
     for i in range(H):
         for j in range(W):
             seen = dependencies(model, i, j)
@@ -43,23 +43,27 @@ def test_no_output_sees_its_own_pixel_or_later_ones(kind):
 
 
 def test_gated_pixelcnn_has_no_blind_spot_and_pixelcnn_has_one():
-    gated = net(kind="gated", layers=6)  # receptive field wider than the 6x6 image
-    for i in range(H):
-        for j in range(W):
-            assert torch.equal(dependencies(gated, i, j), earlier(i, j)), (i, j)
+    # Receptive fields wider than the 6x6 image: 6 layers of kernel 3, or 3 of kernel 5.
+    for gated in (net(kind="gated", layers=6), net(kind="gated", layers=3, kernel=5)):
+        for i in range(H):
+            for j in range(W):
+                assert torch.equal(dependencies(gated, i, j), earlier(i, j)), (i, j)
     plain = net(kind="pixelcnn", layers=6)
     missed = earlier(3, 1) & ~dependencies(plain, 3, 1)
     assert missed.any()  # pixels above and to the right are never seen: the blind spot
     assert missed[:3, 3:].any()
 
 
-@pytest.mark.parametrize("kind", ["pixelcnn", "gated"])
-def test_receptive_rows_bound_the_dependencies(kind):
-    model = net(kind=kind, layers=2)
+@pytest.mark.parametrize("kind,kernel", [("pixelcnn", 3), ("gated", 3), ("gated", 5)])
+def test_receptive_rows_bound_the_dependencies(kind, kernel):
+    model = net(kind=kind, layers=2, kernel=kernel)
     R = model.cfg.receptive_rows
+    reached = 0
     for i in range(H):
         rows = dependencies(model, i, W - 1).any(1).nonzero().flatten()
         assert rows.numel() == 0 or rows.min() >= i - R
+        reached = max(reached, i - int(rows.min())) if rows.numel() else reached
+    assert reached == R  # the bound is tight: some output sees exactly R rows up
 
 
 def test_channel_groups_order_the_centre_pixel():
@@ -71,10 +75,15 @@ def test_channel_groups_order_the_centre_pixel():
     assert (m[:, :, 2] == 0).all() and (m[:, :, 1, 2] == 0).all() and (m[:, :, 0] == 1).all()
 
 
-@pytest.mark.parametrize("output", ["bernoulli", "softmax", "logistic_mixture"])
-def test_window_and_cached_sampling_equal_naive_and_likelihoods_are_normalised(output):
-    # Three layers of kernel 3 reach 3 rows up, so on 8 rows the windows start below the top.
-    model = net(kind="gated", layers=3, output=output, mixtures=2, conditional=True).float()
+@pytest.mark.parametrize(
+    "output,kernel",
+    [("bernoulli", 3), ("softmax", 3), ("logistic_mixture", 3), ("bernoulli", 5)],
+)
+def test_window_and_cached_sampling_equal_naive_and_likelihoods_are_normalised(output, kernel):
+    # Three layers of kernel 3 reach 4 rows up, so on 6 rows the lower rows' windows start below
+    # the top; kernel 5 reaches further, and its horizontal stacks see two columns per layer.
+    model = net(kind="gated", layers=3, kernel=kernel, output=output, mixtures=2,
+                conditional=True).float()  # fmt: skip
     u = torch.rand(2, H, W, 2, generator=torch.Generator().manual_seed(0))
     y = torch.tensor([3, 7])
     naive = model.sample_from_uniforms(u, y, temperature=0.9, method="naive")
