@@ -40,10 +40,11 @@ def random_batch(model: str, options: object, batch_size: int) -> dict[str, torc
 
 
 def seconds_per_step(
-    model: str, precision: str, steps: int, options: dict, batch_size: int
+    model: str, precision: str, steps: int, overrides: dict, batch_size: int
 ) -> float:
+    """Seconds per gradient step of `model` with its options changed by `overrides`."""
     entry = get_model(model)
-    options = entry.options(**options)
+    options = entry.options(**overrides)
     cfg = TrainConfig(**{**entry.train_defaults, "precision": precision, "batch_size": batch_size})
     torch.manual_seed(0)
     net = laid_out_for(entry.build(options), precision)
@@ -74,11 +75,12 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     result: dict[str, object] = {}
     for model in models:
-        options = parse_set(args.set, get_model(model).options)
-        batch = args.batch_size or TrainConfig(**get_model(model).train_defaults).batch_size
-        best = {p: min(seconds_per_step(model, p, args.steps, options, batch)
+        entry = get_model(model)
+        overrides = parse_set(args.set, entry.options)
+        batch = args.batch_size or TrainConfig(**entry.train_defaults).batch_size
+        best = {p: min(seconds_per_step(model, p, args.steps, overrides, batch)
                        for _ in range(2)) for p in precisions}  # fmt: skip
-        row: dict[str, object] = {**options, "batch_size": batch}
+        row: dict[str, object] = {**overrides, "batch_size": batch}
         row.update({f"{p}_step_s": round(s, 4) for p, s in best.items()})
         if {"fp32", "bf16"} <= best.keys():
             row["speedup"] = round(best["fp32"] / best["bf16"], 2)

@@ -103,9 +103,8 @@ class InvConv1x1LU(nn.Module):
         eye = torch.eye(self.perm.shape[0], dtype=self.lower.dtype)
         lower = self.lower * self.lower_mask + eye
         upper = self.upper * self.lower_mask.T + torch.diag(self.sign * torch.exp(self.log_s))
-        with torch.autocast(
-            self.lower.device.type, enabled=False
-        ):  # full precision, like its log|det|
+        # In full precision even under autocast, like its log|det|.
+        with torch.autocast(self.lower.device.type, enabled=False):
             return self.perm @ lower @ upper
 
     def forward(self, x, context=None):
