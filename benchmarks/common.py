@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import shutil
@@ -12,25 +11,19 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from genlab.errors import ConfigError
 from genlab.models.registry import get_model
-from genlab.train.config import TrainConfig
+from genlab.train.config import TrainConfig, parse_overrides
 from genlab.train.loop import FitResult
 from genlab.workflow import train
 
 
 def parse_set(items: list[str], options_cls: type) -> dict:
-    """['key=value', ...] -> {key: value} typed like the dataclass field's default."""
-    fields = {f.name: f for f in dataclasses.fields(options_cls)}
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or key not in fields:
-            raise SystemExit(
-                f"--set {item}: expected KEY=VALUE with KEY one of {', '.join(fields)}"
-            )
-        kind = type(fields[key].default)
-        out[key] = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
-    return out
+    """['key=value', ...] from `--set` -> {key: value} typed like the dataclass field's default."""
+    try:
+        return parse_overrides(items, options_cls)
+    except ConfigError as e:
+        raise SystemExit(f"--set {e}") from e
 
 
 def train_from_scratch(model: str, data: str, options, cfg, out: Path) -> FitResult:

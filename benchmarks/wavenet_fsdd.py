@@ -10,7 +10,8 @@
    speaker-conditioned WaveNet (`genlab train wavenet`) and of the linear autoregressive baseline
    with the same receptive field (`genlab train linear_ar`).
 3. Digit-conditioned samples (`--per-digit` per digit, speakers cycling, `sample_seconds` long,
-   at `--temperature`) classified by (1): the rate at which they are heard as their digit,
+   at `--temperature`, with classifier-free `--guidance` for a run trained with
+   `digit_dropout`) classified by (1): the rate at which they are heard as their digit,
    overall and per digit; and where they stop sounding (`metrics.audio.sound_end`, median
    seconds), beside the real test utterances'.
 One JSON line. Bars (issue 7): classifier >= 0.95; conditioned samples >= 0.70; WaveNet's NLL
@@ -66,6 +67,8 @@ def main() -> None:
     p.add_argument("--run", default=None, help="measure this trained wavenet run (no training)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature")
+    p.add_argument("--guidance", type=float, default=None,
+                   help="classifier-free guidance scale for the samples (default: the run's, 1)")  # fmt: skip
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -98,6 +101,8 @@ def main() -> None:
         report["wavenet"] = train_and_score("wavenet", options, args.minutes, out / "wavenet",
                                             args.threads)  # fmt: skip
         model = load_run(out / "wavenet")[2]
+    if args.guidance is not None:
+        options = dataclasses.replace(options, guidance=args.guidance)
     t0 = time.monotonic()
     clips, _ = generate_clips(model, options, 10 * args.per_digit, 1, args.temperature)
     generation_seconds = round(time.monotonic() - t0, 1)
@@ -112,6 +117,7 @@ def main() -> None:
         "n": len(clips),
         "seconds_each": options.sample_seconds,
         "temperature": args.temperature,
+        "guidance": options.guidance,
         "sound_end_seconds_median": round(ends.median().item(), 3),
         "real_sound_end_seconds_median": round(torch.tensor(real_ends).median().item(), 3),
         "generation_seconds": generation_seconds,

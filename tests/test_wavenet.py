@@ -253,6 +253,11 @@ def test_wav_and_picture_are_written(tmp_path):
     assert png.stat().st_size > 500
 
 
+def wav_frames(path) -> bytes:
+    with wave.open(str(path)) as w:
+        return w.readframes(w.getnframes())
+
+
 CLI_TINY = ["--channels", "4", "--gate-channels", "4", "--skip-channels", "8", "--stacks", "1",
             "--layers", "3", "--crop", "200", "--batch-size", "4", "--sample-seconds", "0.05",
             "--quiet"]  # fmt: skip
@@ -274,6 +279,16 @@ def test_wavenet_trains_evaluates_and_samples_from_the_cli(data_root, tmp_path, 
     assert main(["sample", str(out), "--n", "2", "--out", str(tmp_path / "s")]) == 0
     assert {p.name for p in (tmp_path / "s").iterdir()} == {"sample_0.wav", "sample_1.wav",
                                                             "samples.png"}  # fmt: skip
+    # sampling options can be set; the guided clips differ from the plain ones (same seed)
+    argv = ["sample", str(out), "--n", "2", "--set", "sample_seconds=0.1"]
+    assert main([*argv, "--out", str(tmp_path / "p")]) == 0
+    assert main([*argv, "--set", "guidance=3", "--out", str(tmp_path / "g")]) == 0
+    plain, guided = (wav_frames(tmp_path / d / "sample_1.wav") for d in "pg")
+    assert len(plain) == len(guided) == 2 * 800  # 0.1 s of 16-bit samples
+    assert plain != guided
+    capsys.readouterr()
+    assert main(["sample", str(out), "--set", "channels=8", "--out", str(tmp_path / "x")]) == 2
+    assert "channels would change the network" in capsys.readouterr().err
 
 
 def test_holdout_speaker_leaves_the_training_data(data_root):
@@ -426,3 +441,65 @@ def test_a_position_input_can_be_added_to_a_trained_run(data_root, tmp_path, cap
     argv = ["train", "wavenet", "--steps", "1", "--init-from", str(tuned), "--out"]
     assert main([*argv, str(tmp_path / "x"), "--position-every", "0", *CLI_TINY]) == 2
     assert "options that differ: position_every=0 here, 50 there" in capsys.readouterr().err
+
+
+# --- classifier-free guidance ----------------------------------------------------------------
+def test_a_hidden_digit_is_the_speaker_alone():
+    net = tiny()
+    spk, dig = torch.tensor([0, 3, 5]), torch.tensor([7, -1, -1])
+    g = net.condition(spk, dig)
+    assert torch.equal(g[0], net.speaker.weight[0] + net.digit.weight[7])
+    assert torch.equal(g[1:], net.speaker.weight[[3, 5]])
+
+
+def test_digit_dropout_hides_the_digit_of_some_training_crops_only():
+    net = tiny(digit_dropout=0.5)
+    x, spk, dig = torch.randint(256, (8, 40)), torch.arange(8) % 6, torch.arange(8)
+    torch.manual_seed(1)
+    hide = torch.rand(8) < 0.5  # the draw `forward` makes next from the same seed
+    assert 0 < hide.sum() < 8
+    torch.manual_seed(1)
+    trained = net.train()(x, spk, dig)
+    with torch.no_grad():
+        net.eval()
+        with_digit, without = net(x, spk, dig), net(x, spk, torch.full_like(dig, -1))
+        assert torch.equal(net(x, spk, dig), with_digit)  # no hiding outside training
+    expected = torch.where(hide[:, None, None], without, with_digit)
+    assert torch.allclose(trained, expected, atol=1e-6)
+    assert not torch.allclose(with_digit, without)
+
+
+@pytest.mark.parametrize("position", [0, 8])
+def test_guided_generation_agrees_across_naive_cached_and_native(position):
+    net = tiny(position_every=position, position_buckets=5)
+    spk, dig = torch.tensor([1, 4]), torch.tensor([3, 6])
+    u = torch.rand(2, 50, 2, generator=torch.Generator().manual_seed(2))
+    naive = net.generate_naive(u, spk, dig, guidance=2.5)
+    # the reference step by step: each guided logit from two plain forward passes
+    x = torch.zeros(2, 50, dtype=torch.long)
+    with torch.no_grad():
+        for t in range(50):
+            with_digit = net(x[:, : t + 1], spk, dig)[:, :, -1]
+            free = net(x[:, : t + 1], spk, torch.full_like(dig, -1))[:, :, -1]
+            x[:, t] = net.draw(free + 2.5 * (with_digit - free), u[:, t])
+    assert torch.equal(naive, x)
+    assert not torch.equal(naive, net.generate_naive(u, spk, dig))  # guidance changes the draws
+    assert torch.equal(net.generate(u, spk, dig, method="cached", guidance=2.5), naive)
+    if kernels.load("wavenet_generate") is not None:
+        native = NativeGenerator(net, spk, dig, guidance=2.5)
+        assert torch.equal(native.run(u, chunk=7)[0], naive)
+        assert torch.equal(net.generate(u, spk, dig, method="native", guidance=1.0),
+                           net.generate_naive(u, spk, dig))  # fmt: skip
+
+
+def test_guidance_is_refused_where_it_has_no_meaning():
+    u = torch.rand(1, 5, 2)
+    with pytest.raises(ConfigError, match="output=softmax"):
+        tiny(output="logistic_mixture").generate(u, torch.tensor([0]), torch.tensor([1]),
+                                                 guidance=2.0)  # fmt: skip
+    with pytest.raises(ConfigError, match="digit ids"):
+        tiny().generate(u, torch.tensor([0]), None, guidance=2.0)
+    with pytest.raises(ConfigError, match="digit-conditioned"):
+        WaveNetConfig(digit=False, guidance=2.0)
+    with pytest.raises(ConfigError, match="digit_dropout"):
+        WaveNetConfig(digit_dropout=1.0)

@@ -131,7 +131,7 @@ def cmd_eval(ns: argparse.Namespace) -> None:
 def cmd_sample(ns: argparse.Namespace) -> None:
     from genlab.workflow import sample
 
-    print(sample(Path(ns.run), ns.n, Path(ns.out), ns.seed))
+    print(sample(Path(ns.run), ns.n, Path(ns.out), ns.seed, ns.set))
 
 
 def cmd_latent(ns: argparse.Namespace) -> None:
@@ -231,6 +231,11 @@ def build_parser(model: str | None = None) -> argparse.ArgumentParser:
     s.add_argument("--n", type=int, default=64)
     s.add_argument("--out", required=True, help="file to write (PNG; GIF for agents)")
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE",
+        help="a sampling option of the run's model, e.g. guidance=2 or sample_seconds=1 "
+        "(WaveNet); options that change the network are refused",
+    )  # fmt: skip
     s.set_defaults(fn=cmd_sample)
 
     lt = sub.add_parser(

@@ -50,18 +50,28 @@ def checkpoint_weights(ckpt: dict, use_ema: bool = True) -> dict[str, torch.Tens
 
 
 def load_run(
-    run_dir: Path, use_ema: bool = True
+    run_dir: Path, use_ema: bool = True, overrides: dict | None = None
 ) -> tuple[ModelEntry, object, torch.nn.Module, dict]:
     """Rebuild a run's model from config.json and load its weights (the EMA weights if kept).
+    `overrides` replace model options that leave the network as it is (sampling options such
+    as WaveNet's `guidance`); RunError if they change its weights' shapes.
 
     Returns (registry entry, model options, model in eval mode, config dict).
     """
     config = read_config(run_dir)
     entry = get_model(config["model"])
-    options = entry.options(**config["model_options"])
+    options = entry.options(**{**config["model_options"], **(overrides or {})})
     model = entry.build(options)
     ckpt = read_checkpoint(run_dir)
-    model.load_state_dict(checkpoint_weights(ckpt, use_ema))
+    try:
+        model.load_state_dict(checkpoint_weights(ckpt, use_ema))
+    except RuntimeError as e:
+        if not overrides:
+            raise
+        raise RunError(
+            f"{', '.join(overrides)} would change the network of {run_dir}; "
+            "only options that leave its weights as they are can be set here"
+        ) from e
     config = {
         **config,
         "step": int(ckpt["step"]),

@@ -62,6 +62,16 @@ class WaveNetConfig:
         default=0,
     )
     position_buckets: int = doc("position embeddings; later times share the last", default=24)
+    digit_dropout: float = doc(
+        "fraction of training crops whose digit is hidden (id -1, no digit embedding), so the "
+        "net also learns p(x | speaker) and can sample with classifier-free guidance",
+        default=0.0,
+    )
+    guidance: float = doc(
+        "digit guidance scale w when sampling: logits l_free + w (l_digit - l_free), where l_free "
+        "hides the digit (1: plain conditional sampling; > 1 needs digit_dropout > 0)",
+        default=1.0,
+    )
     sample_seconds: float = doc("length of generated clips (sample, pictures)", default=0.75)
     holdout_speaker: str = doc("leave this FSDD speaker out of training (adaptation)", default="")
 
@@ -72,6 +82,10 @@ class WaveNetConfig:
             raise ConfigError("channels, gate_channels, skip_channels, stacks, layers must be >= 1")
         if self.position_every < 0 or self.position_buckets < 1:
             raise ConfigError("position_every must be >= 0 and position_buckets >= 1")
+        if not 0 <= self.digit_dropout < 1:
+            raise ConfigError(f"digit_dropout must be in [0, 1), got {self.digit_dropout}")
+        if self.guidance != 1 and not self.digit:
+            raise ConfigError("guidance needs a digit-conditioned model (digit=true)")
 
     @property
     def dilations(self) -> list[int]:
@@ -94,14 +108,15 @@ def global_condition(
     digit: torch.Tensor | None,
 ) -> torch.Tensor | None:
     """Global conditioning of an audio model: the sum of its speaker and digit embeddings of the
-    (B,) ids, (B, G); None if it has neither table. A table without ids is an error."""
+    (B,) ids, (B, G); None if it has neither table. A table without ids is an error. An id of
+    -1 means "not given" and contributes zeros (the null condition of classifier-free guidance)."""
     parts = []
     for name, table, ids in (("speaker", speaker_table, speaker), ("digit", digit_table, digit)):
         if table is None:
             continue
         if ids is None:
             raise ConfigError(f"this model is conditioned on {name}: pass {name} ids")
-        parts.append(table(ids))
+        parts.append(table(ids.clamp(min=0)) * (ids >= 0)[:, None])
     return sum(parts) if parts else None
 
 
@@ -177,6 +192,9 @@ class WaveNet(nn.Module):
         """x (B, T) long codes -> outputs (B, O, T); column t is the distribution of x[t].
         `offset` (B,): how many samples into its clip x starts (for a position input; default 0,
         the clip's start)."""
+        if self.training and self.cfg.digit_dropout > 0 and digit is not None:
+            hide = torch.rand(digit.shape) < self.cfg.digit_dropout
+            digit = torch.where(hide, -1, digit)
         g = self.conditioning(speaker, digit, *x.shape, offset)
         return self.from_embedding(self.embed(x).transpose(1, 2), g)
 
@@ -230,37 +248,63 @@ class WaveNet(nn.Module):
             return torch.searchsorted(cdf, u[:, :1].contiguous()).squeeze(1).clamp(max=MU)
         return discretized_logistic_mixture_sample(out, u, MU + 1, temperature)
 
+    def guided_streams(self, speaker, digit, guidance: float):
+        """Classifier-free guidance's 2B streams: the B given clips, then the same clips with the
+        digit hidden (id -1). Returns (speaker, digit) for them."""
+        if self.cfg.output != "softmax":
+            raise ConfigError("guidance needs output=softmax (it mixes logits)")
+        if digit is None or self.digit is None:
+            raise ConfigError(f"guidance {guidance} needs a digit-conditioned model and digit ids")
+        spk = None if speaker is None else torch.cat([speaker, speaker])
+        return spk, torch.cat([digit, torch.full_like(digit, -1)])
+
+    @staticmethod
+    def guide(out: torch.Tensor, guidance: float) -> torch.Tensor:
+        """Outputs of the 2B guided streams (2B, O) -> the B guided logits
+        l_free + guidance (l_digit - l_free)."""
+        with_digit, free = out.chunk(2)
+        return free + guidance * (with_digit - free)
+
     @torch.no_grad()
     def generate_naive(
-        self, u: torch.Tensor, speaker=None, digit=None, temperature: float = 1.0
-    ) -> torch.Tensor:
+        self, u: torch.Tensor, speaker=None, digit=None, temperature: float = 1.0,
+        guidance: float = 1.0,
+    ) -> torch.Tensor:  # fmt: skip
         """Uniforms u (B, T, 2) -> codes (B, T), recomputing the network over the receptive field
         for every sample: O(T * R) work. The reference that `generate` must equal."""
         B, T, _ = u.shape
-        x = torch.zeros(B, T, dtype=torch.long)
+        guided = guidance != 1
+        if guided:
+            speaker, digit = self.guided_streams(speaker, digit, guidance)
+        x = torch.zeros(2 * B if guided else B, T, dtype=torch.long)
         R = self.cfg.receptive_field
         for t in range(T):
             lo = max(0, t - R)
             window = x[:, lo : t + 1]  # the last column is a placeholder for x[t]
-            out = self(window, speaker, digit, torch.full((B,), lo))[:, :, -1]
-            x[:, t] = self.draw(out, u[:, t], temperature)
-        return x
+            out = self(window, speaker, digit, torch.full((len(x),), lo))[:, :, -1]
+            code = self.draw(self.guide(out, guidance) if guided else out, u[:, t], temperature)
+            x[:, t] = torch.cat([code, code]) if guided else code
+        return x[:B]
 
     @torch.no_grad()
     def generate(
         self, u: torch.Tensor, speaker=None, digit=None, temperature: float = 1.0,
-        progress=None, method: str = "auto",
+        progress=None, method: str = "auto", guidance: float = 1.0,
     ) -> torch.Tensor:  # fmt: skip
         """Uniforms u (B, T, 2) -> codes (B, T) with per-layer queues of past activations: O(layers)
         work per sample. `method`: "native" (the loop in C, `NativeGenerator`),
         "cached" (PyTorch, `CachedGenerator`), or "auto" (native where a C compiler exists).
-        All give the same codes. `progress(n)` is called as samples are done."""
+        All give the same codes. `progress(n)` is called as samples are done. `guidance` != 1
+        draws from l_free + guidance (l_digit - l_free) (see `WaveNetConfig.guidance`), running
+        each clip twice, with and without its digit."""
         if method == "auto":
             method = "native" if kernels.load("wavenet_generate") is not None else "cached"
         if method == "native":
-            return NativeGenerator(self, speaker, digit).run(u, temperature, progress=progress)[0]
+            gen = NativeGenerator(self, speaker, digit, guidance)
+            return gen.run(u, temperature, progress=progress)[0]
         if method == "cached":
-            return CachedGenerator(self, u.shape[0], speaker, digit).run(u, temperature, progress)
+            gen = CachedGenerator(self, u.shape[0], speaker, digit, guidance)
+            return gen.run(u, temperature, progress)
         raise ConfigError(f"generation method must be auto, native or cached, not '{method}'")
 
 
@@ -269,7 +313,11 @@ class CachedGenerator:
     dilation d its last d inputs (a ring buffer). Every buffer starts at zero, which is exactly
     the causal padding of the training-time forward pass."""
 
-    def __init__(self, net: WaveNet, batch: int, speaker=None, digit=None):
+    def __init__(self, net: WaveNet, batch: int, speaker=None, digit=None, guidance: float = 1.0):
+        self.guidance, self.drawn = guidance, batch
+        if guidance != 1:  # each clip runs twice: with its digit, then without
+            speaker, digit = net.guided_streams(speaker, digit, guidance)
+            batch = 2 * batch
         self.net, self.batch, self.speaker, self.digit = net, batch, speaker, digit
         c = net.cfg.channels
         self.biases = self._biases(0)
@@ -304,10 +352,13 @@ class CachedGenerator:
     def run(self, u: torch.Tensor, temperature: float = 1.0, progress=None) -> torch.Tensor:
         B, T, _ = u.shape
         x = torch.zeros(B, T, dtype=torch.long)
-        prev = None
+        guided, prev = self.guidance != 1, None
         for t in range(T):
-            prev = self.net.draw(self.step(t, prev), u[:, t], temperature)
-            x[:, t] = prev
+            out = self.step(t, prev)
+            code = self.net.draw(self.net.guide(out, self.guidance) if guided else out, u[:, t],
+                                 temperature)  # fmt: skip
+            x[:, t] = code
+            prev = torch.cat([code, code]) if guided else code
             if progress is not None and (t + 1) % 1000 == 0:
                 progress(1000)
         return x
@@ -322,8 +373,11 @@ class NativeGenerator:
     operations are each too small to pay their call overhead (benchmarks/README.md).
     """
 
-    def __init__(self, net: WaveNet, speaker=None, digit=None):
+    def __init__(self, net: WaveNet, speaker=None, digit=None, guidance: float = 1.0):
         self.net, cfg, blocks = net, net.cfg, net.blocks
+        self.guidance = guidance
+        if guidance != 1:  # streams b and b + B: with and without the digit
+            speaker, digit = net.guided_streams(speaker, digit, guidance)
         self.speaker, self.digit = speaker, digit
 
         def taps(conv):  # (out, in, 2) -> (2 in, out): [x(t - d), x(t)] @ w
@@ -374,6 +428,11 @@ class NativeGenerator:
         lib = kernels.load("wavenet_generate")
         if lib is None:
             raise RuntimeError("no C compiler for genlab's generation kernel")
+        guided = self.guidance != 1
+        if guided:
+            if forced is not None:
+                raise ConfigError("teacher forcing scores codes; it takes no guidance")
+            u = torch.cat([u, u])  # the second half's draws are unused: it copies the first's
         B, T, _ = u.shape
         L, C, G, S, O, mixtures = self.sizes
         position = self.net.position is not None
@@ -397,9 +456,13 @@ class NativeGenerator:
                 ptr(codes.data_ptr()), ctypes.c_int(t0), ctypes.c_int(t1),
                 ctypes.c_int(forced is not None),
                 ptr(None if outputs is None else outputs.data_ptr()),
+                ctypes.c_int(guided), ctypes.c_float(self.guidance),
             )  # fmt: skip
             if status != 0:
                 raise RuntimeError(f"wavenet_generate: a width exceeds its limit ({self.net.cfg})")
             if progress is not None:
                 progress(t1 - t0)
+        if guided:  # the B drawn streams (their outputs unguided, as the kernel computed them)
+            half = B // 2
+            return codes[:half], None if outputs is None else outputs[:half]
         return codes, outputs

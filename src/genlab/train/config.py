@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from genlab.errors import ConfigError
@@ -77,3 +78,20 @@ def lr_factor(step: int, cfg: TrainConfig) -> float:
         progress = min(1.0, (step - cfg.warmup_steps) / span)
         return 0.5 * (1.0 + math.cos(math.pi * progress))
     return 1.0
+
+
+def parse_overrides(items: list[str], options_cls: type) -> dict:
+    """['key=value', ...] -> {key: value}, each typed like the dataclass field's default
+    (bools from 1/true/yes). ConfigError names an unknown key or a malformed item."""
+    fields = {f.name: f for f in dataclasses.fields(options_cls)}
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or key not in fields:
+            raise ConfigError(f"'{item}': expected KEY=VALUE with KEY one of {', '.join(fields)}")
+        kind = type(fields[key].default)
+        try:
+            out[key] = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
+        except ValueError as e:
+            raise ConfigError(f"'{item}': {key} takes a {kind.__name__}") from e
+    return out

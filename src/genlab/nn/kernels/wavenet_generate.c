@@ -16,7 +16,10 @@
  *   mixtures: 0 for a 256-way softmax (O = 256), else M (O = 3M: logits, means, log-scales)
  *   forced: if nonzero, codes are read (teacher forcing) instead of drawn
  *   outputs: if not NULL, (B, T, O) receives every step's outputs
- * Returns 0, or 1 if a size is out of range.
+ *   guided: if nonzero, B is even and stream b + B/2 is stream b without its digit; stream b
+ *     draws from l_free + guidance (l_digit - l_free) (classifier-free guidance, softmax only)
+ *     and both streams take that code
+ * Returns 0, or 1 if a size is out of range or memory runs out.
  */
 #include <math.h>
 #include <stdint.h>
@@ -66,45 +69,68 @@ static int64_t draw_logistic(const float *out, int m, float temperature, const f
     return (int64_t)nearbyintf((x + 1.0f) / 2.0f * 255.0f);
 }
 
+static void forward_stream(int b, int t, int B, int L, int C, int G, int S, int O,
+                           const float *embed, const float *w_in, const float *b_in,
+                           const float *w_z, const float *b_z, const float *w_o, const float *b_o,
+                           const float *w_1, const float *b_1, const float *w_2, const float *b_2,
+                           const int64_t *dilations, const int64_t *starts, float *queue,
+                           float *prev_embed, const int64_t *prev_code, float *out) {
+    /* stream b's outputs (O) for sample t, advancing its queues and previous embedding */
+    float taps[MAX_WIDTH], z[MAX_WIDTH], a[MAX_WIDTH], o[MAX_WIDTH];
+    float h[MAX_WIDTH], skip[MAX_WIDTH], hidden[MAX_WIDTH];
+    const float *e = embed + (size_t)prev_code[b] * C;
+    memcpy(taps, prev_embed + (size_t)b * C, sizeof(float) * C);
+    memcpy(taps + C, e, sizeof(float) * C);
+    memcpy(prev_embed + (size_t)b * C, e, sizeof(float) * C);
+    affine(taps, 2 * C, w_in, b_in, C, h);
+    memset(skip, 0, sizeof(float) * S);
+    for (int l = 0; l < L; l++) {
+        float *slot = queue + ((size_t)(starts[l] + t % dilations[l]) * B + b) * C;
+        memcpy(taps, slot, sizeof(float) * C);  /* h at t - d */
+        memcpy(taps + C, h, sizeof(float) * C);
+        memcpy(slot, h, sizeof(float) * C);
+        affine(taps, 2 * C, w_z + (size_t)l * 2 * C * 2 * G,
+               b_z + ((size_t)l * B + b) * 2 * G, 2 * G, z);
+        for (int i = 0; i < G; i++) a[i] = tanhf(z[i]) / (1.0f + expf(-z[G + i]));
+        affine(a, G, w_o + (size_t)l * G * (C + S), b_o + (size_t)l * (C + S), C + S, o);
+        for (int i = 0; i < C; i++) h[i] += o[i];
+        for (int i = 0; i < S; i++) skip[i] += o[C + i];
+    }
+    for (int i = 0; i < S; i++) skip[i] = skip[i] > 0.0f ? skip[i] : 0.0f;
+    affine(skip, S, w_1, b_1, S, hidden);
+    for (int i = 0; i < S; i++) hidden[i] = hidden[i] > 0.0f ? hidden[i] : 0.0f;
+    affine(hidden, S, w_2, b_2, O, out);
+}
+
 int wavenet_generate(int B, int T, int L, int C, int G, int S, int O, int mixtures,
                      const float *embed, const float *w_in, const float *b_in,
                      const float *w_z, const float *b_z, const float *w_o, const float *b_o,
                      const float *w_1, const float *b_1, const float *w_2, const float *b_2,
                      const int64_t *dilations, float *queue, float *prev_embed,
                      int64_t *prev_code, const float *u, float temperature, int64_t *codes,
-                     int t0, int t1, int forced, float *outputs) {
+                     int t0, int t1, int forced, float *outputs, int guided, float guidance) {
     if (2 * C > MAX_WIDTH || 2 * G > MAX_WIDTH || C + S > MAX_WIDTH || O > MAX_WIDTH) return 1;
-    float taps[MAX_WIDTH], z[MAX_WIDTH], a[MAX_WIDTH], o[MAX_WIDTH];
-    float h[MAX_WIDTH], skip[MAX_WIDTH], hidden[MAX_WIDTH], out[MAX_WIDTH];
+    if (guided && (B % 2 || mixtures || forced)) return 1;
     int64_t *starts = malloc(sizeof(int64_t) * L);
-    if (!starts) return 1;
+    float *step_out = malloc(sizeof(float) * (size_t)B * O);  /* every stream's outputs at t */
+    if (!starts || !step_out) { free(starts); free(step_out); return 1; }
     for (int l = 0, s = 0; l < L; l++) { starts[l] = s; s += dilations[l]; }
+    const int drawn = guided ? B / 2 : B;  /* streams that draw their own code */
 
     for (int t = t0; t < t1 && t < T; t++) {
         for (int b = 0; b < B; b++) {
-            const float *e = embed + (size_t)prev_code[b] * C;
-            memcpy(taps, prev_embed + (size_t)b * C, sizeof(float) * C);
-            memcpy(taps + C, e, sizeof(float) * C);
-            memcpy(prev_embed + (size_t)b * C, e, sizeof(float) * C);
-            affine(taps, 2 * C, w_in, b_in, C, h);
-            memset(skip, 0, sizeof(float) * S);
-            for (int l = 0; l < L; l++) {
-                float *slot = queue + ((size_t)(starts[l] + t % dilations[l]) * B + b) * C;
-                memcpy(taps, slot, sizeof(float) * C);  /* h at t - d */
-                memcpy(taps + C, h, sizeof(float) * C);
-                memcpy(slot, h, sizeof(float) * C);
-                affine(taps, 2 * C, w_z + (size_t)l * 2 * C * 2 * G,
-                       b_z + ((size_t)l * B + b) * 2 * G, 2 * G, z);
-                for (int i = 0; i < G; i++) a[i] = tanhf(z[i]) / (1.0f + expf(-z[G + i]));
-                affine(a, G, w_o + (size_t)l * G * (C + S), b_o + (size_t)l * (C + S), C + S, o);
-                for (int i = 0; i < C; i++) h[i] += o[i];
-                for (int i = 0; i < S; i++) skip[i] += o[C + i];
-            }
-            for (int i = 0; i < S; i++) skip[i] = skip[i] > 0.0f ? skip[i] : 0.0f;
-            affine(skip, S, w_1, b_1, S, hidden);
-            for (int i = 0; i < S; i++) hidden[i] = hidden[i] > 0.0f ? hidden[i] : 0.0f;
-            affine(hidden, S, w_2, b_2, O, out);
+            float *out = step_out + (size_t)b * O;
+            forward_stream(b, t, B, L, C, G, S, O, embed, w_in, b_in, w_z, b_z, w_o, b_o,
+                           w_1, b_1, w_2, b_2, dilations, starts, queue, prev_embed, prev_code,
+                           out);
             if (outputs) memcpy(outputs + ((size_t)b * T + t) * O, out, sizeof(float) * O);
+        }
+        for (int b = 0; b < drawn; b++) {
+            float *out = step_out + (size_t)b * O;
+            if (guided) {
+                const float *free_out = step_out + (size_t)(b + drawn) * O;
+                for (int i = 0; i < O; i++) out[i] = free_out[i] + guidance * (out[i] - free_out[i]);
+            }
             const float *ub = u + ((size_t)b * T + t) * 2;
             int64_t code;
             if (forced) code = codes[(size_t)b * T + t];
@@ -112,8 +138,10 @@ int wavenet_generate(int B, int T, int L, int C, int G, int S, int O, int mixtur
             else code = draw_softmax(out, O, temperature, ub[0]);
             codes[(size_t)b * T + t] = code;
             prev_code[b] = code;
+            if (guided) { codes[(size_t)(b + drawn) * T + t] = code; prev_code[b + drawn] = code; }
         }
     }
     free(starts);
+    free(step_out);
     return 0;
 }
