@@ -103,6 +103,7 @@ def main() -> None:
         model = load_run(out / "wavenet")[2]
     if args.guidance is not None:
         options = dataclasses.replace(options, guidance=args.guidance)
+        report["options"]["guidance"] = args.guidance
     t0 = time.monotonic()
     clips, _ = generate_clips(model, options, 10 * args.per_digit, 1, args.temperature)
     generation_seconds = round(time.monotonic() - t0, 1)
