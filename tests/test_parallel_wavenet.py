@@ -143,6 +143,23 @@ def test_a_teacher_with_a_position_input_scores_from_the_clips_start():
     assert torch.allclose(got, teacher.code_log_probs(teacher(x, spk, dig)), atol=1e-5)
 
 
+def test_a_guided_teacher_scores_with_the_guidance_formula():
+    torch.manual_seed(0)
+    teacher = WaveNet(WaveNetConfig(**TEACHER, position_every=4, position_buckets=3))
+    torch.nn.init.normal_(teacher.position.weight)
+    net = ParallelWaveNet(ParallelWaveNetConfig(**STUDENT, teacher_guidance=2.0), teacher)
+    x = torch.randint(0, 256, (2, 20))
+    spk, dig = torch.tensor([0, 1]), torch.tensor([2, 3])
+    with_digit, free = teacher(x, spk, dig), teacher(x, spk, torch.tensor([-1, -1]))
+    want = (free + 2.0 * (with_digit - free)).log_softmax(1).transpose(1, 2)  # (B, T, 256)
+    got = net.teacher_log_probs(2 * x.float() / 255 - 1, spk, dig)
+    assert torch.allclose(got, want, atol=1e-5)
+    assert not torch.allclose(got, teacher.code_log_probs(with_digit), atol=1e-3)
+    mixture = WaveNet(WaveNetConfig(**TEACHER, output="logistic_mixture"))
+    with pytest.raises(ConfigError, match="teacher_guidance"):
+        ParallelWaveNet(ParallelWaveNetConfig(**STUDENT, teacher_guidance=2.0), mixture)
+
+
 def test_continuous_embedding_is_exact_forward_and_interpolates_backward():
     torch.manual_seed(0)
     net = WaveNet(WaveNetConfig(**TEACHER, speaker=False, digit=False))

@@ -60,6 +60,12 @@ class ParallelWaveNetConfig:
     perceptual_weight: float = doc("weight of the digit classifier's cross-entropy", default=0.1)
     contrastive_weight: float = doc("weight of the KL to a wrong-digit teacher (subtracted)",
                                     default=0.3)  # fmt: skip
+    teacher_guidance: float = doc(
+        "distil the teacher's digit-guided distribution, softmax(l_free + w (l_digit - l_free)) "
+        "(WaveNet's classifier-free guidance; needs a softmax teacher trained with "
+        "digit_dropout; 1: the teacher as it is)",
+        default=1.0,
+    )
     sample_seconds: float = doc("length of generated clips (sample, pictures)", default=0.75)
 
     def __post_init__(self) -> None:
@@ -133,6 +139,8 @@ class ParallelWaveNet(nn.Module):
         if cfg.perceptual_weight > 0 and not tc.digit:
             raise ConfigError("the perceptual loss needs digit conditioning; "
                               "set --perceptual-weight 0")  # fmt: skip
+        if cfg.teacher_guidance != 1 and (not tc.digit or tc.output != "softmax"):
+            raise ConfigError("teacher_guidance needs a digit-conditioned softmax teacher")
         self.speaker = nn.Embedding(N_SPEAKERS, cfg.cond_dim) if tc.speaker else None
         self.digit = nn.Embedding(N_DIGITS, cfg.cond_dim) if tc.digit else None
         g = cfg.cond_dim if tc.conditional else 0
@@ -171,11 +179,15 @@ class ParallelWaveNet(nn.Module):
         return self.student.sample(z, self.condition(speaker, digit))
 
     def teacher_log_probs(self, y: torch.Tensor, speaker, digit) -> torch.Tensor:
-        """The teacher's log P(code k at t | y_<t) for the student's y (B, T): (B, T, 256)."""
-        t = self.teacher
-        return t.code_log_probs(
-            t.from_embedding(t.embed_continuous(y), t.conditioning(speaker, digit, *y.shape))
-        )
+        """The teacher's log P(code k at t | y_<t) for the student's y (B, T): (B, T, 256);
+        guided by the digit (`teacher_guidance`) if the config says so."""
+        t, w = self.teacher, self.cfg.teacher_guidance
+        e = t.embed_continuous(y)  # (B, C, T)
+        if w == 1:
+            return t.code_log_probs(t.from_embedding(e, t.conditioning(speaker, digit, *y.shape)))
+        speaker, digit = t.guided_streams(speaker, digit, w)  # with, then without the digit
+        g = t.conditioning(speaker, digit, 2 * y.shape[0], y.shape[1])
+        return t.code_log_probs(t.guide(t.from_embedding(torch.cat([e, e]), g), w))
 
     def loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """A batch of real crops x (B, T) (their speaker, digit and mask) -> the weighted sum of
