@@ -265,7 +265,8 @@ CLI_TINY = ["--channels", "4", "--gate-channels", "4", "--skip-channels", "8", "
 
 def test_wavenet_trains_evaluates_and_samples_from_the_cli(data_root, tmp_path, capsys):
     out = tmp_path / "wn"
-    assert main(["train", "wavenet", "--steps", "4", "--out", str(out), *CLI_TINY]) == 0
+    argv = ["train", "wavenet", "--steps", "4", "--digit-dropout", "0.2", "--out", str(out)]
+    assert main([*argv, *CLI_TINY]) == 0
     assert (out / "pictures" / "samples" / "sample_9.wav").is_file()
     assert (out / "pictures" / "real.png").is_file()
     capsys.readouterr()
@@ -503,3 +504,6 @@ def test_guidance_is_refused_where_it_has_no_meaning():
         WaveNetConfig(digit=False, guidance=2.0)
     with pytest.raises(ConfigError, match="digit_dropout"):
         WaveNetConfig(digit_dropout=1.0)
+    with pytest.raises(ConfigError, match="trained with digit_dropout"):
+        WaveNetConfig(guidance=1.5)
+    WaveNetConfig(guidance=1.5, digit_dropout=0.1)  # accepted

@@ -69,7 +69,7 @@ class WaveNetConfig:
     )
     guidance: float = doc(
         "digit guidance scale w when sampling: logits l_free + w (l_digit - l_free), where l_free "
-        "hides the digit (1: plain conditional sampling; > 1 needs digit_dropout > 0)",
+        "hides the digit (1: plain conditional sampling; other values need digit_dropout > 0)",
         default=1.0,
     )
     sample_seconds: float = doc("length of generated clips (sample, pictures)", default=0.75)
@@ -86,6 +86,9 @@ class WaveNetConfig:
             raise ConfigError(f"digit_dropout must be in [0, 1), got {self.digit_dropout}")
         if self.guidance != 1 and not self.digit:
             raise ConfigError("guidance needs a digit-conditioned model (digit=true)")
+        if self.guidance != 1 and self.digit_dropout == 0:
+            raise ConfigError("guidance needs a model trained with digit_dropout > 0: without "
+                              "it the net never learned the digit-free distribution")  # fmt: skip
 
     @property
     def dilations(self) -> list[int]:
