@@ -317,7 +317,7 @@ class CachedGenerator:
     the causal padding of the training-time forward pass."""
 
     def __init__(self, net: WaveNet, batch: int, speaker=None, digit=None, guidance: float = 1.0):
-        self.guidance, self.drawn = guidance, batch
+        self.guidance = guidance
         if guidance != 1:  # each clip runs twice: with its digit, then without
             speaker, digit = net.guided_streams(speaker, digit, guidance)
             batch = 2 * batch
