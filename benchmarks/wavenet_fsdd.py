@@ -67,6 +67,7 @@ def main() -> None:
     p.add_argument("--run", default=None, help="measure this trained wavenet run (no training)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature")
+    p.add_argument("--seed", type=int, default=1, help="seed of the samples' random draws")
     p.add_argument("--guidance", type=float, default=None,
                    help="classifier-free guidance scale for the samples (default: the run's, 1)")  # fmt: skip
     args = p.parse_args()
@@ -105,7 +106,7 @@ def main() -> None:
         options = dataclasses.replace(options, guidance=args.guidance)
         report["options"]["guidance"] = args.guidance
     t0 = time.monotonic()
-    clips, _ = generate_clips(model, options, 10 * args.per_digit, 1, args.temperature)
+    clips, _ = generate_clips(model, options, 10 * args.per_digit, args.seed, args.temperature)
     generation_seconds = round(time.monotonic() - t0, 1)
     digits = torch.arange(10 * args.per_digit) % 10
     heard = digit_accuracy(classifier, clips, digits)
@@ -119,6 +120,7 @@ def main() -> None:
         "seconds_each": options.sample_seconds,
         "temperature": args.temperature,
         "guidance": options.guidance,
+        "seed": args.seed,
         "sound_end_seconds_median": round(ends.median().item(), 3),
         "real_sound_end_seconds_median": round(torch.tensor(real_ends).median().item(), 3),
         "generation_seconds": generation_seconds,
