@@ -89,9 +89,7 @@ def main() -> None:
                                               out / "linear_ar", args.threads)  # fmt: skip
     if args.run:
         run = Path(args.run)
-        _, options, model, _ = load_run(run)
         m = evaluate(run)
-        report["options"] = dataclasses.asdict(options)
         report["wavenet"] = {
             "nll_bits_per_sample": round(m["nll_bits_per_sample"], 4),
             "nll_nats_per_sample": round(m["nll_nats_per_sample"], 4),
@@ -99,12 +97,11 @@ def main() -> None:
             "train_minutes": round(m["train_seconds"] / 60, 1),
         }
     else:
-        report["wavenet"] = train_and_score("wavenet", options, args.minutes, out / "wavenet",
-                                            args.threads)  # fmt: skip
-        model = load_run(out / "wavenet")[2]
-    if args.guidance is not None:
-        options = dataclasses.replace(options, guidance=args.guidance)
-        report["options"]["guidance"] = args.guidance
+        run = out / "wavenet"
+        report["wavenet"] = train_and_score("wavenet", options, args.minutes, run, args.threads)
+    sampling = None if args.guidance is None else [f"guidance={args.guidance}"]
+    _, options, model, _ = load_run(run, overrides=sampling)
+    report["options"] = dataclasses.asdict(options)
     t0 = time.monotonic()
     clips, _ = generate_clips(model, options, 10 * args.per_digit, args.seed, args.temperature)
     generation_seconds = round(time.monotonic() - t0, 1)

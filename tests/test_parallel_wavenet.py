@@ -145,7 +145,8 @@ def test_a_teacher_with_a_position_input_scores_from_the_clips_start():
 
 def test_a_guided_teacher_scores_with_the_guidance_formula():
     torch.manual_seed(0)
-    teacher = WaveNet(WaveNetConfig(**TEACHER, position_every=4, position_buckets=3))
+    config = WaveNetConfig(**TEACHER, position_every=4, position_buckets=3, digit_dropout=0.2)
+    teacher = WaveNet(config)
     torch.nn.init.normal_(teacher.position.weight)
     net = ParallelWaveNet(ParallelWaveNetConfig(**STUDENT, teacher_guidance=2.0), teacher)
     x = torch.randint(0, 256, (2, 20))
@@ -155,9 +156,12 @@ def test_a_guided_teacher_scores_with_the_guidance_formula():
     got = net.teacher_log_probs(2 * x.float() / 255 - 1, spk, dig)
     assert torch.allclose(got, want, atol=1e-5)
     assert not torch.allclose(got, teacher.code_log_probs(with_digit), atol=1e-3)
-    mixture = WaveNet(WaveNetConfig(**TEACHER, output="logistic_mixture"))
-    with pytest.raises(ConfigError, match="teacher_guidance"):
-        ParallelWaveNet(ParallelWaveNetConfig(**STUDENT, teacher_guidance=2.0), mixture)
+    guided = ParallelWaveNetConfig(**STUDENT, teacher_guidance=2.0)
+    mixture = WaveNet(WaveNetConfig(**TEACHER, output="logistic_mixture", digit_dropout=0.2))
+    with pytest.raises(ConfigError, match="teacher_guidance 2.0: guidance needs output=softmax"):
+        ParallelWaveNet(guided, mixture)
+    with pytest.raises(ConfigError, match="teacher_guidance 2.0: .*trained with digit_dropout"):
+        ParallelWaveNet(guided, WaveNet(WaveNetConfig(**TEACHER)))
 
 
 def test_continuous_embedding_is_exact_forward_and_interpolates_backward():

@@ -486,6 +486,8 @@ def test_guided_generation_agrees_across_naive_cached_and_native(position):
     assert torch.equal(naive, x)
     assert not torch.equal(naive, net.generate_naive(u, spk, dig))  # guidance changes the draws
     assert torch.equal(net.generate(u, spk, dig, method="cached", guidance=2.5), naive)
+    configured = tiny(position_every=position, position_buckets=5, digit_dropout=0.1, guidance=2.5)
+    assert torch.equal(configured.generate(u, spk, dig), naive)  # the config's scale by default
     if kernels.load("wavenet_generate") is not None:
         native = NativeGenerator(net, spk, dig, guidance=2.5)
         assert torch.equal(native.run(u, chunk=7)[0], naive)
@@ -506,4 +508,6 @@ def test_guidance_is_refused_where_it_has_no_meaning():
         WaveNetConfig(digit_dropout=1.0)
     with pytest.raises(ConfigError, match="trained with digit_dropout"):
         WaveNetConfig(guidance=1.5)
+    with pytest.raises(ConfigError, match="output=softmax"):
+        WaveNetConfig(guidance=1.5, digit_dropout=0.1, output="logistic_mixture")
     WaveNetConfig(guidance=1.5, digit_dropout=0.1)  # accepted

@@ -17,6 +17,7 @@ import torch
 
 from genlab.errors import RunError
 from genlab.models.registry import ModelEntry, get_model
+from genlab.train.config import parse_overrides
 from genlab.train.logger import read_metrics
 from genlab.train.state import CHECKPOINT, read_checkpoint
 
@@ -50,17 +51,18 @@ def checkpoint_weights(ckpt: dict, use_ema: bool = True) -> dict[str, torch.Tens
 
 
 def load_run(
-    run_dir: Path, use_ema: bool = True, overrides: dict | None = None
+    run_dir: Path, use_ema: bool = True, overrides: list[str] | None = None
 ) -> tuple[ModelEntry, object, torch.nn.Module, dict]:
     """Rebuild a run's model from config.json and load its weights (the EMA weights if kept).
-    `overrides` replace model options that leave the network as it is (sampling options such
-    as WaveNet's `guidance`); RunError if they change its weights' shapes.
+    `overrides` ['key=value', ...] replace model options that leave the network as it is
+    (sampling options such as WaveNet's `guidance`); RunError if they change its weights.
 
     Returns (registry entry, model options, model in eval mode, config dict).
     """
     config = read_config(run_dir)
     entry = get_model(config["model"])
-    options = entry.options(**{**config["model_options"], **(overrides or {})})
+    given = parse_overrides(overrides or [], entry.options)
+    options = entry.options(**{**config["model_options"], **given})
     model = entry.build(options)
     ckpt = read_checkpoint(run_dir)
     try:
@@ -69,7 +71,7 @@ def load_run(
         if not overrides:
             raise
         raise RunError(
-            f"{', '.join(overrides)} would change the network of {run_dir}; "
+            f"{', '.join(given)} would change the network of {run_dir}; "
             "only options that leave its weights as they are can be set here"
         ) from e
     config = {

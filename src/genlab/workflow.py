@@ -22,7 +22,7 @@ from genlab.models import image_tasks
 from genlab.models.registry import MODELS, get_model
 from genlab.runs import checkpoint_weights, load_run, read_config, write_config
 from genlab.train import distributed as dist
-from genlab.train.config import TrainConfig, parse_overrides
+from genlab.train.config import TrainConfig
 from genlab.train.loop import FitResult, fit, laid_out_for
 from genlab.train.state import CHECKPOINT, read_checkpoint
 
@@ -244,9 +244,7 @@ def sample(
     run_dir: Path, n: int, out: Path, seed: int = 0, overrides: list[str] | None = None
 ) -> Path:
     """n samples of a run into `out`; `overrides` ['key=value'] set its sampling options."""
-    config = read_config(run_dir)
-    given = parse_overrides(overrides or [], get_model(config["model"]).options)
-    entry, options, model, config = load_run(run_dir, overrides=given)
+    entry, options, model, config = load_run(run_dir, overrides=overrides)
     if entry.sample is not None:  # e.g. an agent: a GIF of an episode
         with torch.no_grad():
             return entry.sample(model, options, n, Path(out), seed)

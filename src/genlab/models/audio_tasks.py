@@ -115,15 +115,12 @@ def generate_clips(
     model, options, n: int, seed: int, temperature: float = 1.0
 ) -> tuple[list[torch.Tensor], list[str]]:
     """n generated clips of `options.sample_seconds` (float, [-1, 1]) with titles naming their
-    conditioning; a WaveNet samples with its `options.guidance`."""
+    conditioning."""
     T = max(1, int(options.sample_seconds * fsdd.SAMPLE_RATE))
     spk, dig = conditioning(model, n)
     u = torch.rand(n, T, 2, generator=torch.Generator().manual_seed(seed))
-    guidance = getattr(options, "guidance", 1.0)  # WaveNet's classifier-free guidance
-    guided = {} if guidance == 1 else {"guidance": guidance}
     with eval_mode(model), tqdm(total=n * T, desc="generate", unit="sample", disable=None) as bar:
-        codes = model.generate(u, spk, dig, temperature, progress=lambda k: bar.update(n * k),
-                               **guided)  # fmt: skip
+        codes = model.generate(u, spk, dig, temperature, progress=lambda k: bar.update(n * k))
     titles = []
     for i in range(n):
         parts = [] if spk is None else [f"speaker {fsdd.SPEAKERS[spk[i]]}"]

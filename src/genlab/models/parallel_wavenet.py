@@ -24,7 +24,7 @@ self-contained; the classifier is loaded from genlab's cache when the perceptual
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -139,8 +139,10 @@ class ParallelWaveNet(nn.Module):
         if cfg.perceptual_weight > 0 and not tc.digit:
             raise ConfigError("the perceptual loss needs digit conditioning; "
                               "set --perceptual-weight 0")  # fmt: skip
-        if cfg.teacher_guidance != 1 and (not tc.digit or tc.output != "softmax"):
-            raise ConfigError("teacher_guidance needs a digit-conditioned softmax teacher")
+        try:  # refused where the teacher itself would refuse to sample so
+            replace(tc, guidance=cfg.teacher_guidance)
+        except ConfigError as e:
+            raise ConfigError(f"teacher_guidance {cfg.teacher_guidance}: {e}") from e
         self.speaker = nn.Embedding(N_SPEAKERS, cfg.cond_dim) if tc.speaker else None
         self.digit = nn.Embedding(N_DIGITS, cfg.cond_dim) if tc.digit else None
         g = cfg.cond_dim if tc.conditional else 0

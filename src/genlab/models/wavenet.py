@@ -86,6 +86,8 @@ class WaveNetConfig:
             raise ConfigError(f"digit_dropout must be in [0, 1), got {self.digit_dropout}")
         if self.guidance != 1 and not self.digit:
             raise ConfigError("guidance needs a digit-conditioned model (digit=true)")
+        if self.guidance != 1 and self.output != "softmax":
+            raise ConfigError("guidance needs output=softmax (it mixes logits)")
         if self.guidance != 1 and self.digit_dropout == 0:
             raise ConfigError("guidance needs a model trained with digit_dropout > 0: without "
                               "it the net never learned the digit-free distribution")  # fmt: skip
@@ -271,11 +273,12 @@ class WaveNet(nn.Module):
     @torch.no_grad()
     def generate_naive(
         self, u: torch.Tensor, speaker=None, digit=None, temperature: float = 1.0,
-        guidance: float = 1.0,
+        guidance: float | None = None,
     ) -> torch.Tensor:  # fmt: skip
         """Uniforms u (B, T, 2) -> codes (B, T), recomputing the network over the receptive field
         for every sample: O(T * R) work. The reference that `generate` must equal."""
         B, T, _ = u.shape
+        guidance = self.cfg.guidance if guidance is None else guidance
         guided = guidance != 1
         if guided:
             speaker, digit = self.guided_streams(speaker, digit, guidance)
@@ -292,14 +295,15 @@ class WaveNet(nn.Module):
     @torch.no_grad()
     def generate(
         self, u: torch.Tensor, speaker=None, digit=None, temperature: float = 1.0,
-        progress=None, method: str = "auto", guidance: float = 1.0,
+        progress=None, method: str = "auto", guidance: float | None = None,
     ) -> torch.Tensor:  # fmt: skip
         """Uniforms u (B, T, 2) -> codes (B, T) with per-layer queues of past activations: O(layers)
         work per sample. `method`: "native" (the loop in C, `NativeGenerator`),
         "cached" (PyTorch, `CachedGenerator`), or "auto" (native where a C compiler exists).
-        All give the same codes. `progress(n)` is called as samples are done. `guidance` != 1
-        draws from l_free + guidance (l_digit - l_free) (see `WaveNetConfig.guidance`), running
-        each clip twice, with and without its digit."""
+        All give the same codes. `progress(n)` is called as samples are done. `guidance` (default:
+        the config's) != 1 draws from l_free + guidance (l_digit - l_free) (see
+        `WaveNetConfig.guidance`), running each clip twice, with and without its digit."""
+        guidance = self.cfg.guidance if guidance is None else guidance
         if method == "auto":
             method = "native" if kernels.load("wavenet_generate") is not None else "cached"
         if method == "native":
@@ -432,11 +436,11 @@ class NativeGenerator:
         if lib is None:
             raise RuntimeError("no C compiler for genlab's generation kernel")
         guided = self.guidance != 1
+        if guided and forced is not None:
+            raise ConfigError("teacher forcing scores codes; it takes no guidance")
+        B, T, _ = u.shape  # the drawing streams; guided, the kernel runs 2B
         if guided:
-            if forced is not None:
-                raise ConfigError("teacher forcing scores codes; it takes no guidance")
-            u = torch.cat([u, u])  # the second half's draws are unused: it copies the first's
-        B, T, _ = u.shape
+            B = 2 * B
         L, C, G, S, O, mixtures = self.sizes
         position = self.net.position is not None
         weights = [w.float().contiguous() for w in self.weights]

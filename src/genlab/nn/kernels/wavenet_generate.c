@@ -10,7 +10,8 @@
  *   w_z (L, 2C, 2G), b_z (L, B, 2G)             dilated conv taps [h(t-d), h(t)] (+ conditioning)
  *   w_o (L, G, C+S), b_o (L, C+S)               residual and skip outputs
  *   w_1 (S, S), b_1 (S), w_2 (S, O), b_2 (O)    output head
- *   dilations (L), u (B, T, 2), codes (B, T) int64
+ *   dilations (L), u (B', T, 2) for the B' streams that draw (B, or B/2 if guided), codes (B, T)
+ *   int64
  *   state, carried between calls so generation can run in chunks of time steps [t0, t1):
  *   queue (sum d, B, C), prev_embed (B, C), prev_code (B) int64 (zeros, zeros, 256 at t = 0)
  *   mixtures: 0 for a 256-way softmax (O = 256), else M (O = 3M: logits, means, log-scales)
