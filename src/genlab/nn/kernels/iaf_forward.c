@@ -15,7 +15,12 @@
  *   dilations (L); scratch: at least T * (2C + S) floats
  * exp, tanh and sigmoid use a polynomial exp (relative error < 1e-7) that vectorises.
  * Returns 0, or 1 if a width is out of range.
+ *
+ * a * b + c is computed as one fused multiply-add (the pragma below: GCC contracts nothing in
+ * ISO C mode otherwise); without it the default student's vector code below is about 1.3x
+ * slower. Results differ from separate roundings only in the last bits.
  */
+#pragma GCC optimize("fp-contract=fast")
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -52,13 +57,12 @@ static inline float sigmoid_approx(float x) { return 1.0f / (1.0f + exp_approx(-
 
 #define TB 4 /* time steps per inner iteration: independent FMA chains hide FMA latency */
 
-static inline __attribute__((always_inline)) void layer(
+static void layer_any(
         int T, int C, int G, int S, int d, const float *h_in, float *h_out, float *skip,
         const float *wz_past, const float *wz_now, const float *bz, const float *wo,
         const float *bo) {
-    /* One gated residual layer over every time step, TB steps at a time. With constant widths
-     * (`layer_16`, the default student) the compiler unrolls the channel loops: measured about
-     * 3-9% faster than `layer_any` on the same widths. */
+    /* One gated residual layer over every time step, TB steps at a time, for any widths (the
+     * default student's have their own vector code, `layer_16`). */
     #pragma omp parallel for schedule(static)
     for (int t0 = 0; t0 < T; t0 += TB) {
         float z[TB][MAX_WIDTH], a[TB][MAX_WIDTH], o[TB][MAX_WIDTH];
@@ -97,16 +101,94 @@ static inline __attribute__((always_inline)) void layer(
     }
 }
 
+/* The default student's widths (C = G = S = 16), written with GCC/Clang vector extensions:
+ * one 16-float vector per channel group, TB16 time steps per block with their accumulators in
+ * registers, every weight row loaded once per block. On one core of the development machine
+ * (AVX-512, both cores otherwise busy): 4 flows x 10 layers over 8,000 steps in 11.9 ms,
+ * against 51.6 ms for the scalar loops with constant widths that this replaced (48-49 ms
+ * with fused multiply-adds). Where vectors are narrower the compiler splits each operation. */
+typedef float v16 __attribute__((vector_size(64)));
+typedef float v16u __attribute__((vector_size(64), aligned(4))); /* unaligned loads/stores */
+typedef int32_t i16v __attribute__((vector_size(64)));
+#define TB16 8
+
+static inline v16 load16(const float *p) { return *(const v16u *)p; }
+static inline void store16(float *p, v16 x) { *(v16u *)p = x; }
+
+static inline v16 select16(i16v mask, v16 a, v16 b) {
+    /* mask ? a : b, element-wise (mask: -1 or 0, as vector comparisons give) */
+    return (v16)((mask & (i16v)a) | (~mask & (i16v)b));
+}
+
+static inline v16 exp16(v16 x) {
+    /* exp_approx on a vector; arguments clamped to [-40, 40] so that a product of two stays
+     * finite (gate16) */
+    const v16 lo = (v16){0} - 40.0f, hi = (v16){0} + 40.0f;
+    x = select16(x < lo, lo, x);
+    x = select16(x > hi, hi, x);
+    const v16 t = x * 1.44269504f;
+    v16 fi = __builtin_convertvector(__builtin_convertvector(t, i16v), v16);
+    fi -= __builtin_convertvector(-(fi > t), v16); /* floor */
+    const v16 f = t - fi;
+    v16 p = (v16){0} + 0.000218712623f;
+    p = p * f + 0.00123824156f;
+    p = p * f + 0.00968618598f;
+    p = p * f + 0.0554789118f;
+    p = p * f + 0.240231097f;
+    p = p * f + 0.693146825f;
+    p = p * f + 1.0f;
+    const i16v bits = (__builtin_convertvector(fi, i16v) + 127) << 23;
+    v16 scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+static inline v16 gate16(v16 a, v16 b) {
+    /* tanh(a) * sigmoid(b) = (1 - e^-2a) / ((1 + e^-2a) (1 + e^-b)): one division */
+    const v16 e1 = exp16(-2.0f * a), e2 = exp16(-b);
+    return (1.0f - e1) / ((1.0f + e1) * (1.0f + e2));
+}
+
 static void layer_16(int T, int d, const float *h_in, float *h_out, float *skip,
                      const float *wz_past, const float *wz_now, const float *bz,
                      const float *wo, const float *bo) {
-    layer(T, 16, 16, 16, d, h_in, h_out, skip, wz_past, wz_now, bz, wo, bo);
-}
-
-static void layer_any(int T, int C, int G, int S, int d, const float *h_in, float *h_out,
-                      float *skip, const float *wz_past, const float *wz_now, const float *bz,
-                      const float *wo, const float *bo) {
-    layer(T, C, G, S, d, h_in, h_out, skip, wz_past, wz_now, bz, wo, bo);
+    static const float zeros[16] = {0};
+    #pragma omp parallel for schedule(static)
+    for (int t0 = 0; t0 < T; t0 += TB16) {
+        const float *now[TB16], *past[TB16];
+        for (int b = 0; b < TB16; b++) {
+            const int t = t0 + b < T ? t0 + b : T - 1; /* the tail repeats the last step */
+            now[b] = h_in + (size_t)t * 16;
+            past[b] = t >= d ? h_in + (size_t)(t - d) * 16 : zeros;
+        }
+        v16 zt[TB16], zs[TB16];
+        for (int b = 0; b < TB16; b++) { zt[b] = load16(bz); zs[b] = load16(bz + 16); }
+        for (int i = 0; i < 16; i++) {
+            const v16 pt = load16(wz_past + i * 32), ps = load16(wz_past + i * 32 + 16);
+            const v16 nt = load16(wz_now + i * 32), ns = load16(wz_now + i * 32 + 16);
+            for (int b = 0; b < TB16; b++) {
+                const float xp = past[b][i], xn = now[b][i];
+                zt[b] += xp * pt + xn * nt;
+                zs[b] += xp * ps + xn * ns;
+            }
+        }
+        float a[TB16][16];
+        for (int b = 0; b < TB16; b++) store16(a[b], gate16(zt[b], zs[b]));
+        v16 res[TB16], sk[TB16];
+        for (int b = 0; b < TB16; b++) { res[b] = load16(bo); sk[b] = load16(bo + 16); }
+        for (int i = 0; i < 16; i++) {
+            const v16 wr = load16(wo + i * 32), ws = load16(wo + i * 32 + 16);
+            for (int b = 0; b < TB16; b++) {
+                res[b] += a[b][i] * wr;
+                sk[b] += a[b][i] * ws;
+            }
+        }
+        for (int b = 0; b < TB16 && t0 + b < T; b++) {
+            const size_t t = (size_t)(t0 + b) * 16;
+            store16(h_out + t, load16(h_in + t) + res[b]);
+            store16(skip + t, load16(skip + t) + sk[b]);
+        }
+    }
 }
 
 int iaf_step(int T, int C, int G, int S, int L, const int32_t *dilations,
