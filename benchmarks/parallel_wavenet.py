@@ -4,12 +4,16 @@ contributes.
     python benchmarks/parallel_wavenet.py --teacher RUN [--minutes 30] [--ablate power,perceptual]
                                           [--student RUN] [--per-digit 10] [--set flows=4 ...]
                                           [--threads 1] [--out runs/bench-pwn] [--reuse]
+                                          [--judge RUN]
 
 For the teacher (cached native generation) and the student (all losses, `--minutes` of
 training, or an existing `--student` run): single-stream generation speed (samples/s, batch 1,
 one second of audio), and `--per-digit` conditioned clips per digit scored by
 `audio_tasks.score_generated`: the teacher's NLL of them (bits per sample), the rate genlab's
 spoken-digit classifier hears their digit, and their energy relative to real test speech.
+That classifier is also the perceptual loss, so a student may learn to please it: `--judge`
+names a second `genlab train audio_classifier` run (another seed), which no student saw, and
+its rate is reported beside it (judge_digit_accuracy).
 Then, for each loss named in `--ablate` (kl, power, perceptual, contrastive), a student
 trained for the same budget without it, scored the same way. One JSON line.
 
@@ -45,8 +49,8 @@ def speed(model, seconds: float = 1.0) -> float:
     return round(u.shape[1] / (ms / 1000))
 
 
-def scored(model, options, teacher, splits, n: int) -> dict:
-    out = score_generated(model, options, teacher, splits, n)
+def scored(model, options, teacher, splits, n: int, judge=None) -> dict:
+    out = score_generated(model, options, teacher, splits, n, judge=judge)
     return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in out.items()}
 
 
@@ -62,6 +66,8 @@ def main() -> None:
     p.add_argument("--set", action="append", default=[], help="student option key=value")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     p.add_argument("--out", default="runs/bench-pwn")
+    p.add_argument("--judge", default=None,
+                   help="an audio_classifier run (another seed) that also scores the digits")
     p.add_argument("--reuse", action="store_true",
                    help="measure students already in --out (full, no_LOSS) instead of training")  # fmt: skip
     args = p.parse_args()
@@ -73,11 +79,12 @@ def main() -> None:
     n = 10 * args.per_digit
     _, t_options, teacher, t_config = load_run(Path(args.teacher))
     splits = load_data("fsdd", None, t_options)
+    judge = load_run(Path(args.judge))[2] if args.judge else None
     entry = get_model("parallel_wavenet")
     report: dict = {"benchmark": "parallel_wavenet", "teacher_run": args.teacher,
                     "teacher_step": t_config["step"]}  # fmt: skip
     report["teacher"] = {"samples_per_s_batch_1": speed(teacher),
-                         **scored(teacher, t_options, teacher, splits, n)}  # fmt: skip
+                         **scored(teacher, t_options, teacher, splits, n, judge)}  # fmt: skip
 
     def student(name: str, overrides: dict) -> tuple[object, object, dict]:
         out = Path(args.out) / name
@@ -94,12 +101,12 @@ def main() -> None:
     model, options, config = student("full", {})
     report["student"] = {"samples_per_s_batch_1": speed(model), "steps": config["step"],
                          "train_minutes": round(config["train_seconds"] / 60, 1),
-                         **scored(model, options, teacher, splits, n)}  # fmt: skip
+                         **scored(model, options, teacher, splits, n, judge)}  # fmt: skip
     report["ablation"] = {}
     for loss in ablate:
         model, options, config = student(f"no_{loss}", {f"{loss}_weight": 0.0})
         report["ablation"][f"no_{loss}"] = {"steps": config["step"],
-                                            **scored(model, options, teacher, splits, n)}  # fmt: skip
+                                            **scored(model, options, teacher, splits, n, judge)}  # fmt: skip
     s, t = report["student"], report["teacher"]
     report["bars"] = {
         "student_50x_real_time": s["samples_per_s_batch_1"] >= 400_000,

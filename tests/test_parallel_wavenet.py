@@ -23,6 +23,7 @@ from genlab.models.parallel_wavenet import (
 )
 from genlab.models.wavenet import WaveNet, WaveNetConfig
 from genlab.nn import kernels
+from genlab.runs import load_run
 
 TEACHER = {"channels": 8, "gate_channels": 8, "skip_channels": 8, "stacks": 1, "layers": 3}
 STUDENT = {"flows": 2, "layers": 3, "channels": 4, "gate_channels": 4, "crop": 300}
@@ -276,6 +277,16 @@ def test_parallel_wavenet_trains_evaluates_and_samples_from_the_cli(
     assert 0 <= result["digit_accuracy"] <= 1 and result["energy_ratio"] > 0
     assert main(["sample", str(student), "--n", "2", "--out", str(tmp_path / "s")]) == 0
     assert (tmp_path / "s" / "sample_1.wav").is_file()
+
+    class HearsThree(torch.nn.Module):  # a second classifier, as benchmarks' --judge
+        def forward(self, x):
+            return torch.nn.functional.one_hot(torch.full((len(x),), 3), 10).float()
+
+    _, options, model, _ = load_run(student)
+    splits = audio_tasks.load_data("fsdd", str(data_root), options)
+    scores = audio_tasks.score_generated(model, options, model.teacher, splits, 10,
+                                         judge=HearsThree())  # fmt: skip
+    assert scores["judge_digit_accuracy"] == pytest.approx(0.1)  # digits 0-9, one of each
 
 
 @pytest.mark.parametrize("conditional", [True, False])

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch import nn
 from tqdm import tqdm
 
 from genlab.data import fsdd
@@ -128,13 +129,16 @@ def generate_clips(
     return [mulaw_decode(c) for c in codes], [t or "unconditional" for t in titles]
 
 
-def score_generated(model, options, teacher, data: AudioSplits, n: int, seed: int = 1) -> dict:
+def score_generated(model, options, teacher, data: AudioSplits, n: int, seed: int = 1,
+                    judge: nn.Module | None = None) -> dict:  # fmt: skip
     """n clips from `model` (digits 0-9 cycling, speakers cycling, `options.sample_seconds`
     each) measured four ways: the `teacher` WaveNet's NLL of them (bits and nats per sample;
     the model itself if it is a WaveNet),
     how often genlab's spoken-digit classifier hears their digit (if digit-conditioned), their
     mean power over that of the real test speech (a whisper is far below 1), and generation
-    throughput for the batch of n (samples/s)."""
+    throughput for the batch of n (samples/s). `judge`: a second spoken-digit classifier (e.g.
+    trained with another seed) whose rate is reported as "judge_digit_accuracy": a model
+    trained against genlab's classifier (Parallel WaveNet's perceptual loss) never saw it."""
     t0 = time.monotonic()
     clips, _ = generate_clips(model, options, n, seed)
     seconds = time.monotonic() - t0
@@ -156,6 +160,9 @@ def score_generated(model, options, teacher, data: AudioSplits, n: int, seed: in
         heard = digit_accuracy(digit_classifier(), clips, dig)
         out["digit_accuracy"] = heard["digit_accuracy"]
         out["per_digit"] = heard["per_digit"]
+        if judge is not None:
+            with eval_mode(judge):
+                out["judge_digit_accuracy"] = digit_accuracy(judge, clips, dig)["digit_accuracy"]
     return out
 
 
