@@ -66,8 +66,11 @@ def main() -> None:
     p.add_argument("--set", action="append", default=[], help="student option key=value")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     p.add_argument("--out", default="runs/bench-pwn")
-    p.add_argument("--judge", default=None,
-                   help="an audio_classifier run (another seed) that also scores the digits")
+    p.add_argument(
+        "--judge",
+        default=None,
+        help="an audio_classifier run (another seed) that also scores the digits",
+    )
     p.add_argument("--reuse", action="store_true",
                    help="measure students already in --out (full, no_LOSS) instead of training")  # fmt: skip
     args = p.parse_args()
