@@ -15,7 +15,10 @@ That classifier is also the perceptual loss, so a student may learn to please it
 names a second `genlab train audio_classifier` run (another seed), which no student saw, and
 its rate is reported beside it (judge_digit_accuracy).
 Then, for each loss named in `--ablate` (kl, power, perceptual, contrastive), a student
-trained for the same budget without it, scored the same way. One JSON line.
+trained for the same budget without it, scored the same way. The final checkpoint's loudness
+is one draw, so each student also reports its training batches' energy ratio over the second
+half of training (`energy_over_training`: quartiles, and the fraction of logged batches more
+than 20 dB quieter than the real crops). One JSON line.
 
 Bars (issue 8): student >= 400,000 samples/s (50x real time) on 2 cores; its digit accuracy
 within 10 points of the teacher's; without the power loss the student whispers (energy ratio
@@ -27,6 +30,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import statistics
 import time
 from pathlib import Path
 
@@ -36,6 +40,7 @@ from common import median_ms, parse_set, train_for_minutes
 from genlab.models.audio_tasks import conditioning, load_data, score_generated
 from genlab.models.registry import get_model
 from genlab.runs import load_run
+from genlab.train.logger import read_metrics
 
 LOSSES = ("kl", "power", "perceptual", "contrastive")
 
@@ -52,6 +57,16 @@ def speed(model, seconds: float = 1.0) -> float:
 def scored(model, options, teacher, splits, n: int, judge=None) -> dict:
     out = score_generated(model, options, teacher, splits, n, judge=judge)
     return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in out.items()}
+
+
+def energy_over_training(run: Path) -> dict:
+    """The energy ratio logged during the second half of `run`'s training: min, quartiles and
+    max, and the fraction of logged batches below 0.01 (20 dB quieter than the real crops)."""
+    rows = [r for r in read_metrics(run) if "energy_ratio" in r]
+    late = sorted(r["energy_ratio"] for r in rows if r["step"] > rows[-1]["step"] / 2)
+    q = statistics.quantiles(late, n=4)
+    return {"min": late[0], "q1": q[0], "median": q[1], "q3": q[2], "max": late[-1],
+            "below_0.01": sum(e < 0.01 for e in late) / len(late), "batches": len(late)}  # fmt: skip
 
 
 def main() -> None:
@@ -99,17 +114,21 @@ def main() -> None:
             train_for_minutes("parallel_wavenet", "fsdd", options, args.minutes, out, args.threads)
         _, options, model, config = load_run(out)
         report.setdefault("options", dataclasses.asdict(options))
+        config["energy_over_training"] = energy_over_training(out)
         return model, options, config
 
     model, options, config = student("full", {})
     report["student"] = {"samples_per_s_batch_1": speed(model), "steps": config["step"],
                          "train_minutes": round(config["train_seconds"] / 60, 1),
+                         "energy_over_training": config["energy_over_training"],
                          **scored(model, options, teacher, splits, n, judge)}  # fmt: skip
     report["ablation"] = {}
     for loss in ablate:
         model, options, config = student(f"no_{loss}", {f"{loss}_weight": 0.0})
-        report["ablation"][f"no_{loss}"] = {"steps": config["step"],
-                                            **scored(model, options, teacher, splits, n, judge)}  # fmt: skip
+        report["ablation"][f"no_{loss}"] = {
+            "steps": config["step"], "energy_over_training": config["energy_over_training"],
+            **scored(model, options, teacher, splits, n, judge),
+        }  # fmt: skip
     s, t = report["student"], report["teacher"]
     report["bars"] = {
         "student_50x_real_time": s["samples_per_s_batch_1"] >= 400_000,
