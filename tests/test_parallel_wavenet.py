@@ -191,12 +191,15 @@ def batch_of(n: int = 3, T: int = 300) -> dict[str, torch.Tensor]:
 def test_loss_terms_switch_off_and_only_the_student_learns(monkeypatch):
     classifier = AudioClassifier(AudioClassifierConfig(channels=4)).eval()
     monkeypatch.setattr(parallel_wavenet, "digit_classifier", lambda: classifier)
-    net = tiny_student().train()
+    weights = {"kl_weight": 1.1, "contrastive_weight": 0.3, "power_weight": 0.7,
+               "perceptual_weight": 0.2}  # all different, so a swapped weight shows  # fmt: skip
+    net = tiny_student(**weights).train()
     for step in net.student.steps:  # past the zero-initialised heads, so every weight gets a say
         torch.nn.init.normal_(step.head.weight, std=0.1)
     out = net.loss(batch_of())
     assert {"kl", "kl_wrong_digit", "power", "perceptual", "energy_ratio"} <= out.keys()
-    expected = out["kl"] - 0.3 * out["kl_wrong_digit"] + out["power"] + 0.1 * out["perceptual"]
+    expected = (1.1 * out["kl"] - 0.3 * out["kl_wrong_digit"] + 0.7 * out["power"]
+                + 0.2 * out["perceptual"])  # fmt: skip
     assert out["loss"].item() == pytest.approx(expected.item(), rel=1e-5)
     out["loss"].backward()
     assert all(p.grad is None for p in net.teacher.parameters())

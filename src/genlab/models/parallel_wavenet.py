@@ -56,9 +56,8 @@ class ParallelWaveNetConfig:
     init_scale: float = doc("the new student's output scale, in mu-law units", default=0.05)
     crop: int = doc("samples the student generates per training example", default=4000)
     kl_weight: float = doc("weight of KL(student || teacher)", default=1.0)
-    power_weight: float = doc("weight of the power loss", default=1.0)
-    power_over_batch: bool = doc("power loss on the batch's average spectrum", default=False)
-    perceptual_weight: float = doc("weight of the digit classifier's cross-entropy", default=0.1)
+    power_weight: float = doc("weight of the power loss", default=0.1)
+    perceptual_weight: float = doc("weight of the digit classifier's cross-entropy", default=1.0)
     contrastive_weight: float = doc("weight of the KL to a wrong-digit teacher (subtracted)",
                                     default=0.3)  # fmt: skip
     teacher_guidance: float = doc(
@@ -99,15 +98,10 @@ def average_power(audio: torch.Tensor) -> torch.Tensor:
     return power_spectrum(audio, N_FFT, N_FFT // 4).mean(-1)
 
 
-def power_loss(audio: torch.Tensor, real: torch.Tensor, over_batch: bool = False) -> torch.Tensor:
-    """Mean squared difference of log average power spectra, (B, T) each -> scalar; with
-    `over_batch` the spectra are averaged over the batch too (one target for all, not one
-    per crop)."""
+def power_loss(audio: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """Mean squared difference of log average power spectra, (B, T) each -> scalar."""
     eps = 1e-7
-    p_audio, p_real = average_power(audio), average_power(real)  # (B, F) each
-    if over_batch:
-        p_audio, p_real = p_audio.mean(0), p_real.mean(0)
-    difference = torch.log(p_audio + eps) - torch.log(p_real + eps)
+    difference = torch.log(average_power(audio) + eps) - torch.log(average_power(real) + eps)
     return difference.square().mean()
 
 
@@ -224,7 +218,7 @@ class ParallelWaveNet(nn.Module):
             ).mean()
             total = total - cfg.contrastive_weight * out["kl_wrong_digit"]
         if cfg.power_weight > 0:
-            out["power"] = power_loss(audio, real, cfg.power_over_batch)
+            out["power"] = power_loss(audio, real)
             total = total + cfg.power_weight * out["power"]
         if cfg.perceptual_weight > 0:
             logits = self.classifier()(in_window(list(audio), WINDOW)[0])
