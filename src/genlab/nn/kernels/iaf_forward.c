@@ -102,50 +102,64 @@ static void layer_any(
 }
 
 /* The default student's widths (C = G = S = 16), written with GCC/Clang vector extensions:
- * one 16-float vector per channel group, TB16 time steps per block with their accumulators in
- * registers, every weight row loaded once per block. On one core of the development machine
- * (AVX-512, both cores otherwise busy): 4 flows x 10 layers over 8,000 steps in 11.9 ms,
- * against 51.6 ms for the scalar loops with constant widths that this replaced (48-49 ms
- * with fused multiply-adds). Where vectors are narrower the compiler splits each operation. */
-typedef float v16 __attribute__((vector_size(64)));
-typedef float v16u __attribute__((vector_size(64), aligned(4))); /* unaligned loads/stores */
-typedef int32_t i16v __attribute__((vector_size(64)));
+ * vectors as wide as the CPU's own (a wider vector type than the hardware's is split by the
+ * compiler, very slowly: 44x slower on AVX2), TB16 time steps per block with their
+ * accumulators in registers. 4 flows x 10 layers over 8,000 steps on one core of the
+ * development machine (both cores otherwise busy), against the scalar loops with constant
+ * widths that this replaced: 11.1 against 51.6 ms (AVX-512), 17.1 against 112 ms (compiled
+ * for AVX2), 39.1 against 121 ms (SSE2 only). */
+#ifndef VW /* floats per hardware vector, and time steps per block so that the accumulators
+             * (TB16 x 4 x 16 / VW vectors) fit in the registers */
+#if defined(__AVX512F__)
+#define VW 16
 #define TB16 8
+#elif defined(__AVX__)
+#define VW 8
+#define TB16 3
+#else /* SSE, NEON */
+#define VW 4
+#define TB16 2
+#endif
+#endif
+#define NV (16 / VW) /* vectors per 16 channels */
+typedef float vf __attribute__((vector_size(4 * VW)));
+typedef float vfu __attribute__((vector_size(4 * VW), aligned(4))); /* unaligned access */
+typedef int32_t vi __attribute__((vector_size(4 * VW)));
 
-static inline v16 load16(const float *p) { return *(const v16u *)p; }
-static inline void store16(float *p, v16 x) { *(v16u *)p = x; }
+static inline vf loadv(const float *p) { return *(const vfu *)p; }
+static inline void storev(float *p, vf x) { *(vfu *)p = x; }
 
-static inline v16 select16(i16v mask, v16 a, v16 b) {
+static inline vf selectv(vi mask, vf a, vf b) {
     /* mask ? a : b, element-wise (mask: -1 or 0, as vector comparisons give) */
-    return (v16)((mask & (i16v)a) | (~mask & (i16v)b));
+    return (vf)((mask & (vi)a) | (~mask & (vi)b));
 }
 
-static inline v16 exp16(v16 x) {
+static inline vf expv(vf x) {
     /* exp_approx on a vector; arguments clamped to [-40, 40] so that a product of two stays
-     * finite (gate16) */
-    const v16 lo = (v16){0} - 40.0f, hi = (v16){0} + 40.0f;
-    x = select16(x < lo, lo, x);
-    x = select16(x > hi, hi, x);
-    const v16 t = x * 1.44269504f;
-    v16 fi = __builtin_convertvector(__builtin_convertvector(t, i16v), v16);
-    fi -= __builtin_convertvector(-(fi > t), v16); /* floor */
-    const v16 f = t - fi;
-    v16 p = (v16){0} + 0.000218712623f;
+     * finite (gatev) */
+    const vf lo = (vf){0} - 40.0f, hi = (vf){0} + 40.0f;
+    x = selectv(x < lo, lo, x);
+    x = selectv(x > hi, hi, x);
+    const vf t = x * 1.44269504f;
+    vf fi = __builtin_convertvector(__builtin_convertvector(t, vi), vf);
+    fi -= __builtin_convertvector(-(fi > t), vf); /* floor */
+    const vf f = t - fi;
+    vf p = (vf){0} + 0.000218712623f;
     p = p * f + 0.00123824156f;
     p = p * f + 0.00968618598f;
     p = p * f + 0.0554789118f;
     p = p * f + 0.240231097f;
     p = p * f + 0.693146825f;
     p = p * f + 1.0f;
-    const i16v bits = (__builtin_convertvector(fi, i16v) + 127) << 23;
-    v16 scale;
+    const vi bits = (__builtin_convertvector(fi, vi) + 127) << 23;
+    vf scale;
     memcpy(&scale, &bits, sizeof scale);
     return p * scale;
 }
 
-static inline v16 gate16(v16 a, v16 b) {
+static inline vf gatev(vf a, vf b) {
     /* tanh(a) * sigmoid(b) = (1 - e^-2a) / ((1 + e^-2a) (1 + e^-b)): one division */
-    const v16 e1 = exp16(-2.0f * a), e2 = exp16(-b);
+    const vf e1 = expv(-2.0f * a), e2 = expv(-b);
     return (1.0f - e1) / ((1.0f + e1) * (1.0f + e2));
 }
 
@@ -161,33 +175,45 @@ static void layer_16(int T, int d, const float *h_in, float *h_out, float *skip,
             now[b] = h_in + (size_t)t * 16;
             past[b] = t >= d ? h_in + (size_t)(t - d) * 16 : zeros;
         }
-        v16 zt[TB16], zs[TB16];
-        for (int b = 0; b < TB16; b++) { zt[b] = load16(bz); zs[b] = load16(bz + 16); }
+        vf zt[TB16][NV], zs[TB16][NV]; /* the tanh and sigmoid halves */
+        for (int b = 0; b < TB16; b++)
+            for (int k = 0; k < NV; k++) {
+                zt[b][k] = loadv(bz + k * VW);
+                zs[b][k] = loadv(bz + 16 + k * VW);
+            }
         for (int i = 0; i < 16; i++) {
-            const v16 pt = load16(wz_past + i * 32), ps = load16(wz_past + i * 32 + 16);
-            const v16 nt = load16(wz_now + i * 32), ns = load16(wz_now + i * 32 + 16);
+            const float *rp = wz_past + i * 32, *rn = wz_now + i * 32;
             for (int b = 0; b < TB16; b++) {
                 const float xp = past[b][i], xn = now[b][i];
-                zt[b] += xp * pt + xn * nt;
-                zs[b] += xp * ps + xn * ns;
+                for (int k = 0; k < NV; k++) {
+                    zt[b][k] += xp * loadv(rp + k * VW) + xn * loadv(rn + k * VW);
+                    zs[b][k] += xp * loadv(rp + 16 + k * VW) + xn * loadv(rn + 16 + k * VW);
+                }
             }
         }
         float a[TB16][16];
-        for (int b = 0; b < TB16; b++) store16(a[b], gate16(zt[b], zs[b]));
-        v16 res[TB16], sk[TB16];
-        for (int b = 0; b < TB16; b++) { res[b] = load16(bo); sk[b] = load16(bo + 16); }
-        for (int i = 0; i < 16; i++) {
-            const v16 wr = load16(wo + i * 32), ws = load16(wo + i * 32 + 16);
-            for (int b = 0; b < TB16; b++) {
-                res[b] += a[b][i] * wr;
-                sk[b] += a[b][i] * ws;
+        for (int b = 0; b < TB16; b++)
+            for (int k = 0; k < NV; k++) storev(a[b] + k * VW, gatev(zt[b][k], zs[b][k]));
+        vf res[TB16][NV], sk[TB16][NV];
+        for (int b = 0; b < TB16; b++)
+            for (int k = 0; k < NV; k++) {
+                res[b][k] = loadv(bo + k * VW);
+                sk[b][k] = loadv(bo + 16 + k * VW);
             }
+        for (int i = 0; i < 16; i++) {
+            const float *row = wo + i * 32;
+            for (int b = 0; b < TB16; b++)
+                for (int k = 0; k < NV; k++) {
+                    res[b][k] += a[b][i] * loadv(row + k * VW);
+                    sk[b][k] += a[b][i] * loadv(row + 16 + k * VW);
+                }
         }
-        for (int b = 0; b < TB16 && t0 + b < T; b++) {
-            const size_t t = (size_t)(t0 + b) * 16;
-            store16(h_out + t, load16(h_in + t) + res[b]);
-            store16(skip + t, load16(skip + t) + sk[b]);
-        }
+        for (int b = 0; b < TB16 && t0 + b < T; b++)
+            for (int k = 0; k < NV; k++) {
+                const size_t t = (size_t)(t0 + b) * 16 + k * VW;
+                storev(h_out + t, loadv(h_in + t) + res[b][k]);
+                storev(skip + t, loadv(skip + t) + sk[b][k]);
+            }
     }
 }
 
