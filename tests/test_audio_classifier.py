@@ -10,7 +10,7 @@ import torch
 
 from genlab.data.audio import in_window, log_mel, mel_filterbank
 from genlab.errors import GenlabError
-from genlab.metrics.audio import digit_accuracy
+from genlab.metrics.audio import digit_accuracy, quiet_fraction
 from genlab.metrics.yardstick import cached_yardstick, yardstick_dir
 from genlab.models.audio_classifier import AudioClassifier, AudioClassifierConfig, place_randomly
 from genlab.train.config import TrainConfig
@@ -83,6 +83,18 @@ def test_digit_accuracy_pads_clips_to_the_window_and_counts_per_digit():
         3: 1.0,
         4: 0.0,
     }
+
+
+def test_quiet_fraction_counts_clips_20_db_below_real_speech_over_a_fixed_length():
+    real = torch.ones(100)  # mean power 1
+    clips = [
+        torch.ones(50),  # as loud
+        0.05 * torch.ones(50),  # power 0.0025: quiet
+        torch.ones(10),  # 10 loud samples in 50: power 0.2, not quiet
+        torch.cat([0.05 * torch.ones(50), torch.ones(50)]),  # loud only past the length: quiet
+    ]
+    assert quiet_fraction(clips, real, 50) == 0.5
+    assert quiet_fraction(clips, real, 50, threshold=0.001) == 0.0
 
 
 def test_a_yardstick_is_only_cached_after_passing_its_check(data_root):

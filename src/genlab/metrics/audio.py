@@ -47,6 +47,16 @@ def digit_accuracy(classifier: AudioClassifier, clips: list[torch.Tensor], digit
             "predicted": predicted.tolist()}  # fmt: skip
 
 
+def quiet_fraction(clips: list[torch.Tensor], real: torch.Tensor, length: int,
+                   threshold: float = 0.01) -> float:  # fmt: skip
+    """Fraction of float clips whose mean power over their first `length` samples (zero past
+    a clip's end) is below `threshold` times the mean power of `real` (any shape); 0.01: 20 dB
+    quieter. One loud clip can hide many whispered ones in `energy_ratio`; not here."""
+    reference = real.square().mean().clamp(min=1e-12)
+    power = torch.stack([c[:length].square().sum() / length for c in clips])
+    return (power < threshold * reference).float().mean().item()
+
+
 def energy_ratio(audio: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     """Mean power of `audio` over that of `real` (any shapes): 1 = as loud; a whisper is far
     below 1."""

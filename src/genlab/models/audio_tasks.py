@@ -19,7 +19,7 @@ from genlab.data import fsdd
 from genlab.data.audio import ClipSet, fixed_length, mulaw_decode, mulaw_encode, random_crops
 from genlab.data.batches import InMemoryBatches, seeded
 from genlab.errors import ConfigError
-from genlab.metrics.audio import digit_accuracy, digit_classifier, energy_ratio
+from genlab.metrics.audio import digit_accuracy, digit_classifier, energy_ratio, quiet_fraction
 from genlab.models.audio_classifier import WINDOW, place_randomly
 from genlab.models.image_tasks import eval_mode
 from genlab.viz.audio import save_audio_picture, save_wav
@@ -135,7 +135,8 @@ def score_generated(model, options, teacher, data: AudioSplits, n: int, seed: in
     each) measured four ways: the `teacher` WaveNet's NLL of them (bits and nats per sample;
     the model itself if it is a WaveNet),
     how often genlab's spoken-digit classifier hears their digit (if digit-conditioned), their
-    mean power over that of the real test speech (a whisper is far below 1), and generation
+    mean power over that of the real test speech (a whisper is far below 1) and the fraction of
+    clips 20 dB quieter than it (and of the real test utterances, cut alike), and generation
     throughput for the batch of n (samples/s). `judge`: a second spoken-digit classifier (e.g.
     trained with another seed) whose rate is reported as "judge_digit_accuracy": a model
     trained against genlab's classifier (Parallel WaveNet's perceptual loss) never saw it."""
@@ -148,11 +149,14 @@ def score_generated(model, options, teacher, data: AudioSplits, n: int, seed: in
                                zeros if dig is None else dig)  # fmt: skip
     with eval_mode(teacher), torch.no_grad():
         nats = clip_nll(teacher, codes).sum().item() / int(codes.offsets[-1])
-    real = torch.cat([mulaw_decode(data.test.clip(k)) for k in range(len(data.test))])
+    real_clips = [mulaw_decode(data.test.clip(k)) for k in range(len(data.test))]
+    real = torch.cat(real_clips)
     out = {
         "teacher_nll_bits_per_sample": nats / math.log(2),
         "teacher_nll_nats_per_sample": nats,
         "energy_ratio": energy_ratio(torch.cat(clips), real).item(),
+        "quiet_clip_fraction": quiet_fraction(clips, real, len(clips[0])),
+        "real_quiet_clip_fraction": quiet_fraction(real_clips, real, len(clips[0])),
         "samples_per_second": n * len(clips[0]) / seconds,
         "n": n,
     }
