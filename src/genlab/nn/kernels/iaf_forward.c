@@ -30,6 +30,11 @@
 
 #define MAX_WIDTH 1024
 
+/* 2^f for f in [0, 1): a degree-6 fit, written once for floats and vectors alike */
+#define EXP2_FRACTION(f)                                                                       \
+    ((((((0.000218712623f * (f) + 0.00123824156f) * (f) + 0.00968618598f) * (f) +              \
+        0.0554789118f) * (f) + 0.240231097f) * (f) + 0.693146825f) * (f) + 1.0f)
+
 static inline float exp_approx(float x) {
     /* e^x = 2^(x log2 e) = 2^i * 2^f, 2^f by a degree-6 fit on [0, 1). Written so that GCC
      * vectorises the loops calling it: no branches, and no floorf/fminf (which it does not
@@ -40,13 +45,7 @@ static inline float exp_approx(float x) {
     float fi = (float)(int32_t)t;
     fi -= (float)(fi > t); /* floor */
     const float f = t - fi;
-    float p = 0.000218712623f;
-    p = p * f + 0.00123824156f;
-    p = p * f + 0.00968618598f;
-    p = p * f + 0.0554789118f;
-    p = p * f + 0.240231097f;
-    p = p * f + 0.693146825f;
-    p = p * f + 1.0f;
+    const float p = EXP2_FRACTION(f);
     const int32_t bits = ((int32_t)fi + 127) << 23;
     float scale;
     memcpy(&scale, &bits, sizeof scale);
@@ -144,13 +143,7 @@ static inline vf expv(vf x) {
     vf fi = __builtin_convertvector(__builtin_convertvector(t, vi), vf);
     fi -= __builtin_convertvector(-(fi > t), vf); /* floor */
     const vf f = t - fi;
-    vf p = (vf){0} + 0.000218712623f;
-    p = p * f + 0.00123824156f;
-    p = p * f + 0.00968618598f;
-    p = p * f + 0.0554789118f;
-    p = p * f + 0.240231097f;
-    p = p * f + 0.693146825f;
-    p = p * f + 1.0f;
+    const vf p = EXP2_FRACTION(f);
     const vi bits = (__builtin_convertvector(fi, vi) + 127) << 23;
     vf scale;
     memcpy(&scale, &bits, sizeof scale);
