@@ -63,9 +63,12 @@ def scored(model, options, teacher, splits, n: int, judge=None) -> dict:
 
 def energy_over_training(run: Path) -> dict:
     """The energy ratio logged during the second half of `run`'s training: min, quartiles and
-    max, and the fraction of logged batches below 0.01 (20 dB quieter than the real crops)."""
+    max, and the fraction of logged batches below 0.01 (20 dB quieter than the real crops);
+    only the count where fewer than two batches were logged."""
     rows = [r for r in read_metrics(run) if "energy_ratio" in r]
     late = sorted(r["energy_ratio"] for r in rows if r["step"] > rows[-1]["step"] / 2)
+    if len(late) < 2:
+        return {"batches": len(late)}
     q = statistics.quantiles(late, n=4)
     return {"min": late[0], "q1": q[0], "median": q[1], "q3": q[2], "max": late[-1],
             "below_0.01": sum(e < 0.01 for e in late) / len(late), "batches": len(late)}  # fmt: skip
@@ -99,7 +102,12 @@ def main() -> None:
     n = 10 * args.per_digit
     _, t_options, teacher, t_config = load_run(Path(args.teacher))
     splits = load_data("fsdd", None, t_options)
-    judge = load_run(Path(args.judge))[2] if args.judge else None
+    judge = None
+    if args.judge:
+        judge_entry, _, judge, _ = load_run(Path(args.judge))
+        if judge_entry.name != "audio_classifier":
+            raise SystemExit(f"--judge {args.judge}: an audio_classifier run is needed, "
+                             f"not a {judge_entry.name} run")  # fmt: skip
     entry = get_model("parallel_wavenet")
     report: dict = {"benchmark": "parallel_wavenet", "teacher_run": args.teacher,
                     "teacher_step": t_config["step"]}  # fmt: skip
@@ -107,6 +115,7 @@ def main() -> None:
                          **scored(teacher, t_options, teacher, splits, n, judge)}  # fmt: skip
 
     def student(name: str, overrides: dict) -> tuple[object, object, dict]:
+        """The student `name` (trained now unless reused), its options, and how it trained."""
         out = Path(args.out) / name
         if name == "full" and args.student:
             out = Path(args.student)
@@ -116,21 +125,18 @@ def main() -> None:
             train_for_minutes("parallel_wavenet", "fsdd", options, args.minutes, out, args.threads)
         _, options, model, config = load_run(out)
         report.setdefault("options", dataclasses.asdict(options))
-        config["energy_over_training"] = energy_over_training(out)
-        return model, options, config
+        trained = {"steps": config["step"], "train_minutes": round(config["train_seconds"] / 60, 1),
+                   "energy_over_training": energy_over_training(out)}  # fmt: skip
+        return model, options, trained
 
-    model, options, config = student("full", {})
-    report["student"] = {"samples_per_s_batch_1": speed(model), "steps": config["step"],
-                         "train_minutes": round(config["train_seconds"] / 60, 1),
-                         "energy_over_training": config["energy_over_training"],
+    model, options, trained = student("full", {})
+    report["student"] = {"samples_per_s_batch_1": speed(model), **trained,
                          **scored(model, options, teacher, splits, n, judge)}  # fmt: skip
     report["ablation"] = {}
     for loss in ablate:
-        model, options, config = student(f"no_{loss}", {f"{loss}_weight": 0.0})
-        report["ablation"][f"no_{loss}"] = {
-            "steps": config["step"], "energy_over_training": config["energy_over_training"],
-            **scored(model, options, teacher, splits, n, judge),
-        }  # fmt: skip
+        model, options, trained = student(f"no_{loss}", {f"{loss}_weight": 0.0})
+        report["ablation"][f"no_{loss}"] = {**trained,
+                                            **scored(model, options, teacher, splits, n, judge)}  # fmt: skip
     s, t = report["student"], report["teacher"]
     report["bars"] = {
         "student_50x_real_time": s["samples_per_s_batch_1"] >= 400_000,

@@ -101,16 +101,14 @@ static void layer_any(
 }
 
 /* The default student's widths (C = G = S = 16), written with GCC/Clang vector extensions:
- * vectors as wide as the CPU's own (a wider vector type than the hardware's is split by the
- * compiler, very slowly: 44x slower on AVX2), TB16 time steps per block with their
- * accumulators in registers. 4 flows x 10 layers over 8,000 steps on one core of the
- * development machine (both cores otherwise busy), against the scalar loops with constant
- * widths that this replaced: 11.1 against 51.6 ms (AVX-512), 17.1 against 112 ms (compiled
- * for AVX2), 39.1 against 121 ms (SSE2 only). */
-#ifndef VW /* floats per hardware vector, and time steps per block so that the accumulators
-             * (TB16 x 4 x 16 / VW vectors) fit in the registers */
-#if defined(__AVX512F__)
-#define VW 16
+ * vectors as wide as the CPU's own, TB16 time steps per block with their accumulators in
+ * registers. 4 flows x 10 layers over 8,000 steps, one core of the idle development machine,
+ * against the scalar loops with constant widths that this replaced: 11.6 against 48.2 ms
+ * (AVX-512), 17.8 against 113.7 ms (compiled for AVX2), 40.8 against 122.4 ms (SSE2 only).
+ * A vector type wider than the hardware's is split by the compiler, very slowly: 16-float
+ * vectors compiled for AVX2 took 463 ms, 26x the 8-float code. */
+#if defined(__AVX512F__) /* VW: floats per hardware vector; TB16: time steps per block, so */
+#define VW 16            /* that the TB16 x 4 x 16 / VW accumulators fit in the registers */
 #define TB16 8
 #elif defined(__AVX__)
 #define VW 8
@@ -118,7 +116,6 @@ static void layer_any(
 #else /* SSE, NEON */
 #define VW 4
 #define TB16 2
-#endif
 #endif
 #define NV (16 / VW) /* vectors per 16 channels */
 typedef float vf __attribute__((vector_size(4 * VW)));
