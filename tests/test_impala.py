@@ -335,7 +335,7 @@ def test_trajectories_can_keep_each_ended_episodes_last_observation(monkeypatch)
     cfg = ImpalaConfig(env="paint:mnist", unroll=4)
     object.__setattr__(cfg, "keep_final_obs", True)  # what a learner needing it sets
     agent, (batch,) = inline_batch(cfg, batch=2)
-    assert batch["final_obs"].shape == (4, 2, 2, 64, 64)
+    assert batch["final_obs"].shape == (4, 2, 3, 64, 64)  # canvas, stroke count, pen
     ended = batch["terminated"]
     assert ended[:, 0].tolist() == [False, True, False, True]
     assert (batch["final_obs"][ended][:, 1] == 255).all()  # the episode's end, not the next start

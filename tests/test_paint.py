@@ -164,11 +164,13 @@ def test_paint_task_planes_reward_and_spec():
     targets[0, 10:18, 10:18] = 255
     task = PaintTask("mnist-target-l2", PaintConfig(renderer="numpy", episode_length=2), targets)
     obs, _ = task.reset(seed=0)
-    assert obs.shape == (3, 64, 64) and obs.dtype == np.uint8
+    assert obs.shape == (4, 64, 64) and obs.dtype == np.uint8
     assert (obs[0] == 255).all() and obs[1].min() == 0 and (obs[2] == 0).all()
-    move = {"flag": 0, "end": 0, "control": 0, "pressure": 0, "size": 0}
+    assert np.argwhere(obs[3]).tolist() == [[32, 32], [32, 33], [33, 32], [33, 33]]  # mid-canvas
+    move = {"flag": 0, "end": 3 * 32 + 5, "control": 0, "pressure": 0, "size": 0}  # row 3, col 5
     obs, r, term, _, _ = task.step(move)
     assert r == 0.0 and not term and (obs[2] == 128).all()  # halfway through the episode
+    assert np.argwhere(obs[3]).tolist() == [[6, 10], [6, 11], [7, 10], [7, 11]]  # the pen's cell
     obs, r, term, _, _ = task.step(move)
     target_ink = ink(task.env.target)
     assert term and r == pytest.approx(-float(np.mean(target_ink**2)))  # a blank canvas
@@ -187,16 +189,59 @@ def test_spatial_heads_decode_grid_cells_as_images():
     assert logits.shape == (3, 1024)
     spec = EnvSpec("paint:mnist", "paint", (2, 64, 64), "uint8", 1 / 255, (2, 1024, 1024, 4, 4),
                    ("flag", "end", "control", "pressure", "size"))  # fmt: skip
-    net = AgentNet(spec, lstm=16)
-    assert [type(layer).__name__ for layer in net.heads.layers] == [
-        "Linear", "SpatialLogits", "SpatialLogits", "Linear", "Linear"]  # fmt: skip
-    obs = torch.randint(0, 256, (1, 3, 2, 64, 64), dtype=torch.uint8)
-    features, _ = net.core(obs, torch.ones(1, 3, dtype=torch.bool), net.initial_state(3))
-    actions, logp = net.heads.sample(features[0])
-    assert actions.shape == (3, 5) and (actions[:, 1] < 1024).all()
-    assert torch.allclose(net.heads.evaluate(features[0], actions)[0], logp, atol=1e-5)
+    for torso, head in (("auto", "SpatialLogits"), ("paint_map", "MapLogits")):
+        net = AgentNet(spec, torso, lstm=16)
+        assert [type(layer).__name__ for layer in net.heads.layers] == [
+            "Linear", head, head, "Linear", "Linear"]  # fmt: skip
+        obs = torch.randint(0, 256, (1, 3, 2, 64, 64), dtype=torch.uint8)
+        features, _ = net.core(obs, torch.ones(1, 3, dtype=torch.bool), net.initial_state(3))
+        actions, logp = net.heads.sample(features[0])
+        assert actions.shape == (3, 5) and (actions[:, 1] < 1024).all()
+        assert torch.allclose(net.heads.evaluate(features[0], actions)[0], logp, atol=1e-5)
     with pytest.raises(ValueError, match="grid"):
         SpatialLogits(10, 24)
+
+
+def test_map_logits_put_an_earlier_choice_back_on_its_own_cell():
+    """MapLogits folds 2x2 grid cells into one map cell and unfolds its logits again: with
+    weights that pass the earlier head's plane straight through, the logits are that plane."""
+    import torch
+
+    from genlab.agents.impala.networks import MapLogits
+
+    head = MapLogits(features=5, channels=3, planes=1)
+    with torch.no_grad():
+        for p in head.parameters():
+            p.zero_()
+        mid, last = head.out[0], head.out[2]  # 3x3 conv (3 + 4 -> 3), 1x1 conv (3 -> 4)
+        for k in range(3):  # sub-cells 0..2 pass the centre tap through the hidden channels
+            mid.weight[k, 3 + k, 1, 1] = 1.0
+            last.weight[k, k, 0, 0] = 1.0
+        last.bias[3] = 0.0  # sub-cell 3 has no hidden channel of its own: its logit stays 0
+    choice = torch.tensor([0, 1, 32 * 7 + 4, 32 * 31 + 30])  # every sub-cell but (odd, odd)
+    planes = torch.nn.functional.one_hot(choice, 1024).float().reshape(4, 1, 32, 32)
+    logits = head(torch.randn(4, 5), torch.zeros(4, 3, 16, 16), planes)
+    assert logits.shape == (4, 1024)
+    assert torch.equal(logits.argmax(1), choice) and torch.equal(logits.sum(1), torch.ones(4))
+
+
+def test_the_map_torso_keeps_the_core_and_value_off_the_map():
+    import torch
+
+    from genlab.agents.impala.networks import AgentNet
+    from genlab.envs.registry import EnvSpec
+
+    spec = EnvSpec("paint:mnist", "paint", (2, 64, 64), "uint8", 1 / 255, (2, 1024, 1024, 4, 4),
+                   ("flag", "end", "control", "pressure", "size"))  # fmt: skip
+    net = AgentNet(spec, "paint_map", lstm=16)
+    obs = torch.randint(0, 256, (2, 3, 2, 64, 64), dtype=torch.uint8)
+    features, state = net.core(obs, torch.zeros(2, 3, dtype=torch.bool), net.initial_state(3))
+    assert features.shape == (2, 3, 16 + 16 * 16 * 16) and state.shape == (3, 2, 16)
+    shuffled = torch.cat([features[..., :16], features[..., 16:].flip(-1)], -1)
+    assert torch.equal(net.values(features), net.values(shuffled))
+    with pytest.raises(ValueError, match="multiple of 8"):
+        AgentNet(EnvSpec("paint:mnist", "paint", (2, 64, 64), "uint8", 1 / 255,
+                         (2, 144, 144, 4, 4), spec.action_names), "paint_map")  # fmt: skip
 
 
 def test_the_smaller_painter_sees_the_canvas_at_half_size_and_decodes_narrower():

@@ -47,9 +47,12 @@ class SpiralConfig(ImpalaConfig):
 
     env: str = doc("painting task: paint:mnist, paint:omniglot (critic), "
                    "paint:mnist-target-l2 (--reward l2)", default="paint:mnist")  # fmt: skip
+    torso: str = doc("network torso (paint_map: location heads read a map of the canvas)",
+                     default="paint_map")  # fmt: skip
     lstm: int = doc("LSTM core width", default=128)
     clip_rewards: bool = doc("clip rewards to [-1, 1] (critic scores are not)", default=False)
     gamma: float = doc("discount (episodes are 20 strokes)", default=1.0)
+    entropy_weight: float = doc("entropy bonus weight", default=0.002)
     reward: str = doc(f"where rewards come from: {', '.join(REWARDS)}", default="critic")
     critic_channels: int = doc("channels of the critic's first conv", default=32)
     critic_lr: float = doc("critic learning rate (Adam, betas 0, 0.9)", default=1e-4)

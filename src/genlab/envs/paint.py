@@ -186,6 +186,11 @@ class PaintEnv(gym.Env):
         done = self._t >= cfg.episode_length
         return self._observation(), 0.0, done, False, {}
 
+    @property
+    def pen(self) -> tuple[float, float]:
+        """Where the next stroke starts, (x, y) in canvas pixels."""
+        return self._pen
+
     def render(self) -> np.ndarray:
         return self._surface.pixels()
 

@@ -8,7 +8,9 @@ same strokes, with the observation flattened into uint8 image planes that genlab
                              difference between canvas and target ink, per pixel in [0, 1]
 
 Observation (C, canvas, canvas) uint8: the canvas' luminance (255 = white), then the target's
-(conditional), then a plane filled with round(255 * fraction of the episode done).
+(conditional), then a plane filled with round(255 * fraction of the episode done), then the pen:
+255 on the grid cell where the next stroke starts, 0 elsewhere (SPIRAL's agent sees its previous
+action; without it the start of every stroke would have to be remembered).
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ class PaintTask(gym.Env):
             targets = target_images(dataset)
         self.env = PaintEnv(self.cfg, targets)
         self.render_mode = "rgb_array"
-        planes = 3 if conditional else 2
+        planes = 4 if conditional else 3
         size = self.cfg.canvas
         self.observation_space = gym.spaces.Box(0, 255, (planes, size, size), np.uint8)
         self.action_space = self.env.action_space
@@ -67,7 +69,16 @@ class PaintTask(gym.Env):
         if self.cfg.conditional:
             planes.append(obs["target"].mean(-1).round().astype(np.uint8))
         planes.append(np.full((size, size), round(255 * float(obs["step"][0])), np.uint8))
+        planes.append(self._pen_plane())
         return np.stack(planes)
+
+    def _pen_plane(self) -> np.ndarray:
+        """(canvas, canvas) uint8: 255 on the pen's grid cell."""
+        size, cell = self.cfg.canvas, self.cfg.canvas // self.cfg.grid
+        plane = np.zeros((size, size), np.uint8)
+        col, row = (min(int(v // cell), self.cfg.grid - 1) for v in self.env.pen)
+        plane[row * cell : (row + 1) * cell, col * cell : (col + 1) * cell] = 255
+        return plane
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)

@@ -221,7 +221,7 @@ for _name, _options, _summary in (
 MODELS["spiral"] = ModelEntry(
     "spiral", "SPIRAL: an IMPALA painter (libmypaint) rewarded by a WGAN-GP critic",
     SpiralConfig, SpiralAgent, ("env",), evaluate_painter, False, make_spiral_state, spiral_step,
-    {"lr": 2e-4, "batch_size": 32, "grad_clip": 40.0, "log_every": 20, "checkpoint_every": 200},
+    {"lr": 6e-4, "batch_size": 32, "grad_clip": 40.0, "log_every": 20, "checkpoint_every": 200},
     impala.load_data, impala.train_batches, impala.episode_gifs, sample_paintings,
     lambda options, cfg: options.unroll * cfg.batch_size,
 )
