@@ -185,3 +185,29 @@ def test_the_l2_score_is_minus_the_scaled_28x28_squared_ink_difference():
     planes[:, 1, :32] = 0  # target: the top half inked
     planes[1, 0, :32] = 0  # the second canvas paints it exactly
     assert torch.allclose(SpiralAgent(cfg).score(planes), torch.tensor([-3 * 0.5, 0.0]))
+
+
+def test_a_greedy_painting_takes_the_likeliest_strokes_whatever_the_generator(
+    data_root, short_episodes
+):
+    from genlab.agents.spiral import paint_episode
+    from genlab.envs.paint_tasks import PaintTask
+
+    torch.manual_seed(0)
+    agent = SpiralAgent(SpiralConfig(env="paint:mnist-target", lstm=16)).eval()
+    target = paint_tasks.target_images("mnist")[:1]
+
+    def program(seed: int, greedy: bool):
+        env = PaintTask("mnist-target", targets=target)
+        return paint_episode(agent, env, 0, torch.Generator().manual_seed(seed), greedy)[1]
+
+    assert program(1, greedy=True) == program(2, greedy=True)
+    assert program(1, greedy=False) != program(2, greedy=False)
+    first = program(1, greedy=True)[0]  # the likeliest first stroke, by the heads themselves
+    net = agent.net
+    obs, _ = PaintTask("mnist-target", targets=target).reset(seed=0)
+    features, _ = net.core(torch.from_numpy(obs)[None, None], torch.ones(1, 1, dtype=torch.bool),
+                           net.initial_state(1))  # fmt: skip
+    with torch.no_grad():
+        best_flag = net.heads._logits(*net.heads._split(features[0]), 0, []).argmax().item()
+    assert first.paint == bool(best_flag)

@@ -236,16 +236,18 @@ def evaluate_painter(model: SpiralAgent, options: SpiralConfig, data, episodes: 
 
 
 @torch.no_grad()
-def paint_episode(model: SpiralAgent, env, seed: int, generator: torch.Generator):
-    """One episode of `env` (a PaintTask) with the agent sampling its strokes: the RGB canvas
-    after every stroke (the first is blank) and the program."""
+def paint_episode(model: SpiralAgent, env, seed: int, generator: torch.Generator,
+                  greedy: bool = False):  # fmt: skip
+    """One episode of `env` (a PaintTask) with the agent sampling its strokes (or, `greedy`,
+    taking each head's likeliest choice in turn): the RGB canvas after every stroke (the first
+    is blank) and the program."""
     net = model.net
     obs, _ = env.reset(seed=seed)
     state, first, frames, done = net.initial_state(1), torch.ones(1, 1, dtype=torch.bool), [], False
     frames.append(env.render())
     while not done:
         features, state = net.core(torch.from_numpy(obs)[None, None], first, state)
-        action, _ = net.heads.sample(features[0], generator)
+        action, _ = net.heads.sample(features[0], generator, greedy)
         obs, _, terminated, truncated, _ = env.step(dict(zip(net.spec.action_names,
                                                              action[0].tolist(), strict=True)))  # fmt: skip
         frames.append(env.render())

@@ -202,7 +202,7 @@ class ActionHeads(nn.Module):
     A Discrete action space is the case H = 1. Heads marked `spatial` choose a cell of a square
     grid and decode their logits as an image (`SpatialLogits` with `spatial_channels`), or, with
     `fmap` = (channels, grid), read them off a map the torso made (`MapLogits`): then each h is
-    (features + channels * grid^2,), the vector followed by the flattened map."""
+    (features + channels * (grid/2)^2,), the vector followed by the flattened map."""
 
     def __init__(
         self, features: int, sizes: tuple[int, ...], spatial: tuple[bool, ...] = (),
@@ -225,7 +225,8 @@ class ActionHeads(nn.Module):
         self.layers = nn.ModuleList(head(i, n) for i, n in enumerate(sizes))
 
     def _split(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """h (N, F[+ map]) -> the vector (N, F) and the map (N, channels, grid, grid) or None."""
+        """h (N, F[+ map]) -> the vector (N, F) and the map (N, channels, grid/2, grid/2) or
+        None."""
         if self.fmap is None:
             return h, None
         channels, grid = self.fmap
