@@ -202,6 +202,8 @@ def main() -> None:
                                "smiley_mse": score(agent, faces)},
             "mnist_agent": {**mnist_info, "mnist_mse": score(mnist_agent, test),
                             "smiley_mse": score(mnist_agent, faces)},
+            "smiley_baselines_mse": {"blank": round(float(np.mean((faces / 255) ** 2)), 5),
+                                     "random_strokes": score(RandomPainter(), faces)},
         }  # fmt: skip
     if "unconditional" in parts:
         from genlab.metrics.features import feature_net, sample_quality
