@@ -171,6 +171,12 @@ def test_paint_task_planes_reward_and_spec():
     obs, r, term, _, _ = task.step(move)
     assert r == 0.0 and not term and (obs[2] == 128).all()  # halfway through the episode
     assert np.argwhere(obs[3]).tolist() == [[6, 10], [6, 11], [7, 10], [7, 11]]  # the pen's cell
+    odd = PaintTask("mnist-target", PaintConfig(renderer="numpy", grid=24), targets)
+    odd.reset(seed=0)
+    obs, *_ = odd.step({**move, "end": 24 * 23 + 5})  # row 23 (the last), col 5
+    rows, cols = np.nonzero(obs[3])
+    assert set(rows * 24 // 64) == {23} and set(cols * 24 // 64) == {5}
+    assert len(rows) == len(set(rows)) * len(set(cols)) and max(rows) == 63  # a whole cell
     obs, r, term, _, _ = task.step(move)
     target_ink = ink(task.env.target)
     assert term and r == pytest.approx(-float(np.mean(target_ink**2)))  # a blank canvas
@@ -217,7 +223,7 @@ def test_map_logits_put_an_earlier_choice_back_on_its_own_cell():
         for k in range(3):  # sub-cells 0..2 pass the centre tap through the hidden channels
             mid.weight[k, 3 + k, 1, 1] = 1.0
             last.weight[k, k, 0, 0] = 1.0
-        last.bias[3] = 0.0  # sub-cell 3 has no hidden channel of its own: its logit stays 0
+        # sub-cell 3 has no hidden channel of its own: its logit stays 0
     choice = torch.tensor([0, 1, 32 * 7 + 4, 32 * 31 + 30])  # every sub-cell but (odd, odd)
     planes = torch.nn.functional.one_hot(choice, 1024).float().reshape(4, 1, 32, 32)
     logits = head(torch.randn(4, 5), torch.zeros(4, 3, 16, 16), planes)

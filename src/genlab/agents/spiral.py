@@ -1,8 +1,9 @@
 """SPIRAL (Ganin et al. 2018): an IMPALA painter rewarded by a WGAN-GP critic.
 
-The agent is genlab's IMPALA network on the painting task (`paint:mnist`: a paint torso, an
-LSTM, autoregressive heads with spatial location heads), trained with V-trace. Its reward is 0
-at every step but the last, where it is the critic's score of the finished canvas. The critic
+The agent is genlab's IMPALA network on the painting task (`paint:mnist`: the `paint_map`
+torso, an LSTM, autoregressive heads whose two location heads read the torso's map of the
+canvas), trained with V-trace. Its reward is 0 at every step but the last, where it is the
+critic's score of the finished canvas. The critic
 is genlab's WGAN-GP critic (`models.gan.Critic`) on 28x28 ink images: the canvas' ink
 (1 - luminance) area-averaged from 64x64, against real training images of the same dataset. In
 conditional tasks (`paint:mnist-target`) it judges (canvas, target) pairs against (target,
@@ -33,6 +34,7 @@ import torch.nn.functional as F
 from genlab.agents.impala.agent import ImpalaAgent
 from genlab.agents.impala.config import ImpalaConfig
 from genlab.agents.impala.learning import actor_critic_loss
+from genlab.agents.impala.networks import TORSOS
 from genlab.errors import ConfigError
 from genlab.models.gan import Critic, WGANGPConfig, gradient_penalty
 from genlab.train.config import TrainConfig, doc
@@ -47,7 +49,8 @@ class SpiralConfig(ImpalaConfig):
 
     env: str = doc("painting task: paint:mnist, paint:omniglot (critic), "
                    "paint:mnist-target-l2 (--reward l2)", default="paint:mnist")  # fmt: skip
-    torso: str = doc("network torso (paint_map: location heads read a map of the canvas)",
+    torso: str = doc(f"network torso: one of {', '.join(TORSOS)} (paint_map: the location "
+                     "heads read a map of the canvas; paint: they decode a vector)",
                      default="paint_map")  # fmt: skip
     lstm: int = doc("LSTM core width", default=128)
     clip_rewards: bool = doc("clip rewards to [-1, 1] (critic scores are not)", default=False)

@@ -73,12 +73,11 @@ class PaintTask(gym.Env):
         return np.stack(planes)
 
     def _pen_plane(self) -> np.ndarray:
-        """(canvas, canvas) uint8: 255 on the pen's grid cell."""
-        size, cell = self.cfg.canvas, self.cfg.canvas // self.cfg.grid
-        plane = np.zeros((size, size), np.uint8)
-        col, row = (min(int(v // cell), self.cfg.grid - 1) for v in self.env.pen)
-        plane[row * cell : (row + 1) * cell, col * cell : (col + 1) * cell] = 255
-        return plane
+        """(canvas, canvas) uint8: 255 on the pixels of the pen's grid cell (any grid size)."""
+        size, grid = self.cfg.canvas, self.cfg.grid
+        col, row = (min(int(v * grid / size), grid - 1) for v in self.env.pen)
+        cells = np.arange(size) * grid // size  # each pixel row's (or column's) cell
+        return ((cells[:, None] == row) & (cells[None, :] == col)).astype(np.uint8) * 255
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)

@@ -94,8 +94,8 @@ class PaintMapTorso(nn.Module):
     "paint where the target has ink the canvas lacks" is a local rule, not one a 256-wide vector
     must carry for every cell. Half the grid's resolution because on a CPU these small convs
     are bound by memory traffic, which falls 4x (measured: 0.23 s for one 16->16 3x3 conv
-    forward and backward on 640 32x32 frames, one thread). Tensors are channels-last (2x
-    faster here)."""
+    forward and backward on 640 32x32 frames, one thread). Tensors are channels-last: 1.8x
+    faster for that conv, 3.9x for a 1x1 conv to one channel."""
 
     def __init__(self, obs_shape: tuple[int, ...], grid: int, channels: int = 16):
         super().__init__()
