@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from common import train_for_minutes
-from genlab.models.registry import get_model
+from genlab.tasks.registry import get_model
 from genlab.workflow import evaluate
 
 

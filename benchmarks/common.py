@@ -12,10 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from genlab.errors import ConfigError
-from genlab.models.registry import get_model
+from genlab.tasks.registry import get_model
+from genlab.tasks.training import RunSpec, train
 from genlab.train.config import TrainConfig, parse_overrides
 from genlab.train.loop import FitResult
-from genlab.workflow import train
 
 
 def parse_set(items: list[str], options_cls: type) -> dict:
@@ -30,7 +30,8 @@ def train_from_scratch(model: str, data: str, options, cfg, out: Path) -> FitRes
     """A benchmark run: an emptied run directory, no progress bar, and no figures for a budget
     that did not finish (a SystemExit instead)."""
     shutil.rmtree(out, ignore_errors=True)
-    result = train(model, data, options, cfg, Path(out), progress=False)
+    spec = RunSpec(entry=get_model(model), data=data, options=options, train=cfg, run_dir=Path(out))
+    result = train(spec, progress=False)
     if result.status != "done":
         raise SystemExit(
             f"{model} interrupted at step {result.step}: no figures for a partial budget"

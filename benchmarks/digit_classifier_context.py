@@ -19,8 +19,7 @@ import torch
 
 from genlab.data import fsdd
 from genlab.data.audio import mulaw_decode
-from genlab.metrics.audio import digit_accuracy, digit_classifier
-from genlab.models.audio_tasks import load_data
+from genlab.tasks.audio import digit_accuracy, digit_classifier, load_data
 
 
 def followed_by(clips: list[torch.Tensor], digits: torch.Tensor, length: int, seed: int):

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from common import parse_set, train_from_scratch
-from genlab.models.registry import get_model
+from genlab.tasks.registry import get_model
 from genlab.train.config import TrainConfig
 from genlab.workflow import evaluate
 

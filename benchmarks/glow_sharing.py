@@ -25,7 +25,7 @@ import torch
 from common import parse_set, train_for_minutes
 from genlab.data.images import dequantize, image_splits
 from genlab.models.flow_models import GlowConfig, ImageFlow
-from genlab.models.registry import get_model
+from genlab.tasks.registry import get_model
 from genlab.workflow import evaluate
 
 MODES = {

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from common import parse_set, train_for_minutes
-from genlab.models.registry import get_model
+from genlab.tasks.registry import get_model
 from genlab.train.logger import read_metrics
 from genlab.viz.curves import save_curves
 from genlab.workflow import evaluate

@@ -26,8 +26,8 @@ import torch
 
 from common import parse_set, train_for_minutes
 from genlab.models.pixelcnn import PixelCNN
-from genlab.models.registry import get_model
-from genlab.runs import load_run
+from genlab.tasks.registry import get_model
+from genlab.tasks.runs import load_run
 from genlab.workflow import evaluate
 
 MODELS = ("gated_pixelcnn", "pixelcnn", "glow", "realnvp", "pixelvae")

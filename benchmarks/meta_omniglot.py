@@ -23,10 +23,10 @@ from pathlib import Path
 import torch
 
 from common import median_ms, parse_set, train_from_scratch
-from genlab.meta.learners import MetaLearner, train_batches
-from genlab.meta.live import FewShotClassifier
+from genlab.meta.learners import MetaLearner
 from genlab.meta.tasks import fewshot_data
-from genlab.models.registry import get_model
+from genlab.tasks.meta import few_shot_classifier, train_batches
+from genlab.tasks.registry import get_model
 from genlab.train.config import TrainConfig
 from genlab.workflow import evaluate
 
@@ -40,7 +40,7 @@ def ms_per_iteration(options, data, batch_size: int, vectorize: bool) -> float:
 
 def live_ms(run: Path, data, ways: int) -> float:
     """Adapt to one drawing of each of `ways` new classes and classify one more."""
-    clf = FewShotClassifier.from_run(run)
+    clf = few_shot_classifier(run)
     drawings = [data.test[c, 0].numpy() for c in range(ways)]
     query = [data.test[0, 1].numpy()]
     return median_ms(lambda: clf.fit(drawings, list(range(ways))).predict_proba(query))

@@ -39,9 +39,9 @@ from pathlib import Path
 import torch
 
 from common import median_ms, parse_set, train_for_minutes
-from genlab.models.audio_tasks import conditioning, load_data, score_generated
-from genlab.models.registry import get_model
-from genlab.runs import load_run
+from genlab.tasks.audio import conditioning, load_data, score_generated
+from genlab.tasks.registry import get_model
+from genlab.tasks.runs import load_run
 from genlab.train.logger import read_metrics
 
 LOSSES = ("kl", "power", "perceptual", "contrastive")

@@ -21,7 +21,7 @@ import time
 import torch
 
 from common import parse_set
-from genlab.models.registry import get_model
+from genlab.tasks.registry import get_model
 from genlab.train.config import TrainConfig
 from genlab.train.loop import gradient_step, laid_out_for, make_state
 

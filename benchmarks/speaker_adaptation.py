@@ -27,10 +27,10 @@ import torch
 from common import parse_set, train_for_minutes
 from genlab.data import fsdd
 from genlab.models.adaptation import adapt_speaker, with_mean_embedding
-from genlab.models.audio_tasks import clip_nll, load_data
-from genlab.models.registry import get_model
 from genlab.models.wavenet import WaveNet
-from genlab.runs import load_run
+from genlab.tasks.audio import clip_nll, load_data
+from genlab.tasks.registry import get_model
+from genlab.tasks.runs import load_run
 
 
 def bits(model, clips) -> float:

@@ -42,7 +42,7 @@ from genlab.agents.spiral import SpiralConfig, canvas_ink, paint_episode
 from genlab.data.images import image_splits
 from genlab.envs.paint import random_episode
 from genlab.envs.paint_tasks import PaintTask
-from genlab.runs import load_run
+from genlab.tasks.runs import load_run
 from genlab.train.state import CHECKPOINT
 from genlab.viz.images import save_labelled_rows
 
@@ -206,7 +206,7 @@ def main() -> None:
                                      "random_strokes": score(RandomPainter(), faces)},
         }  # fmt: skip
     if "unconditional" in parts:
-        from genlab.metrics.features import feature_net, sample_quality
+        from genlab.tasks.features import feature_net, sample_quality
 
         agent, info = trained("paint:mnist", args.minutes, out / "unconditional", args.threads,
                               reuse=args.reuse, overrides=overrides)  # fmt: skip

@@ -31,15 +31,17 @@ import torch
 from common import parse_set, train_for_minutes
 from genlab.data import fsdd
 from genlab.data.audio import mulaw_decode
-from genlab.metrics.audio import digit_accuracy, digit_classifier, sound_end
-from genlab.models.audio_tasks import (
+from genlab.metrics.audio import sound_end
+from genlab.tasks.audio import (
     AudioSplits,
+    digit_accuracy,
+    digit_classifier,
     evaluate_audio_classifier,
     generate_clips,
     load_data,
 )
-from genlab.models.registry import get_model
-from genlab.runs import load_run
+from genlab.tasks.registry import get_model
+from genlab.tasks.runs import load_run
 from genlab.workflow import evaluate
 
 

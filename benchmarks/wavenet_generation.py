@@ -23,9 +23,9 @@ import time
 
 import torch
 
-from genlab.models.audio_tasks import conditioning
 from genlab.models.wavenet import NativeGenerator, WaveNet, WaveNetConfig
-from genlab.runs import load_run
+from genlab.tasks.audio import conditioning
+from genlab.tasks.runs import load_run
 
 
 def timed(fn) -> tuple[object, float]:

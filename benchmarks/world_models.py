@@ -12,7 +12,7 @@ minutes or --tau, may change until it begins, so `--vc-minutes 30` after a finis
 the ablation):
 collect (random policy) -> V (`genlab train vae`, 64x64x3, z 32; the benchmark stops here,
 naming the numbers, if V draws held-out frames no better than their mean frame: see
-genlab/agents/world_models/vision.py) -> M (`genlab train mdnrnn`) -> C by CMA-ES in the real
+genlab/tasks/world_models.py) -> M (`genlab train mdnrnn`) -> C by CMA-ES in the real
 game (V+M+C) -> evaluation over `--eval-episodes` unseen tracks.
 Then, beside it: C searched inside the dream (M at --tau) and evaluated in the real game, and
 V+C without M (the paper's ablation) if `--vc-minutes` > 0. One JSON line: each stage's minutes,
@@ -31,12 +31,16 @@ import time
 from pathlib import Path
 
 from common import StageLedger
-from genlab.agents.world_models.cli import controller_dir
-from genlab.agents.world_models.evaluation import evaluate_controller
 from genlab.agents.world_models.rollouts import collect
-from genlab.agents.world_models.search import SearchConfig, search
-from genlab.agents.world_models.vision import V_CHECK, check_v_run
+from genlab.agents.world_models.search import SearchConfig
 from genlab.cli import main as genlab
+from genlab.tasks.world_models import (
+    V_CHECK,
+    check_v_run,
+    controller_dir,
+    evaluate_controller_run,
+    search_controller,
+)
 
 
 def main() -> None:
@@ -110,11 +114,12 @@ def main() -> None:
                                popsize=args.popsize, minutes=float(left(minutes, spent)),
                                workers=args.workers, rollouts=args.rollouts,
                                max_steps=args.search_steps or args.max_steps)  # fmt: skip
-            return search(cfg, out, str(root / "data"), progress=False)
+            return search_controller(cfg, out, str(root / "data"), progress=False)
 
         last = ledger.run(name, run_search)
-        result = ledger.run(f"eval-{name}", lambda _: evaluate_controller(
-            out, args.eval_episodes, args.workers, max_steps=args.max_steps, progress=False))  # fmt: skip
+        result = ledger.run(f"eval-{name}", lambda _: evaluate_controller_run(
+            out, args.eval_episodes, args.workers, max_steps=args.max_steps, progress=False,
+            gifs=False))  # fmt: skip
         return {"search": last, **{k: v for k, v in result.items() if k != "returns"}}
 
     report["v_m_c"] = controller("train-c", args.c_minutes)

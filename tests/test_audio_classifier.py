@@ -10,9 +10,11 @@ import torch
 
 from genlab.data.audio import in_window, log_mel, mel_filterbank
 from genlab.errors import GenlabError
-from genlab.metrics.audio import digit_accuracy, quiet_fraction
+from genlab.metrics.audio import quiet_fraction
 from genlab.metrics.yardstick import cached_yardstick, yardstick_dir
 from genlab.models.audio_classifier import AudioClassifier, AudioClassifierConfig, place_randomly
+from genlab.tasks import training
+from genlab.tasks.audio import AUDIO_CLASSIFIER, digit_accuracy
 from genlab.train.config import TrainConfig
 
 
@@ -100,14 +102,20 @@ def test_quiet_fraction_counts_clips_20_db_below_real_speech_over_a_fixed_length
 def test_a_yardstick_is_only_cached_after_passing_its_check(data_root):
     cfg = TrainConfig(steps=2, batch_size=8, log_every=1, checkpoint_every=2)
     options = AudioClassifierConfig(channels=2)
+
+    def train(run_dir):
+        training.train(training.RunSpec(entry=AUDIO_CLASSIFIER, data="fsdd", options=options,
+                                        train=cfg, run_dir=run_dir))  # fmt: skip
+
+    def load(run_dir):
+        return training.load(AUDIO_CLASSIFIER, run_dir)[:2]
+
     with pytest.raises(GenlabError, match="scored 0.5000, below 0.9"):
-        cached_yardstick("test-stick", "audio_classifier", "fsdd", options, cfg,
-                         lambda net, o: 0.5, 0.9)  # fmt: skip
+        cached_yardstick("test-stick", "audio_classifier", train, load, lambda net, o: 0.5, 0.9)
     assert (yardstick_dir("test-stick").with_name("test-stick.partial") / "checkpoint.pt").is_file()
     assert not yardstick_dir("test-stick").exists()
     shutil.rmtree(yardstick_dir("test-stick").with_name("test-stick.partial"))
-    net = cached_yardstick("test-stick", "audio_classifier", "fsdd", options, cfg,
-                           lambda net, o: 0.95, 0.9)  # fmt: skip
+    net = cached_yardstick("test-stick", "audio_classifier", train, load, lambda net, o: 0.95, 0.9)
     assert isinstance(net, AudioClassifier) and not net.training
     assert (yardstick_dir("test-stick") / "checkpoint.pt").is_file()
 

@@ -21,7 +21,7 @@ def test_gae_matches_the_sum_of_discounted_deltas():
     d = torch.full((T, N), 0.9)
     d[3, 1] = 0.0  # an episode ends at step 3 of column 1
     for lam in (0.0, 0.5, 1.0):
-        adv, ret = gae(r, v, d, boot, lam)
+        ret, adv = gae(r, v, d, boot, lam)
         nxt = torch.cat([v[1:], boot[None]])
         delta = r + d * nxt - v
         for t in range(T):
@@ -33,7 +33,7 @@ def test_gae_matches_the_sum_of_discounted_deltas():
                 assert adv[t, b].item() == pytest.approx(ref, abs=1e-5)
         torch.testing.assert_close(ret, adv + v)
     # lam = 1: the discounted return, bootstrapped only where no episode ended
-    _, ret = gae(r, v, d, boot, 1.0)
+    ret = gae(r, v, d, boot, 1.0).targets
     assert ret[3, 1].item() == pytest.approx(r[3, 1].item(), abs=1e-6)
     expected = sum(0.9**k * r[k, 0].item() for k in range(T)) + 0.9**T * boot[0].item()
     assert ret[0, 0].item() == pytest.approx(expected, abs=1e-5)

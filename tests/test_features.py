@@ -1,7 +1,7 @@
 """The classifier, its features, and the sample-quality report of `genlab eval`.
 
 The real feature network takes minutes to train (its >= 99.3% accuracy is checked when it is
-built, see genlab.metrics.features); here a small one trained for a few hundred steps stands in.
+built, see genlab.tasks.features); here a small one trained for a few hundred steps stands in.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import torch
 from contracts import check_loss_finite_and_gradients_reach_every_parameter
 from genlab.cli import main
 from genlab.data.images import image_splits
-from genlab.metrics.features import feature_net, feature_net_dir, features_and_classes
 from genlab.metrics.sample_quality import fid, precision_recall
 from genlab.models.classifier import Classifier, ClassifierConfig
+from genlab.tasks.features import feature_net, feature_net_dir, features_and_classes
 
 SMALL_NET = ["--channels", "8", "--features", "32", "--batch-size", "64", "--quiet"]
 

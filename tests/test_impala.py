@@ -3,6 +3,7 @@ Ctrl-C), and short end-to-end runs through the CLI."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -17,7 +18,7 @@ from gymnasium import spaces
 from gymnasium.utils.env_checker import check_env
 
 from contracts import genlab_process
-from genlab.agents.impala.acting import Actor, trajectory_buffers
+from genlab.agents.impala.acting import Actor, empty_trajectory
 from genlab.agents.impala.agent import ImpalaAgent
 from genlab.agents.impala.backends import InlineSource, LocalSource
 from genlab.agents.impala.config import A2CConfig, ImpalaConfig
@@ -148,17 +149,17 @@ def inline_batch(cfg: ImpalaConfig, batch: int, steps: int = 1) -> tuple[ImpalaA
 def test_inline_trajectories_are_consecutive_and_on_policy():
     cfg = ImpalaConfig(env="minatar:breakout", unroll=7, lstm=8)
     agent, (a, b) = inline_batch(cfg, batch=3, steps=2)
-    assert a["obs"].shape == (8, 3, 4, 10, 10) and a["action"].shape == (7, 3, 1)
-    assert torch.equal(a["obs"][-1], b["obs"][0]) and torch.equal(a["first"][-1], b["first"][0])
-    assert a["first"][0].all()  # the first unroll starts every episode
+    assert a.obs.shape == (8, 3, 4, 10, 10) and a.action.shape == (7, 3, 1)
+    assert torch.equal(a.obs[-1], b.obs[0]) and torch.equal(a.first[-1], b.first[0])
+    assert a.first[0].all()  # the first unroll starts every episode
     # a new episode starts right after each end
-    ended = a["terminated"] | a["truncated"]
-    assert torch.equal(a["first"][1:], ended)
+    ended = a.terminated | a.truncated
+    assert torch.equal(a.first[1:], ended)
     # the learner's recomputation gives the behaviour log-probs back: importance weights of 1
     with torch.no_grad():
         metrics = actor_critic_loss(agent.net, a, cfg)
     assert metrics["rho_mean"].item() == pytest.approx(1.0, abs=1e-5)
-    assert b["stat/frames"].item() == 2 * 7 * 3
+    assert b.stats["frames"].item() == 2 * 7 * 3
 
 
 def test_on_policy_impala_loss_equals_a2c_loss():
@@ -169,29 +170,29 @@ def test_on_policy_impala_loss_equals_a2c_loss():
     a2c = actor_critic_loss(agent.net, batch, A2CConfig(env="minatar:breakout", unroll=10))
     for k in ("loss", "pg_loss", "value_loss", "entropy"):
         torch.testing.assert_close(impala[k], a2c[k], rtol=1e-5, atol=1e-6)
-    lagged = dict(batch, behaviour_logp=batch["behaviour_logp"] + 0.3)  # an older policy (rho < 1)
+    lagged = dataclasses.replace(batch, behaviour_logp=batch.behaviour_logp + 0.3)  # rho < 1
     assert not torch.allclose(actor_critic_loss(agent.net, lagged, cfg)["loss"], impala["loss"])
 
 
 def test_time_limits_truncate_with_the_value_of_the_last_observation():
     cfg = ImpalaConfig(env="gym:GenlabTest/Idle-v0", unroll=7)
     agent, (batch,) = inline_batch(cfg, batch=2)
-    assert not batch["terminated"].any()
-    truncated = batch["truncated"][:, 0]
+    assert not batch.terminated.any()
+    truncated = batch.truncated[:, 0]
     assert truncated.tolist() == [False, False, True, False, False, True, False]
     final = agent.net.values(agent.net.core(torch.ones(1, 1, 2), torch.zeros(1, 1, dtype=torch.bool),
                                             agent.net.initial_state(1))[0])  # fmt: skip
-    torch.testing.assert_close(batch["final_value"][2], final.expand(1, 2)[0], rtol=1e-5, atol=1e-6)
-    assert (batch["final_value"][~batch["truncated"]] == 0).all()
+    torch.testing.assert_close(batch.final_value[2], final.expand(1, 2)[0], rtol=1e-5, atol=1e-6)
+    assert (batch.final_value[~batch.truncated] == 0).all()
 
 
 def test_multitask_batches_carry_task_ids_and_returns_per_task():
     cfg = ImpalaConfig(env="minatar:breakout,minatar:space_invaders", unroll=50)
     agent, batches = inline_batch(cfg, batch=4, steps=8)
-    assert agent.channels == 6 and batches[0]["obs"].shape[2:] == (6, 10, 10)
-    assert batches[0]["task"].tolist() == [0, 1, 0, 1]
+    assert agent.channels == 6 and batches[0].obs.shape[2:] == (6, 10, 10)
+    assert batches[0].task.tolist() == [0, 1, 0, 1]
     last = batches[-1]
-    assert {"stat/return/minatar:breakout", "stat/return/minatar:space_invaders"} <= set(last)
+    assert {"return/minatar:breakout", "return/minatar:space_invaders"} <= set(last.stats)
     result = evaluate_agent(agent, cfg, None, episodes=2)
     assert set(result["tasks"]) == {"minatar:breakout", "minatar:space_invaders"}
     assert result["episodes"] == 2
@@ -206,7 +207,7 @@ def test_local_backend_restarts_a_killed_actor_and_stops_cleanly():
     try:
         for step in range(3):
             batch = source.batch(step)
-            assert batch["obs"].shape == (6, 4, 4, 10, 10)
+            assert batch.obs.shape == (6, 4, 4, 10, 10)
         busiest = max(range(2), key=lambda i: source.delivered[i])
         victim = source.pids[busiest]
         os.kill(victim, signal.SIGKILL)
@@ -217,10 +218,10 @@ def test_local_backend_restarts_a_killed_actor_and_stops_cleanly():
             step += 1
         for later in range(step, step + 6):  # training goes on after the restart
             batch = source.batch(later)
-            assert batch["action"].shape == (5, 4, 1)
+            assert batch.action.shape == (5, 4, 1)
         assert source.restarts >= 1 and source.pids[busiest] != victim
-        assert batch["stat/actor_restarts"].item() >= 1
-        assert 0 <= batch["stat/policy_lag"].item() < 20, batch["stat/policy_lag"]
+        assert batch.stats["actor_restarts"].item() >= 1
+        assert 0 <= batch.stats["policy_lag"].item() < 20, batch.stats["policy_lag"]
         pids = source.pids
     finally:
         source.close()
@@ -318,11 +319,11 @@ def test_agent_option_errors_are_clear():
 def test_actor_buffers_match_the_documented_layout():
     cfg = ImpalaConfig(env="gym:GenlabTest/PickTwo-v0", unroll=3)
     agent = ImpalaAgent(cfg)
-    buffers = trajectory_buffers(agent.net, 3, 2)
+    buffers = empty_trajectory(agent.net, 3, 2)
     actor = Actor(agent.net, EnvBatch(cfg.tasks, [0, 0], seed=0), 3, seed=0)
     episodes = actor.fill(buffers)
     assert len(episodes) == 6 and all(e.length == 1 for e in episodes)  # one-step episodes
-    assert buffers["terminated"].all() and buffers["action"].shape == (3, 2, 2)
+    assert buffers.terminated.all() and buffers.action.shape == (3, 2, 2)
 
 
 def test_trajectories_can_keep_each_ended_episodes_last_observation(monkeypatch):
@@ -335,10 +336,10 @@ def test_trajectories_can_keep_each_ended_episodes_last_observation(monkeypatch)
     cfg = ImpalaConfig(env="paint:mnist", unroll=4)
     object.__setattr__(cfg, "keep_final_obs", True)  # what a learner needing it sets
     agent, (batch,) = inline_batch(cfg, batch=2)
-    assert batch["final_obs"].shape == (4, 2, 3, 64, 64)  # canvas, stroke count, pen
-    ended = batch["terminated"]
+    assert batch.final_obs.shape == (4, 2, 3, 64, 64)  # canvas, stroke count, pen
+    ended = batch.terminated
     assert ended[:, 0].tolist() == [False, True, False, True]
-    assert (batch["final_obs"][ended][:, 1] == 255).all()  # the episode's end, not the next start
-    assert (batch["obs"][1:][ended][:, 1] == 0).all()
-    with torch.no_grad():  # the loss ignores the extra key
+    assert (batch.final_obs[ended][:, 1] == 255).all()  # the episode's end, not the next start
+    assert (batch.obs[1:][ended][:, 1] == 0).all()
+    with torch.no_grad():  # the loss ignores the extra field
         assert torch.isfinite(actor_critic_loss(agent.net, batch, cfg)["loss"])

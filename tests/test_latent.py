@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from genlab.latent import attribute_vector, lerp, pca_2d, slerp
+from genlab.nn.latent import attribute_vector, lerp, pca_2d, slerp
 
 
 def test_lerp_and_slerp_hit_both_ends():

@@ -12,8 +12,9 @@ from genlab.errors import ConfigError
 from genlab.models import pixelcnn, wavenet
 from genlab.models.flow_models import GlowConfig, ImageFlow, RealNVPConfig
 from genlab.models.pixelcnn import GatedPixelCNNConfig, PixelCNN, PixelCNNConfig
-from genlab.models.registry import MODELS, default_step
 from genlab.models.wavenet import WaveNet, WaveNetConfig
+from genlab.tasks.entry import default_step
+from genlab.tasks.registry import MODELS
 from genlab.train.config import TrainConfig
 from genlab.train.loop import autocast, gradient_step, make_state
 from genlab.train.state import TrainState
@@ -107,8 +108,9 @@ def test_gradient_step_runs_the_forward_at_the_precision_and_keeps_weights_float
 
 def test_bf16_is_refused_for_a_model_not_checked_with_it(tmp_path):
     with pytest.raises(ConfigError, match=r"--precision bf16 is not offered for 'vae'.*wavenet"):
-        workflow.train("vae", "mnist", MODELS["vae"].options(), TrainConfig(steps=1,
-                       precision="bf16"), tmp_path / "run")  # fmt: skip
+        workflow.run_spec(
+            "vae", out=tmp_path / "run", train_options={"steps": 1, "precision": "bf16"}
+        )
     assert not (tmp_path / "run").exists()
 
 
@@ -150,7 +152,7 @@ def test_crop_nll_scores_bfloat16_outputs_in_float32(output):
         def forward(self, *args):
             return rounded
 
-        log_prob = net.log_prob
+        step_log_probs = net.step_log_probs
 
-    exact = -net.log_prob(rounded.float(), batch["x"]).mean()
+    exact = -net.step_log_probs(rounded.float(), batch["x"]).mean()
     assert torch.allclose(wavenet.crop_nll(Rounded(), batch)["loss"], exact, rtol=1e-6)

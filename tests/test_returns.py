@@ -63,14 +63,14 @@ def test_vtrace_matches_the_papers_formula(T, B, rho_bar, c_bar, pg_rho_bar, lam
     inputs = random_inputs(T, B, seed=T * 10 + B)
     got = vtrace(*inputs, rho_bar=rho_bar, c_bar=c_bar, pg_rho_bar=pg_rho_bar, lam=lam)
     vs, pg = naive_vtrace(*inputs, rho_bar, c_bar, pg_rho_bar, lam)
-    torch.testing.assert_close(got.vs, vs)
-    torch.testing.assert_close(got.pg_advantages, pg)
+    torch.testing.assert_close(got.targets, vs)
+    torch.testing.assert_close(got.advantages, pg)
 
 
 def test_on_policy_vtrace_is_the_n_step_return():
     log_rhos, discounts, rewards, values, bootstrap = random_inputs(9, 4, seed=3)
     on_policy = torch.zeros_like(log_rhos)
-    vs = vtrace(on_policy, discounts, rewards, values, bootstrap, math.inf, math.inf).vs
+    vs = vtrace(on_policy, discounts, rewards, values, bootstrap, math.inf, math.inf).targets
     # the discounted sum of rewards up to the unroll's end (or the episode's), then the bootstrap
     T, B = rewards.shape
     for b in range(B):
@@ -81,7 +81,7 @@ def test_on_policy_vtrace_is_the_n_step_return():
                 weight *= discounts[t, b].item()
             ret += weight * bootstrap[b].item()
             assert vs[s, b].item() == pytest.approx(ret, abs=1e-9)
-    _, gae_targets = gae(rewards, values, discounts, bootstrap, lam=1.0)
+    gae_targets = gae(rewards, values, discounts, bootstrap, lam=1.0).targets
     torch.testing.assert_close(vs, gae_targets)
 
 
@@ -90,7 +90,7 @@ def test_vtrace_targets_carry_no_gradient():
     values.requires_grad_(True)
     log_rhos.requires_grad_(True)
     out = vtrace(log_rhos, discounts, rewards, values, bootstrap)
-    assert not out.vs.requires_grad and not out.pg_advantages.requires_grad
+    assert not out.targets.requires_grad and not out.advantages.requires_grad
 
 
 def test_vtrace_names_mismatched_shapes():
@@ -117,9 +117,11 @@ def test_truncation_bootstraps_from_the_final_value_instead_of_cutting_the_retur
         log_rhos[: t + 1], discounts[: t + 1], rewards[: t + 1], values[: t + 1], final_value,
         lam=0.95,
     )  # fmt: skip
-    torch.testing.assert_close(got.vs[: t + 1], segment.vs)
-    torch.testing.assert_close(got.pg_advantages[: t + 1], segment.pg_advantages)
+    torch.testing.assert_close(got.targets[: t + 1], segment.targets)
+    torch.testing.assert_close(got.advantages[: t + 1], segment.advantages)
     rest = vtrace(log_rhos[t + 1 :], d[t + 1 :], r[t + 1 :], values[t + 1 :], bootstrap, lam=0.95)
-    torch.testing.assert_close(got.vs[t + 1 :], rest.vs)  # the next episode is independent
+    torch.testing.assert_close(
+        got.targets[t + 1 :], rest.targets
+    )  # the next episode is independent
     terminated = vtrace(log_rhos, d, rewards, values, bootstrap, lam=0.95)
-    assert not torch.allclose(terminated.vs[t], got.vs[t])
+    assert not torch.allclose(terminated.targets[t], got.targets[t])

@@ -52,18 +52,18 @@ def test_the_critics_score_of_the_finished_canvas_is_the_only_reward(
 
     cfg = SpiralConfig(unroll=6, lstm=16)
     agent, batch = painter_batch(cfg)
-    ended = batch["terminated"]
+    ended = batch.terminated
     assert ended[:, 0].tolist() == [False, False, True, False, False, True]
     seen = {}
 
     def spy(net, batch_in, config):  # the rewards the loss hands to V-trace
-        seen["reward"] = batch_in["reward"]
+        seen["reward"] = batch_in.reward
         return {"loss": torch.zeros(())}
 
     monkeypatch.setattr(spiral, "actor_critic_loss", spy)
     agent.loss(batch)
     with torch.no_grad():
-        expected = agent.critic(canvas_ink(batch["final_obs"][ended]))
+        expected = agent.critic(canvas_ink(batch.final_obs[ended]))
     assert torch.allclose(seen["reward"][ended], expected)
     assert (seen["reward"][~ended] == 0).all()
 
@@ -86,7 +86,7 @@ def test_a_step_trains_critic_and_policy_and_fills_the_replay(data_root, short_e
         not torch.equal(a, b) for a, b in zip(policy_before, agent.net.parameters(), strict=True)
     )
     assert all(p.grad is None for p in agent.critic.parameters())  # not in the policy's clipping
-    assert agent.replay_filled == int(batch["terminated"].sum())
+    assert agent.replay_filled == int(batch.terminated.sum())
 
 
 def test_reward_and_task_must_agree():
@@ -126,7 +126,7 @@ def test_a_conditional_critic_judges_canvas_target_pairs(data_root, short_episod
     agent, batch = painter_batch(cfg)
     fakes, ended = agent.finished(batch)
     assert fakes.shape == (int(ended.sum()), 2, 28, 28)
-    final = batch["final_obs"][ended]
+    final = batch.final_obs[ended]
     assert torch.equal(fakes[:, 1:], canvas_ink(final, 1))  # the target rides along
     assert agent.critic(fakes).shape == (len(fakes),)
     losses = agent.critic_loss(batch)
@@ -164,19 +164,19 @@ def test_shaped_rewards_of_an_episode_sum_to_its_final_score_minus_the_blank_one
 ):
     cfg = SpiralConfig(env=env, reward=reward, shaping=True, unroll=6, lstm=16)
     agent, batch = painter_batch(cfg)
-    assert batch["terminated"][:, 0].tolist() == [False, False, True, False, False, True]
+    assert batch.terminated[:, 0].tolist() == [False, False, True, False, False, True]
     shaped = agent.rewards(batch)  # (6, 2): two whole episodes of 3 strokes per column
     assert (shaped != 0).any()
     for start, end in ((0, 2), (3, 5)):
-        first = agent.score(batch["obs"][start])  # (2,) blank canvases
-        final = agent.score(batch["final_obs"][end])
+        first = agent.score(batch.obs[start])  # (2,) blank canvases
+        final = agent.score(batch.final_obs[end])
         assert torch.allclose(shaped[start : end + 1].sum(0), final - first, atol=1e-5)
     unshaped = SpiralAgent(dataclasses.replace(cfg, shaping=False))
     unshaped.load_state_dict(agent.state_dict())
     plain = unshaped.rewards(batch)
-    assert (plain[~batch["terminated"]] == 0).all()  # unshaped: the same final score only
-    assert torch.allclose(plain[batch["terminated"]], agent.score(
-        batch["final_obs"][batch["terminated"]]))  # fmt: skip
+    assert (plain[~batch.terminated] == 0).all()  # unshaped: the same final score only
+    assert torch.allclose(plain[batch.terminated], agent.score(
+        batch.final_obs[batch.terminated]))  # fmt: skip
 
 
 def test_the_l2_score_is_minus_the_scaled_28x28_squared_ink_difference():

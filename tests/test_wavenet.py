@@ -24,7 +24,6 @@ from genlab.data.audio import (
 from genlab.errors import ConfigError, DataError
 from genlab.metrics.audio import sound_end
 from genlab.models.adaptation import adapt_speaker, with_mean_embedding
-from genlab.models.audio_tasks import load_data
 from genlab.models.linear_ar import LinearAR, LinearARConfig
 from genlab.models.wavenet import CachedGenerator, NativeGenerator, WaveNet, WaveNetConfig
 from genlab.nn import kernels
@@ -32,6 +31,7 @@ from genlab.nn.likelihoods import (
     discretized_logistic_mixture_log_prob,
     discretized_logistic_mixture_sample,
 )
+from genlab.tasks.audio import load_data
 from genlab.train.state import read_checkpoint
 from genlab.viz.audio import log_spectrogram, save_audio_picture, save_wav
 
@@ -313,7 +313,7 @@ def test_linear_baseline_sees_exactly_its_order_and_scores_like_wavenet():
         y[0, j] = (y[0, j] + 100) % 256
         changed = ((net(y) - base).abs().sum(1)[0] > 0).nonzero().flatten().tolist()
         assert changed == list(range(j + 1, min(j + 6, 20))), j
-    lp = net.log_prob(base, x)
+    lp = net.step_log_probs(base, x)
     assert lp.shape == (1, 20) and (lp < 0).all()
     batch = {"x": x, "mask": torch.ones_like(x, dtype=torch.bool)}
     assert net.loss(batch)["loss"].item() == pytest.approx(-lp.mean().item())

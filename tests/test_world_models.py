@@ -13,10 +13,10 @@ import torch
 
 from genlab.agents.world_models.controller import LinearController, controller_size
 from genlab.agents.world_models.dream import DreamEnv
-from genlab.agents.world_models.evaluation import load_controller
 from genlab.agents.world_models.mdnrnn import MDNRNN, MDNRNNConfig, mdn_log_prob, mdn_sample
 from genlab.agents.world_models.sequences import LatentEpisodes, SequenceBatches
 from genlab.errors import ConfigError, DataError
+from genlab.tasks.world_models import load_controller
 
 gym = pytest.importorskip("gymnasium")
 
@@ -179,7 +179,8 @@ def test_dream_is_deterministic_under_a_seed_and_tau_matters():
 
 # --- data: rollouts and M's windows ------------------------------------------------------------
 def test_a_collected_episode_is_complete_replayable_and_atomic(tmp_path):
-    from genlab.agents.world_models.rollouts import collect, episode_files, load_episode, play
+    from genlab.agents.world_models.rollouts import collect, play
+    from genlab.data.carracing import episode_files, load_episode
 
     report = collect(tmp_path, 2, workers=1, max_steps=15, seed=3, progress=False)
     assert report["new_episodes"] == 2 and report["new_steps"] == 30
@@ -363,8 +364,8 @@ class _StubV:
 
 
 def test_a_v_that_draws_the_mean_frame_is_called_blind_and_one_that_sees_is_not(tmp_path):
-    from genlab.agents.world_models.rollouts import Episode, episode_path, save_episode
     from genlab.agents.world_models.vision import reconstruction_check
+    from genlab.data.carracing import Episode, episode_path, save_episode
 
     rng = np.random.default_rng(0)
     held_out = []

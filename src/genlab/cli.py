@@ -1,31 +1,32 @@
-"""`genlab <verb>`: thin argument parsing over genlab.workflow. User mistakes print one line."""
+"""`genlab <verb>`: argument parsing and printing over genlab.workflow, nothing more. User
+mistakes print one line."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import json
-import os
 import sys
 import types
 import typing
 from pathlib import Path
 
+from genlab import workflow
+from genlab.data.check import check_all
 from genlab.errors import GenlabError
-from genlab.models.registry import MODELS, get_model
+from genlab.tasks.registry import MODELS, get_model
+from genlab.tasks.world_models import V_CHECK
+from genlab.train import distributed as dist
+from genlab.train.config import TrainConfig
+from genlab.train.runs import KEY_METRICS, find_runs, summarize
 
-# On resume, the budget comes from the command line alone; these other training options may be
-# changed (else they keep the run's values); the rest must match the saved run.
-BUDGET = {"steps", "minutes", "frames"}
-RESUMABLE = BUDGET | {"checkpoint_every", "log_every", "threads"}
 
-
-def _field_type(f: dataclasses.Field) -> type:
-    t = f.type if not isinstance(f.type, str) else eval(f.type, vars(typing), {})  # noqa: S307
-    args = [a for a in typing.get_args(t) if a is not type(None)]
-    if isinstance(t, types.UnionType) or typing.get_origin(t) is typing.Union:
+def flag_type(annotation: object) -> type:
+    """The type a flag parses to: `int | None` -> int, `bool` -> bool."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
         return args[0]
-    return t
+    return annotation  # type: ignore[return-value]
 
 
 def add_options(
@@ -34,10 +35,11 @@ def add_options(
     """One `--flag` per dataclass field, default shown in --help but SUPPRESSed in the namespace,
     so the caller can tell what the user actually typed. `defaults` overrides shown defaults."""
     group = parser.add_argument_group(title)
+    hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         default = f.default if f.default is not dataclasses.MISSING else None
         default = (defaults or {}).get(f.name, default)
-        kind = _field_type(f)
+        kind = flag_type(hints[f.name])
         typing_kw = {"action": argparse.BooleanOptionalAction} if kind is bool else {"type": kind}
         group.add_argument(
             "--" + f.name.replace("_", "-"),
@@ -54,54 +56,17 @@ def given(ns: argparse.Namespace, cls: type) -> dict:
 
 
 def cmd_train(ns: argparse.Namespace) -> int:
-    from genlab.runs import new_run_dir
-    from genlab.train import distributed as dist
-    from genlab.train.config import TrainConfig
-    from genlab.workflow import init_source, saved_config, train_and_show
-
     entry = get_model(ns.model)
-    if dist.env_world_size() > 1 and not ns.out:
-        raise GenlabError("under torchrun, pass --out so every process uses the same run directory")
-    run_dir = Path(ns.out) if ns.out else new_run_dir(ns.model, ns.data or entry.datasets[0])
-    saved = saved_config(run_dir)
-    model_given, train_given = given(ns, entry.options), given(ns, TrainConfig)
-    if saved is None:
-        init = train_given.get("init_from")
-        source = init_source(Path(init), ns.model) if init else {}
-        data = ns.data or source.get("data") or entry.datasets[0]
-        options = entry.options(**{**source.get("model_options", {}), **model_given})
-        cfg = TrainConfig(**{**entry.train_defaults, **train_given})
-    else:
-        if saved["model"] != ns.model:
-            raise GenlabError(f"{run_dir} is a '{saved['model']}' run, not '{ns.model}'")
-        data = saved["data"]
-        if ns.data and ns.data != data:
-            raise GenlabError(f"{run_dir} was trained on '{data}', not '{ns.data}'")
-        for k, v in model_given.items():
-            if saved["model_options"][k] != v:
-                raise GenlabError(
-                    f"{run_dir} has {k}={saved['model_options'][k]}; cannot resume with {v}"
-                )
-        for k, v in train_given.items():
-            if k not in RESUMABLE and saved["train"][k] != v:
-                raise GenlabError(f"{run_dir} has {k}={saved['train'][k]}; cannot resume with {v}")
-        options = entry.options(**saved["model_options"])
-        kept = {k: v for k, v in saved["train"].items() if k not in BUDGET}
-        cfg = TrainConfig(**{**kept, **train_given})
-        if dist.env_world_size() == 1 or os.environ.get("RANK") == "0":
-            print(f"resuming {run_dir}", file=sys.stderr)
-    if cfg.steps is None and cfg.minutes is None and cfg.frames is None:
-        raise GenlabError(
-            "give a budget: --steps N (total), --minutes M or, for agents, --frames N"
-        )
-    from genlab.workflow import check_dataset
-
-    check_dataset(ns.model, data)
-    result, written = train_and_show(
-        ns.model, data, options, cfg, run_dir, ns.data_dir, ns.nproc, not ns.quiet
-    )
+    spec = workflow.run_spec(
+        ns.model, data=ns.data, out=ns.out, data_dir=ns.data_dir, nproc=ns.nproc,
+        model_options=given(ns, entry.options), train_options=given(ns, TrainConfig),
+    )  # fmt: skip
+    if spec.resume and workflow.is_main_process():
+        print(f"resuming {spec.run_dir}", file=sys.stderr)
+    result, written = workflow.train(spec, progress=not ns.quiet)
     if dist.rank() != 0:
         return 0
+    run_dir = spec.run_dir
     if result is not None and result.status == "interrupted":
         print(f"interrupted at step {result.step}; checkpoint saved in {run_dir}.")
         print("Run the same command to resume.")
@@ -115,9 +80,7 @@ def cmd_train(ns: argparse.Namespace) -> int:
 
 
 def cmd_eval(ns: argparse.Namespace) -> None:
-    from genlab.workflow import evaluate
-
-    result = evaluate(
+    result = workflow.evaluate(
         Path(ns.run), ns.data_dir, k=ns.k, n=ns.n, seed=ns.seed, samples=ns.samples,
         tasks=ns.tasks, episodes=ns.episodes,
     )  # fmt: skip
@@ -129,21 +92,15 @@ def cmd_eval(ns: argparse.Namespace) -> None:
 
 
 def cmd_sample(ns: argparse.Namespace) -> None:
-    from genlab.workflow import sample
-
-    print(sample(Path(ns.run), ns.n, Path(ns.out), ns.seed, ns.set))
+    print(workflow.sample(Path(ns.run), ns.n, Path(ns.out), ns.seed, ns.set))
 
 
 def cmd_latent(ns: argparse.Namespace) -> None:
-    from genlab.workflow import latent
-
-    for p in latent(Path(ns.run), ns.data_dir, ns.seed):
+    for p in workflow.latent(Path(ns.run), ns.data_dir, ns.seed):
         print(p)
 
 
 def cmd_runs(ns: argparse.Namespace) -> None:
-    from genlab.runs import KEY_METRICS, find_runs, summarize
-
     rows = [summarize(r) for r in find_runs(Path(ns.dir))]
     if not rows:
         print(f"no runs under {ns.dir}")
@@ -158,8 +115,6 @@ def cmd_runs(ns: argparse.Namespace) -> None:
 
 
 def cmd_data_check(ns: argparse.Namespace) -> None:
-    from genlab.data.check import check_all
-
     rows = check_all(ns.data_dir, ns.dataset)
     print(f"{'dataset':<10} {'files':>11}  {'checksums':<9}  {'counts':<40}  where")
     for r in rows:
@@ -173,8 +128,6 @@ def cmd_data_check(ns: argparse.Namespace) -> None:
 def build_parser(model: str | None = None) -> argparse.ArgumentParser:
     """The CLI; with `model` given, `train` also takes that model's options and shows its
     training defaults."""
-    from genlab.train.config import TrainConfig
-
     entry = get_model(model) if model else None
 
     p = argparse.ArgumentParser(
@@ -261,10 +214,97 @@ def build_parser(model: str | None = None) -> argparse.ArgumentParser:
     dc.add_argument("--dataset", choices=("mnist", "omniglot", "fsdd"), help="only this one")
     dc.set_defaults(fn=cmd_data_check)
 
-    from genlab.agents.world_models.cli import add_parser as add_worldmodels
-
     add_worldmodels(sub)
     return p
+
+
+WORLDMODELS_HELP = """World Models on CarRacing, one resumable stage at a time:
+
+    DIR/data/carracing/   collect   episodes of a random policy (one npz each)
+    DIR/vae/              train-v   genlab's VAE on the frames (a `genlab train vae` run)
+    DIR/mdnrnn/           train-m   M on V's latents (a `genlab train mdnrnn` run)
+    DIR/controller*/      train-c   C by CMA-ES: controller, controller-dream, controller-vc
+                          eval      mean +- std return on unseen tracks, GIFs
+
+train-v and train-m pass any further arguments to `genlab train` (--minutes, --steps, ...).
+"""
+
+
+def cmd_worldmodels(ns: argparse.Namespace) -> int:
+    root = Path(ns.dir)
+    if ns.stage == "collect":
+        report = workflow.collect(root, episodes=ns.episodes, workers=ns.workers,
+                                  max_steps=ns.max_steps, seed=ns.seed)  # fmt: skip
+        print(json.dumps(report))
+        return 0
+    if ns.stage in ("train-v", "train-m"):
+        argv = ["train", *workflow.worldmodels_train_options(ns.stage, root), *ns.extra]
+        code = cmd_train(build_parser(argv[1]).parse_args(argv))
+        if code == 0 and ns.stage == "train-v":
+            check = workflow.check_v(root)
+            mse = f"mse {check['v_mse']:.5f} vs the mean frame's {check['mean_frame_mse']:.5f}"
+            if check["blind"]:
+                print(f"warning: V draws held-out frames no better than their mean frame ({mse}):"
+                      " it cannot see the road yet; train it longer", file=sys.stderr)  # fmt: skip
+            else:
+                print(f"  V check:  {mse} on held-out frames ({V_CHECK})", file=sys.stderr)
+        return code
+    if ns.stage == "train-c":
+        report, out = workflow.search_controller(
+            root, dream=ns.dream, memory=not ns.no_memory, tau=ns.tau, popsize=ns.popsize,
+            rollouts=ns.rollouts, generations=ns.generations, minutes=ns.minutes,
+            workers=ns.workers, max_steps=ns.max_steps, patience=ns.patience, seed=ns.seed,
+            brake=ns.brake,
+        )  # fmt: skip
+        print(json.dumps(report))
+        print(f"next: genlab worldmodels eval {root} --controller {out.name}")
+        return 0
+    report = workflow.evaluate_controller(root, ns.controller, episodes=ns.episodes,
+                                          workers=ns.workers, which=ns.which,
+                                          max_steps=ns.max_steps)  # fmt: skip
+    print(json.dumps(report))
+    return 0
+
+
+def add_worldmodels(sub) -> None:
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+    w = sub.add_parser("worldmodels", help="World Models on CarRacing: collect, train-v, train-m, "
+                       "train-c, eval", description=WORLDMODELS_HELP,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    stages = w.add_subparsers(dest="stage", required=True, metavar="STAGE")
+    c = stages.add_parser("collect", help="random-policy rollouts", formatter_class=fmt)
+    c.add_argument("--episodes", type=int, default=200)
+    for name in ("train-v", "train-m"):
+        t = stages.add_parser(name, help=f"{'V' if name == 'train-v' else 'M'} via genlab train "
+                              "(further arguments go to it)", formatter_class=fmt)  # fmt: skip
+        t.add_argument("dir", metavar="DIR")
+        t.add_argument("extra", nargs=argparse.REMAINDER, help="e.g. --minutes 20")
+        t.set_defaults(fn=cmd_worldmodels)
+    s = stages.add_parser("train-c", help="C by CMA-ES, in the real game or the dream",
+                          formatter_class=fmt)  # fmt: skip
+    s.add_argument("--dream", action="store_true", help="score candidates inside M")
+    s.add_argument("--tau", type=float, default=1.15, help="M's temperature in the dream")
+    s.add_argument("--no-memory", action="store_true", help="V+C only (the paper's ablation)")
+    s.add_argument("--popsize", type=int, default=16)
+    s.add_argument("--rollouts", type=int, default=1, help="tracks per candidate")
+    s.add_argument("--generations", type=int, default=None)
+    s.add_argument("--minutes", type=float, default=None)
+    s.add_argument("--patience", type=int, default=100,
+                   help="stop a search episode after N steps without reward (0: never)")  # fmt: skip
+    s.add_argument("--brake", default="clip", choices=("clip", "shift"),
+                   help="C's brake: clip(tanh, 0, 1) as in the paper, or (tanh + 1) / 2")  # fmt: skip
+    e = stages.add_parser("eval", help="mean +- std return on unseen tracks, GIFs",
+                          formatter_class=fmt)  # fmt: skip
+    e.add_argument("--controller", default="controller", help="controller directory in DIR")
+    e.add_argument("--which", default="mean", choices=("mean", "best"))
+    e.add_argument("--episodes", type=int, default=20)
+    for p in (c, s, e):
+        p.add_argument("dir", metavar="DIR")
+        p.add_argument("--workers", type=int, default=2, help="worker processes")
+        p.add_argument("--max-steps", type=int, default=1000)
+        if p is not e:
+            p.add_argument("--seed", type=int, default=0)
+        p.set_defaults(fn=cmd_worldmodels)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,9 @@
-"""Library entry points behind the CLI verbs: train, evaluate, sample, latent pictures.
+"""Library entry points behind the CLI verbs: train, evaluate, sample, latent pictures, and the
+World Models pipeline's stages. The CLI parses and prints; everything it does is here.
 
-Each takes plain values (so `--nproc` can send them to worker processes) and returns results;
-the CLI only parses arguments and prints.
+    spec = run_spec("vae", model_options={"latent_dim": 2}, train_options={"steps": 100})
+    result, pictures = train(spec)
+    metrics = evaluate(spec.run_dir, k=100)
 """
 
 from __future__ import annotations
@@ -9,41 +11,81 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import sys
 from pathlib import Path
 
 import torch
 
-from genlab import __version__
+from genlab.agents.world_models import rollouts
 from genlab.errors import ConfigError, GenlabError, RunError
-from genlab.interfaces import LatentModel, NoiseGenerator
-from genlab.metrics.features import feature_net, sample_quality
-from genlab.models import image_tasks
-from genlab.models.registry import MODELS, get_model
-from genlab.runs import checkpoint_weights, load_run, read_config, write_config
+from genlab.interfaces import LatentModel
+from genlab.tasks import world_models
+from genlab.tasks.features import feature_net, sample_quality
+from genlab.tasks.images import latent_pictures
+from genlab.tasks.registry import MODELS, get_model
+from genlab.tasks.runs import load_run
+from genlab.tasks.training import RunSpec, check_dataset, init_source
+from genlab.tasks.training import train as train_run
 from genlab.train import distributed as dist
 from genlab.train.config import TrainConfig
-from genlab.train.loop import FitResult, fit, laid_out_for
-from genlab.train.state import CHECKPOINT, read_checkpoint
+from genlab.train.loop import FitResult
+from genlab.train.runs import new_run_dir, read_config
+
+# On resume, the budget comes from the command line alone; these other training options may be
+# changed (else they keep the run's values); the rest must match the saved run.
+BUDGET = {"steps", "minutes", "frames"}
+RESUMABLE = BUDGET | {"checkpoint_every", "log_every", "threads"}
 
 
-def resolved_config(model: str, data: str, options: object, train: TrainConfig, nproc: int) -> dict:
-    return {
-        "model": model,
-        "data": data,
-        "model_options": dataclasses.asdict(options),
-        "train": dataclasses.asdict(train),
-        "nproc": nproc,
-        "genlab_version": __version__,
-    }
-
-
-def check_dataset(model: str, data: str) -> None:
+def run_spec(
+    model: str,
+    *,
+    data: str | None = None,
+    out: str | Path | None = None,
+    data_dir: str | None = None,
+    nproc: int = 1,
+    model_options: dict | None = None,
+    train_options: dict | None = None,
+) -> RunSpec:
+    """The one place options become a run: a fresh run from the entry's defaults, the options
+    given and `--init-from`'s config; or, when `out` holds a run, that run resumed (given
+    options must match it, except the budget and RESUMABLE ones)."""
     entry = get_model(model)
-    if data not in entry.datasets:
+    model_given, train_given = model_options or {}, train_options or {}
+    if dist.env_world_size() > 1 and not out:
+        raise GenlabError("under torchrun, pass --out so every process uses the same run directory")
+    run_dir = Path(out) if out else new_run_dir(model, data or entry.datasets[0])
+    saved = read_config(run_dir) if (run_dir / "config.json").is_file() else None
+    if saved is None:
+        init = train_given.get("init_from")
+        source = init_source(Path(init), model) if init else {}
+        data = data or source.get("data") or entry.datasets[0]
+        options = entry.options(**{**source.get("model_options", {}), **model_given})
+        cfg = TrainConfig(**{**entry.train_defaults, **train_given})
+    else:
+        if saved["model"] != model:
+            raise GenlabError(f"{run_dir} is a '{saved['model']}' run, not '{model}'")
+        if data and data != saved["data"]:
+            raise GenlabError(f"{run_dir} was trained on '{saved['data']}', not '{data}'")
+        data = saved["data"]
+        for k, v in model_given.items():
+            if saved["model_options"][k] != v:
+                raise GenlabError(
+                    f"{run_dir} has {k}={saved['model_options'][k]}; cannot resume with {v}"
+                )
+        for k, v in train_given.items():
+            if k not in RESUMABLE and saved["train"][k] != v:
+                raise GenlabError(f"{run_dir} has {k}={saved['train'][k]}; cannot resume with {v}")
+        options = entry.options(**saved["model_options"])
+        kept = {k: v for k, v in saved["train"].items() if k not in BUDGET}
+        cfg = TrainConfig(**{**kept, **train_given})
+    if cfg.steps is None and cfg.minutes is None and cfg.frames is None:
         raise GenlabError(
-            f"model '{model}' trains on {', '.join(entry.datasets)}, not '{data}' (use --data)"
+            "give a budget: --steps N (total), --minutes M or, for agents, --frames N"
         )
+    check_dataset(entry, data)
+    check_precision(model, cfg.precision)
+    return RunSpec(entry=entry, data=data, options=options, train=cfg, run_dir=run_dir,
+                   data_dir=data_dir, nproc=nproc, resume=saved is not None)  # fmt: skip
 
 
 def check_precision(model: str, precision: str) -> None:
@@ -52,150 +94,31 @@ def check_precision(model: str, precision: str) -> None:
         raise ConfigError(f"--precision {precision} is not offered for '{model}' (only: {offered})")
 
 
-def train(
-    model: str,
-    data: str,
-    options: object,
-    cfg: TrainConfig,
-    run_dir: Path,
-    data_dir: str | None = None,
-    nproc: int = 1,
-    progress: bool = True,
-) -> FitResult:
-    """Train (or resume) a run; in distributed workers this runs once per rank.
-
-    Uses `cfg.threads` torch threads (default: cores / processes) while training, and restores
-    the caller's setting afterwards.
-    """
-    dist.init_from_env()  # a no-op alone; joins the group under torchrun or --nproc
-    check_dataset(model, data)
-    check_precision(model, cfg.precision)
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(cfg.threads or max(1, (os.cpu_count() or 1) // dist.world_size()))
-    try:
-        return _train(get_model(model), data, options, cfg, run_dir, data_dir, nproc, progress)
-    finally:
-        torch.set_num_threads(previous_threads)
-
-
-def _train(entry, data, options, cfg, run_dir, data_dir, nproc, progress) -> FitResult:
-    model = entry.name
-    dataset = entry.load_data(data, data_dir, options)
-    torch.manual_seed(cfg.seed)
-    net = entry.build(options)
-    net = laid_out_for(net, cfg.precision)
-    if cfg.init_from and not (run_dir / CHECKPOINT).is_file():  # a resumed run has its own
-        init_weights(net, model, options, Path(cfg.init_from))  # refused: no run dir is left
-    if dist.rank() == 0:
-        write_config(run_dir, resolved_config(model, data, options, cfg, nproc))
-    torch.manual_seed(cfg.seed + 7919 * dist.rank())  # each rank draws its own noise
-    if cfg.batch_size % dist.world_size():
-        raise GenlabError(
-            f"--batch-size {cfg.batch_size} does not split over {dist.world_size()} processes"
-        )
-    cfg = frames_to_steps(entry, options, cfg)
-    state = entry.make_state(net, cfg)
-    hook = image_tasks.progress_grid if entry.can_sample else None
-    batches = entry.batches(options, dataset, cfg.batch_size, cfg.seed, model=net)
-    try:
-        return fit(state, batches, cfg, run_dir, entry.make_step(cfg), progress, hook)
-    finally:
-        if hasattr(batches, "close"):
-            batches.close()  # e.g. stop an agent's actor processes
-
-
-def init_source(source: Path, model: str) -> dict:
-    """The config of run `source`, checked to be a `model` run (for `--init-from`)."""
-    config = read_config(source)
-    if config["model"] != model:
-        raise GenlabError(f"--init-from {source} is a '{config['model']}' run, not '{model}'")
-    return config
-
-
-def init_weights(net: torch.nn.Module, model: str, options: object, source: Path) -> None:
-    """Load the weights of run `source` (EMA if kept) into `net`, a fresh `model` with `options`.
-
-    Options that leave the weights' shapes alone (a crop length, a KL schedule) may differ from
-    the source's. Options that add tensors (an input the source had not, e.g. WaveNet's
-    position input) keep those tensors' fresh initialisation, and stderr names them. GenlabError
-    when `source` is another model, or has tensors this model lacks or shapes differently,
-    naming the options that differ.
-    """
-    config = init_source(source, model)
-    try:
-        result = net.load_state_dict(checkpoint_weights(read_checkpoint(source)), strict=False)
-        if result.unexpected_keys:
-            raise RuntimeError(f"unexpected {result.unexpected_keys}")
-    except RuntimeError as e:  # tensors this model lacks, or shaped differently
-        differ = ", ".join(
-            f"{k}={v!r} here, {config['model_options'].get(k)!r} there"
-            for k, v in dataclasses.asdict(options).items()
-            if config["model_options"].get(k) != v
-        )
-        raise GenlabError(
-            f"--init-from {source}: its weights do not fit this model (options that differ: "
-            f"{differ or 'none'})"
-        ) from e
-    if result.missing_keys and dist.rank() == 0:
-        print(
-            f"--init-from {source}: new here, freshly initialised: "
-            f"{', '.join(result.missing_keys)}",
-            file=sys.stderr,
-        )
-
-
-def frames_to_steps(entry, options: object, cfg: TrainConfig) -> TrainConfig:
-    """An agent's `--frames` budget as the equivalent number of training steps (rounded up)."""
-    if cfg.frames is None:
-        return cfg
-    if entry.frames_per_step is None:
-        raise GenlabError(f"model '{entry.name}' has no environment frames; use --steps")
-    per_step = entry.frames_per_step(options, cfg)
-    return dataclasses.replace(cfg, steps=-(-cfg.frames // per_step), frames=None)
-
-
-def train_and_show(
-    model: str,
-    data: str,
-    options: object,
-    cfg: TrainConfig,
-    run_dir: Path,
-    data_dir: str | None = None,
-    nproc: int = 1,
-    progress: bool = True,
-) -> tuple[FitResult | None, list[Path]]:
-    """Train (across `nproc` local processes if > 1), then write the run's pictures.
+def train(spec: RunSpec, progress: bool = True) -> tuple[FitResult | None, list[Path]]:
+    """Train (across `spec.nproc` local processes if > 1), then write the run's pictures.
 
     Returns rank 0's FitResult (None when it ran in worker processes) and the pictures written
     (none after an interruption, so Ctrl-C returns within seconds).
     """
     result = None
-    if nproc > 1:
-        dist.launch(nproc, train, model, data, options, cfg, run_dir, data_dir, nproc, progress)
+    if spec.nproc > 1:
+        dist.launch(spec.nproc, train_run, spec, progress)
     else:  # one process, or one rank of a torchrun launch
-        result = train(
-            model, data, options, cfg, run_dir, data_dir, dist.env_world_size(), progress
-        )
+        result = train_run(dataclasses.replace(spec, nproc=dist.env_world_size()), progress)
         if dist.rank() != 0:
             return result, []
-    return result, pictures(run_dir, data_dir)
+    if result is not None and result.status == "interrupted":
+        return result, []
+    return result, pictures(spec.run_dir, spec.data_dir)
 
 
 def pictures(run_dir: Path, data_dir: str | None = None, seed: int = 0) -> list[Path]:
-    """Samples (if the model can sample) and latent-space pictures into <run>/pictures/."""
+    """The model's pictures (samples, latent space, episodes, ...) into <run>/pictures/."""
     entry, options, model, config = load_run(run_dir)
+    if entry.pictures is None:
+        return []
     dataset = entry.load_data(config["data"], data_dir, options)
-    out = Path(run_dir) / "pictures"
-    if entry.pictures is not None:
-        return entry.pictures(model, options, dataset, out, seed)
-    written = []
-    if entry.can_sample:
-        written.append(image_tasks.sample_grid(model, 64, out / "samples.png", seed))
-    if isinstance(model, LatentModel):
-        written += image_tasks.latent_pictures(model, options, dataset, out, seed)
-    elif isinstance(model, NoiseGenerator):
-        written += image_tasks.noise_interpolations(model, out, seed)
-    return written
+    return entry.pictures(model, options, dataset, Path(run_dir) / "pictures", seed)
 
 
 def latent(run_dir: Path, data_dir: str | None = None, seed: int = 0) -> list[Path]:
@@ -204,7 +127,7 @@ def latent(run_dir: Path, data_dir: str | None = None, seed: int = 0) -> list[Pa
     if not isinstance(model, LatentModel):
         raise RunError(f"model '{config['model']}' has no latent space to show")
     dataset = entry.load_data(config["data"], data_dir, options)
-    return image_tasks.latent_pictures(model, options, dataset, Path(run_dir) / "pictures", seed)
+    return latent_pictures(model, options, dataset, Path(run_dir) / "pictures", seed)
 
 
 def evaluate(
@@ -245,15 +168,55 @@ def sample(
 ) -> Path:
     """n samples of a run into `out`; `overrides` ['key=value'] set its sampling options."""
     entry, options, model, config = load_run(run_dir, overrides=overrides)
-    if entry.sample is not None:  # e.g. an agent: a GIF of an episode
-        with torch.no_grad():
-            return entry.sample(model, options, n, Path(out), seed)
-    if not entry.can_sample:
+    if entry.sample is None:
         hint = f"; try `genlab latent {run_dir}`" if isinstance(model, LatentModel) else ""
         raise RunError(f"model '{config['model']}' cannot sample{hint}")
-    return image_tasks.sample_grid(model, n, Path(out), seed)
+    with torch.no_grad():
+        return entry.sample(model, options, n, Path(out), seed)
 
 
-def saved_config(run_dir: Path) -> dict | None:
-    """The config of an existing run at `run_dir`, or None when starting fresh."""
-    return read_config(run_dir) if (Path(run_dir) / "config.json").is_file() else None
+# --- World Models on CarRacing, stage by stage (`genlab worldmodels`) ---------------------------
+def worldmodels_train_options(stage: str, root: Path) -> list[str]:
+    """The `genlab train` arguments of stage train-v (V, the paper's recipe) or train-m (M on
+    V's encodings): model, data, run directory and the stage's fixed options."""
+    root = Path(root)
+    data = ["--data", "carracing", "--data-dir", str(root / "data")]
+    if stage == "train-v":
+        return ["vae", *data, *world_models.V_OPTIONS, "--out", str(root / "vae")]
+    if stage == "train-m":
+        return ["mdnrnn", *data, "--vae", str(root / "vae"), "--out", str(root / "mdnrnn")]
+    raise ConfigError(f"'{stage}' is not a training stage (train-v, train-m)")
+
+
+def check_v(root: Path) -> dict:
+    """After train-v: does V see the road? (`world_models.check_v_run`)"""
+    return world_models.check_v_run(Path(root))
+
+
+def search_controller(
+    root: Path, *, dream: bool = False, memory: bool = True, **search_options
+) -> tuple[dict, Path]:
+    """Stage train-c: C by CMA-ES on the pipeline's V (and M), in the real game or the dream;
+    returns the last generation's metrics and the controller's directory."""
+    root = Path(root)
+    cfg = world_models.search.SearchConfig(
+        vae=str(root / "vae"), mdnrnn=str(root / "mdnrnn") if memory else "", dream=dream,
+        **search_options,
+    )  # fmt: skip
+    out = world_models.controller_dir(root, dream, memory)
+    return world_models.search_controller(cfg, out, str(root / "data")), out
+
+
+def evaluate_controller(root: Path, controller: str, **options) -> dict:
+    """Stage eval: the controller in DIR/`controller` on unseen tracks, and its GIFs."""
+    return world_models.evaluate_controller_run(Path(root) / controller, **options)
+
+
+def collect(root: Path, **options) -> dict:
+    """Stage collect: random-policy CarRacing episodes into DIR/data/carracing."""
+    return rollouts.collect(Path(root) / "data" / "carracing", **options)
+
+
+def is_main_process() -> bool:
+    """Alone, or rank 0 of a launch: the process that prints."""
+    return dist.env_world_size() == 1 or os.environ.get("RANK") == "0"

@@ -3,7 +3,8 @@ V-trace for IMPALA).
 
 Conventions: rewards, values, discounts are (T, B); `discounts[t]` is gamma times 0 where the
 episode ended at step t (no bootstrapping across that boundary), else gamma; `bootstrap` (B,) is
-the value estimate of the state after the last step. Targets carry no gradient.
+the value estimate of the state after the last step. Both estimators return `Returns(targets,
+advantages)`, (T, B) each, carrying no gradient.
 """
 
 from __future__ import annotations
@@ -12,6 +13,11 @@ import math
 from typing import NamedTuple
 
 import torch
+
+
+class Returns(NamedTuple):
+    targets: torch.Tensor  # (T, B) value targets (V-trace's v_s; GAE's A + V)
+    advantages: torch.Tensor  # (T, B) the policy gradient's advantages
 
 
 def _check(rewards: torch.Tensor, values: torch.Tensor, discounts: torch.Tensor, bootstrap, **more):
@@ -30,12 +36,12 @@ def gae(
     discounts: torch.Tensor,
     bootstrap: torch.Tensor,
     lam: float = 1.0,
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> Returns:
     """Generalised advantage estimation (Schulman et al. 2016).
 
     delta_t = r_t + d_t V_{t+1} - V_t;  A_t = delta_t + d_t lam A_{t+1};  returns = A + V.
     lam = 1 gives discounted Monte-Carlo returns (bootstrapped at the end), lam = 0 one-step TD.
-    Returns (advantages, value targets), both (T, B).
+    Returns (value targets A + V, advantages A), both (T, B).
     """
     _check(rewards, values, discounts, bootstrap)
     next_values = torch.cat([values[1:], bootstrap[None]])  # (T, B)
@@ -45,12 +51,7 @@ def gae(
     for t in range(rewards.shape[0] - 1, -1, -1):
         acc = deltas[t] + discounts[t] * lam * acc
         adv[t] = acc
-    return adv, adv + values
-
-
-class VTrace(NamedTuple):
-    vs: torch.Tensor  # (T, B) value targets v_s
-    pg_advantages: torch.Tensor  # (T, B) rho^pg_s (r_s + d_s v_{s+1} - V(x_s))
+    return Returns(targets=adv + values, advantages=adv)
 
 
 @torch.no_grad()
@@ -64,14 +65,15 @@ def vtrace(
     c_bar: float = 1.0,
     pg_rho_bar: float = 1.0,
     lam: float = 1.0,
-) -> VTrace:
+) -> Returns:
     """V-trace targets (Espeholt et al. 2018, eq. 1), computed backwards in O(T).
 
     log_rhos (T, B) = log pi(a_t|x_t) - log mu(a_t|x_t), target over behaviour policy.
     rho_t = min(rho_bar, e^log_rho), c_t = lam * min(c_bar, e^log_rho) (math.inf = no clipping);
       v_s = V(x_s) + sum_{t>=s} (prod_{i=s}^{t-1} d_i c_i) rho_t (r_t + d_t V(x_{t+1}) - V(x_t)),
     computed as v_s - V(x_s) = delta_s + d_s c_s (v_{s+1} - V(x_{s+1})), with V(x_T) and v_T
-    both `bootstrap`. The policy-gradient advantage uses min(pg_rho_bar, e^log_rho).
+    both `bootstrap`. Returns (targets v_s, advantages rho^pg_s (r_s + d_s v_{s+1} - V(x_s))),
+    the policy-gradient weight rho^pg_s = min(pg_rho_bar, e^log_rho).
     On-policy (log_rhos = 0) with lam = 1 the targets are n-step bootstrapped returns.
     """
     _check(rewards, values, discounts, bootstrap, log_rhos=log_rhos)
@@ -88,12 +90,12 @@ def vtrace(
     vs = values + corrections
     next_vs = torch.cat([vs[1:], bootstrap[None]])
     pg_rhos = rhos.clamp(max=pg_rho_bar) if math.isfinite(pg_rho_bar) else rhos
-    return VTrace(vs, pg_rhos * (rewards + discounts * next_vs - values))
+    return Returns(targets=vs, advantages=pg_rhos * (rewards + discounts * next_vs - values))
 
 
 def vtrace_from_log_probs(
     target_log_probs: torch.Tensor, behaviour_log_probs: torch.Tensor, *args, **kwargs
-) -> VTrace:
+) -> Returns:
     """`vtrace` with the importance weights given as the two policies' log-probs (T, B) of the
     actions taken; the remaining arguments are vtrace's."""
     return vtrace(target_log_probs - behaviour_log_probs, *args, **kwargs)

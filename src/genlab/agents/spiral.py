@@ -24,7 +24,9 @@ final-step reward by a constant of the first observation: potential-based shapin
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
@@ -33,12 +35,24 @@ import torch.nn.functional as F
 
 from genlab.agents.impala.agent import ImpalaAgent
 from genlab.agents.impala.config import ImpalaConfig
+from genlab.agents.impala.evaluation import play
 from genlab.agents.impala.learning import actor_critic_loss
 from genlab.agents.impala.networks import TORSOS
+from genlab.agents.trajectory import Trajectory
+from genlab.data.images import image_splits
+from genlab.envs.paint import to_gcode, to_json, to_svg
+from genlab.envs.paint_tasks import PaintTask
 from genlab.errors import ConfigError
 from genlab.models.gan import Critic, WGANGPConfig, gradient_penalty
 from genlab.train.config import TrainConfig, doc
-from genlab.train.loop import StepFn, TrainState, gradient_step, make_state
+from genlab.train.loop import (
+    StepFn,
+    TrainState,
+    gradient_step,
+    make_state,
+    optimizer_update,
+)
+from genlab.viz.images import save_grid, write_gif
 
 REWARDS = ("critic", "l2")
 
@@ -101,8 +115,6 @@ class SpiralAgent(ImpalaAgent):
     def real_images(self) -> torch.Tensor:
         """The dataset's training images (N, 1, 28, 28) in [0, 1], loaded once."""
         if self._real is None:
-            from genlab.data.images import image_splits
-
             dataset = self.cfg.tasks[0].split(":", 1)[1].split("-")[0]
             self._real = image_splits(dataset).train_x.float() / 255.0
         return self._real
@@ -114,18 +126,16 @@ class SpiralAgent(ImpalaAgent):
             self.replay_next = (self.replay_next + 1) % len(self.replay)
             self.replay_filled = min(self.replay_filled + 1, len(self.replay))
 
-    def finished(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    def finished(self, batch: Trajectory) -> tuple[torch.Tensor, torch.Tensor]:
         """The batch's finished canvases as ink images (N, 1, 28, 28), or (canvas, target)
         pairs (N, 2, 28, 28) in conditional tasks, and where they are (T, B) bool."""
-        ended = batch["terminated"]
-        final = batch["final_obs"][ended]
+        ended = batch.terminated
+        final = batch.final_obs[ended]
         if self.conditional:
             return torch.cat([canvas_ink(final, 0), canvas_ink(final, 1)], 1), ended
         return canvas_ink(final), ended
 
-    def critic_loss(
-        self, batch: dict[str, torch.Tensor], generator=None
-    ) -> dict[str, torch.Tensor]:
+    def critic_loss(self, batch: Trajectory, generator=None) -> dict[str, torch.Tensor]:
         """WGAN-GP on real images against the batch's finished canvases and as many replayed."""
         fakes, _ = self.finished(batch)
         if len(fakes) == 0:
@@ -156,29 +166,29 @@ class SpiralAgent(ImpalaAgent):
         pairs = [canvas_ink(planes, 0)] + ([canvas_ink(planes, 1)] if self.conditional else [])
         return self.critic(torch.cat(pairs, 1)).reshape(planes.shape[:-3])
 
-    def rewards(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def rewards(self, batch: Trajectory) -> torch.Tensor:
         """The rewards (T, B) V-trace learns from: with shaping, each step's rise in score;
         else the score of each finished canvas at its last step."""
-        ended = batch["terminated"] | batch["truncated"]
+        ended = batch.terminated | batch.truncated
         if self.cfg.shaping:
-            before = self.score(batch["obs"])  # (T+1, B)
+            before = self.score(batch.obs)  # (T+1, B)
             after = before[1:].clone()
             if ended.any():  # o_{t+1} is already the next episode's: score the last canvas
-                after[ended] = self.score(batch["final_obs"][ended])
+                after[ended] = self.score(batch.final_obs[ended])
             return after - before[:-1]
-        reward = torch.zeros_like(batch["reward"])
+        reward = torch.zeros_like(batch.reward)
         if ended.any():
-            reward[ended] = self.score(batch["final_obs"][ended])
+            reward[ended] = self.score(batch.final_obs[ended])
         return reward
 
-    def loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def loss(self, batch: Trajectory) -> dict[str, torch.Tensor]:
         """The policy's V-trace loss with `rewards(batch)`, and the mean score of the finished
         canvases (final_reward)."""
-        metrics = actor_critic_loss(self.net, {**batch, "reward": self.rewards(batch)}, self.cfg)
-        ended = batch["terminated"]
+        rewarded = dataclasses.replace(batch, reward=self.rewards(batch))
+        metrics = actor_critic_loss(self.net, rewarded, self.cfg)
+        ended = batch.terminated
         if ended.any():
-            metrics["final_reward"] = self.score(batch["final_obs"][ended]).mean()
-        metrics.update({k[5:]: v for k, v in batch.items() if k.startswith("stat/")})
+            metrics["final_reward"] = self.score(batch.final_obs[ended]).mean()
         return metrics
 
 
@@ -197,17 +207,14 @@ def spiral_step(cfg: TrainConfig) -> StepFn:
     gradient step with the updated critic's rewards; the canvases then join the replay."""
     policy_step = gradient_step(cfg.grad_clip)
 
-    def step(state: TrainState, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def step(state: TrainState, batch: Trajectory) -> dict[str, torch.Tensor]:
         model: SpiralAgent = state.model
         out: dict[str, torch.Tensor] = {}
         if model.cfg.reward == "critic":
             critic = model.critic_loss(batch)
             if critic:
-                opt = state.optimizers["critic"]
-                opt.zero_grad(set_to_none=True)
-                critic["critic_loss"].backward()
-                opt.step()
-                opt.zero_grad(set_to_none=True)  # keep the critic out of the policy's clipping
+                optimizer_update(state, "critic", critic["critic_loss"])
+                state.optimizers["critic"].zero_grad(set_to_none=True)  # out of the policy's clip
                 state.schedulers["critic"].step()
                 out.update({k: v.detach() for k, v in critic.items()})
         out.update(policy_step(state, batch))
@@ -225,8 +232,6 @@ def evaluate_painter(model: SpiralAgent, options: SpiralConfig, data, episodes: 
     critic-rewarded tasks), the mean ink per pixel of the finished canvases and, for
     unconditional tasks, the critic's mean score of them (a conditional critic would also need
     each target, which the rendered canvas does not show)."""
-    from genlab.agents.impala.evaluation import play
-
     model.eval()
     returns, frames = play(model, 0, episodes, seed, frames=True)
     finals = torch.from_numpy(np.stack([f[-1] for f in frames]))  # (N, 64, 64, 3) RGB
@@ -261,12 +266,6 @@ def paint_episode(model: SpiralAgent, env, seed: int, generator: torch.Generator
 def sample_paintings(model: SpiralAgent, options: SpiralConfig, n: int, out, seed: int = 0):
     """`genlab sample RUN --n N --out DIR`: N paintings as a grid (canvases.png), the first one
     being painted (painting.gif), and each one's program as JSON, SVG and G-code."""
-    from pathlib import Path
-
-    from genlab.envs.paint import to_gcode, to_json, to_svg
-    from genlab.envs.paint_tasks import PaintTask
-    from genlab.viz.images import save_grid, write_gif
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     env = PaintTask(options.tasks[0].split(":", 1)[1])

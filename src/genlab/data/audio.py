@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
+from genlab.data.batches import seeded
 from genlab.errors import DataError
 
 MU = 255
@@ -187,3 +188,20 @@ def in_window(audio: list[torch.Tensor], length: int) -> tuple[torch.Tensor, tor
 def fixed_length(clips: ClipSet, length: int) -> tuple[torch.Tensor, torch.Tensor]:
     """`in_window` of every clip of a ClipSet, decoded from mu-law."""
     return in_window([mulaw_decode(clips.clip(k)) for k in range(len(clips))], length)
+
+
+class CropBatches:
+    """The loop's BatchSource: `batch_size` random crops of `crop` samples (each clip followed by
+    `tail` samples of silence that count, see `random_crops`), with the clips' speaker and
+    digit and where in its clip each crop starts ("offset"); a pure function of (seed, step)."""
+
+    def __init__(self, clips: ClipSet, crop: int, batch_size: int, seed: int, tail: int = 0):
+        self.clips, self.crop, self.batch_size, self.seed = clips, crop, batch_size, seed
+        self.tail = tail
+
+    def batch(self, step: int) -> dict[str, torch.Tensor]:
+        g = seeded(self.seed, step)
+        x, mask, which, offset = random_crops(self.clips.codes, self.clips.offsets, self.crop,
+                                              self.batch_size, g, self.tail)  # fmt: skip
+        return {"x": x, "mask": mask, "speaker": self.clips.speaker[which],
+                "digit": self.clips.digit[which], "offset": offset}  # fmt: skip

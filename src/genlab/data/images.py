@@ -17,6 +17,7 @@ import torch
 
 from genlab.data import mnist, omniglot
 from genlab.data.batches import Transform
+from genlab.data.carracing import carracing_root, episode_files, is_test_episode, load_episode
 from genlab.errors import DataError
 
 IMAGE_DATASETS = ("mnist", "omniglot", "carracing")
@@ -52,13 +53,6 @@ def image_splits(name: str, data_dir: str | Path | None = None) -> ImageSplits:
 
 def carracing_frames(data_dir: str | Path | None = None) -> ImageSplits:
     """Every frame of the collected CarRacing episodes, from the first data root holding any."""
-    from genlab.agents.world_models.rollouts import (
-        carracing_root,
-        episode_files,
-        is_test_episode,
-        load_episode,
-    )
-
     root = carracing_root(data_dir)
     files = episode_files(root)
     if len(files) < 2:

@@ -20,6 +20,7 @@ from functools import cache
 import gymnasium as gym
 import numpy as np
 
+from genlab.data.images import image_splits
 from genlab.envs.paint import PaintConfig, PaintEnv, ink
 from genlab.errors import ConfigError
 
@@ -40,8 +41,6 @@ def parse(task: str) -> tuple[str, bool, bool]:
 def target_images(dataset: str) -> np.ndarray:
     """Training images of `dataset` as (N, 28, 28) uint8 ink (255 = ink), loaded once per
     process (an actor steps many environments)."""
-    from genlab.data.images import image_splits
-
     return image_splits(dataset).train_x[:, 0].numpy()
 
 

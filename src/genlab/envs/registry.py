@@ -15,6 +15,9 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from genlab.envs.atari import AtariEnv
+from genlab.envs.minatar import MinAtarEnv
+from genlab.envs.paint_tasks import PaintTask
 from genlab.errors import ConfigError
 
 # Published reference scores for normalising Atari returns: (random, human), Mnih et al. 2015.
@@ -71,16 +74,10 @@ def make_env(name: str, channels: int | None = None, max_steps: int | None = Non
     family's time limit."""
     family, game = _split(name)
     if family == "minatar":
-        from genlab.envs.minatar import MinAtarEnv
-
         env: gym.Env = MinAtarEnv(game, channels, full_action_set=channels is not None)
     elif family == "atari":
-        from genlab.envs.atari import AtariEnv
-
         env = AtariEnv(game)
     elif family == "paint":  # episodes end by themselves after episode_length strokes
-        from genlab.envs.paint_tasks import PaintTask
-
         env = PaintTask(game)
     else:  # gymnasium's own registry; its TimeLimit comes with the spec
         limit = {"max_episode_steps": max_steps} if max_steps else {}

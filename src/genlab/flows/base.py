@@ -11,11 +11,12 @@ log p(x) = log p_base(forward(x)) + logdet_forward(x), in nats per example.
 
 from __future__ import annotations
 
-import math
 from typing import Protocol, runtime_checkable
 
 import torch
 from torch import nn
+
+from genlab.nn.likelihoods import standard_normal_log_prob
 
 
 @runtime_checkable
@@ -71,11 +72,6 @@ class Invert(nn.Module):
         return self.transform(z, context)
 
 
-def standard_normal_log_prob(z: torch.Tensor) -> torch.Tensor:
-    """log N(z | 0, I) per example: (B, ...) -> (B,) nats."""
-    return sum_per_example(-0.5 * z.square() - 0.5 * math.log(2 * math.pi))
-
-
 class Flow(nn.Module):
     """A density on data: a Transform (data -> noise) onto a standard normal base.
 
@@ -96,7 +92,7 @@ class Flow(nn.Module):
 
     def log_prob(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
         z, logdet = self.transform(x, context)
-        return standard_normal_log_prob(z) + logdet
+        return standard_normal_log_prob(z, event_dims=z.dim() - 1) + logdet
 
     def encode(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
         return self.transform(x, context)[0]

@@ -23,7 +23,7 @@ from tqdm import tqdm
 from genlab.errors import ConfigError
 from genlab.meta import core
 from genlab.meta.nets import FewShotConvNet, NetShape
-from genlab.meta.tasks import SPLITS, FewShotData, TaskSampler, fewshot_data
+from genlab.meta.tasks import SPLITS, FewShotData, TaskSampler
 from genlab.metrics.stats import mean_ci95
 from genlab.train.config import TrainConfig, doc
 from genlab.train.loop import make_state
@@ -124,17 +124,6 @@ class MetaLearner(nn.Module):
 def make_reptile_state(model: MetaLearner, cfg: TrainConfig) -> TrainState:
     """Reptile's outer update is plain SGD with step size `--lr` (the paper's meta step size)."""
     return make_state(model, cfg, {"main": torch.optim.SGD(model.parameters(), lr=cfg.lr)})
-
-
-def load_data(data: str, data_dir: str | None, options: MetaConfig) -> FewShotData:
-    if data != "omniglot":
-        raise ConfigError(f"few-shot learning runs on omniglot, not '{data}'")
-    return fewshot_data(options.split, data_dir=data_dir)
-
-
-def train_batches(options: MetaConfig, data: FewShotData, batch_size: int, seed: int, **_):
-    """`--batch-size` is the number of tasks per meta-batch."""
-    return TaskSampler(data.train, options.ways, options.shots, options.queries, batch_size, seed)
 
 
 EVAL_QUERIES = 15  # query drawings per class in every test task (recorded in the results)

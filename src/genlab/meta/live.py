@@ -1,6 +1,6 @@
 """Draw a few new symbols, label them, and classify another: the demo of talk 002.
 
-    clf = FewShotClassifier.from_run("runs/maml-omniglot-...")
+    clf = genlab.tasks.meta.few_shot_classifier("runs/maml-omniglot-...")
     clf.fit([drawing_a, drawing_b, ...], [0, 1, ...])    # one or more drawings per class
     clf.predict_proba([new_drawing])                      # (1, ways) probabilities
 
@@ -13,7 +13,6 @@ is classified on its own. Adaptation copies the weights; the trained model is ne
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -48,15 +47,6 @@ class FewShotClassifier:
         self.steps = steps or model.cfg.eval_inner_steps
         self._adapted: core.Params | None = None
         self._support: torch.Tensor | None = None
-
-    @classmethod
-    def from_run(cls, run_dir: str | Path, steps: int | None = None) -> FewShotClassifier:
-        from genlab.runs import load_run
-
-        _, _, model, config = load_run(Path(run_dir))
-        if not isinstance(model, MetaLearner):
-            raise ConfigError(f"{run_dir} is a '{config['model']}' run, not a few-shot learner")
-        return cls(model, steps)
 
     def fit(self, drawings: Sequence[np.ndarray], labels: Sequence[int]) -> FewShotClassifier:
         ways = self.model.cfg.ways

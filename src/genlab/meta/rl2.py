@@ -122,7 +122,7 @@ class RL2Agent(nn.Module):
         rewards, values = ro["rewards"], ro["values"]
         discounts = torch.full_like(rewards, c.gamma)
         discounts[-1] = 0.0  # the episode ends after its last step
-        adv, target = gae(
+        target, adv = gae(
             rewards, values.detach(), discounts, torch.zeros_like(rewards[0]), c.gae_lambda
         )
         norm_adv = (adv - adv.mean()) / (adv.std() + 1e-8)
@@ -146,16 +146,6 @@ class EpisodeBatches:
 
     def batch(self, step: int) -> dict[str, torch.Tensor]:
         return self.family.sample(self.tasks, seeded(self.seed, step))
-
-
-def load_data(data: str, data_dir, options: AgentConfig) -> None:
-    if data != options.TASK:
-        raise ConfigError(f"this model trains on '{options.TASK}' tasks, not '{data}'")
-    return None  # episodes are generated, not loaded
-
-
-def train_batches(options: AgentConfig, data, batch_size: int, seed: int, **_) -> EpisodeBatches:
-    return EpisodeBatches(options, batch_size, seed)
 
 
 EVAL_SEED = 8765

@@ -41,11 +41,6 @@ def gaussian_kl_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch
     return 0.5 * (mu.square() + logvar.exp() - 1.0 - logvar).sum(1)
 
 
-def standard_normal_log_prob(z: torch.Tensor) -> torch.Tensor:
-    """log N(z | 0, I): (..., Z) -> (...)."""
-    return -0.5 * (z.square() + math.log(2 * math.pi)).sum(-1)
-
-
 def diagonal_normal_log_prob(
     z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor
 ) -> torch.Tensor:

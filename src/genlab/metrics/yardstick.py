@@ -1,5 +1,8 @@
 """Networks genlab trains once, checks, and caches, to measure other models with (the MNIST
-feature network, the spoken-digit classifier). Only a network that passed its check is used."""
+feature network, the spoken-digit classifier). Only a network that passed its check is used.
+
+The caller gives the training and loading (`genlab.tasks.training`), so this file knows no model.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,6 @@ from torch import nn
 
 from genlab.data.resolve import cache_dir
 from genlab.errors import GenlabError
-from genlab.train.config import TrainConfig
 
 
 def yardstick_dir(name: str) -> Path:
@@ -20,32 +22,27 @@ def yardstick_dir(name: str) -> Path:
 
 def cached_yardstick(
     name: str,
-    model: str,
-    data: str,
-    options: object,
-    cfg: TrainConfig,
+    what: str,
+    train: Callable[[Path], object],
+    load: Callable[[Path], tuple[object, nn.Module]],
     score: Callable[[nn.Module, object], float],
     minimum: float,
-    data_dir: str | Path | None = None,
 ) -> nn.Module:
-    """The cached network `name` (eval mode). If the cache has none: train `model` on `data` into
-    `name`.partial (resumable), require score(model, options) >= minimum (e.g. test accuracy),
-    and only then rename it into place."""
-    from genlab.runs import load_run
-    from genlab.workflow import train
-
+    """The cached network `name` (eval mode). If the cache has none: `train(dir)` it into
+    `name`.partial (resumable), `load(dir) -> (options, network)` it, require
+    score(network, options) >= minimum (e.g. test accuracy), and only then rename it into place.
+    `what` names the network in messages."""
     run_dir = yardstick_dir(name)
     if not (run_dir / "checkpoint.pt").is_file():
-        print(f"training genlab's {model} yardstick once into {run_dir} ...", file=sys.stderr)
+        print(f"training genlab's {what} yardstick once into {run_dir} ...", file=sys.stderr)
         staging = run_dir.with_name(run_dir.name + ".partial")
-        train(model, data, options, cfg, staging, None if data_dir is None else str(data_dir))
-        _, saved_options, net, _ = load_run(staging)
+        train(staging)
+        saved_options, net = load(staging)
         value = score(net, saved_options)
         if value < minimum:
             raise GenlabError(
-                f"the {model} in {staging} scored {value:.4f}, below {minimum}; it would not be a "
+                f"the {what} in {staging} scored {value:.4f}, below {minimum}; it would not be a "
                 f"trustworthy yardstick (delete {staging} to train it again)"
             )
         staging.rename(run_dir)
-    model_net = load_run(run_dir)[2]
-    return model_net.eval()
+    return load(run_dir)[1].eval()

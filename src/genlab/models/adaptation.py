@@ -11,9 +11,8 @@ import copy
 
 import torch
 
-from genlab.data.audio import ClipSet
+from genlab.data.audio import ClipSet, CropBatches
 from genlab.errors import ConfigError
-from genlab.models.audio_tasks import CropBatches
 from genlab.models.wavenet import WaveNet
 
 MODES = ("embedding", "all")

@@ -19,7 +19,7 @@ from torch import nn
 from genlab.errors import ConfigError
 from genlab.train import distributed as dist
 from genlab.train.config import TrainConfig, doc
-from genlab.train.loop import StepFn, check_finite, make_state
+from genlab.train.loop import StepFn, check_finite, make_state, optimizer_update
 from genlab.train.state import TrainState
 
 
@@ -177,14 +177,6 @@ def generator_loss(model: GAN, fake, y=None) -> torch.Tensor:
     return -d_fake.mean()
 
 
-def _update(state: TrainState, name: str, loss: torch.Tensor, params: list) -> None:
-    opt = state.optimizers[name]
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    dist.average_gradients(params)
-    opt.step()
-
-
 def gan_step(cfg: TrainConfig) -> StepFn:
     """One generator update after n_critic critic updates on slices of the batch."""
 
@@ -199,7 +191,7 @@ def gan_step(cfg: TrainConfig) -> StepFn:
                 fake = model.generate(torch.randn(real.shape[0], g.latent_dim), y)
             d = critic_loss(model, real, fake, y)
             check_finite(state.step + 1, {"d_loss": dist.sum_over_ranks(d["d_loss"].detach())})
-            _update(state, "critic", d["d_loss"], critic_params)
+            optimizer_update(state, "critic", d["d_loss"], critic_params)
             if g.loss == "wgan":
                 with torch.no_grad():
                     for p in critic_params:
@@ -208,7 +200,7 @@ def gan_step(cfg: TrainConfig) -> StepFn:
         n = reals[-1].shape[0]
         g_loss = generator_loss(model, model.generate(torch.randn(n, g.latent_dim), y), y)
         check_finite(state.step + 1, {"g_loss": dist.sum_over_ranks(g_loss.detach())})
-        _update(state, "generator", g_loss, list(model.generator.parameters()))
+        optimizer_update(state, "generator", g_loss, list(model.generator.parameters()))
         for sched in state.schedulers.values():  # once per loop step, so schedules count steps
             sched.step()
         if state.ema is not None:

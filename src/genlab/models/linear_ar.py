@@ -48,7 +48,12 @@ class LinearAR(nn.Module):
         mean_scale = self.conv(past)  # (B, 2, T), sees x[t - order] .. x[t - 1]
         return torch.cat([torch.zeros_like(mean_scale[:, :1]), mean_scale], 1)
 
-    def log_prob(self, outputs: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    def log_prob(self, x: torch.Tensor, speaker=None, digit=None) -> torch.Tensor:
+        """log p(x) of whole clips of codes x (B, T) from their first sample: (B,) nats, exact
+        (speaker and digit are ignored)."""
+        return self.step_log_probs(self(x), x).sum(1)
+
+    def step_log_probs(self, outputs: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, T), codes (B, T) -> log p(x[t] | x[<t]) (B, T) nats."""
         return discretized_logistic_mixture_log_prob(outputs.transpose(1, 2), x, MU + 1)
 

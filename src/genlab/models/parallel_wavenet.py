@@ -19,13 +19,14 @@ option (0 switches it off), all per sample in nats unless said:
 4. contrastive: minus `contrastive_weight` times the KL to the teacher told a wrong digit.
 
 The teacher is part of the module (frozen, saved with the student) so a student run is
-self-contained; the classifier is loaded from genlab's cache when the perceptual loss is on.
+self-contained; the classifier is given (genlab.tasks.audio passes its cached one) and used
+when the perceptual loss is on.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -34,9 +35,8 @@ from torch import nn
 from genlab.data.audio import MU, in_window, mulaw_decode, mulaw_expand, power_spectrum
 from genlab.errors import ConfigError
 from genlab.flows.iaf import IAF, IAFStep, NativeIAF, logistic_noise
-from genlab.metrics.audio import digit_classifier, energy_ratio
+from genlab.metrics.audio import energy_ratio
 from genlab.models.audio_classifier import WINDOW
-from genlab.models.audio_tasks import score_generated
 from genlab.models.wavenet import N_DIGITS, N_SPEAKERS, WaveNet, global_condition
 from genlab.nn import kernels
 from genlab.nn.likelihoods import discretized_logistic_mixture_log_prob
@@ -110,28 +110,21 @@ def to_codes(y: torch.Tensor) -> torch.Tensor:
     return torch.round((y.clamp(-1, 1) + 1) * (MU / 2)).long()
 
 
-# --- the model --------------------------------------------------------------------------------
-def load_teacher(path: str) -> WaveNet:
-    """The frozen WaveNet of run directory `path`."""
-    from genlab.runs import load_run  # the registry imports this module
-
-    if not path:
-        raise ConfigError(
-            "parallel_wavenet needs --teacher RUN, a trained `genlab train wavenet` run"
-        )
-    if not (Path(path) / "config.json").is_file():
-        raise ConfigError(f"teacher run '{path}' not found (no {Path(path) / 'config.json'})")
-    entry, _, teacher, _ = load_run(Path(path))
-    if entry.name != "wavenet":
-        raise ConfigError(f"the teacher must be a wavenet run; '{path}' is a {entry.name} run")
-    return teacher
-
-
+# --- the model ------------------------------------------------------------------------------------
 class ParallelWaveNet(nn.Module):
-    def __init__(self, cfg: ParallelWaveNetConfig, teacher: WaveNet | None = None):
+    def __init__(
+        self,
+        cfg: ParallelWaveNetConfig,
+        teacher: WaveNet,
+        classifier: Callable[[], nn.Module] | None = None,
+    ):
+        """`teacher`: the trained WaveNet to distil (frozen, saved with the student).
+        `classifier`: gives the spoken-digit classifier of the perceptual loss (called once,
+        on the loss's first use; kept outside the module: not trained, not saved)."""
         super().__init__()
         self.cfg = cfg
-        self.teacher = (teacher or load_teacher(cfg.teacher)).eval().requires_grad_(False)
+        self.teacher = teacher.eval().requires_grad_(False)
+        self._load_classifier = classifier
         tc = self.teacher.cfg
         if cfg.contrastive_weight > 0 and not tc.digit:
             raise ConfigError("the contrastive loss needs a digit-conditioned teacher; "
@@ -160,7 +153,11 @@ class ParallelWaveNet(nn.Module):
     def classifier(self) -> nn.Module:
         """The frozen spoken-digit classifier, kept outside the module (not trained, not saved)."""
         if self._classifier is None:
-            object.__setattr__(self, "_classifier", digit_classifier().requires_grad_(False))
+            if self._load_classifier is None:
+                raise ConfigError("the perceptual loss needs the spoken-digit classifier: build "
+                                  "the student with classifier=...")  # fmt: skip
+            net = self._load_classifier().requires_grad_(False)
+            object.__setattr__(self, "_classifier", net)
         return self._classifier
 
     def native_student(self) -> NativeIAF:
@@ -255,10 +252,3 @@ class ParallelWaveNet(nn.Module):
         if progress is not None:
             progress(u.shape[1])
         return to_codes(y)
-
-
-def evaluate_student(model: ParallelWaveNet, options, data, n: int | None = None, seed: int = 1,
-                     **_) -> dict:  # fmt: skip
-    """`genlab eval` of a student: n (default 100) conditioned clips scored by its teacher
-    (`audio_tasks.score_generated`)."""
-    return score_generated(model, options, model.teacher, data, n or 100, seed)

@@ -26,9 +26,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from genlab.metrics.likelihood import diagonal_normal_log_prob, standard_normal_log_prob
+from genlab.metrics.likelihood import diagonal_normal_log_prob
 from genlab.models.pixelcnn import PixelCNN, PixelCNNConfig
 from genlab.nn.conv import ConvDecoder, ConvEncoder, gaussian_posterior
+from genlab.nn.likelihoods import standard_normal_log_prob
 from genlab.train.config import doc
 
 

@@ -19,13 +19,13 @@ from genlab.errors import ConfigError
 from genlab.metrics.likelihood import (
     diagonal_normal_log_prob,
     gaussian_kl_standard_normal,
-    standard_normal_log_prob,
 )
 from genlab.nn.conv import ConvDecoder, ConvEncoder, downsampling_plan, gaussian_posterior
 from genlab.nn.likelihoods import (
     bernoulli_log_prob,
     continuous_bernoulli_log_prob,
     gaussian_log_prob,
+    standard_normal_log_prob,
 )
 from genlab.train.config import doc
 

@@ -128,12 +128,12 @@ def global_condition(
 def crop_nll(model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """An autoregressive audio model's loss: mean NLL per real (unpadded) sample of the batch's
     crops, in nats ("loss") and bits. The model maps (x, speaker, digit, offset) to outputs
-    that its `log_prob(outputs, x)` scores; offset (B,) is where each crop starts in its clip
+    that its `step_log_probs(outputs, x)` scores; offset (B,) is where each crop starts in its clip
     (None: at the start). Scored in float32 even if the outputs came from bf16 autocast."""
     x, mask = batch["x"], batch["mask"]
     outputs = model(x, batch.get("speaker"), batch.get("digit"), batch.get("offset"))
     outputs = widened(outputs)
-    lp = model.log_prob(outputs, x)
+    lp = model.step_log_probs(outputs, x)
     nats = -(lp * mask).sum() / mask.sum()
     return {"loss": nats, "bits_per_sample": nats / math.log(2)}
 
@@ -213,7 +213,12 @@ class WaveNet(nn.Module):
             skip = skip + s
         return self.head2(F.relu(self.head1(F.relu(skip))))
 
-    def log_prob(self, outputs: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    def log_prob(self, x: torch.Tensor, speaker=None, digit=None) -> torch.Tensor:
+        """log p(x [| speaker, digit]) of whole clips of codes x (B, T), from their first sample
+        (nothing before it): (B,) nats, exact."""
+        return self.step_log_probs(widened(self(x, speaker, digit)), x).sum(1)
+
+    def step_log_probs(self, outputs: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """outputs (B, O, T), codes x (B, T) -> log p(x[t] | x[<t]) (B, T) in nats."""
         if self.cfg.output == "softmax":
             return -F.cross_entropy(outputs, x, reduction="none")

@@ -19,6 +19,13 @@ def widened(t: torch.Tensor) -> torch.Tensor:
     return t.float() if t.dtype in (torch.bfloat16, torch.float16) else t
 
 
+def standard_normal_log_prob(z: torch.Tensor, event_dims: int = 1) -> torch.Tensor:
+    """log N(z | 0, I) summed over the last `event_dims` dimensions: (..., *E) -> (...) nats.
+    A latent (B, Z) -> (B,); a flow's noise (B, C, H, W) with event_dims=3 -> (B,)."""
+    lp = -0.5 * z.square() - 0.5 * math.log(2 * math.pi)
+    return lp.sum(tuple(range(-event_dims, 0))) if event_dims else lp
+
+
 def bernoulli_log_prob(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """log Bernoulli(x | sigmoid(logits)) for x in {0, 1}."""
     return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)

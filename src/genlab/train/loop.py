@@ -19,25 +19,26 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import torch
 from torch import nn
 from tqdm import tqdm
 
 from genlab.errors import NonFiniteError
+from genlab.interfaces import BatchSource
 from genlab.train import distributed as dist
 from genlab.train.config import TrainConfig, lr_factor
 from genlab.train.logger import MetricsLogger, truncate_after
-from genlab.train.state import CHECKPOINT, EMA, TrainState, read_checkpoint, save_checkpoint
+from genlab.train.state import (
+    CHECKPOINT,
+    EMA,
+    LoopState,
+    TrainState,
+    read_checkpoint,
+    save_checkpoint,
+)
 
 StepFn = Callable[[TrainState, dict[str, torch.Tensor]], dict[str, torch.Tensor]]
-
-
-class BatchSource(Protocol):
-    def batch(self, step: int) -> dict[str, torch.Tensor]:
-        """The global batch for `step`; a pure function of the step so resume is exact."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,29 @@ def laid_out_for(model: nn.Module, precision: str) -> nn.Module:
     return model.to(memory_format=torch.channels_last) if precision == "bf16" else model
 
 
+def optimizer_update(
+    state: TrainState,
+    name: str,
+    loss: torch.Tensor,
+    params: list[nn.Parameter] | None = None,
+    grad_clip: float | None = None,
+) -> torch.Tensor | None:
+    """One update of optimizer `name` on `loss`: zero its gradients, backpropagate, average the
+    gradients of `params` (default: the optimizer's) over processes, clip their global norm to
+    `grad_clip` (the norm before clipping is returned; None without clipping), step. Every step
+    function updates weights through here; schedules and the EMA advance once per loop step, in
+    the step function."""
+    opt = state.optimizers[name]
+    if params is None:
+        params = [p for group in opt.param_groups for p in group["params"]]
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    dist.average_gradients(params)
+    norm = nn.utils.clip_grad_norm_(params, grad_clip) if grad_clip is not None else None
+    opt.step()
+    return norm
+
+
 def gradient_step(grad_clip: float | None = None, precision: str = "fp32") -> StepFn:
     """The default step: minimise `model.loss(batch)["loss"]` with the 'main' optimizer, its
     forward pass at `precision` (see `autocast`; the backward follows the forward's formats)."""
@@ -95,18 +119,14 @@ def gradient_step(grad_clip: float | None = None, precision: str = "fp32") -> St
         check_finite(
             state.step + 1, {"loss": metrics["loss"].detach()}
         )  # before the weights change
-        opt = state.optimizers["main"]
-        opt.zero_grad(set_to_none=True)
-        metrics["loss"].backward()
         params = [p for p in state.model.parameters() if p.requires_grad]
-        dist.average_gradients(params)
-        if grad_clip is not None:
-            metrics["grad_norm"] = nn.utils.clip_grad_norm_(params, grad_clip)
-        opt.step()
+        norm = optimizer_update(state, "main", metrics["loss"], params, grad_clip)
+        if norm is not None:
+            metrics["grad_norm"] = norm
         state.schedulers["main"].step()
         if state.ema is not None:
             state.ema.update(state.model)
-        metrics["lr"] = torch.tensor(opt.param_groups[0]["lr"])
+        metrics["lr"] = torch.tensor(state.optimizers["main"].param_groups[0]["lr"])
         return {k: v.detach() for k, v in metrics.items()}
 
     return step
@@ -184,7 +204,7 @@ def _record(step: int, metrics: dict, logger: MetricsLogger | None, bar: _Progre
 
 
 def fit(
-    state: TrainState,
+    state: LoopState,
     batches: BatchSource,
     cfg: TrainConfig,
     run_dir: Path,
@@ -208,8 +228,7 @@ def fit(
         state.load_state_dict(read_checkpoint(run_dir))
         if main:
             truncate_after(run_dir, state.step)
-    dist.broadcast_parameters(state.model)
-    state.model.train()
+    state.prepare()
     logger = MetricsLogger(run_dir) if main else None
     bar = _Progress(cfg, state.step, progress and main)
     deadline = time.monotonic() + 60 * cfg.minutes if cfg.minutes is not None else math.inf
@@ -218,7 +237,10 @@ def fit(
         with _Stop() as stop, torch.enable_grad():  # even if a caller disabled it
             t_last, logged, metrics = time.monotonic(), state.step, {}
             while (cfg.steps is None or state.step < cfg.steps) and time.monotonic() < deadline:
-                metrics = step_fn(state, dist.shard(batches.batch(state.step)))
+                batch = batches.batch(state.step)
+                # A batch may carry figures about how it was made (an agent's episode returns,
+                # frames, policy lag): logged beside the step's own metrics.
+                metrics = {**step_fn(state, dist.shard(batch)), **getattr(batch, "stats", {})}
                 state.step += 1
                 now = time.monotonic()
                 state.seconds += now - t_last

@@ -10,12 +10,14 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import torch
 from torch import nn
 
 from genlab.data.cache import atomic_torch_save
 from genlab.errors import RunError
+from genlab.train import distributed as dist
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -37,6 +39,21 @@ class EMA:
             s.copy_(w)
 
 
+class LoopState(Protocol):
+    """What the loop needs of a state: its step counter and seconds, a `prepare()` before the
+    first step, and a state dict for checkpoints. `TrainState` is the usual one; a search that
+    is not gradient descent (World Models' CMA-ES) brings its own."""
+
+    step: int
+    seconds: float
+
+    def prepare(self) -> None: ...
+
+    def state_dict(self) -> dict: ...
+
+    def load_state_dict(self, sd: dict) -> None: ...
+
+
 @dataclass
 class TrainState:
     """The mutable state of one run. A step function reads and updates it; the loop saves it."""
@@ -47,6 +64,11 @@ class TrainState:
     ema: EMA | None = None
     step: int = 0  # optimizer steps completed
     seconds: float = 0.0  # wall-clock seconds trained, summed over resumes
+
+    def prepare(self) -> None:
+        """Before the loop's first step: the same weights on every rank, training mode."""
+        dist.broadcast_parameters(self.model)
+        self.model.train()
 
     def state_dict(self) -> dict:
         return {
@@ -73,7 +95,7 @@ class TrainState:
         torch.set_rng_state(sd["rng"])
 
 
-def save_checkpoint(state: TrainState, run_dir: Path) -> Path:
+def save_checkpoint(state: LoopState, run_dir: Path) -> Path:
     path = Path(run_dir) / CHECKPOINT
     atomic_torch_save(state.state_dict(), path)
     return path

@@ -9,6 +9,7 @@ from torch import nn
 from genlab.agents.impala.config import ImpalaConfig
 from genlab.agents.impala.learning import actor_critic_loss
 from genlab.agents.impala.networks import AgentNet
+from genlab.agents.trajectory import Trajectory
 from genlab.envs.registry import specs
 
 
@@ -19,9 +20,7 @@ class ImpalaAgent(nn.Module):
         self.specs, self.channels = specs(cfg.tasks)
         self.net = AgentNet(self.specs[0], cfg.torso, cfg.lstm, cfg.spatial_channels)
 
-    def loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """A batch of trajectories -> the loss and its parts; the source's "stat/..." entries
-        (episode returns, frames, policy lag) are passed on to be logged."""
-        metrics = actor_critic_loss(self.net, batch, self.cfg)
-        metrics.update({k[5:]: v for k, v in batch.items() if k.startswith("stat/")})
-        return metrics
+    def loss(self, batch: Trajectory) -> dict[str, torch.Tensor]:
+        """A batch of trajectories -> the loss and its parts (the batch's stats are the loop's
+        to log)."""
+        return actor_critic_loss(self.net, batch, self.cfg)

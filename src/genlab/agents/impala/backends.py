@@ -1,8 +1,8 @@
 """How trajectories reach the learner. Each backend is the training loop's BatchSource:
-`batch(step)` returns B trajectories (see `acting`), concatenated along the batch dimension,
-plus "stat/..." scalars (recent episode returns per task, frames, policy lag) that the agent's
-loss passes on to the logger. The learner never knows which backend fed it; a distributed one
-(Ray, torch.distributed) is a third class with the same two methods, `batch` and `close`.
+`batch(step)` returns B unrolls as one `Trajectory` (environments side by side), with scalars
+in its `stats` (recent episode returns per task, frames, policy lag) that the loop logs. The
+learner never knows which backend fed it; a distributed one (Ray, torch.distributed) is a third
+class with the same two methods, `batch` and `close`.
 
 - `InlineSource`: one process; the learner's own network acts (no policy lag), deterministic
   under a seed. Used by tests and by A2C.
@@ -26,14 +26,13 @@ import torch
 import torch.multiprocessing as mp
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
-from genlab.agents.impala.acting import Actor, trajectory_buffers
+from genlab.agents.impala.acting import Actor, empty_trajectory
 from genlab.agents.impala.config import ImpalaConfig
 from genlab.agents.impala.networks import AgentNet
+from genlab.agents.trajectory import Trajectory, concatenate
 from genlab.envs.vector import EnvBatch, Episode
 from genlab.errors import ConfigError, GenlabError
 
-TIME_KEYS = ("obs", "first", "action", "behaviour_logp", "reward", "terminated", "truncated",
-             "final_value")  # fmt: skip
 SLOTS_PER_ACTOR = 2
 ACTOR_TIMEOUT_S = 120.0
 
@@ -58,15 +57,15 @@ class EpisodeStats:
             self.episodes += 1
 
     def metrics(self) -> dict[str, torch.Tensor]:
-        out = {"stat/episodes": torch.tensor(float(self.episodes))}
+        out = {"episodes": torch.tensor(float(self.episodes))}
         means = []
         for name, rets in zip(self.tasks, self.recent, strict=True):
             if rets:
                 means.append(sum(rets) / len(rets))
                 if len(self.tasks) > 1:
-                    out[f"stat/return/{name}"] = torch.tensor(means[-1])
+                    out[f"return/{name}"] = torch.tensor(means[-1])
         if len(means) == len(self.tasks):  # every task has finished an episode
-            out["stat/return"] = torch.tensor(sum(means) / len(means))
+            out["return"] = torch.tensor(sum(means) / len(means))
         return out
 
 
@@ -83,13 +82,14 @@ class InlineSource:
         self.actor = Actor(net, envs, cfg.unroll, seed)
         self.stats = EpisodeStats(cfg.tasks)
 
-    def batch(self, step: int) -> dict[str, torch.Tensor]:
-        out = trajectory_buffers(self.actor.net, self.cfg.unroll, self.batch_size,
-                                 keeps_final_obs(self.cfg))  # fmt: skip
+    def batch(self, step: int) -> Trajectory:
+        out = empty_trajectory(self.actor.net, self.cfg.unroll, self.batch_size,
+                               keeps_final_obs(self.cfg))  # fmt: skip
         self.stats.add(self.actor.fill(out, version=step))
         frames = (step + 1) * self.cfg.unroll * self.batch_size
-        return {**out, **self.stats.metrics(), "stat/frames": torch.tensor(float(frames)),
-                "stat/policy_lag": torch.tensor(0.0)}  # fmt: skip
+        out.stats = {**self.stats.metrics(), "frames": torch.tensor(float(frames)),
+                     "policy_lag": torch.tensor(0.0)}  # fmt: skip
+        return out
 
     def close(self) -> None:
         self.actor.envs.close()
@@ -142,11 +142,8 @@ class LocalSource:
         self.per_batch = batch_size // E  # slots per learner batch
         self.ctx = mp.get_context("spawn")
         n_slots = cfg.actors * SLOTS_PER_ACTOR
-        self.slots = [trajectory_buffers(net, cfg.unroll, E, keeps_final_obs(cfg))
+        self.slots = [empty_trajectory(net, cfg.unroll, E, keeps_final_obs(cfg)).share_memory_()
                       for _ in range(n_slots)]  # fmt: skip
-        for s in self.slots:
-            for t in s.values():
-                t.share_memory_()
         n_params = parameters_to_vector(net.parameters()).numel()
         self.params = torch.zeros(2, n_params).share_memory_()
         self.version = torch.zeros(1, dtype=torch.long).share_memory_()
@@ -235,7 +232,7 @@ class LocalSource:
             if p.exitcode is not None and self.outstanding[i]:
                 self._restart(i)
 
-    def batch(self, step: int) -> dict[str, torch.Tensor]:
+    def batch(self, step: int) -> Trajectory:
         self._publish(step)
         deadline = time.monotonic() + ACTOR_TIMEOUT_S
         while len(self.ready) < self.per_batch:
@@ -244,17 +241,14 @@ class LocalSource:
                 raise GenlabError(f"no trajectories from the actors for {ACTOR_TIMEOUT_S:.0f} s")
         taken = [self.ready.popleft() for _ in range(self.per_batch)]
         parts = [self.slots[s] for _, s in taken]
-        keys = TIME_KEYS + (("final_obs",) if keeps_final_obs(self.cfg) else ())
-        out = {k: torch.cat([p[k] for p in parts], 1) for k in keys}
-        out["core_state"] = torch.cat([p["core_state"] for p in parts])
-        out["task"] = torch.cat([p["task"] for p in parts])
-        lag = sum(step - int(p["version"]) for p in parts) / len(parts)
-        for i, s in taken:
-            self._send(i, s)
+        lag = sum(step - int(p.version) for p in parts) / len(parts)
         frames = (step + 1) * self.cfg.unroll * self.per_batch * self.cfg.envs_per_actor
-        return {**out, **self.stats.metrics(), "stat/frames": torch.tensor(float(frames)),
-                "stat/policy_lag": torch.tensor(float(lag)),
-                "stat/actor_restarts": torch.tensor(float(self.restarts))}  # fmt: skip
+        out = concatenate(parts, {**self.stats.metrics(), "frames": torch.tensor(float(frames)),
+                                  "policy_lag": torch.tensor(float(lag)),
+                                  "actor_restarts": torch.tensor(float(self.restarts))})  # fmt: skip
+        for i, s in taken:  # the copies above are made: the actors may refill these slots
+            self._send(i, s)
+        return out
 
     def close(self) -> None:
         """Stop every actor within a few seconds, whatever state it is in."""

@@ -9,27 +9,12 @@ import numpy as np
 import torch
 
 from genlab.agents.impala.agent import ImpalaAgent
-from genlab.agents.impala.backends import make_source
 from genlab.agents.impala.config import ImpalaConfig
 from genlab.envs.vector import EnvBatch
-from genlab.errors import ConfigError
-from genlab.train import distributed as dist
 from genlab.viz.images import write_gif
 
 EVAL_SEED = 4242
 GIF_MAX_STEPS = 1500
-
-
-def load_data(data: str, data_dir, options: ImpalaConfig) -> None:
-    if data != "env":
-        raise ConfigError(f"agents play environments (--env), not the dataset '{data}'")
-    return None
-
-
-def train_batches(options: ImpalaConfig, data, batch_size: int, seed: int, model: ImpalaAgent):
-    if dist.world_size() > 1:
-        raise ConfigError("agents scale with --actors, not --nproc")
-    return make_source(model.net, options, model.channels, batch_size, seed)
 
 
 @torch.no_grad()

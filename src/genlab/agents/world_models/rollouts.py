@@ -17,15 +17,16 @@ Workers are separate processes (the physics and rendering are single-threaded Py
 from __future__ import annotations
 
 import multiprocessing as mp
-import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from genlab.agents.world_models.road import draw_road_fast
+from genlab.data.carracing import Episode, episode_path, save_episode
 from genlab.errors import DataError
 
 ENV_ID = "CarRacing-v3"
@@ -55,22 +56,10 @@ def brownian_actions(rng: np.random.Generator, steps: int, sigma: float = 0.3) -
     return out
 
 
-@dataclass(frozen=True)
-class Episode:
-    frames: np.ndarray
-    actions: np.ndarray
-    rewards: np.ndarray
-    dones: np.ndarray
-
-
 def play(seed: int, max_steps: int = 1000, policy=None, patience: int = 0) -> Episode:
     """One episode of CarRacing with `policy(observation frame (64, 64, 3)) -> action` or, if
     None, brownian actions drawn from `seed`. `patience` > 0 ends it (not terminated) after that
     many steps in a row without positive reward."""
-    import gymnasium as gym
-
-    from genlab.agents.world_models.road import draw_road_fast
-
     env = gym.make(ENV_ID, max_episode_steps=max_steps)
     draw_road_fast(env)  # the same pixels, ~1.8x the steps/s (benchmarks/carracing_render.py)
     try:
@@ -94,26 +83,6 @@ def play(seed: int, max_steps: int = 1000, policy=None, patience: int = 0) -> Ep
         env.close()
     return Episode(np.stack(frames), np.asarray(actions, np.float32),
                    np.asarray(rewards, np.float32), np.asarray(dones, bool))  # fmt: skip
-
-
-def episode_path(root: Path, i: int) -> Path:
-    return Path(root) / f"episode_{i:05d}.npz"
-
-
-def save_episode(episode: Episode, path: Path) -> None:
-    """Atomically: to a temporary name, then renamed."""
-    tmp = path.with_name(path.name + ".partial.npz")
-    np.savez_compressed(tmp, frames=episode.frames, actions=episode.actions,
-                        rewards=episode.rewards, dones=episode.dones)  # fmt: skip
-    os.replace(tmp, path)
-
-
-def load_episode(path: Path) -> Episode:
-    try:
-        with np.load(path) as f:
-            return Episode(f["frames"], f["actions"], f["rewards"], f["dones"])
-    except (OSError, ValueError, KeyError) as e:
-        raise DataError(f"cannot read rollout {path}: {e} (delete it and collect again)") from e
 
 
 def _collect_one(args: tuple[str, int, int, int]) -> int:
@@ -149,25 +118,3 @@ def collect(
     return {"episodes": episodes, "new_episodes": len(todo), "new_steps": steps,
             "seconds": round(seconds, 1),
             "steps_per_second": round(steps / seconds, 1) if seconds > 0 else None}  # fmt: skip
-
-
-def is_test_episode(k: int, n: int) -> bool:
-    """Held out for testing V and M: every tenth episode (with fewer than ten, the last)."""
-    return k % 10 == 9 or (n < 10 and k == n - 1)
-
-
-def carracing_root(data_dir: str | Path | None = None) -> Path:
-    """`<root>/carracing` of the first data root (--data-dir, $GENLAB_DATA, cache) that holds
-    collected episodes; the first candidate if none does (so errors name it)."""
-    from genlab.data.resolve import data_roots
-
-    roots = [r / "carracing" for r in data_roots(data_dir)]
-    return next((r for r in roots if r.is_dir() and any(r.glob("episode_*.npz"))), roots[0])
-
-
-def episode_files(root: Path) -> list[Path]:
-    """The collected episodes in `root`, in order; an error naming the folder if none."""
-    files = sorted(Path(root).glob("episode_*[0-9].npz"))
-    if not files:
-        raise DataError(f"no CarRacing rollouts in {root}: run `genlab worldmodels collect` first")
-    return files

@@ -2,33 +2,32 @@
 candidate scored by its mean return over a few episodes played in parallel worker processes,
 in the real CarRacing or in the dream (M at temperature tau).
 
+The search is a state and a step that the shared training loop runs (`genlab.train.loop.fit`),
+so budgets, checkpoints, logging, Ctrl-C and resume work as for every model: one loop step is
+one generation, and the loop's "batch" for generation g is the tracks its candidates play.
+
 Every candidate of a generation plays the same tracks (a fair comparison); the tracks change
-every generation. The run directory holds config.json, metrics.jsonl (one line per generation)
-and checkpoint.pt (genlab's atomic format: the search distribution's mean and step size, the
-best candidate so far and the generation). Resuming restarts CMA-ES from the saved mean and step
-size with a fresh covariance (its adaptation is not saved: the format stores tensors only).
+every generation. The checkpoint holds the search distribution's mean and step size, the best
+candidate so far and the generation. Resuming restarts CMA-ES from the saved mean and step size
+with a fresh covariance (its adaptation is not saved: the format stores tensors only).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import multiprocessing as mp
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
+import cma
 import numpy as np
 import torch
-from tqdm import tqdm
+from torch import nn
 
-from genlab.agents.world_models.agent import dream_return, n_params, real_return
+from genlab.agents.world_models.agent import dream_return, real_return
 from genlab.agents.world_models.controller import BRAKES
-from genlab.agents.world_models.dream import check_dream
-from genlab.data.cache import atomic_torch_save
+from genlab.agents.world_models.mdnrnn import MDNRNN
 from genlab.errors import ConfigError
-from genlab.train.logger import MetricsLogger
-from genlab.train.state import CHECKPOINT, read_checkpoint
+from genlab.train.config import TrainConfig
 
 TRACK_SEED_STRIDE = 1_000_003
 
@@ -60,18 +59,20 @@ class SearchConfig:
         if self.brake not in BRAKES:
             raise ConfigError(f"brake must be one of {BRAKES}, not '{self.brake}'")
 
+    def loop_config(self) -> TrainConfig:
+        """The loop's budget and cadence: a generation per step, each logged and saved."""
+        return TrainConfig(steps=self.generations, minutes=self.minutes, seed=self.seed,
+                           log_every=1, checkpoint_every=1)  # fmt: skip
 
+
+# --- playing candidates, in worker processes -------------------------------------------------
 WORKER: dict = {}
 
 
-def init_worker(vae_run: str, m_run: str, initial_z: np.ndarray | None) -> None:
-    """Load V and M once per worker process (one torch thread each)."""
-    from genlab.runs import load_run
-
+def init_worker(vae: nn.Module, m: MDNRNN | None, initial_z: np.ndarray | None) -> None:
+    """Keep V and M (given, pickled into each worker) for the jobs; one torch thread each."""
     torch.set_num_threads(1)
-    WORKER["vae"] = load_run(Path(vae_run))[2]
-    WORKER["m"] = load_run(Path(m_run))[2] if m_run else None
-    WORKER["initial_z"] = initial_z
+    WORKER.update(vae=vae.eval(), m=None if m is None else m.eval(), initial_z=initial_z)
 
 
 def play_job(job: tuple) -> tuple[float, int]:
@@ -81,91 +82,98 @@ def play_job(job: tuple) -> tuple[float, int]:
     return real_return(WORKER["vae"], WORKER["m"], params, seed, max_steps, patience, brake)
 
 
+class Players:
+    """Plays jobs with V and M: in `workers` spawned processes, or here when `workers` is 1.
+    `close()` stops the processes."""
+
+    def __init__(self, vae: nn.Module, m: MDNRNN | None, initial_z, workers: int):
+        self.pool = None
+        if workers > 1:
+            ctx = mp.get_context("spawn")
+            self.pool = ctx.Pool(workers, init_worker, (vae, m, initial_z))
+        else:
+            init_worker(vae, m, initial_z)
+
+    def map(self, jobs: list[tuple]):
+        """Each job's (return, env steps), in order, as they finish."""
+        return self.pool.imap(play_job, jobs) if self.pool is not None else map(play_job, jobs)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+
+
+# --- the search as the loop's state, batches and step ------------------------------------------
 def track_seeds(cfg: SearchConfig, generation: int) -> list[int]:
     """The tracks every candidate of `generation` plays."""
     base = cfg.seed * TRACK_SEED_STRIDE + generation * cfg.rollouts
     return [base + j for j in range(cfg.rollouts)]
 
 
-def search(cfg: SearchConfig, out: Path, data_dir: str | None = None, progress: bool = True):
-    """Run (or resume) the search into run directory `out`; returns the last generation's
-    metrics."""
-    import cma
+class Tracks:
+    """The loop's BatchSource: generation g's batch is the seeds of the tracks it plays."""
 
-    from genlab.agents.world_models.sequences import load_latents
-    from genlab.runs import load_run
+    def __init__(self, cfg: SearchConfig):
+        self.cfg = cfg
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    if (out / CHECKPOINT).is_file() and (out / "config.json").is_file():
-        was = json.loads((out / "config.json").read_text()).get("brake", "shift")
-        if was != cfg.brake:
-            raise ConfigError(f"{out} was searched with brake '{was}'; resume it with --brake "
-                              f"{was} or search into a fresh directory")  # fmt: skip
-    (out / "config.json").write_text(json.dumps({"stage": "train-c", **dataclasses.asdict(cfg)},
-                                                indent=2))  # fmt: skip
-    vae = load_run(Path(cfg.vae))[2]
-    m = load_run(Path(cfg.mdnrnn))[2] if cfg.mdnrnn else None
-    size = n_params(vae, m)
-    initial_z = (
-        load_latents(cfg.vae, data_dir, progress).first_latents().numpy() if cfg.dream else None
-    )
-    if cfg.dream:
-        check_dream(m, initial_z, cfg.tau)
-    generation, mean, sigma = 0, np.zeros(size), cfg.sigma0
-    best = {"return": -np.inf, "params": np.zeros(size)}
-    if (out / CHECKPOINT).is_file():
-        ck = read_checkpoint(out)
-        generation, mean, sigma = int(ck["generation"]), ck["mean"].numpy(), float(ck["sigma"])
-        best = {"return": float(ck["best_return"]), "params": ck["best_params"].numpy()}
-        if len(mean) != size:
-            raise ConfigError(f"{out} holds a controller of {len(mean)} parameters; this V and M "
-                              f"need {size}")  # fmt: skip
-    es = cma.CMAEvolutionStrategy(mean, sigma, {"popsize": cfg.popsize, "seed": cfg.seed + generation + 1,
-                                                "verbose": -9})  # fmt: skip
-    logger = MetricsLogger(out)
-    pool = None
-    if cfg.workers > 1:
-        pool = mp.get_context("spawn").Pool(cfg.workers, init_worker,
-                                            (cfg.vae, cfg.mdnrnn, initial_z))  # fmt: skip
-    else:
-        init_worker(cfg.vae, cfg.mdnrnn, initial_z)
-    run_map = pool.imap if pool is not None else map
-    t0, row = time.monotonic(), {}
-    bar = tqdm(desc="CMA-ES", unit="generation", disable=not progress, total=cfg.generations)
-    try:
-        while (cfg.generations is None or generation < cfg.generations) and (
-            cfg.minutes is None or time.monotonic() - t0 < 60 * cfg.minutes
-        ):
-            t1 = time.monotonic()
-            candidates = es.ask()
-            seeds = track_seeds(cfg, generation)
-            jobs = [(c, s, cfg.dream, cfg.tau, cfg.max_steps, cfg.patience, cfg.brake)
-                    for c in candidates for s in seeds]  # fmt: skip
-            results = np.array(list(run_map(play_job, jobs)))  # (P * R, 2)
-            returns = results[:, 0].reshape(len(candidates), cfg.rollouts).mean(1)
-            es.tell(candidates, (-returns).tolist())
-            generation += 1
-            if returns.max() > best["return"]:
-                best = {
-                    "return": float(returns.max()),
-                    "params": np.asarray(candidates[returns.argmax()]),
-                }
-            seconds = time.monotonic() - t1
-            row = {"mean_return": float(returns.mean()), "max_return": float(returns.max()),
-                   "min_return": float(returns.min()), "sigma": float(es.sigma),
-                   "best_return": best["return"], "env_steps": int(results[:, 1].sum()),
-                   "steps_per_second": float(results[:, 1].sum() / seconds)}  # fmt: skip
-            logger.log(generation, row)
-            atomic_torch_save({"generation": generation, "mean": torch.from_numpy(es.mean.copy()),
-                               "sigma": float(es.sigma), "best_return": best["return"],
-                               "best_params": torch.from_numpy(best["params"].copy())},
-                              out / CHECKPOINT)  # fmt: skip
-            bar.update()
-            bar.set_postfix(mean=f"{row['mean_return']:.1f}", best=f"{best['return']:.1f}")
-    finally:
-        bar.close()
-        logger.close()
-        if pool is not None:
-            pool.terminate()
-    return {"generation": generation, **row}
+    def batch(self, step: int) -> dict[str, torch.Tensor]:
+        return {"seeds": torch.tensor(track_seeds(self.cfg, step))}
+
+
+class SearchState:
+    """What the loop saves of a search: the generation (the loop's step), the CMA-ES mean and
+    step size, and the best candidate so far. Reads checkpoints from before the loop ran the
+    search too (they had no "step" or "seconds")."""
+
+    def __init__(self, cfg: SearchConfig, size: int):
+        self.cfg, self.size = cfg, size
+        self.step, self.seconds = 0, 0.0
+        self.best_return, self.best_params = -np.inf, np.zeros(size)
+        self.es = self._strategy(np.zeros(size), cfg.sigma0)
+
+    def _strategy(self, mean: np.ndarray, sigma: float) -> cma.CMAEvolutionStrategy:
+        options = {"popsize": self.cfg.popsize, "seed": self.cfg.seed + self.step + 1,
+                   "verbose": -9}  # fmt: skip
+        return cma.CMAEvolutionStrategy(mean, sigma, options)
+
+    def prepare(self) -> None:
+        """Nothing to synchronise: the search runs in one process (its workers play)."""
+
+    def state_dict(self) -> dict:
+        return {"step": self.step, "seconds": self.seconds, "generation": self.step,
+                "mean": torch.from_numpy(self.es.mean.copy()), "sigma": float(self.es.sigma),
+                "best_return": self.best_return,
+                "best_params": torch.from_numpy(np.asarray(self.best_params).copy())}  # fmt: skip
+
+    def load_state_dict(self, sd: dict) -> None:
+        mean = sd["mean"].numpy()
+        if len(mean) != self.size:
+            raise ConfigError(f"the saved search holds a controller of {len(mean)} parameters; "
+                              f"this V and M need {self.size}")  # fmt: skip
+        self.step, self.seconds = int(sd["generation"]), float(sd.get("seconds", 0.0))
+        self.best_return, self.best_params = float(sd["best_return"]), sd["best_params"].numpy()
+        self.es = self._strategy(mean, float(sd["sigma"]))
+
+
+def search_step(cfg: SearchConfig, players: Players):
+    """One generation: ask CMA-ES for candidates, play each on the batch's tracks, tell it their
+    mean returns; returns the generation's metrics."""
+
+    def step(state: SearchState, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        t0 = time.monotonic()
+        candidates = state.es.ask()
+        seeds = batch["seeds"].tolist()
+        jobs = [(c, s, cfg.dream, cfg.tau, cfg.max_steps, cfg.patience, cfg.brake)
+                for c in candidates for s in seeds]  # fmt: skip
+        results = np.array(list(players.map(jobs)))  # (P * R, 2)
+        returns = results[:, 0].reshape(len(candidates), len(seeds)).mean(1)  # (P,)
+        state.es.tell(candidates, (-returns).tolist())
+        if returns.max() > state.best_return:
+            state.best_return = float(returns.max())
+            state.best_params = np.asarray(candidates[returns.argmax()])
+        return {"mean_return": float(returns.mean()), "max_return": float(returns.max()),
+                "min_return": float(returns.min()), "sigma": float(state.es.sigma),
+                "best_return": state.best_return, "env_steps": float(results[:, 1].sum()),
+                "steps_per_second": float(results[:, 1].sum() / (time.monotonic() - t0))}  # fmt: skip
+
+    return step

@@ -1,27 +1,21 @@
 """Stage 3's data: the collected episodes encoded by V, and random windows of them for M.
 
 Every frame is stored as V's posterior (mean, log variance); a batch draws z ~ q(z | frame)
-afresh, as the paper does, so M never sees the same latent twice. Encodings are cached in the V
-run (`latents-step{N}.pt`, rebuilt when V trains on or the episodes change).
+afresh, as the paper does, so M never sees the same latent twice. (`genlab.tasks.world_models`
+caches the encodings in the V run.)
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
-from genlab.agents.world_models.rollouts import (
-    carracing_root,
-    episode_files,
-    is_test_episode,
-    load_episode,
-)
 from genlab.agents.world_models.vision import v_input
 from genlab.data.batches import seeded
+from genlab.data.carracing import is_test_episode, load_episode
 from genlab.errors import ConfigError, DataError
 
 
@@ -86,31 +80,6 @@ def encode_episodes(
                           torch.cat(rewards), torch.cat(dones), offsets)  # fmt: skip
 
 
-def load_latents(vae_run: str, data_dir: str | None, progress: bool = True) -> LatentEpisodes:
-    """The collected episodes encoded by the V of run `vae_run` (cached in that run)."""
-    from genlab.runs import load_run  # the model registry imports this module
-
-    if not vae_run or not (Path(vae_run) / "config.json").is_file():
-        raise ConfigError(f"M needs --vae RUN, a trained `genlab train vae --data carracing` run; "
-                          f"'{vae_run}' is not one")  # fmt: skip
-    entry, options, vae, config = load_run(Path(vae_run))
-    if entry.name != "vae" or config["data"] != "carracing":
-        raise ConfigError(
-            f"'{vae_run}' is a {entry.name} on {config['data']}, not a vae on carracing"
-        )
-    files = episode_files(carracing_root(data_dir))
-    cache = Path(vae_run) / f"latents-step{config['step']}.pt"
-    if cache.is_file():
-        saved = torch.load(cache, weights_only=True)
-        if saved["files"] == [f.name for f in files]:
-            return LatentEpisodes(**saved["latents"])
-    latents = encode_episodes(vae, files, progress=progress)
-    tmp = cache.with_name(cache.name + ".partial")
-    torch.save({"files": [f.name for f in files], "latents": latents.__dict__}, tmp)
-    os.replace(tmp, cache)
-    return latents
-
-
 class SequenceBatches:
     """The loop's BatchSource for M: `batch_size` windows of `length` steps from random episodes
     and starts, z drawn from V's posterior; a pure function of (seed, step). A `from_start`
@@ -150,43 +119,3 @@ class SequenceBatches:
         eps = torch.randn(*frames.shape, d.mu.shape[1], generator=g)
         z = d.mu[frames] + eps * torch.exp(0.5 * d.logvar[frames])
         return {"z": z, "a": d.actions[t], "r": d.rewards[t], "d": d.dones[t], "mask": mask}
-
-
-# --- the registry's hooks for `genlab train mdnrnn` ----------------------------------------------
-def load_memory_data(
-    data: str, data_dir: str | None, options
-) -> tuple[LatentEpisodes, LatentEpisodes]:
-    """(train, test) encoded episodes for M."""
-    if data != "carracing":
-        raise ConfigError(f"M trains on carracing rollouts, not '{data}'")
-    latents = load_latents(options.vae, data_dir)
-    if latents.mu.shape[1] != options.latent_dim:
-        raise ConfigError(f"V's latents have {latents.mu.shape[1]} dimensions; set --latent-dim "
-                          f"{latents.mu.shape[1]} (got {options.latent_dim})")  # fmt: skip
-    return latents.split()
-
-
-def memory_batches(options, data, batch_size: int, seed: int, **_) -> SequenceBatches:
-    return SequenceBatches(data[0], options.seq_len, batch_size, seed)
-
-
-@torch.no_grad()
-def evaluate_memory(model, options, data, n: int | None = None, seed: int = 0, **_) -> dict:
-    """M on the held-out episodes, each whole, z drawn from V's posterior with a fixed seed:
-    z NLL (nats per step), reward squared error and done cross-entropy, averaged over steps."""
-    test: LatentEpisodes = data[1]
-    k = len(test) if n is None else min(n, len(test))
-    if k == 0:
-        raise DataError("no held-out episodes to evaluate M on")
-    g = torch.Generator().manual_seed(seed)
-    totals, steps = {}, 0
-    for e in range(k):
-        one = test.select([i == e for i in range(len(test))])
-        T = int(one.offsets[-1])
-        z = one.mu + torch.randn(one.mu.shape, generator=g) * torch.exp(0.5 * one.logvar)
-        batch = {"z": z[None], "a": one.actions[None], "r": one.rewards[None],
-                 "d": one.dones[None], "mask": torch.ones(1, T, dtype=torch.bool)}  # fmt: skip
-        for name, v in model.loss(batch).items():
-            totals[name] = totals.get(name, 0.0) + float(v) * T
-        steps += T
-    return {**{name: v / steps for name, v in totals.items()}, "episodes": k, "steps": steps}

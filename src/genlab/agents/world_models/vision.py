@@ -10,18 +10,16 @@ held-out frames) and runs after `train-v`, so the benchmark can stop before M.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from genlab.agents.world_models.rollouts import episode_files, is_test_episode, load_episode
+from genlab.data.carracing import episode_files, is_test_episode, load_episode
 
 # V is called blind when it removes less than 20% of the mean frame's error. Measured on
 # CarRacing: a V drawing the mean frame scored 1.03, one drawing the road 0.22.
 BLIND_RATIO = 0.8
-V_CHECK = "v_check.json"  # written into V's run by check_v_run
 
 
 def v_input(frames: np.ndarray) -> torch.Tensor:
@@ -56,13 +54,3 @@ def reconstruction_check(vae, data_dir: Path, frames: int = 512, seed: int = 0) 
     recon = torch.cat([vae.mean_image(vae.encode(b)[0]) for b in x.split(128)])
     report = mse_against_mean_frame(x, recon)
     return {**report, "frames": len(x), "blind": report["ratio"] > BLIND_RATIO}
-
-
-def check_v_run(root: Path) -> dict:
-    """The check for the pipeline in `root` (V in root/vae, episodes in root/data/carracing),
-    also written to root/vae/v_check.json."""
-    from genlab.runs import load_run
-
-    check = reconstruction_check(load_run(root / "vae")[2], root / "data" / "carracing")
-    (root / "vae" / V_CHECK).write_text(json.dumps(check) + "\n")
-    return check

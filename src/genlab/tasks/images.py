@@ -1,8 +1,13 @@
-"""What every 28x28 image model does around its network: batches, evaluation and pictures."""
+"""The image models: what every 28x28 (or CarRacing 64x64) image model does around its network
+(data, batches, evaluation, pictures), and their registry entries (`ENTRIES`).
+
+A new image model needs its model file and one `image_entry(...)` line in `ENTRIES`; the
+contract tests (tests/tasks/test_contracts.py) pick it up from the registry.
+"""
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import math
 import time
 from pathlib import Path
@@ -11,23 +16,31 @@ import torch
 from tqdm import tqdm
 
 from genlab.data.batches import InMemoryBatches
-from genlab.data.images import ImageSplits, dequantize, representation, static_binarization
-from genlab.latent import attribute_vector, lerp, pca_2d, slerp
+from genlab.data.images import (
+    ImageSplits,
+    dequantize,
+    image_splits,
+    representation,
+    static_binarization,
+)
+from genlab.interfaces import LatentModel, NoiseGenerator
 from genlab.metrics.likelihood import gaussian_kl_standard_normal, importance_sampled_nll
+from genlab.models.classifier import Classifier, ClassifierConfig
+from genlab.models.flow_models import GlowConfig, ImageFlow, RealNVPConfig
+from genlab.models.gan import GAN, DCGANConfig, WGANConfig, WGANGPConfig, gan_step, make_gan_state
+from genlab.models.pixelcnn import GatedPixelCNNConfig, PixelCNN, PixelCNNConfig
+from genlab.models.pixelvae import PixelVAE, PixelVAEConfig
+from genlab.models.vae import VAE, AutoEncoder, VAEConfig
+from genlab.nn.latent import attribute_vector, lerp, pca_2d, slerp
+from genlab.nn.modes import eval_mode
+from genlab.tasks.entry import ModelEntry
 from genlab.viz.images import save_grid, save_scatter
 
 TEST_BINARIZATION_SEED = 5678  # the fixed stochastic binarization of the test set
 
 
-@contextlib.contextmanager
-def eval_mode(model: torch.nn.Module):
-    """Eval mode (batch-norm statistics untouched) for the block, then the model's mode as it was."""
-    was_training = model.training
-    model.eval()
-    try:
-        yield model
-    finally:
-        model.train(was_training)
+def load_images(data: str, data_dir: str | None, options: object) -> ImageSplits:
+    return image_splits(data, data_dir)
 
 
 def train_batches(options, splits: ImageSplits, batch_size: int, seed: int, **_) -> InMemoryBatches:
@@ -263,3 +276,85 @@ def noise_interpolations(model, out: Path, seed: int = 0) -> list[Path]:
                 rows.append(model.generate(path_fn(z[2 * i], z[2 * i + 1], 10), y))
             written.append(save_grid(torch.cat(rows), out / f"interpolation_{name}.png", nrow=10))
     return written
+
+
+def image_pictures(
+    model, options, splits: ImageSplits, out: Path, seed: int = 0, *, samples: bool = True
+) -> list[Path]:
+    """After training: a grid of samples (if `samples`) and the latent-space pictures (a VAE's
+    or autoencoder's codes; a GAN generator's noise walks)."""
+    written = [sample_grid(model, 64, out / "samples.png", seed)] if samples else []
+    if isinstance(model, LatentModel):
+        written += latent_pictures(model, options, splits, out, seed)
+    elif isinstance(model, NoiseGenerator):
+        written += noise_interpolations(model, out, seed)
+    return written
+
+
+def sample_images(model, options, n: int, out: Path, seed: int = 0) -> Path:
+    """`genlab sample`: a grid of n samples as PNG."""
+    return sample_grid(model, n, Path(out), seed)
+
+
+# --- the registry's image entries ----------------------------------------------------------------
+def image_entry(*, can_sample: bool, **kw) -> ModelEntry:
+    """An image model's entry: image datasets, shuffled batches in the model's representation;
+    a sampler also gets sample grids (at each checkpoint, after training, `genlab sample`)."""
+    defaults = {
+        "load_data": load_images,
+        "batches": train_batches,
+        "pictures": functools.partial(image_pictures, samples=can_sample),
+        "sample": sample_images if can_sample else None,
+        "on_checkpoint": progress_grid if can_sample else None,
+    }
+    return ModelEntry(can_sample=can_sample, **{**defaults, **kw})
+
+
+_PIXELCNN = {"lr": 1e-3, "batch_size": 64, "grad_clip": 1.0}
+_FLOW = {"lr": 1e-3, "batch_size": 64, "grad_clip": 50.0, "warmup_steps": 200}
+ENTRIES = (
+    image_entry(name="vae", summary="convolutional variational autoencoder", options=VAEConfig,
+                build=VAE, datasets=("mnist", "omniglot", "carracing"), evaluate=evaluate_vae,
+                can_sample=True),
+    image_entry(name="ae", summary="convolutional autoencoder (no prior; compare with vae)",
+                options=VAEConfig, build=AutoEncoder, datasets=("mnist", "omniglot"),
+                evaluate=evaluate_ae, can_sample=False),
+    image_entry(name="classifier", summary="MNIST digit classifier; its features measure sample "
+                "quality", options=ClassifierConfig, build=Classifier, datasets=("mnist",),
+                evaluate=evaluate_classifier, can_sample=False),
+    image_entry(name="dcgan", summary="DCGAN, non-saturating loss", options=DCGANConfig,
+                build=GAN, datasets=("mnist",), evaluate=evaluate_sampler, can_sample=True,
+                make_state=make_gan_state, make_step=gan_step,
+                train_defaults={"lr": 2e-4, "batch_size": 64}),
+    image_entry(name="wgan", summary="Wasserstein GAN, weight clipping, RMSprop",
+                options=WGANConfig, build=GAN, datasets=("mnist",), evaluate=evaluate_sampler,
+                can_sample=True, make_state=make_gan_state, make_step=gan_step,
+                # 5 critic updates of 64 per generator update
+                train_defaults={"lr": 5e-5, "batch_size": 320}),
+    image_entry(name="wgan_gp", summary="Wasserstein GAN with gradient penalty",
+                options=WGANGPConfig, build=GAN, datasets=("mnist",), evaluate=evaluate_sampler,
+                can_sample=True, make_state=make_gan_state, make_step=gan_step,
+                # 2 critic slices of 64
+                train_defaults={"lr": 4e-4, "batch_size": 128, "ema_decay": 0.998}),
+    image_entry(name="pixelcnn", summary="PixelCNN (masked convolutions) on binarized or 8-bit "
+                "MNIST", options=PixelCNNConfig, build=PixelCNN, datasets=("mnist",),
+                evaluate=evaluate_autoregressive, can_sample=True, bf16=True,
+                train_defaults=_PIXELCNN),
+    image_entry(name="gated_pixelcnn", summary="Gated PixelCNN (no blind spot) on binarized or "
+                "8-bit MNIST", options=GatedPixelCNNConfig, build=PixelCNN, datasets=("mnist",),
+                evaluate=evaluate_autoregressive, can_sample=True, bf16=True,
+                train_defaults=_PIXELCNN),
+    image_entry(name="pixelvae", summary="VAE with a Gated PixelCNN decoder (free bits, KL "
+                "warm-up)", options=PixelVAEConfig, build=PixelVAE, datasets=("mnist",),
+                evaluate=evaluate_vae, can_sample=True, train_defaults=_PIXELCNN,
+                pictures=decoded_pictures),
+    image_entry(name="glow", summary="Glow flow on dequantized 8-bit MNIST (shared coupling "
+                "optional)", options=GlowConfig, build=ImageFlow, datasets=("mnist",),
+                evaluate=evaluate_flow, can_sample=True, bf16=True, train_defaults=_FLOW,
+                pictures=flow_pictures),
+    image_entry(name="realnvp", summary="RealNVP flow on dequantized 8-bit MNIST",
+                options=RealNVPConfig, build=ImageFlow, datasets=("mnist",),
+                evaluate=evaluate_flow, can_sample=True, bf16=True, train_defaults=_FLOW,
+                pictures=flow_pictures),
+)  # fmt: skip
+ENTRY = {e.name: e for e in ENTRIES}

@@ -1,4 +1,6 @@
-"""What every FSDD audio model does around its network: data, crops, test NLL, samples as sound.
+"""The speech models: what every FSDD audio model does around its network (data, crops, test
+NLL, samples as sound), genlab's spoken-digit classifier (a cached yardstick), and their
+registry entries (`ENTRIES`).
 
 The upstream split (indices 0-4 of each speaker and digit are test). Options may hold out one
 speaker (`holdout_speaker`): its clips leave both splits and are kept apart for adaptation.
@@ -16,12 +18,31 @@ from torch import nn
 from tqdm import tqdm
 
 from genlab.data import fsdd
-from genlab.data.audio import ClipSet, fixed_length, mulaw_decode, mulaw_encode, random_crops
-from genlab.data.batches import InMemoryBatches, seeded
-from genlab.errors import ConfigError
-from genlab.metrics.audio import digit_accuracy, digit_classifier, energy_ratio, quiet_fraction
-from genlab.models.audio_classifier import WINDOW, place_randomly
-from genlab.models.image_tasks import eval_mode
+from genlab.data.audio import (
+    ClipSet,
+    CropBatches,
+    fixed_length,
+    in_window,
+    mulaw_decode,
+    mulaw_encode,
+)
+from genlab.data.batches import InMemoryBatches
+from genlab.errors import ConfigError, RunError
+from genlab.metrics.audio import energy_ratio, quiet_fraction
+from genlab.metrics.yardstick import cached_yardstick
+from genlab.models.audio_classifier import (
+    WINDOW,
+    AudioClassifier,
+    AudioClassifierConfig,
+    place_randomly,
+)
+from genlab.models.linear_ar import LinearAR, LinearARConfig
+from genlab.models.parallel_wavenet import ParallelWaveNet, ParallelWaveNetConfig
+from genlab.models.wavenet import WaveNet, WaveNetConfig
+from genlab.nn.modes import eval_mode
+from genlab.tasks import training
+from genlab.tasks.entry import ModelEntry
+from genlab.train.config import TrainConfig
 from genlab.viz.audio import save_audio_picture, save_wav
 
 
@@ -50,23 +71,6 @@ def load_data(data: str, data_dir: str | None, options: object) -> AudioSplits:
     )  # fmt: skip
 
 
-class CropBatches:
-    """The loop's BatchSource: `batch_size` random crops of `crop` samples (each clip followed by
-    `tail` samples of silence that count, see `random_crops`), with the clips' speaker and
-    digit and where in its clip each crop starts ("offset"); a pure function of (seed, step)."""
-
-    def __init__(self, clips: ClipSet, crop: int, batch_size: int, seed: int, tail: int = 0):
-        self.clips, self.crop, self.batch_size, self.seed = clips, crop, batch_size, seed
-        self.tail = tail
-
-    def batch(self, step: int) -> dict[str, torch.Tensor]:
-        g = seeded(self.seed, step)
-        x, mask, which, offset = random_crops(self.clips.codes, self.clips.offsets, self.crop,
-                                              self.batch_size, g, self.tail)  # fmt: skip
-        return {"x": x, "mask": mask, "speaker": self.clips.speaker[which],
-                "digit": self.clips.digit[which], "offset": offset}  # fmt: skip
-
-
 def train_batches(options, data: AudioSplits, batch_size: int, seed: int, **_) -> CropBatches:
     return CropBatches(data.train, options.crop, batch_size, seed,
                        getattr(options, "tail_silence", 0))  # fmt: skip
@@ -80,7 +84,7 @@ def clip_nll(model, clips: ClipSet, batch_clips: int = 16, progress=None) -> tor
     for i in range(0, len(order), batch_clips):
         rows = order[i : i + batch_clips]
         x, mask = clips.padded(rows)
-        lp = model.log_prob(model(x, clips.speaker[rows], clips.digit[rows]), x)  # (n, T)
+        lp = model.step_log_probs(model(x, clips.speaker[rows], clips.digit[rows]), x)  # (n, T)
         out[rows] = -(lp * mask).sum(1).double()
         if progress is not None:
             progress(len(rows))
@@ -215,3 +219,109 @@ def evaluate_audio_classifier(model, options, data: AudioSplits, n: int | None =
     per_speaker = {fsdd.SPEAKERS[s]: right[spk == s].float().mean().item()
                    for s in spk.unique().tolist()}  # fmt: skip
     return {"accuracy": right.float().mean().item(), "n": len(y), "per_speaker": per_speaker}
+
+
+# --- genlab's spoken-digit classifier: a yardstick -------------------------------------------
+DIGIT_CLASSIFIER_VERSION = 1
+# The recipe: `genlab train audio_classifier --steps 1500 --lr 0.002 --schedule cosine
+# --warmup-steps 100 --seed 0`.
+DIGIT_CLASSIFIER_TRAIN = TrainConfig(
+    steps=1500, lr=2e-3, batch_size=64, schedule="cosine", warmup_steps=100, seed=0,
+    log_every=50, checkpoint_every=500,
+)  # fmt: skip
+MIN_ACCURACY = 0.95  # issue 7's bar for the yardstick, on the FSDD test split
+
+
+def digit_classifier(data_dir: str | Path | None = None) -> AudioClassifier:
+    """The cached spoken-digit classifier (eval mode), training it first if the cache has none."""
+    data_dir = None if data_dir is None else str(data_dir)
+
+    def train(run_dir: Path) -> None:
+        spec = training.RunSpec(entry=AUDIO_CLASSIFIER, data="fsdd",
+                                options=AudioClassifierConfig(), train=DIGIT_CLASSIFIER_TRAIN,
+                                run_dir=run_dir, data_dir=data_dir)  # fmt: skip
+        training.train(spec)
+
+    def accuracy(model, options) -> float:
+        return evaluate_audio_classifier(model, options, load_data("fsdd", data_dir, options))[
+            "accuracy"
+        ]
+
+    return cached_yardstick(
+        f"audio_classifier-fsdd-v{DIGIT_CLASSIFIER_VERSION}", "audio_classifier", train,
+        lambda run_dir: training.load(AUDIO_CLASSIFIER, run_dir)[:2], accuracy, MIN_ACCURACY,
+    )  # fmt: skip
+
+
+@torch.no_grad()
+def digit_accuracy(classifier: AudioClassifier, clips: list[torch.Tensor], digits: torch.Tensor):
+    """Fraction of float clips the classifier hears as `digits` (K,), and per digit; clips are
+    fitted to the classifier's window exactly as its training clips were."""
+    predicted = torch.cat([classifier(b).argmax(1) for b in in_window(clips, WINDOW)[0].split(256)])
+    right = predicted == digits
+    per_digit = {int(d): right[digits == d].float().mean().item() for d in digits.unique()}
+    return {"digit_accuracy": right.float().mean().item(), "per_digit": per_digit,
+            "predicted": predicted.tolist()}  # fmt: skip
+
+
+# --- Parallel WaveNet: a student given its teacher and its classifier ------------------------------
+def load_teacher(path: str) -> WaveNet:
+    """The frozen WaveNet of run directory `path`."""
+    if not path:
+        raise ConfigError(
+            "parallel_wavenet needs --teacher RUN, a trained `genlab train wavenet` run"
+        )
+    if not (Path(path) / "config.json").is_file():
+        raise ConfigError(f"teacher run '{path}' not found (no {Path(path) / 'config.json'})")
+    try:
+        return training.load(WAVENET, Path(path))[1]
+    except RunError as e:
+        raise ConfigError(f"the teacher must be a wavenet run: {e}") from None
+
+
+def build_student(options: ParallelWaveNetConfig) -> ParallelWaveNet:
+    """A student of the teacher run `options.teacher`; the digit classifier (the perceptual
+    loss's judge) is loaded from genlab's cache the first time the loss needs it."""
+    return ParallelWaveNet(options, load_teacher(options.teacher), classifier=digit_classifier)
+
+
+def evaluate_student(model: ParallelWaveNet, options, data, n: int | None = None, seed: int = 1,
+                     **_) -> dict:  # fmt: skip
+    """`genlab eval` of a student: n (default 100) conditioned clips scored by its teacher
+    (`score_generated`)."""
+    return score_generated(model, options, model.teacher, data, n or 100, seed)
+
+
+# --- the registry's audio entries ----------------------------------------------------------------
+_SPEECH = {"log_every": 20, "checkpoint_every": 200}
+AUDIO_CLASSIFIER = ModelEntry(
+    name="audio_classifier", summary="spoken-digit classifier (log-mel CNN); the yardstick for "
+    "speech", options=AudioClassifierConfig, build=AudioClassifier, datasets=("fsdd",),
+    load_data=load_data, batches=classifier_batches, evaluate=evaluate_audio_classifier,
+    train_defaults={"lr": 2e-3, "batch_size": 64, "log_every": 20},
+)  # fmt: skip
+WAVENET = ModelEntry(
+    name="wavenet", summary="WaveNet on 8-bit mu-law speech (FSDD), cached fast generation",
+    options=WaveNetConfig, build=WaveNet, datasets=("fsdd",), load_data=load_data,
+    batches=train_batches, evaluate=evaluate_nll, bf16=True,
+    train_defaults={"lr": 1e-3, "batch_size": 8, "grad_clip": 1.0, **_SPEECH},
+    pictures=audio_pictures, sample=sample_audio,
+)  # fmt: skip
+ENTRIES = (
+    AUDIO_CLASSIFIER,
+    WAVENET,
+    ModelEntry(
+        name="parallel_wavenet", summary="Parallel WaveNet: an IAF student distilled from a "
+        "WaveNet teacher", options=ParallelWaveNetConfig, build=build_student,
+        datasets=("fsdd",), load_data=load_data, batches=train_batches,
+        evaluate=evaluate_student,
+        train_defaults={"lr": 1e-3, "batch_size": 4, "grad_clip": 1.0, **_SPEECH},
+        pictures=audio_pictures, sample=sample_audio,
+    ),
+    ModelEntry(
+        name="linear_ar", summary="linear autoregressive predictor: the baseline WaveNet must "
+        "beat (FSDD)", options=LinearARConfig, build=LinearAR, datasets=("fsdd",),
+        load_data=load_data, batches=train_batches, evaluate=evaluate_nll,
+        train_defaults={"lr": 1e-3, "batch_size": 8, **_SPEECH},
+    ),
+)  # fmt: skip

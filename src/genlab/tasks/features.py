@@ -12,7 +12,8 @@ from genlab.data.images import ImageSplits, image_splits
 from genlab.metrics.sample_quality import class_coverage, fid, precision_recall
 from genlab.metrics.yardstick import cached_yardstick, yardstick_dir
 from genlab.models.classifier import Classifier, ClassifierConfig
-from genlab.models.image_tasks import evaluate_classifier
+from genlab.tasks import training
+from genlab.tasks.images import ENTRY, evaluate_classifier
 from genlab.train.config import TrainConfig
 
 FEATURE_NET_VERSION = 2  # v1 (global average pooling) reached only 99.22-99.23%
@@ -32,12 +33,26 @@ def feature_net_dir() -> Path:
 def feature_net(data_dir: str | Path | None = None) -> Classifier:
     """The cached MNIST classifier (eval mode), training it first if the cache has none."""
 
+    entry = ENTRY["classifier"]
+    data_dir = None if data_dir is None else str(data_dir)
+
+    def train(run_dir: Path) -> None:
+        spec = training.RunSpec(
+            entry=entry,
+            data="mnist",
+            options=ClassifierConfig(),
+            train=FEATURE_NET_TRAIN,
+            run_dir=run_dir,
+            data_dir=data_dir,
+        )
+        training.train(spec)
+
     def accuracy(model, options) -> float:
         return evaluate_classifier(model, options, image_splits("mnist", data_dir))["accuracy"]
 
     return cached_yardstick(
-        feature_net_dir().name, "classifier", "mnist", ClassifierConfig(), FEATURE_NET_TRAIN,
-        accuracy, MIN_ACCURACY, data_dir,
+        feature_net_dir().name, "classifier", train,
+        lambda run_dir: training.load(entry, run_dir)[:2], accuracy, MIN_ACCURACY,
     )  # fmt: skip
 
 

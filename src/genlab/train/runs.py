@@ -1,4 +1,4 @@
-"""Run directories: where a run's config, checkpoint, metrics and pictures live.
+"""Run directories on disk: where a run's config, checkpoint, metrics and pictures live.
 
 <run>/config.json     resolved config: model, data, model options, training options
 <run>/checkpoint.pt   the one checkpoint (see genlab.train.state)
@@ -16,10 +16,8 @@ from pathlib import Path
 import torch
 
 from genlab.errors import RunError
-from genlab.models.registry import ModelEntry, get_model
-from genlab.train.config import parse_overrides
 from genlab.train.logger import read_metrics
-from genlab.train.state import CHECKPOINT, read_checkpoint
+from genlab.train.state import CHECKPOINT
 
 DEFAULT_ROOT = Path("runs")
 # What `genlab runs` shows from eval.json, in this order.
@@ -48,38 +46,6 @@ def read_config(run_dir: Path) -> dict:
 def checkpoint_weights(ckpt: dict, use_ema: bool = True) -> dict[str, torch.Tensor]:
     """A checkpoint's model state dict: its EMA weights if it kept them and `use_ema`."""
     return ckpt["ema"] if use_ema and ckpt.get("ema") is not None else ckpt["model"]
-
-
-def load_run(
-    run_dir: Path, use_ema: bool = True, overrides: list[str] | None = None
-) -> tuple[ModelEntry, object, torch.nn.Module, dict]:
-    """Rebuild a run's model from config.json and load its weights (the EMA weights if kept).
-    `overrides` ['key=value', ...] replace model options that leave the network as it is
-    (sampling options such as WaveNet's `guidance`); RunError if they change its weights.
-
-    Returns (registry entry, model options, model in eval mode, config dict).
-    """
-    config = read_config(run_dir)
-    entry = get_model(config["model"])
-    given = parse_overrides(overrides or [], entry.options)
-    options = entry.options(**{**config["model_options"], **given})
-    model = entry.build(options)
-    ckpt = read_checkpoint(run_dir)
-    try:
-        model.load_state_dict(checkpoint_weights(ckpt, use_ema))
-    except RuntimeError as e:
-        if not overrides:
-            raise
-        raise RunError(
-            f"{', '.join(given)} would change the network of {run_dir}; "
-            "only options that leave its weights as they are can be set here"
-        ) from e
-    config = {
-        **config,
-        "step": int(ckpt["step"]),
-        "train_seconds": round(float(ckpt["seconds"]), 1),
-    }
-    return entry, options, model.eval(), config
 
 
 def summarize(run_dir: Path) -> dict:

@@ -1,0 +1,29 @@
+"""The models the CLI knows, by their stable lower-case names: an explicit table, no magic.
+
+Each family module defines its entries (`ENTRIES`) beside the code that ties those models to
+their data; this table lists them in the order `genlab train --help` shows.
+"""
+
+from __future__ import annotations
+
+from genlab.errors import GenlabError
+from genlab.tasks import audio, images, impala, meta, rl2, world_models
+from genlab.tasks.entry import ModelEntry
+
+MODELS: dict[str, ModelEntry] = {
+    e.name: e
+    for e in (
+        *images.ENTRIES,  # vae ae classifier dcgan wgan wgan_gp pixelcnn gated_pixelcnn ...
+        *audio.ENTRIES,  # audio_classifier wavenet parallel_wavenet linear_ar
+        *world_models.ENTRIES,  # mdnrnn
+        *meta.ENTRIES,  # maml fomaml reptile
+        *rl2.ENTRIES,  # rl2 harlow
+        *impala.ENTRIES,  # impala a2c spiral
+    )
+}
+
+
+def get_model(name: str) -> ModelEntry:
+    if name in MODELS:
+        return MODELS[name]
+    raise GenlabError(f"unknown model '{name}'; available: {', '.join(MODELS)}")

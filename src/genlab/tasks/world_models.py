@@ -1,0 +1,218 @@
+"""World Models on CarRacing (Ha & Schmidhuber 2018) as an application: V is genlab's VAE run,
+M the `mdnrnn` run trained on V's encodings of the collected episodes, C a CMA-ES search run.
+This file loads those runs and hands the modules to `genlab.agents.world_models`.
+
+    DIR/data/carracing/   collect   episodes of a random policy (one npz each)
+    DIR/vae/              train-v   genlab's VAE on the frames (a `genlab train vae` run)
+    DIR/mdnrnn/           train-m   M on V's latents (a `genlab train mdnrnn` run)
+    DIR/controller*/      train-c   C by CMA-ES: controller, controller-dream, controller-vc
+                          eval      mean +- std return on unseen tracks, GIFs
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from genlab.agents.world_models import evaluation, search
+from genlab.agents.world_models.agent import n_params
+from genlab.agents.world_models.dream import check_dream
+from genlab.agents.world_models.mdnrnn import MDNRNN, MDNRNNConfig
+from genlab.agents.world_models.sequences import LatentEpisodes, SequenceBatches, encode_episodes
+from genlab.agents.world_models.vision import reconstruction_check
+from genlab.data.carracing import carracing_root, episode_files
+from genlab.errors import ConfigError, DataError, RunError
+from genlab.tasks import training
+from genlab.tasks.entry import ModelEntry
+from genlab.tasks.images import ENTRY as IMAGE_ENTRY
+from genlab.train.logger import read_metrics
+from genlab.train.loop import fit
+from genlab.train.runs import read_config
+from genlab.train.state import CHECKPOINT, read_checkpoint
+
+# The paper's V: squared error (a gaussian of fixed std 1/sqrt(2)) plus the KL. With genlab's
+# learned per-pixel std, V drew every frame as the mean frame after 8.4 minutes (3,594 steps of
+# 32) in one run of 2026-11-23 and saw the road after 6 in others (see agents/world_models/
+# vision.py). Batch 32, not genlab's 128: at equal minutes on 2 cores, 128 still drew the mean
+# frame after 15 minutes.
+V_OPTIONS = ["--image-size", "64", "--image-channels", "3", "--likelihood", "gaussian",
+             "--gaussian-std", "0.7071", "--latent-dim", "32", "--batch-size", "32"]  # fmt: skip
+V_CHECK = "v_check.json"  # written into V's run by check_v_run
+CONTROLLERS = ("mean", "best")  # CMA-ES's final mean, or the best candidate it scored
+
+
+def load_v(vae_run: str | Path) -> tuple[torch.nn.Module, dict]:
+    """V of run `vae_run` (a vae trained on carracing) and its config."""
+    if not vae_run or not (Path(vae_run) / "config.json").is_file():
+        raise ConfigError(f"M needs --vae RUN, a trained `genlab train vae --data carracing` run; "
+                          f"'{vae_run}' is not one")  # fmt: skip
+    saved = read_config(Path(vae_run))
+    if saved["model"] != "vae" or saved["data"] != "carracing":
+        raise ConfigError(
+            f"'{vae_run}' is a {saved['model']} on {saved['data']}, not a vae on carracing"
+        )
+    _, vae, config = training.load(IMAGE_ENTRY["vae"], Path(vae_run))
+    return vae, config
+
+
+def load_m(m_run: str | Path) -> MDNRNN:
+    return training.load(MDNRNN_ENTRY, Path(m_run))[1]
+
+
+# --- M: `genlab train mdnrnn` --------------------------------------------------------------------
+def load_latents(vae_run: str, data_dir: str | None, progress: bool = True) -> LatentEpisodes:
+    """The collected episodes encoded by the V of run `vae_run` (cached in that run as
+    `latents-step{N}.pt`, rebuilt when V trains on or the episodes change)."""
+    vae, config = load_v(vae_run)
+    files = episode_files(carracing_root(data_dir))
+    cache = Path(vae_run) / f"latents-step{config['step']}.pt"
+    if cache.is_file():
+        saved = torch.load(cache, weights_only=True)
+        if saved["files"] == [f.name for f in files]:
+            return LatentEpisodes(**saved["latents"])
+    latents = encode_episodes(vae, files, progress=progress)
+    tmp = cache.with_name(cache.name + ".partial")
+    torch.save({"files": [f.name for f in files], "latents": latents.__dict__}, tmp)
+    os.replace(tmp, cache)
+    return latents
+
+
+def load_memory_data(
+    data: str, data_dir: str | None, options
+) -> tuple[LatentEpisodes, LatentEpisodes]:
+    """(train, test) encoded episodes for M."""
+    if data != "carracing":
+        raise ConfigError(f"M trains on carracing rollouts, not '{data}'")
+    latents = load_latents(options.vae, data_dir)
+    if latents.mu.shape[1] != options.latent_dim:
+        raise ConfigError(f"V's latents have {latents.mu.shape[1]} dimensions; set --latent-dim "
+                          f"{latents.mu.shape[1]} (got {options.latent_dim})")  # fmt: skip
+    return latents.split()
+
+
+def memory_batches(options, data, batch_size: int, seed: int, **_) -> SequenceBatches:
+    return SequenceBatches(data[0], options.seq_len, batch_size, seed)
+
+
+@torch.no_grad()
+def evaluate_memory(model, options, data, n: int | None = None, seed: int = 0, **_) -> dict:
+    """M on the held-out episodes, each whole, z drawn from V's posterior with a fixed seed:
+    z NLL (nats per step), reward squared error and done cross-entropy, averaged over steps."""
+    test: LatentEpisodes = data[1]
+    k = len(test) if n is None else min(n, len(test))
+    if k == 0:
+        raise DataError("no held-out episodes to evaluate M on")
+    g = torch.Generator().manual_seed(seed)
+    totals, steps = {}, 0
+    for e in range(k):
+        one = test.select([i == e for i in range(len(test))])
+        T = int(one.offsets[-1])
+        z = one.mu + torch.randn(one.mu.shape, generator=g) * torch.exp(0.5 * one.logvar)
+        batch = {"z": z[None], "a": one.actions[None], "r": one.rewards[None],
+                 "d": one.dones[None], "mask": torch.ones(1, T, dtype=torch.bool)}  # fmt: skip
+        for name, v in model.loss(batch).items():
+            totals[name] = totals.get(name, 0.0) + float(v) * T
+        steps += T
+    return {**{name: v / steps for name, v in totals.items()}, "episodes": k, "steps": steps}
+
+
+def no_pictures(model, options, data, out: Path, seed: int = 0) -> list[Path]:
+    """M has nothing to draw on its own (the controller's GIFs show its dreams)."""
+    return []
+
+
+MDNRNN_ENTRY = ModelEntry(
+    name="mdnrnn", summary="World Models' M: an LSTM with a mixture density head over V's next "
+    "latent", options=MDNRNNConfig, build=MDNRNN, datasets=("carracing",),
+    load_data=load_memory_data, batches=memory_batches, evaluate=evaluate_memory,
+    train_defaults={"lr": 1e-3, "batch_size": 32, "grad_clip": 1.0, "log_every": 20},
+    pictures=no_pictures,
+)  # fmt: skip
+ENTRIES = (MDNRNN_ENTRY,)
+
+
+# --- V's check after train-v ----------------------------------------------------------------------
+def check_v_run(root: Path) -> dict:
+    """Does the V in root/vae see the road? Its reconstruction of held-out frames (episodes in
+    root/data/carracing) against their mean frame; also written to root/vae/v_check.json."""
+    vae, _ = load_v(Path(root) / "vae")
+    check = reconstruction_check(vae, Path(root) / "data" / "carracing")
+    (Path(root) / "vae" / V_CHECK).write_text(json.dumps(check) + "\n")
+    return check
+
+
+# --- C: the CMA-ES search and its evaluation -------------------------------------------------------
+def controller_dir(root: Path, dream: bool, memory: bool) -> Path:
+    return Path(root) / ("controller" + ("-dream" if dream else "") + ("" if memory else "-vc"))
+
+
+def search_controller(
+    cfg: search.SearchConfig, out: Path, data_dir: str | None = None, progress: bool = True
+) -> dict:
+    """Run (or resume) the search into run directory `out` on the shared training loop;
+    returns the last generation's metrics."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if (out / CHECKPOINT).is_file() and (out / "config.json").is_file():
+        was = json.loads((out / "config.json").read_text()).get("brake", "shift")
+        if was != cfg.brake:
+            raise ConfigError(f"{out} was searched with brake '{was}'; resume it with --brake "
+                              f"{was} or search into a fresh directory")  # fmt: skip
+    (out / "config.json").write_text(json.dumps({"stage": "train-c", **dataclasses.asdict(cfg)},
+                                                indent=2))  # fmt: skip
+    vae, _ = load_v(cfg.vae)
+    m = load_m(cfg.mdnrnn) if cfg.mdnrnn else None
+    initial_z = None
+    if cfg.dream:
+        initial_z = load_latents(cfg.vae, data_dir, progress).first_latents().numpy()
+        check_dream(m, initial_z, cfg.tau)
+    state = search.SearchState(cfg, n_params(vae, m))
+    players = search.Players(vae, m, initial_z, cfg.workers)
+    try:
+        result = fit(state, search.Tracks(cfg), cfg.loop_config(), out,
+                     search.search_step(cfg, players), progress)  # fmt: skip
+    finally:
+        players.close()
+    rows = read_metrics(out)
+    return {"generation": result.step, **({k: v for k, v in rows[-1].items() if k != "step"}
+                                          if rows else {})}  # fmt: skip
+
+
+def load_controller(run: Path, which: str = "mean") -> tuple[search.SearchConfig, np.ndarray, int]:
+    """A `train-c` run's search config, controller parameters and generation."""
+    path = Path(run) / "config.json"
+    if not path.is_file():
+        raise RunError(f"no controller search at {run} (missing {path})")
+    if which not in CONTROLLERS:
+        raise RunError(f"controller must be one of {CONTROLLERS}, not '{which}'")
+    saved = json.loads(path.read_text())
+    saved.setdefault("brake", "shift")  # searched before C's brake became the paper's clip
+    fields = {f.name for f in dataclasses.fields(search.SearchConfig)}
+    cfg = search.SearchConfig(**{k: v for k, v in saved.items() if k in fields})
+    ck = read_checkpoint(run)
+    params = (ck["mean"] if which == "mean" else ck["best_params"]).numpy()
+    return cfg, params, int(ck["generation"])
+
+
+def evaluate_controller_run(
+    run: Path, episodes: int = 20, workers: int = 2, which: str = "mean", max_steps: int = 1000,
+    progress: bool = True, gifs: bool = True,
+) -> dict:  # fmt: skip
+    """The controller of search run `run` over `episodes` unseen tracks (mean +- std return),
+    written to `run`/eval.json, and (`gifs`) its GIFs in `run`/pictures ("gifs")."""
+    cfg, params, generation = load_controller(run, which)
+    vae, _ = load_v(cfg.vae)
+    m = load_m(cfg.mdnrnn) if cfg.mdnrnn else None
+    report = evaluation.evaluate_controller(cfg, params, vae, m, episodes, workers, max_steps,
+                                            progress)  # fmt: skip
+    report = {**report, "controller": which, "generation": generation}
+    (Path(run) / "eval.json").write_text(json.dumps(report, indent=2))
+    if not gifs:
+        return report
+    written = evaluation.episode_gifs(cfg, params, vae, m, Path(run) / "pictures", max_steps)
+    return {**report, "gifs": [str(p) for p in written]}
