@@ -31,7 +31,7 @@ class AtariEnv(gym.Env):
         sticky_action_prob: float = 0.25,
         render_mode: str | None = "rgb_array",
     ):
-        import ale_py
+        import ale_py  # here, not at the top: ale-py is optional (the `rl` extra)
 
         gym.register_envs(ale_py)
         self.game_name = game

@@ -31,6 +31,7 @@ class MinAtarEnv(gym.Env):
         full_action_set: bool = False,
         render_mode: str | None = "rgb_array",
     ):
+        # Here, not at the top: minatar is optional (the `rl` extra) and takes 1.2 s to import.
         from minatar import Environment
 
         if game not in GAMES:

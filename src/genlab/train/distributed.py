@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import torch
 import torch.distributed as dist
+import torch.multiprocessing as mp
 
 
 def is_distributed() -> bool:
@@ -124,8 +125,6 @@ def _worker(local_rank: int, nproc: int, port: int, fn: Callable, args: tuple) -
 
 def launch(nproc: int, fn: Callable, *args) -> None:
     """Run `fn(*args)` in `nproc` local processes on 127.0.0.1; re-raises a worker's failure."""
-    import torch.multiprocessing as mp
-
     mp.start_processes(
         _worker, args=(nproc, free_port(), fn, args), nprocs=nproc, start_method="spawn"
     )

@@ -6,6 +6,8 @@ import json
 import math
 from pathlib import Path
 
+from torch.utils.tensorboard import SummaryWriter
+
 
 class MetricsLogger:
     """Append `{"step": s, name: value, ...}` lines; mirror them to TensorBoard. Only loops log."""
@@ -16,8 +18,6 @@ class MetricsLogger:
         self._file = open(self.path, "a")  # noqa: SIM115 (closed in close())
         self._tb = None
         if tensorboard:
-            from torch.utils.tensorboard import SummaryWriter
-
             self._tb = SummaryWriter(str(Path(run_dir) / "tb"))
 
     def log(self, step: int, metrics: dict[str, float]) -> None:

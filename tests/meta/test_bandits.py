@@ -1,5 +1,5 @@
-"""Meta-RL: return estimators against loops, bandit baselines against hand-computed values, the
-task families, and the RL² agent end to end."""
+"""Meta-RL: bandit baselines against hand-computed values, the task families, and the RL² agent
+end to end. (GAE's test is in tests/agents/test_returns.py.)"""
 
 from __future__ import annotations
 
@@ -8,37 +8,9 @@ import json
 import pytest
 import torch
 
-from genlab.agents.returns import gae
 from genlab.cli import main
 from genlab.meta import bandits as B
 from genlab.meta.episodes import Bandits, Harlow
-
-
-def test_gae_matches_the_sum_of_discounted_deltas():
-    g = torch.Generator().manual_seed(0)
-    T, N = 7, 3
-    r, v, boot = torch.randn(T, N, generator=g), torch.randn(T, N, generator=g), torch.randn(N)
-    d = torch.full((T, N), 0.9)
-    d[3, 1] = 0.0  # an episode ends at step 3 of column 1
-    for lam in (0.0, 0.5, 1.0):
-        ret, adv = gae(r, v, d, boot, lam)
-        nxt = torch.cat([v[1:], boot[None]])
-        delta = r + d * nxt - v
-        for t in range(T):
-            for b in range(N):
-                ref, weight = 0.0, 1.0
-                for u in range(t, T):
-                    ref += weight * delta[u, b].item()
-                    weight *= d[u, b].item() * lam
-                assert adv[t, b].item() == pytest.approx(ref, abs=1e-5)
-        torch.testing.assert_close(ret, adv + v)
-    # lam = 1: the discounted return, bootstrapped only where no episode ended
-    ret = gae(r, v, d, boot, 1.0).targets
-    assert ret[3, 1].item() == pytest.approx(r[3, 1].item(), abs=1e-6)
-    expected = sum(0.9**k * r[k, 0].item() for k in range(T)) + 0.9**T * boot[0].item()
-    assert ret[0, 0].item() == pytest.approx(expected, abs=1e-5)
-    with pytest.raises(ValueError, match=r"rewards \(7, 3\), values \(6, 3\)"):
-        gae(r, v[:6], d, boot)
 
 
 def test_gittins_index_matches_hand_computed_values():
