@@ -1,4 +1,6 @@
-"""Checks every generative model must pass (see shared/GUIDE.md, 'Test contracts')."""
+"""Checks a model's own tests apply (see shared/GUIDE.md, 'Test contracts'): a finite loss whose
+gradients reach every parameter, seeded sampling, seeded training; and `genlab` as a child
+process. The run-level contract every registry entry passes is tests/tasks/test_contracts.py."""
 
 from __future__ import annotations
 

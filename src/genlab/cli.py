@@ -56,7 +56,7 @@ def given(ns: argparse.Namespace, cls: type) -> dict:
 
 
 def cmd_train(ns: argparse.Namespace) -> int:
-    entry = get_model(ns.model)
+    entry = ns.entry or get_model(ns.model)  # None when options came before MODEL
     spec = workflow.run_spec(
         ns.model, data=ns.data, out=ns.out, data_dir=ns.data_dir, nproc=ns.nproc,
         model_options=given(ns, entry.options), train_options=given(ns, TrainConfig),
@@ -153,7 +153,7 @@ def build_parser(model: str | None = None) -> argparse.ArgumentParser:
     add_options(t, TrainConfig, "training", entry.train_defaults if entry else None)
     if entry is not None:
         add_options(t, entry.options, f"{entry.name} options")
-    t.set_defaults(fn=cmd_train)
+    t.set_defaults(fn=cmd_train, entry=entry)
 
     e = sub.add_parser("eval", help="evaluate a run on the test set", formatter_class=fmt)
     e.add_argument("run", metavar="RUN")

@@ -23,7 +23,7 @@ from genlab.tasks.features import feature_net, sample_quality
 from genlab.tasks.images import latent_pictures
 from genlab.tasks.registry import MODELS, get_model
 from genlab.tasks.runs import load_run
-from genlab.tasks.training import RunSpec, check_dataset, init_source
+from genlab.tasks.training import RunSpec, init_source
 from genlab.tasks.training import train as train_run
 from genlab.train import distributed as dist
 from genlab.train.config import TrainConfig
@@ -82,7 +82,6 @@ def run_spec(
         raise GenlabError(
             "give a budget: --steps N (total), --minutes M or, for agents, --frames N"
         )
-    check_dataset(entry, data)
     check_precision(model, cfg.precision)
     return RunSpec(entry=entry, data=data, options=options, train=cfg, run_dir=run_dir,
                    data_dir=data_dir, nproc=nproc, resume=saved is not None)  # fmt: skip

@@ -43,6 +43,13 @@ class RunSpec:
     nproc: int = 1  # data-parallel processes
     resume: bool = False  # run_dir holds this run already: continue it
 
+    def __post_init__(self) -> None:
+        if self.data not in self.entry.datasets:
+            raise GenlabError(
+                f"model '{self.entry.name}' trains on {', '.join(self.entry.datasets)}, "
+                f"not '{self.data}' (use --data)"
+            )
+
     def config(self) -> dict:
         """The resolved config written as <run>/config.json."""
         return {
@@ -55,13 +62,6 @@ class RunSpec:
         }
 
 
-def check_dataset(entry: ModelEntry, data: str) -> None:
-    if data not in entry.datasets:
-        raise GenlabError(
-            f"model '{entry.name}' trains on {', '.join(entry.datasets)}, not '{data}' (use --data)"
-        )
-
-
 def train(spec: RunSpec, progress: bool = True) -> FitResult:
     """Train (or resume) a run; in distributed workers this runs once per rank.
 
@@ -69,7 +69,6 @@ def train(spec: RunSpec, progress: bool = True) -> FitResult:
     restores the caller's setting afterwards.
     """
     dist.init_from_env()  # a no-op alone; joins the group under torchrun or --nproc
-    check_dataset(spec.entry, spec.data)
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(spec.train.threads or max(1, (os.cpu_count() or 1) // dist.world_size()))
     try:
