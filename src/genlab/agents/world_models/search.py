@@ -18,7 +18,6 @@ import multiprocessing as mp
 import time
 from dataclasses import dataclass
 
-import cma
 import numpy as np
 import torch
 from torch import nn
@@ -131,7 +130,11 @@ class SearchState:
         self.best_return, self.best_params = -np.inf, np.zeros(size)
         self.es = self._strategy(np.zeros(size), cfg.sigma0)
 
-    def _strategy(self, mean: np.ndarray, sigma: float) -> cma.CMAEvolutionStrategy:
+    def _strategy(self, mean: np.ndarray, sigma: float):
+        # Here, not at the top: cma is optional (the `rl` extra) and its import takes 1.3 s
+        # (scipy.stats, matplotlib), which every `genlab` command would otherwise pay.
+        import cma
+
         options = {"popsize": self.cfg.popsize, "seed": self.cfg.seed + self.step + 1,
                    "verbose": -9}  # fmt: skip
         return cma.CMAEvolutionStrategy(mean, sigma, options)
