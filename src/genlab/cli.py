@@ -13,12 +13,41 @@ from pathlib import Path
 
 from genlab import workflow
 from genlab.data.check import check_all
+from genlab.data.files import to_json
 from genlab.errors import GenlabError
 from genlab.tasks.registry import MODELS, get_model
 from genlab.tasks.world_models import V_CHECK
 from genlab.train import distributed as dist
 from genlab.train.config import TrainConfig
 from genlab.train.runs import KEY_METRICS, find_runs, summarize
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with a mistake reported on one line (and where to look) instead of the usage."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def at_least(least: int, most: int | None = None):
+    """An argparse type: an integer >= `least` (and <= `most`)."""
+
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < least or (most is not None and value > most):
+            bound = f"between {least} and {most:,}" if most is not None else f">= {least}"
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {value}")
+        return value
+
+    parse.__name__ = "integer"  # argparse names the type in its messages
+    return parse
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text}")
+    return value
 
 
 def flag_type(annotation: object) -> type:
@@ -82,13 +111,14 @@ def cmd_train(ns: argparse.Namespace) -> int:
 def cmd_eval(ns: argparse.Namespace) -> None:
     result = workflow.evaluate(
         Path(ns.run), ns.data_dir, k=ns.k, n=ns.n, seed=ns.seed, samples=ns.samples,
-        tasks=ns.tasks, episodes=ns.episodes,
+        tasks=ns.tasks, episodes=ns.episodes, write=False,
     )  # fmt: skip
     if ns.json:
-        print(json.dumps(result))
+        print(to_json(result), flush=True)
     else:
         for k, v in result.items():
-            print(f"{k:>16}  {v:.4f}" if isinstance(v, float) else f"{k:>16}  {v}")
+            print(f"{k:>16}  {v:.4f}" if isinstance(v, float) else f"{k:>16}  {v}", flush=True)
+    workflow.write_eval(Path(ns.run), result)  # after printing: a failed write loses nothing
 
 
 def cmd_sample(ns: argparse.Namespace) -> None:
@@ -105,8 +135,8 @@ def cmd_runs(ns: argparse.Namespace) -> None:
     if not rows:
         print(f"no runs under {ns.dir}")
         return
-    cols = ["run", "model", "data", "step", "loss", *KEY_METRICS]
-    cols = [c for c in cols if any(c in r for r in rows)]
+    cols = ["run", "model", "data", "step", "loss", *KEY_METRICS, "status"]
+    cols = [c for c in cols if any(c in r for r in rows)]  # "status": ok, or what is broken
     fmt = lambda v: f"{v:.2f}" if isinstance(v, float) else ("-" if v is None else str(v))  # noqa: E731
     table = [cols] + [[fmt(r.get(c)) for c in cols] for r in rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(cols))]
@@ -130,9 +160,7 @@ def build_parser(model: str | None = None) -> argparse.ArgumentParser:
     training defaults."""
     entry = get_model(model) if model else None
 
-    p = argparse.ArgumentParser(
-        prog="genlab", description="Train, evaluate, sample and inspect generative models."
-    )
+    p = Parser(prog="genlab", description="Train, evaluate, sample and inspect generative models.")
     sub = p.add_subparsers(dest="verb", required=True, metavar="VERB")
     fmt = argparse.ArgumentDefaultsHelpFormatter
 
@@ -148,7 +176,9 @@ def build_parser(model: str | None = None) -> argparse.ArgumentParser:
     t.add_argument(
         "--data-dir", help="folder holding the datasets (else $GENLAB_DATA, cache, download)"
     )
-    t.add_argument("--nproc", type=int, default=1, help="data-parallel processes on this machine")
+    t.add_argument(
+        "--nproc", type=at_least(1), default=1, help="data-parallel processes on this machine"
+    )
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     add_options(t, TrainConfig, "training", entry.train_defaults if entry else None)
     if entry is not None:
@@ -158,20 +188,28 @@ def build_parser(model: str | None = None) -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="evaluate a run on the test set", formatter_class=fmt)
     e.add_argument("run", metavar="RUN")
     e.add_argument("--json", action="store_true", help="print one JSON object")
-    e.add_argument("--k", type=int, default=1000, help="importance samples per test image")
-    e.add_argument("--n", type=int, default=None, help="evaluate only the first N test images")
+    e.add_argument("--k", type=at_least(1), default=1000, help="importance samples per test image")
+    e.add_argument(
+        "--n", type=at_least(1), default=None, help="evaluate only the first N test images"
+    )
     e.add_argument("--seed", type=int, default=0)
     e.add_argument(
         "--samples",
-        type=int,
+        type=at_least(0),
         default=10_000,
         help="samples for fid/precision/recall/class_kl (MNIST models that sample; 0 = skip)",
     )
     e.add_argument(
-        "--tasks", type=int, default=1000, help="test tasks for few-shot learners (maml, ...)"
+        "--tasks",
+        type=at_least(1),
+        default=1000,
+        help="test tasks for few-shot learners (maml, ...)",
     )
     e.add_argument(
-        "--episodes", type=int, default=30, help="episodes per environment for agents (impala, ...)"
+        "--episodes",
+        type=at_least(1),
+        default=30,
+        help="episodes per environment for agents (impala, ...)",
     )
     e.add_argument("--data-dir")
     e.set_defaults(fn=cmd_eval)
@@ -181,7 +219,7 @@ def build_parser(model: str | None = None) -> argparse.ArgumentParser:
         formatter_class=fmt,
     )  # fmt: skip
     s.add_argument("run", metavar="RUN")
-    s.add_argument("--n", type=int, default=64)
+    s.add_argument("--n", type=at_least(1, workflow.MAX_SAMPLES), default=64)
     s.add_argument("--out", required=True, help="file to write (PNG; GIF for agents)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument(
@@ -273,7 +311,7 @@ def add_worldmodels(sub) -> None:
                        formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     stages = w.add_subparsers(dest="stage", required=True, metavar="STAGE")
     c = stages.add_parser("collect", help="random-policy rollouts", formatter_class=fmt)
-    c.add_argument("--episodes", type=int, default=200)
+    c.add_argument("--episodes", type=at_least(1), default=200)
     for name in ("train-v", "train-m"):
         t = stages.add_parser(name, help=f"{'V' if name == 'train-v' else 'M'} via genlab train "
                               "(further arguments go to it)", formatter_class=fmt)  # fmt: skip
@@ -283,13 +321,13 @@ def add_worldmodels(sub) -> None:
     s = stages.add_parser("train-c", help="C by CMA-ES, in the real game or the dream",
                           formatter_class=fmt)  # fmt: skip
     s.add_argument("--dream", action="store_true", help="score candidates inside M")
-    s.add_argument("--tau", type=float, default=1.15, help="M's temperature in the dream")
+    s.add_argument("--tau", type=positive_float, default=1.15, help="M's temperature in the dream")
     s.add_argument("--no-memory", action="store_true", help="V+C only (the paper's ablation)")
-    s.add_argument("--popsize", type=int, default=16)
-    s.add_argument("--rollouts", type=int, default=1, help="tracks per candidate")
-    s.add_argument("--generations", type=int, default=None)
-    s.add_argument("--minutes", type=float, default=None)
-    s.add_argument("--patience", type=int, default=100,
+    s.add_argument("--popsize", type=at_least(2), default=16)
+    s.add_argument("--rollouts", type=at_least(1), default=1, help="tracks per candidate")
+    s.add_argument("--generations", type=at_least(1), default=None)
+    s.add_argument("--minutes", type=positive_float, default=None)
+    s.add_argument("--patience", type=at_least(0), default=100,
                    help="stop a search episode after N steps without reward (0: never)")  # fmt: skip
     s.add_argument("--brake", default="clip", choices=("clip", "shift"),
                    help="C's brake: clip(tanh, 0, 1) as in the paper, or (tanh + 1) / 2")  # fmt: skip
@@ -297,11 +335,11 @@ def add_worldmodels(sub) -> None:
                           formatter_class=fmt)  # fmt: skip
     e.add_argument("--controller", default="controller", help="controller directory in DIR")
     e.add_argument("--which", default="mean", choices=("mean", "best"))
-    e.add_argument("--episodes", type=int, default=20)
+    e.add_argument("--episodes", type=at_least(1), default=20)
     for p in (c, s, e):
         p.add_argument("dir", metavar="DIR")
-        p.add_argument("--workers", type=int, default=2, help="worker processes")
-        p.add_argument("--max-steps", type=int, default=1000)
+        p.add_argument("--workers", type=at_least(1), default=2, help="worker processes")
+        p.add_argument("--max-steps", type=at_least(1), default=1000)
         if p is not e:
             p.add_argument("--seed", type=int, default=0)
         p.set_defaults(fn=cmd_worldmodels)
@@ -317,7 +355,12 @@ def main(argv: list[str] | None = None) -> int:
     except GenlabError as e:  # an unknown model name
         print(f"genlab: error: {e}", file=sys.stderr)
         return 2
-    ns = parser.parse_args(argv)
+    ns, unknown = parser.parse_known_args(argv)
+    if unknown:
+        where = f"genlab train {model}" if model else f"genlab {argv[0]}"
+        print(f"genlab: error: unrecognized arguments: {' '.join(unknown)} (see `{where} --help` "
+              "for the options)", file=sys.stderr)  # fmt: skip
+        return 2
     try:
         return ns.fn(ns) or 0
     except GenlabError as e:

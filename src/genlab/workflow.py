@@ -9,18 +9,19 @@ World Models pipeline's stages. The CLI parses and prints; everything it does is
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from pathlib import Path
 
 import torch
 
+from genlab.agents.impala.evaluation import sample_gif
 from genlab.agents.world_models import rollouts
+from genlab.data.files import atomic_write_json, json_safe
 from genlab.errors import ConfigError, GenlabError, RunError
 from genlab.interfaces import LatentModel
 from genlab.tasks import world_models
 from genlab.tasks.features import feature_net, sample_quality
-from genlab.tasks.images import latent_pictures
+from genlab.tasks.images import latent_pictures, sample_images
 from genlab.tasks.registry import MODELS, get_model
 from genlab.tasks.runs import load_run
 from genlab.tasks.training import RunSpec, init_source
@@ -34,6 +35,8 @@ from genlab.train.runs import new_run_dir, read_config
 # changed (else they keep the run's values); the rest must match the saved run.
 BUDGET = {"steps", "minutes", "frames"}
 RESUMABLE = BUDGET | {"checkpoint_every", "log_every", "threads"}
+MAX_SAMPLES = 10_000  # `genlab sample --n`: more is better drawn in several calls
+FILE_SAMPLERS = (sample_images, sample_gif)  # write one file; the others write a folder
 
 
 def run_spec(
@@ -138,14 +141,20 @@ def evaluate(
     samples: int = 10_000,
     tasks: int = 1000,
     episodes: int = 30,
+    write: bool = True,
 ) -> dict:
-    """Evaluate a run on its dataset's test split; also writes <run>/eval.json.
+    """Evaluate a run on its dataset's test split; also writes <run>/eval.json (`write`; see
+    `write_eval`).
 
     Models that can sample on MNIST also get FID, precision, recall and class coverage of
     `samples` samples on genlab's classifier features (0 skips them). Few-shot learners are
     tested on `tasks` tasks of the meta-test classes; agents play `episodes` episodes of each of
     their environments.
     """
+    for name, value, least in (("k", k, 1), ("n", n or 1, 1), ("samples", samples, 0),
+                               ("tasks", tasks, 1), ("episodes", episodes, 1)):  # fmt: skip
+        if value < least:
+            raise ConfigError(f"--{name} must be >= {least}, got {value}")
     entry, options, model, config = load_run(run_dir)
     dataset = entry.load_data(config["data"], data_dir, options)
     quality = entry.can_sample and samples > 0 and config["data"] == "mnist"
@@ -157,21 +166,41 @@ def evaluate(
         if net is not None:
             metrics.update(sample_quality(model, dataset, net, samples, seed))
     keys = ("model", "data", "step", "train_seconds")
-    result = {**{k: config[k] for k in keys}, "split": "test", **metrics}
-    (Path(run_dir) / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
+    result = json_safe({**{k: config[k] for k in keys}, "split": "test", **metrics})
+    if write:
+        write_eval(run_dir, result)
     return result
+
+
+def write_eval(run_dir: Path, result: dict) -> Path:
+    """<run>/eval.json, atomically; RunError saying why if the run cannot be written to (the
+    CLI prints the result first, so nothing computed is lost)."""
+    path = Path(run_dir) / "eval.json"
+    try:
+        atomic_write_json(path, result)
+    except OSError as e:
+        raise RunError(f"the result above was not saved: cannot write {path}: "
+                       f"{e.strerror or e}") from None  # fmt: skip
+    return path
 
 
 def sample(
     run_dir: Path, n: int, out: Path, seed: int = 0, overrides: list[str] | None = None
 ) -> Path:
     """n samples of a run into `out`; `overrides` ['key=value'] set its sampling options."""
+    if not 1 <= n <= MAX_SAMPLES:
+        raise ConfigError(f"--n must be between 1 and {MAX_SAMPLES:,}, got {n}")
     entry, options, model, config = load_run(run_dir, overrides=overrides)
     if entry.sample is None:
         hint = f"; try `genlab latent {run_dir}`" if isinstance(model, LatentModel) else ""
         raise RunError(f"model '{config['model']}' cannot sample{hint}")
-    with torch.no_grad():
-        return entry.sample(model, options, n, Path(out), seed)
+    if Path(out).is_file() and entry.sample not in FILE_SAMPLERS:
+        raise ConfigError(f"--out {out} is a file; this model writes its samples into a folder")
+    try:
+        with torch.no_grad():
+            return entry.sample(model, options, n, Path(out), seed)
+    except OSError as e:
+        raise RunError(f"cannot write the samples to {out}: {e.strerror or e}") from None
 
 
 # --- World Models on CarRacing, stage by stage (`genlab worldmodels`) ---------------------------

@@ -104,12 +104,18 @@ def test_search_order_data_dir_then_env_then_cache(data_root, tmp_path, monkeypa
 def test_missing_data_offline_names_files_and_where_to_put_them(tmp_path, monkeypatch):
     monkeypatch.setenv("GENLAB_DATA", str(tmp_path / "nowhere"))
     monkeypatch.setenv("GENLAB_OFFLINE", "1")
+    (tmp_path / "empty").mkdir()
     with pytest.raises(DataError) as err:
-        resolve(mnist.SOURCE, tmp_path / "also-nowhere")
+        resolve(mnist.SOURCE, tmp_path / "empty")
     msg = str(err.value)
     assert "train-images-idx3-ubyte.gz" in msg and "t10k-labels-idx1-ubyte.gz" in msg
     assert "--data-dir" in msg and "GENLAB_DATA" in msg
     assert str(cache_dir() / "data" / "mnist") in msg  # where to put them
+
+
+def test_a_data_dir_that_is_not_a_folder_is_named_not_skipped(tmp_path):
+    with pytest.raises(DataError, match="--data-dir .*nowhere is not a folder"):
+        resolve(mnist.SOURCE, tmp_path / "nowhere")  # not quietly another root's copy
 
 
 def test_idx_reader_rejects_wrong_magic(tmp_path):

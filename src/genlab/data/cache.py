@@ -2,18 +2,18 @@
 
 The cache file records a fingerprint of the source files (relative path, size, mtime). A cache
 whose fingerprint no longer matches is rebuilt, and every rebuild verifies the source checksums
-first, so a file corrupted after caching is caught on the next run.
+first. A fingerprint can match a corrupted file (its mtime restored), so the source checksums
+are also verified once per process before a cache is used (about 40 ms for MNIST).
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
+from genlab.data.files import atomic_torch_save
 from genlab.data.resolve import Source, cache_dir, verify
 
 CACHE_VERSION = 1  # bump when a decoder changes what it produces
@@ -27,9 +27,18 @@ def fingerprint(folder: Path, source: Source) -> list[list]:
     return out
 
 
+_VERIFIED: set[str] = set()  # (folder, dataset, fingerprint) checked in this process
+
+
 def verify_all(folder: Path, source: Source) -> None:
+    """Each file of `source` in `folder` against its checksum (DataError naming a bad one),
+    once per process for the files as they are (again if one's size or mtime changes)."""
+    key = repr((str(Path(folder).resolve()), source.name, fingerprint(folder, source)))
+    if key in _VERIFIED:
+        return
     for f in source.files:
         verify(folder / f.path, f.checksums)
+    _VERIFIED.add(key)
 
 
 def load_decoded(
@@ -38,6 +47,7 @@ def load_decoded(
     """Return `decode(folder)` from the on-disk cache, decoding (after verifying) when stale."""
     path = cache_dir() / "decoded" / f"{source.name}{tag}-v{CACHE_VERSION}.pt"
     fp = fingerprint(folder, source)
+    verify_all(folder, source)  # before the cache too: a fingerprint can match a bad file
     if path.is_file():
         try:
             cached = torch.load(path, weights_only=True)
@@ -45,25 +55,6 @@ def load_decoded(
                 return cached["data"]
         except Exception:  # an unreadable cache is only a cache: rebuild it below
             pass
-    verify_all(folder, source)
     data = decode(folder)
     atomic_torch_save({"fingerprint": fp, "data": data}, path)
     return data
-
-
-def atomic_torch_save(obj: object, path: Path) -> None:
-    """torch.save to a temp file in the same folder, fsync, then rename over `path`.
-
-    A process killed at any point leaves either the old file or the new one, never a torn one.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)

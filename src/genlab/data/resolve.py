@@ -53,9 +53,12 @@ def cache_dir() -> Path:
 
 
 def data_roots(data_dir: str | Path | None = None) -> list[Path]:
-    """Roots in the order they are searched."""
+    """Roots in the order they are searched; a `data_dir` given but missing is a DataError."""
     roots = []
     if data_dir is not None:
+        if not Path(data_dir).expanduser().is_dir():
+            raise DataError(f"--data-dir {data_dir} is not a folder (it should hold a folder per "
+                            "dataset: DIR/mnist/, DIR/omniglot/, DIR/fsdd/)")  # fmt: skip
         roots.append(Path(data_dir).expanduser())
     if os.environ.get(ENV_DATA):
         roots.append(Path(os.environ[ENV_DATA]).expanduser())
@@ -99,7 +102,7 @@ def resolve(
     whenever it decodes, and `genlab data check` hashes on demand.
     """
     roots = data_roots(data_dir)
-    partial = []
+    partial, fullest, most = [], roots[-1] / source.name, 0
     for root in roots:
         folder = root / source.name
         present = [f for f in source.files if (folder / f.path).is_file()]
@@ -107,6 +110,8 @@ def resolve(
             return folder
         if present:
             partial.append(f"{folder} has {len(present)} of {len(source.files)} files")
+        if len(present) > most:
+            fullest, most = folder, len(present)
     if download is None:
         download = os.environ.get(ENV_OFFLINE, "") not in ("1", "true", "yes")
     target = roots[-1] / source.name
@@ -116,7 +121,9 @@ def resolve(
             return target
     else:
         errors = ["downloads are off (GENLAB_OFFLINE is set)"]
-    missing = [f.path for f in source.files if not (target / f.path).is_file()]
+    # Name what is missing where the most files are (not files another folder already has).
+    where = target if download and target.is_dir() and not most else fullest
+    missing = [f.path for f in source.files if not (where / f.path).is_file()]
     shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
     raise DataError(
         f"dataset '{source.name}' not found: missing {shown}. Searched "

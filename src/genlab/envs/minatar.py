@@ -15,6 +15,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from genlab.errors import ConfigError
 from genlab.viz.images import PALETTE
 
 GAMES = ("asterix", "breakout", "freeway", "seaquest", "space_invaders")
@@ -35,7 +36,7 @@ class MinAtarEnv(gym.Env):
         from minatar import Environment
 
         if game not in GAMES:
-            raise ValueError(f"unknown MinAtar game '{game}'; one of: {', '.join(GAMES)}")
+            raise ConfigError(f"unknown MinAtar game '{game}'; one of: {', '.join(GAMES)}")
         self.game_name = game
         self.game = Environment(game, sticky_action_prob=sticky_action_prob)
         self.n_channels = self.game.state_shape()[2]

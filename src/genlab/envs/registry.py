@@ -9,6 +9,7 @@ termination) so no episode runs forever.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 
 import gymnasium as gym
@@ -71,7 +72,30 @@ def _split(name: str) -> tuple[str, str]:
 def make_env(name: str, channels: int | None = None, max_steps: int | None = None) -> gym.Env:
     """One environment. `channels` pads MinAtar observations to a shared shape, for several games
     played by one agent (they then also share the full action set); `max_steps` overrides the
-    family's time limit."""
+    family's time limit. An unknown name is a ConfigError listing what exists (or what is close)."""
+    try:
+        return _make(name, channels, max_steps)
+    except gym.error.Error:  # unknown id, version or namespace; a missing ROM
+        raise ConfigError(f"no environment '{name}': {unknown_hint(name)}") from None
+
+
+def unknown_hint(name: str) -> str:
+    """What exists near `name` in its family (gymnasium's registry, ALE's games)."""
+    family, game = _split(name)
+    if family == "atari":
+        games = sorted(
+            {i.split("/")[1].split("-")[0] for i in gym.registry if i.startswith("ALE/")}
+        )
+        pool = games
+    else:
+        pool = sorted(i for i in gym.registry if not i.startswith("ALE/"))
+    close = difflib.get_close_matches(game, pool, n=5, cutoff=0.5)
+    if close:
+        return f"did you mean {', '.join(close)}?"
+    return f"{len(pool)} exist, e.g. {', '.join(pool[:8])}" if pool else "none are installed"
+
+
+def _make(name: str, channels: int | None = None, max_steps: int | None = None) -> gym.Env:
     family, game = _split(name)
     if family == "minatar":
         env: gym.Env = MinAtarEnv(game, channels, full_action_set=channels is not None)

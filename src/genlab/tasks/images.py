@@ -23,6 +23,7 @@ from genlab.data.images import (
     representation,
     static_binarization,
 )
+from genlab.errors import ConfigError
 from genlab.interfaces import LatentModel, NoiseGenerator
 from genlab.metrics.likelihood import gaussian_kl_standard_normal, importance_sampled_nll
 from genlab.models.classifier import Classifier, ClassifierConfig
@@ -291,8 +292,13 @@ def image_pictures(
     return written
 
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp")
+
+
 def sample_images(model, options, n: int, out: Path, seed: int = 0) -> Path:
-    """`genlab sample`: a grid of n samples as PNG."""
+    """`genlab sample`: a grid of n samples as an image file (PNG, or as `out`'s suffix says)."""
+    if Path(out).suffix.lower() not in IMAGE_SUFFIXES or Path(out).is_dir():
+        raise ConfigError(f"--out {out}: give an image file to write, e.g. samples.png")
     return sample_grid(model, n, Path(out), seed)
 
 

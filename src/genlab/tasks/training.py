@@ -12,6 +12,7 @@ knows them all), so the families' own yardsticks can train and load runs too.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import sys
@@ -24,9 +25,9 @@ from genlab import __version__
 from genlab.errors import GenlabError, RunError
 from genlab.tasks.entry import ModelEntry
 from genlab.train import distributed as dist
-from genlab.train.config import TrainConfig, parse_overrides
+from genlab.train.config import TrainConfig, check_finite_fields, check_types, parse_overrides
 from genlab.train.loop import FitResult, fit, laid_out_for
-from genlab.train.runs import checkpoint_weights, read_config, write_config
+from genlab.train.runs import checkpoint_weights, exclusive, read_config, write_config
 from genlab.train.state import CHECKPOINT, read_checkpoint
 
 
@@ -44,6 +45,8 @@ class RunSpec:
     resume: bool = False  # run_dir holds this run already: continue it
 
     def __post_init__(self) -> None:
+        check_types(self.options)
+        check_finite_fields(self.options)  # TrainConfig checks its own
         if self.data not in self.entry.datasets:
             raise GenlabError(
                 f"model '{self.entry.name}' trains on {', '.join(self.entry.datasets)}, "
@@ -78,29 +81,31 @@ def train(spec: RunSpec, progress: bool = True) -> FitResult:
 
 
 def _train(spec: RunSpec, progress: bool) -> FitResult:
+    """Lock the run directory (rank 0), build everything, and only then write config.json and
+    hand over to the loop: a run whose options, data or model fail leaves no config behind."""
     entry, cfg, run_dir = spec.entry, spec.train, Path(spec.run_dir)
-    dataset = entry.load_data(spec.data, spec.data_dir, spec.options)
-    torch.manual_seed(cfg.seed)
-    net = laid_out_for(entry.build(spec.options), cfg.precision)
-    if cfg.init_from and not (run_dir / CHECKPOINT).is_file():  # a resumed run has its own
-        init_weights(net, entry.name, spec.options, Path(cfg.init_from))  # no run dir is left
-    if dist.rank() == 0:
-        write_config(run_dir, spec.config())
-    torch.manual_seed(cfg.seed + 7919 * dist.rank())  # each rank draws its own noise
-    if cfg.batch_size % dist.world_size():
-        raise GenlabError(
-            f"--batch-size {cfg.batch_size} does not split over {dist.world_size()} processes"
-        )
-    cfg = frames_to_steps(entry, spec.options, cfg)
-    state = entry.make_state(net, cfg)
-    batches = entry.batches(spec.options, dataset, cfg.batch_size, cfg.seed, model=net)
-    try:
-        return fit(
-            state, batches, cfg, run_dir, entry.make_step(cfg), progress, entry.on_checkpoint
-        )
-    finally:
+    with contextlib.ExitStack() as stack:
+        if dist.rank() == 0:
+            stack.enter_context(exclusive(run_dir))  # a second trainer is refused here
+        dataset = entry.load_data(spec.data, spec.data_dir, spec.options)
+        torch.manual_seed(cfg.seed)
+        net = laid_out_for(entry.build(spec.options), cfg.precision)
+        if cfg.init_from and not (run_dir / CHECKPOINT).is_file():  # a resumed run has its own
+            init_weights(net, entry.name, spec.options, Path(cfg.init_from))
+        torch.manual_seed(cfg.seed + 7919 * dist.rank())  # each rank draws its own noise
+        if cfg.batch_size % dist.world_size():
+            raise GenlabError(
+                f"--batch-size {cfg.batch_size} does not split over {dist.world_size()} processes"
+            )
+        cfg = frames_to_steps(entry, spec.options, cfg)
+        state = entry.make_state(net, cfg)
+        batches = entry.batches(spec.options, dataset, cfg.batch_size, cfg.seed, model=net)
         if hasattr(batches, "close"):
-            batches.close()  # e.g. stop an agent's actor processes
+            stack.callback(batches.close)  # e.g. stop an agent's actor processes
+        if dist.rank() == 0:
+            write_config(run_dir, spec.config())
+        return fit(state, batches, cfg, run_dir, entry.make_step(cfg), progress,
+                   entry.on_checkpoint)  # fmt: skip
 
 
 def frames_to_steps(entry: ModelEntry, options: object, cfg: TrainConfig) -> TrainConfig:
@@ -167,21 +172,37 @@ def load(
     if config["model"] != entry.name:
         raise RunError(f"'{run_dir}' is a {config['model']} run, not a {entry.name} run")
     given = parse_overrides(overrides or [], entry.options)
-    options = entry.options(**{**config["model_options"], **given})
+    options = options_from(entry, {**config["model_options"], **given}, Path(run_dir))
     model = entry.build(options)
     ckpt = read_checkpoint(run_dir)
     try:
         model.load_state_dict(checkpoint_weights(ckpt, use_ema))
-    except RuntimeError as e:
-        if not overrides:
-            raise
-        raise RunError(
-            f"{', '.join(given)} would change the network of {run_dir}; "
-            "only options that leave its weights as they are can be set here"
-        ) from e
-    config = {
-        **config,
-        "step": int(ckpt["step"]),
-        "train_seconds": round(float(ckpt["seconds"]), 1),
-    }
+        config = {
+            **config,
+            "step": int(ckpt["step"]),
+            "train_seconds": round(float(ckpt["seconds"]), 1),
+        }
+    except (RuntimeError, KeyError, TypeError, AttributeError) as e:
+        if overrides and isinstance(e, RuntimeError):
+            raise RunError(
+                f"{', '.join(given)} would change the network of {run_dir}; "
+                "only options that leave its weights as they are can be set here"
+            ) from None
+        detail = f"no {e}" if isinstance(e, KeyError) else str(e).strip().splitlines()[0][:300]
+        raise RunError(f"checkpoint {Path(run_dir) / CHECKPOINT} does not fit the "
+                       f"{entry.name} its config.json describes ({detail})") from None  # fmt: skip
     return options, model.eval(), config
+
+
+def options_from(entry: ModelEntry, values: dict, run_dir: Path) -> object:
+    """`entry.options(**values)` from a run's config.json, a RunError naming the file if a
+    field is unknown or of the wrong type."""
+    where = Path(run_dir) / "config.json"
+    try:
+        options = entry.options(**values)
+    except TypeError as e:
+        raise RunError(f"{where}: model_options do not fit {entry.name} ({e})") from None
+    except GenlabError as e:
+        raise RunError(f"{where}: {e}") from None
+    check_types(options, where)
+    return options

@@ -12,7 +12,6 @@ This file loads those runs and hands the modules to `genlab.agents.world_models`
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from pathlib import Path
 
@@ -26,13 +25,14 @@ from genlab.agents.world_models.mdnrnn import MDNRNN, MDNRNNConfig
 from genlab.agents.world_models.sequences import LatentEpisodes, SequenceBatches, encode_episodes
 from genlab.agents.world_models.vision import reconstruction_check
 from genlab.data.carracing import carracing_root, episode_files
+from genlab.data.files import atomic_write_json, read_json
 from genlab.errors import ConfigError, DataError, RunError
 from genlab.tasks import training
 from genlab.tasks.entry import ModelEntry
 from genlab.tasks.images import ENTRY as IMAGE_ENTRY
 from genlab.train.logger import read_metrics
 from genlab.train.loop import fit
-from genlab.train.runs import read_config
+from genlab.train.runs import exclusive, read_config
 from genlab.train.state import CHECKPOINT, read_checkpoint
 
 # The paper's V: squared error (a gaussian of fixed std 1/sqrt(2)) plus the KL. With genlab's
@@ -142,7 +142,7 @@ def check_v_run(root: Path) -> dict:
     root/data/carracing) against their mean frame; also written to root/vae/v_check.json."""
     vae, _ = load_v(Path(root) / "vae")
     check = reconstruction_check(vae, Path(root) / "data" / "carracing")
-    (Path(root) / "vae" / V_CHECK).write_text(json.dumps(check) + "\n")
+    atomic_write_json(Path(root) / "vae" / V_CHECK, check, indent=None)
     return check
 
 
@@ -156,31 +156,29 @@ def search_controller(
 ) -> dict:
     """Run (or resume) the search into run directory `out` on the shared training loop;
     returns the last generation's metrics."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    if (out / CHECKPOINT).is_file() and (out / "config.json").is_file():
-        was = json.loads((out / "config.json").read_text()).get("brake", "shift")
-        if was != cfg.brake:
-            raise ConfigError(f"{out} was searched with brake '{was}'; resume it with --brake "
-                              f"{was} or search into a fresh directory")  # fmt: skip
-    (out / "config.json").write_text(json.dumps({"stage": "train-c", **dataclasses.asdict(cfg)},
-                                                indent=2))  # fmt: skip
-    vae, _ = load_v(cfg.vae)
-    m = load_m(cfg.mdnrnn) if cfg.mdnrnn else None
-    initial_z = None
-    if cfg.dream:
-        initial_z = load_latents(cfg.vae, data_dir, progress).first_latents().numpy()
-        check_dream(m, initial_z, cfg.tau)
-    state = search.SearchState(cfg, n_params(vae, m))
-    players = search.Players(vae, m, initial_z, cfg.workers)
-    try:
-        result = fit(state, search.Tracks(cfg), cfg.loop_config(), out,
-                     search.search_step(cfg, players), progress)  # fmt: skip
-    finally:
-        players.close()
+    with exclusive(out) as out:  # one search per directory; stale temp files swept
+        if (out / CHECKPOINT).is_file() and (out / "config.json").is_file():
+            was = read_json(out / "config.json", RunError).get("brake", "shift")
+            if was != cfg.brake:
+                raise ConfigError(f"{out} was searched with brake '{was}'; resume it with "
+                                  f"--brake {was} or search into a fresh directory")  # fmt: skip
+        vae, _ = load_v(cfg.vae)
+        m = load_m(cfg.mdnrnn) if cfg.mdnrnn else None
+        initial_z = None
+        if cfg.dream:
+            initial_z = load_latents(cfg.vae, data_dir, progress).first_latents().numpy()
+            check_dream(m, initial_z, cfg.tau)
+        atomic_write_json(out / "config.json", {"stage": "train-c", **dataclasses.asdict(cfg)})
+        state = search.SearchState(cfg, n_params(vae, m))
+        players = search.Players(vae, m, initial_z, cfg.workers)
+        try:
+            result = fit(state, search.Tracks(cfg), cfg.loop_config(), out,
+                         search.search_step(cfg, players), progress)  # fmt: skip
+        finally:
+            players.close()
     rows = read_metrics(out)
-    return {"generation": result.step, **({k: v for k, v in rows[-1].items() if k != "step"}
-                                          if rows else {})}  # fmt: skip
+    last = {k: v for k, v in rows[-1].items() if k != "step"} if rows else {}
+    return {"generation": result.step, **last}
 
 
 def load_controller(run: Path, which: str = "mean") -> tuple[search.SearchConfig, np.ndarray, int]:
@@ -190,13 +188,21 @@ def load_controller(run: Path, which: str = "mean") -> tuple[search.SearchConfig
         raise RunError(f"no controller search at {run} (missing {path})")
     if which not in CONTROLLERS:
         raise RunError(f"controller must be one of {CONTROLLERS}, not '{which}'")
-    saved = json.loads(path.read_text())
+    saved = read_json(path, RunError)
     saved.setdefault("brake", "shift")  # searched before C's brake became the paper's clip
     fields = {f.name for f in dataclasses.fields(search.SearchConfig)}
-    cfg = search.SearchConfig(**{k: v for k, v in saved.items() if k in fields})
+    try:
+        cfg = search.SearchConfig(**{k: v for k, v in saved.items() if k in fields})
+    except TypeError as e:
+        raise RunError(f"{path} is not a controller search's config ({e})") from None
     ck = read_checkpoint(run)
-    params = (ck["mean"] if which == "mean" else ck["best_params"]).numpy()
-    return cfg, params, int(ck["generation"])
+    try:
+        params = (ck["mean"] if which == "mean" else ck["best_params"]).numpy()
+        return cfg, params, int(ck["generation"])
+    except (KeyError, AttributeError) as e:
+        raise RunError(
+            f"{run / CHECKPOINT} is not a controller search's checkpoint ({e})"
+        ) from None
 
 
 def evaluate_controller_run(
@@ -211,7 +217,7 @@ def evaluate_controller_run(
     report = evaluation.evaluate_controller(cfg, params, vae, m, episodes, workers, max_steps,
                                             progress)  # fmt: skip
     report = {**report, "controller": which, "generation": generation}
-    (Path(run) / "eval.json").write_text(json.dumps(report, indent=2))
+    atomic_write_json(Path(run) / "eval.json", report)
     if not gifs:
         return report
     written = evaluation.episode_gifs(cfg, params, vae, m, Path(run) / "pictures", max_steps)

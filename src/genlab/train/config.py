@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import types
+import typing
 from dataclasses import dataclass, field
 
 from genlab.errors import ConfigError
+
+UNIONS = (typing.Union, types.UnionType)
 
 
 def doc(text: str, **kw):
@@ -63,9 +67,46 @@ class TrainConfig:
             raise ConfigError("give --steps or --frames, not both")
         if self.schedule == "cosine" and self.steps is None:
             raise ConfigError("the cosine schedule needs a step budget (--steps)")
-        for name in ("batch_size", "checkpoint_every", "log_every"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        check_finite_fields(self)
+        positive = {"steps": self.steps, "frames": self.frames, "threads": self.threads,
+                    "batch_size": self.batch_size, "checkpoint_every": self.checkpoint_every,
+                    "log_every": self.log_every, "minutes": self.minutes,
+                    "grad_clip": self.grad_clip}  # fmt: skip
+        for name, value in positive.items():
+            if value is not None and value <= 0:
+                raise ConfigError(f"--{name.replace('_', '-')} must be > 0, got {value}")
+        for name in ("lr", "weight_decay", "warmup_steps", "seed"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"--{name.replace('_', '-')} must be >= 0, got "
+                                  f"{getattr(self, name)}")  # fmt: skip
+        if self.ema_decay is not None and not 0 < self.ema_decay < 1:
+            raise ConfigError(f"--ema-decay must be between 0 and 1, got {self.ema_decay}")
+
+
+def check_finite_fields(options: object) -> None:
+    """ConfigError naming the first float field of a dataclass that is NaN or infinite (NaN
+    would also never equal itself when a resumed run's options are compared)."""
+    for f in dataclasses.fields(options):
+        value = getattr(options, f.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"--{f.name.replace('_', '-')} must be a finite number, got {value}")
+
+
+def check_types(options: object, where: object = None) -> None:
+    """ConfigError naming the first field of a dataclass whose value is not of its declared type
+    (an int is a float; None only where the type allows it). `where` names the source."""
+    hints = typing.get_type_hints(type(options))
+    for f in dataclasses.fields(options):
+        value, hint = getattr(options, f.name), hints[f.name]
+        allowed = typing.get_args(hint) if typing.get_origin(hint) in UNIONS else (hint,)
+        allowed = tuple(a for a in allowed if isinstance(a, type))
+        if float in allowed:
+            allowed += (int,)
+        if allowed and (not isinstance(value, allowed) or (bool not in allowed and
+                                                           isinstance(value, bool))):  # fmt: skip
+            kind = " or ".join(a.__name__ for a in allowed)
+            prefix = f"{where}: " if where is not None else ""
+            raise ConfigError(f"{prefix}{f.name} should be {kind}, got {value!r}")
 
 
 def lr_factor(step: int, cfg: TrainConfig) -> float:

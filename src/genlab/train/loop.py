@@ -28,13 +28,14 @@ from genlab.errors import NonFiniteError
 from genlab.interfaces import BatchSource
 from genlab.train import distributed as dist
 from genlab.train.config import TrainConfig, lr_factor
-from genlab.train.logger import MetricsLogger, truncate_after
+from genlab.train.logger import MetricsLogger, start_clean, truncate_after
 from genlab.train.state import (
     CHECKPOINT,
     EMA,
     LoopState,
     TrainState,
     read_checkpoint,
+    restore,
     save_checkpoint,
 )
 
@@ -225,9 +226,11 @@ def fit(
     run_dir = Path(run_dir)
     main = dist.rank() == 0
     if (run_dir / CHECKPOINT).is_file():
-        state.load_state_dict(read_checkpoint(run_dir))
+        restore(state, read_checkpoint(run_dir), run_dir / CHECKPOINT)
         if main:
             truncate_after(run_dir, state.step)
+    elif main:  # nothing was kept: rows and events of an earlier attempt would be repeated
+        start_clean(run_dir)
     state.prepare()
     logger = MetricsLogger(run_dir) if main else None
     bar = _Progress(cfg, state.step, progress and main)

@@ -8,6 +8,7 @@ fsync + rename, so a crash mid-save keeps the previous good file) and read with
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -15,8 +16,8 @@ from typing import Protocol
 import torch
 from torch import nn
 
-from genlab.data.cache import atomic_torch_save
-from genlab.errors import RunError
+from genlab.data.files import atomic_torch_save
+from genlab.errors import NonFiniteError, RunError
 from genlab.train import distributed as dist
 
 CHECKPOINT = "checkpoint.pt"
@@ -95,18 +96,63 @@ class TrainState:
         torch.set_rng_state(sd["rng"])
 
 
+def first_nonfinite(value, where: str = "") -> str | None:
+    """The dotted name of the first floating-point tensor (or float) in a state dict holding a
+    NaN or an infinity, or None if every one is finite."""
+    if isinstance(value, torch.Tensor):
+        finite = not value.is_floating_point() or bool(torch.isfinite(value).all())
+        return None if finite else where
+    if isinstance(value, float):
+        return None if math.isfinite(value) else where
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list | tuple):
+        items = enumerate(value)
+    else:
+        return None
+    for k, v in items:
+        if (found := first_nonfinite(v, f"{where}.{k}" if where else str(k))) is not None:
+            return found
+    return None
+
+
 def save_checkpoint(state: LoopState, run_dir: Path) -> Path:
+    """Write the state atomically, unless a weight (or EMA weight, or optimizer moment) is NaN
+    or infinite: then NonFiniteError, and the checkpoint already on disk stays the last good
+    one."""
     path = Path(run_dir) / CHECKPOINT
-    atomic_torch_save(state.state_dict(), path)
+    sd = state.state_dict()
+    if (bad := first_nonfinite({k: v for k, v in sd.items() if k != "rng"})) is not None:
+        raise NonFiniteError(f"step {state.step}: {bad} is not finite, so it was not saved")
+    atomic_torch_save(sd, path)
     return path
 
 
 def read_checkpoint(run_dir: Path) -> dict:
-    """Load `<run>/checkpoint.pt` safely; a missing or unreadable file is a RunError naming it."""
+    """Load `<run>/checkpoint.pt` safely (tensors only, never code); a missing, empty, truncated
+    or foreign file is a RunError naming it and what is wrong."""
     path = Path(run_dir) / CHECKPOINT
     if not path.is_file():
         raise RunError(f"no checkpoint at {path}: is '{run_dir}' a genlab run directory?")
+    if path.stat().st_size == 0:
+        raise RunError(f"checkpoint {path} is empty (delete it to train from the start)")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise RunError(f"cannot read checkpoint {path}: {e}") from e
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch's own message suggests unsafe loading: say what it means
+        kind = type(e).__name__
+        raise RunError(f"checkpoint {path} is truncated, corrupt or not a genlab checkpoint "
+                       f"({kind}); delete it to train from the start") from None  # fmt: skip
+    if not isinstance(ckpt, dict) or not ({"step", "generation"} & ckpt.keys()):
+        raise RunError(f"checkpoint {path} is not a genlab checkpoint (no step recorded)")
+    return ckpt
+
+
+def restore(state: LoopState, ckpt: dict, path: Path) -> None:
+    """`state.load_state_dict(ckpt)`, a RunError naming `path` if the checkpoint does not fit."""
+    try:
+        state.load_state_dict(ckpt)
+    except RunError:
+        raise
+    except (KeyError, RuntimeError, ValueError, TypeError, AttributeError) as e:
+        detail = f"no {e}" if isinstance(e, KeyError) else str(e).splitlines()[0][:300]
+        raise RunError(f"checkpoint {path} does not fit this run ({detail})") from None

@@ -11,6 +11,7 @@ import torch
 from genlab.agents.impala.agent import ImpalaAgent
 from genlab.agents.impala.config import ImpalaConfig
 from genlab.envs.vector import EnvBatch
+from genlab.errors import ConfigError
 from genlab.viz.images import write_gif
 
 EVAL_SEED = 4242
@@ -88,4 +89,6 @@ def _episode_gif(model: ImpalaAgent, task: int, path: Path, seed: int) -> Path:
 
 def sample_gif(model: ImpalaAgent, options: ImpalaConfig, n: int, out: Path, seed: int = 0) -> Path:
     """`genlab sample RUN --out FILE.gif`: one episode of the first task."""
+    if Path(out).suffix.lower() != ".gif" or Path(out).is_dir():
+        raise ConfigError(f"--out {out}: an agent's episode is written as a GIF, e.g. episode.gif")
     return _episode_gif(model, 0, Path(out), seed)
