@@ -215,10 +215,13 @@ def fit(
 ) -> FitResult:
     """Train until `cfg.steps` total steps or `cfg.minutes` of this call, whichever comes first.
 
-    The loss is checked for NaN/Inf at every step (before the weights change); the other metrics
-    at every logged step. The last step is always logged and checkpointed. `on_checkpoint(state,
-    run_dir)` runs on rank 0 after each periodic checkpoint (e.g. to draw a sample grid); it must
-    not change the training state.
+    `state` is a TrainState, or any LoopState (World Models' CMA-ES search brings its own). The
+    loss is checked for NaN/Inf at every step (before the weights change), the other metrics at
+    every logged step, and the whole state before every save (nothing non-finite is saved). The
+    last step is always logged and checkpointed. Without a checkpoint in `run_dir` the run starts
+    clean (an earlier attempt's metrics are dropped). `on_checkpoint(state, run_dir)` runs on
+    rank 0 after each periodic checkpoint (e.g. to draw a sample grid); it must not change the
+    training state. The caller holds the run's lock (`genlab.train.runs.exclusive`).
     """
     if cfg.steps is None and cfg.minutes is None:
         raise ValueError("give a budget: steps or minutes")
