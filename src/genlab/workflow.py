@@ -14,14 +14,13 @@ from pathlib import Path
 
 import torch
 
-from genlab.agents.impala.evaluation import sample_gif
 from genlab.agents.world_models import rollouts
 from genlab.data.files import atomic_write_json, json_safe
 from genlab.errors import ConfigError, GenlabError, RunError
 from genlab.interfaces import LatentModel
 from genlab.tasks import world_models
 from genlab.tasks.features import feature_net, sample_quality
-from genlab.tasks.images import latent_pictures, sample_images
+from genlab.tasks.images import latent_pictures
 from genlab.tasks.registry import MODELS, get_model
 from genlab.tasks.runs import load_run
 from genlab.tasks.training import RunSpec, init_source
@@ -36,7 +35,6 @@ from genlab.train.runs import new_run_dir, read_config
 BUDGET = {"steps", "minutes", "frames"}
 RESUMABLE = BUDGET | {"checkpoint_every", "log_every", "threads"}
 MAX_SAMPLES = 10_000  # `genlab sample --n`: more is better drawn in several calls
-FILE_SAMPLERS = (sample_images, sample_gif)  # write one file; the others write a folder
 
 
 def run_spec(
@@ -194,8 +192,6 @@ def sample(
     if entry.sample is None:
         hint = f"; try `genlab latent {run_dir}`" if isinstance(model, LatentModel) else ""
         raise RunError(f"model '{config['model']}' cannot sample{hint}")
-    if Path(out).is_file() and entry.sample not in FILE_SAMPLERS:
-        raise ConfigError(f"--out {out} is a file; this model writes its samples into a folder")
     try:
         with torch.no_grad():
             return entry.sample(model, options, n, Path(out), seed)

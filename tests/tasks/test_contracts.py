@@ -50,6 +50,7 @@ SMALL: dict[str, dict] = {
     "maml": {"inner_steps": 1, "eval_inner_steps": 1},
     "fomaml": {"inner_steps": 1, "eval_inner_steps": 1},
     "reptile": {"inner_steps": 1, "eval_inner_steps": 1},
+    "npi": {"hidden": 16, "state_dim": 16, "max_digits": 2, "max_items": 3},
 }  # fmt: skip
 # What `genlab sample --out` names for samplers that write one file.
 SAMPLE_FILE = {sample_images: "samples.png", sample_gif: "episode.gif"}

@@ -7,7 +7,7 @@ their data; this table lists them in the order `genlab train --help` shows.
 from __future__ import annotations
 
 from genlab.errors import GenlabError
-from genlab.tasks import audio, images, impala, meta, rl2, world_models
+from genlab.tasks import audio, images, impala, meta, programs, rl2, world_models
 from genlab.tasks.entry import ModelEntry
 
 MODELS: dict[str, ModelEntry] = {
@@ -18,6 +18,7 @@ MODELS: dict[str, ModelEntry] = {
         *world_models.ENTRIES,  # mdnrnn
         *meta.ENTRIES,  # maml fomaml reptile
         *rl2.ENTRIES,  # rl2 harlow
+        *programs.ENTRIES,  # npi
         *impala.ENTRIES,  # impala a2c spiral
     )
 }

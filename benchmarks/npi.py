@@ -1,0 +1,59 @@
+"""The Neural Programmer-Interpreter's table (talk 004): one core per task, one core for both,
+then MAX learned with that core frozen; accuracy of the network's own programs on new inputs,
+at the training lengths and far beyond them.
+
+    python benchmarks/npi.py [--dir runs/bench-npi] [--minutes 25] [--max-minutes 10]
+                             [--parts add,sort,multi,max] [--n 50] [--threads 1]
+
+Each part trains into DIR/PART (an existing run is reused, not retrained: delete it to redo)
+and is evaluated with `genlab eval DIR/PART --n N` (N new problems per length; addition at
+3, 10, 20, 50, 100 digits per number, sorting at 4, 8, 15, 30 items; training lengths go up to
+10 digits and 8 items). Prints one JSON line. Bars (issue 38): single-task add and sort 100%
+at the training lengths within 30 minutes each on 2 cores; multi-task >= 97% add, 100% sort;
+MAX with the core frozen >= 99%, add and sort unchanged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from genlab.tasks.registry import get_model
+from genlab.tasks.training import RunSpec, train
+from genlab.train.config import TrainConfig
+from genlab.workflow import evaluate
+
+PARTS = {"add": {"tasks": "add"}, "sort": {"tasks": "sort"}, "multi": {"tasks": "add,sort"},
+         "max": {"tasks": "max", "freeze_core": True}}  # fmt: skip
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p.add_argument("--dir", default="runs/bench-npi")
+    p.add_argument("--minutes", type=float, default=25.0, help="per part (add, sort, multi)")
+    p.add_argument("--max-minutes", type=float, default=10.0, help="for MAX, core frozen")
+    p.add_argument("--parts", default="add,sort,multi,max")
+    p.add_argument("--n", type=int, default=50, help="problems per length in evaluation")
+    p.add_argument("--threads", type=int, default=1)
+    args = p.parse_args()
+    root, entry = Path(args.dir), get_model("npi")
+    report: dict = {"benchmark": "npi", "dir": str(root)}
+    for part in args.parts.split(","):
+        run = root / part
+        if not (run / "checkpoint.pt").is_file():
+            minutes = args.max_minutes if part == "max" else args.minutes
+            init = {"init_from": str(root / "multi")} if part == "max" else {}
+            cfg = TrainConfig(**{**entry.train_defaults, "minutes": minutes,
+                                 "threads": args.threads, **init})  # fmt: skip
+            options = entry.options(**PARTS[part])
+            train(RunSpec(entry=entry, data="programs", options=options, train=cfg,
+                          run_dir=run), progress=False)  # fmt: skip
+        result = evaluate(run, n=args.n)
+        report[part] = {k: v for k, v in result.items() if k not in ("model", "data", "split")}
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,165 @@
+"""The Neural Programmer-Interpreter as an application: problems drawn afresh every step (no
+dataset), evaluation by running the network's own programs on new inputs of growing length,
+and an execution trace as its sample."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from genlab.errors import ConfigError
+from genlab.programs.npi import NPI, Interpreter, NPIConfig, segment_batch
+from genlab.programs.pads import AdditionPad, SortArray
+from genlab.programs.teachers import TASKS, make_pad, number, solved, trace
+from genlab.tasks.entry import ModelEntry
+
+EVAL_SEED = 97_531  # test problems differ from every training seed's
+
+
+def eval_lengths(task: str, options: NPIConfig) -> list[int]:
+    """The input lengths evaluated (digits per number for add, items for sort and max): the
+    training maximum and a shorter one, then far beyond it. Defaults: 3, 10, 20, 50, 100
+    digits; 4, 8, 15, 30 items."""
+    if task == "add":
+        d = options.max_digits
+        return sorted({min(3, d), d, 2 * d, 5 * d, 10 * d})
+    m = options.max_items
+    return sorted({min(4, m), m, 2 * m - 1, 4 * m - 2})
+
+
+def load_data(data: str, data_dir: str | None, options: NPIConfig) -> None:
+    if data != "programs":
+        raise ConfigError(f"the NPI learns programs (--data programs), not the dataset '{data}'")
+    return None  # problems are drawn afresh every step
+
+
+class TraceBatches:
+    """The loop's BatchSource: `problems` random problems per step, the tasks taking turns,
+    each of a random size up to the options' maxima, as the teacher's segments; a pure function
+    of (seed, step)."""
+
+    def __init__(self, options: NPIConfig, problems: int, seed: int):
+        self.options, self.problems, self.seed = options, problems, seed
+
+    def batch(self, step: int) -> dict[str, torch.Tensor]:
+        rng = np.random.default_rng([self.seed, step])
+        tasks, segments = self.options.task_list, []
+        for i in range(self.problems):
+            task = tasks[i % len(tasks)]
+            size = self.options.max_digits if task == "add" else self.options.max_items
+            low = 1 if task == "add" else 2
+            segments += trace(task, make_pad(task, int(rng.integers(low, size + 1)), rng))
+        return segment_batch(segments)
+
+
+def train_batches(options: NPIConfig, data, batch_size: int, seed: int, **_) -> TraceBatches:
+    """`--batch-size` counts problems per step."""
+    return TraceBatches(options, batch_size, seed)
+
+
+def solve(model: NPI, task: str, pad) -> tuple[bool, int]:
+    """Run the network's program for `task` on `pad`: (answer right, steps taken). Each run may
+    take four times the teacher's steps (plus 100) before it is cut off."""
+    teacher_steps = sum(len(s) for s in trace(task, _copy(pad)))
+    interpreter = Interpreter(model, budget=4 * teacher_steps + 100)
+    pad_name = "addition" if isinstance(pad, AdditionPad) else "array"
+    interpreter.run(pad, pad_name, TASKS[task])
+    return solved(task, pad), interpreter.steps
+
+
+def _copy(pad):
+    return AdditionPad(pad.a, pad.b) if isinstance(pad, AdditionPad) else SortArray(pad.initial)
+
+
+def evaluated_tasks(options: NPIConfig) -> list[str]:
+    """A MAX learned with the core frozen is reported beside the tasks it must not disturb."""
+    return ["add", "sort", "max"] if options.freeze_core else options.task_list
+
+
+@torch.no_grad()
+def evaluate_npi(model: NPI, options: NPIConfig, data, n: int | None = None, seed: int = 0,
+                 **_) -> dict:  # fmt: skip
+    """Per task, the fraction of `n` (default 100) new problems the network's own program
+    solves at each of `eval_lengths` (those up to the training maximum give "TASK_accuracy";
+    the rest test generalisation), and the per-step accuracy on teacher traces of the training
+    sizes."""
+    model.eval()
+    n = n or 100
+    out: dict = {"problems_per_length": n}
+    t0 = time.monotonic()
+    for task in evaluated_tasks(options):
+        rng = np.random.default_rng([EVAL_SEED, seed, len(task)])
+        by_length = {}
+        for length in eval_lengths(task, options):
+            right = 0
+            for _ in range(n):
+                if task == "add":  # both numbers exactly `length` digits
+                    pad = AdditionPad(number(length, rng), number(length, rng))
+                else:
+                    pad = SortArray(rng.integers(0, 10, length).tolist())
+                right += solve(model, task, pad)[0]
+            by_length[length] = right / n
+        out[f"{task}_accuracy_by_length"] = by_length
+        train_size = options.max_digits if task == "add" else options.max_items
+        fit = [v for k, v in by_length.items() if k <= train_size]
+        out[f"{task}_accuracy"] = sum(fit) / len(fit) if fit else None
+        steps = model.loss(TraceBatches(_only(options, task), 32, EVAL_SEED + seed).batch(0))
+        out[f"{task}_trace_call_accuracy"] = float(steps["call_accuracy"])
+    out["seconds"] = round(time.monotonic() - t0, 1)
+    return out
+
+
+def _only(options: NPIConfig, task: str) -> NPIConfig:
+    fields = {**options.__dict__, "tasks": task, "freeze_core": False}
+    return NPIConfig(**fields)
+
+
+@torch.no_grad()
+def sample_trace(model: NPI, options: NPIConfig, n: int, out: Path, seed: int = 0) -> Path:
+    """`genlab sample RUN --out trace.txt [--set sample_task=add --set sample_input=12,345]`:
+    the network's execution of one problem as an indented call tree, and the answer."""
+    task, pad = options.sample_task, None
+    values = [v.strip() for v in options.sample_input.split(",") if v.strip()]
+    if values and not all(v.isdigit() for v in values):
+        raise ConfigError(f"sample_input '{options.sample_input}': digits only, comma-separated")
+    if task == "add" and values:
+        if len(values) != 2 or max(len(v) for v in values) > 200:
+            raise ConfigError("sample_input for add: two numbers of at most 200 digits, "
+                              "e.g. 1234,5678")  # fmt: skip
+        pad = AdditionPad(int(values[0]), int(values[1]))
+    elif values:
+        if not 2 <= len(values) <= 100 or max(len(v) for v in values) > 1:
+            raise ConfigError(f"sample_input for {task}: 2 to 100 single digits, e.g. 5,3,9,1")
+        pad = SortArray([int(v) for v in values])
+    else:
+        pad = make_pad(task, 5, np.random.default_rng(seed))
+        if task != "add" and len(pad.initial) < 2:
+            pad = SortArray([3, 1])
+    start = _copy(pad)
+    name = "addition" if isinstance(pad, AdditionPad) else "array"
+    tree = Interpreter(model.eval(), budget=4 * sum(len(s) for s in trace(task, _copy(pad))) + 100)
+    root = tree.run(pad, name, TASKS[task])
+    given = f"{start.a} + {start.b}" if name == "addition" else str(start.initial)
+    result = pad.answer() if name == "addition" else (pad.read(0) if task == "max" else
+                                                      pad.array.tolist())  # fmt: skip
+    verdict = "right" if solved(task, pad) else "wrong"
+    text = "\n".join([f"{task}: {given} -> {result} ({verdict}, {tree.steps} steps)",
+                      *root.lines()]) + "\n"  # fmt: skip
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    return out
+
+
+ENTRIES = (
+    ModelEntry(
+        name="npi", summary="Neural Programmer-Interpreter: one recursive core learns addition "
+        "and bubble sort from traces (MAX later, core frozen)", options=NPIConfig, build=NPI,
+        datasets=("programs",), load_data=load_data, batches=train_batches,
+        evaluate=evaluate_npi, sample=sample_trace,
+        train_defaults={"lr": 1e-3, "batch_size": 16, "grad_clip": 1.0, "log_every": 20},
+    ),
+)  # fmt: skip

@@ -1,0 +1,178 @@
+"""The NPI: teacher traces that compute what Python computes, an interpreter that replays them
+exactly with an oracle core, bounded recursion, a tiny network that learns 2-digit addition, a
+frozen core that stays bit-identical while MAX is learned, and clean errors from `sample`."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from genlab.cli import main
+from genlab.programs.npi import NPI, Interpreter, NetworkCore, NPIConfig, segment_batch
+from genlab.programs.pads import BLANK, AdditionPad, SortArray
+from genlab.programs.teachers import PROGRAMS, TASKS, Tracer, make_pad, solved, trace
+from genlab.tasks.programs import TraceBatches, solve
+from genlab.train.config import TrainConfig
+from genlab.train.loop import fit, make_state
+
+TINY = ["--hidden", "16", "--state-dim", "16", "--program-dim", "8", "--key-dim", "8",
+        "--batch-size", "4", "--quiet"]  # fmt: skip
+
+
+@pytest.mark.parametrize("task", list(TASKS))
+def test_every_teacher_trace_computes_what_python_computes(task):
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        size = int(rng.integers(1, 13)) if task == "add" else int(rng.integers(2, 12))
+        pad = make_pad(task, size, rng)
+        segments = trace(task, pad)
+        if task == "add":
+            assert pad.answer() == pad.a + pad.b
+        elif task == "sort":
+            assert pad.array.tolist() == sorted(pad.initial)
+        else:
+            assert pad.read(0) == max(pad.initial)
+        assert solved(task, pad)
+        assert all(len(s) >= 1 and len(s.calls) == len(s) for s in segments)
+
+
+def test_addition_trace_of_a_carry_is_the_documented_call_sequence():
+    tracer = Tracer(AdditionPad(5, 7))
+    tracer.run("ADD")
+    add, add1, carry = tracer.segments[0], tracer.segments[1], tracer.segments[2]
+    assert [PROGRAMS[c] for c in add.calls[:-1]] == ["ADD1", "LSHIFT", "ADD1", "LSHIFT"]
+    assert [PROGRAMS[c] for c in add1.calls[:-1]] == ["ACT", "CARRY"]
+    assert add1.call_args[0] == (1, 3, 2)  # write 5 + 7 = 12's digit 2 in the output row
+    assert carry.call_args[:3] == [(0, 2, 0), (1, 2, 1), (0, 2, 1)]
+    assert tracer.pad.answer() == 12
+
+
+class Oracle:
+    """An interpreter core that replays the teacher's segments, checking that it sees exactly
+    the pads the teacher saw."""
+
+    def __init__(self, segments):
+        self.segments = list(segments)
+
+    def start(self, program, args):
+        segment = self.segments.pop(0)
+        assert PROGRAMS[segment.program] == program and segment.args == args
+        return {"segment": segment, "t": 0}
+
+    def step(self, call, pad, pad_name):
+        s, t = call["segment"], call["t"]
+        np.testing.assert_array_equal(pad.observe(), s.observations[t])
+        call["t"] += 1
+        return t == len(s) - 1, PROGRAMS[s.calls[t]], s.call_args[t]
+
+
+@pytest.mark.parametrize("task", list(TASKS))
+def test_the_interpreter_with_an_oracle_core_replays_the_teacher_exactly(task):
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        pad = make_pad(task, 6, rng)
+        copy = AdditionPad(pad.a, pad.b) if task == "add" else SortArray(pad.initial)
+        segments = trace(task, copy)
+        oracle = Oracle(segments)
+        name = "addition" if task == "add" else "array"
+        Interpreter(oracle).run(pad, name, TASKS[task])
+        assert oracle.segments == [] and solved(task, pad)
+
+
+class Looping:
+    """A core that never returns and always calls ADD again."""
+
+    def start(self, program, args):
+        return {}
+
+    def step(self, call, pad, pad_name):
+        return False, "ADD", (0, 0, 0)
+
+
+def test_recursion_and_endless_loops_are_cut_off():
+    interpreter = Interpreter(Looping(), max_steps=50, max_depth=4, budget=1000)
+    interpreter.run(AdditionPad(1, 2), "addition", "ADD")
+    assert interpreter.steps <= 1000 + 4  # each open call notices once
+
+
+def test_padding_steps_do_not_count_in_the_loss():
+    rng = np.random.default_rng(2)
+    segments = trace("add", make_pad("add", 3, rng)) + trace("sort", make_pad("sort", 3, rng))
+    batch = segment_batch(segments)
+    torch.manual_seed(0)
+    model = NPI(NPIConfig(hidden=8, state_dim=8))
+    before = model.loss(batch)["loss"]
+    batch["calls"][~batch["valid"]] = 5  # garbage where no step is
+    batch["obs_array"][~batch["valid"]] = 1.0
+    torch.testing.assert_close(model.loss(batch)["loss"], before)
+    assert batch["end"].sum() == len(segments) and (batch["end"] <= batch["valid"]).all()
+
+
+def test_a_small_npi_learns_single_digit_addition_in_seconds(tmp_path):
+    """The whole ADD program (ADD1, CARRY, LSHIFT, ACT and the column sum's digit) from traces
+    of one-digit sums, run by the network itself on new ones. (Two digits need about five times
+    the steps: the digit table is what takes long; benchmarks/npi.py measures the real task.)"""
+    cfg = NPIConfig(tasks="add", hidden=128, state_dim=128, layers=1, max_digits=1)
+    train = TrainConfig(steps=600, lr=5e-3, log_every=100, checkpoint_every=600)
+    torch.manual_seed(0)
+    model = NPI(cfg)
+    fit(make_state(model, train), TraceBatches(cfg, 32, 0), train, tmp_path, progress=False)
+    rng = np.random.default_rng(123)
+    right = sum(solve(model.eval(), "add", AdditionPad(*rng.integers(0, 10, 2).tolist()))[0]
+                for _ in range(50))  # fmt: skip
+    assert right >= 45, f"{right}/50 one-digit sums right"
+
+
+def test_learning_max_with_a_frozen_core_leaves_every_other_weight_bit_identical(tmp_path):
+    torch.manual_seed(0)
+    base = NPI(NPIConfig(tasks="add,sort", hidden=16, state_dim=16))
+    model = NPI(NPIConfig(tasks="max", hidden=16, state_dim=16, freeze_core=True))
+    model.load_state_dict(base.state_dict())
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    cfg = NPIConfig(tasks="max", max_items=4, hidden=16, state_dim=16, freeze_core=True)
+    train = TrainConfig(steps=5, log_every=1, checkpoint_every=5)
+    fit(make_state(model, train), TraceBatches(cfg, 2, 0), train, tmp_path, progress=False)
+    after = model.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed == {"new_embedding", "new_keys"}
+
+
+def test_sample_prints_the_call_tree_and_refuses_bad_input(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "npi", "--tasks", "add", "--steps", "2", "--out", str(run), *TINY]) == 0
+    out = tmp_path / "trace.txt"
+    assert main(["sample", str(run), "--out", str(out), "--set", "sample_input=12,345"]) == 0
+    first = out.read_text().splitlines()[0]
+    assert first.startswith("add: 12 + 345 -> ") and ("right" in first or "wrong" in first)
+    for bad in ("12,abc", "-3,4", "1,2,3", "9" * 300 + ",1"):
+        capsys.readouterr()
+        code = main(["sample", str(run), "--out", str(out), "--set", f"sample_input={bad}"])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and len(err) == 1 and "sample_input" in err[0], (bad, err)
+    assert main(["eval", str(run), "--n", "2", "--json"]) == 0
+    assert BLANK == 10
+
+
+def test_the_interpreters_step_by_step_core_equals_the_sequence_core():
+    """NetworkCore runs the LSTM one cell at a time; it must decide exactly as the trained
+    sequence model scores (same weights, same states)."""
+    torch.manual_seed(0)
+    model = NPI(NPIConfig(hidden=16, state_dim=16, layers=2)).eval()
+    segment = trace("sort", SortArray([3, 1, 2]))[0]  # BUBBLESORT's own steps
+    batch = segment_batch([segment])
+    with torch.no_grad():
+        T = len(segment)
+        states = model.encode("array", batch["obs_array"], batch["args"][:, None].expand(-1, T, 3))
+        program = model.program_tables()[0][batch["program"]][:, None]
+        h, _ = model.core(torch.cat([states, program.expand(-1, T, -1)], -1))
+        want = model.heads(h[0])
+        core = NetworkCore(model)
+        call = core.start("BUBBLESORT", segment.args)
+        for t, obs in enumerate(segment.observations):
+            pad = SortArray([3, 1, 2])
+            pad.observe = lambda obs=obs: obs  # the pad as the teacher saw it at step t
+            end, callee, args = core.step(call, pad, "array")
+            assert end == bool(want[0][t] > 0)
+            assert callee == PROGRAMS[int(want[1][t].argmax())]
+            assert args == tuple(int(v) for v in want[2][t].argmax(-1))
