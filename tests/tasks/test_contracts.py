@@ -51,6 +51,7 @@ SMALL: dict[str, dict] = {
     "fomaml": {"inner_steps": 1, "eval_inner_steps": 1},
     "reptile": {"inner_steps": 1, "eval_inner_steps": 1},
     "npi": {"hidden": 16, "state_dim": 16, "max_digits": 2, "max_items": 3},
+    "seq2seq": {"hidden": 16, "max_digits": 2, "max_items": 3},
 }  # fmt: skip
 # What `genlab sample --out` names for samplers that write one file.
 SAMPLE_FILE = {sample_images: "samples.png", sample_gif: "episode.gif"}

@@ -177,7 +177,7 @@ class Called:
     calls: list[Called]
 
     def lines(self, depth: int = 0) -> list[str]:
-        args = "" if self.args == (0, 0, 0) or self.program != "ACT" else str(self.args)
+        args = str(self.args) if self.program == "ACT" else ""
         return ["  " * depth + self.program + args] + [
             line for c in self.calls for line in c.lines(depth + 1)
         ]
@@ -221,9 +221,12 @@ class Interpreter:
     steps (a network that loops forever is cut off, not waited on). `core` is a NetworkCore,
     or anything with the same `start` and `step` (the tests' oracle replays teacher traces)."""
 
-    def __init__(self, core, max_steps: int = 500, max_depth: int = 8, budget: int = 200_000):
+    def __init__(self, core, max_steps: int = 500, max_depth: int = 8, budget: int = 200_000,
+                 on_act=None):  # fmt: skip
+        """`on_act(pad)` runs after every ACT (e.g. to draw the pad)."""
         self.core = core if not isinstance(core, NPI) else NetworkCore(core)
         self.max_steps, self.max_depth, self.budget = max_steps, max_depth, budget
+        self.on_act = on_act
         self.steps = 0
 
     @torch.no_grad()
@@ -231,6 +234,8 @@ class Interpreter:
         node = Called(program, tuple(args), [])
         if program == "ACT":
             pad.act(tuple(args))
+            if self.on_act is not None:
+                self.on_act(pad)
             return node
         call = self.core.start(program, tuple(args))
         for _ in range(self.max_steps):

@@ -15,10 +15,30 @@ A cell past the numbers (or past the array's end) reads BLANK.
 from __future__ import annotations
 
 import numpy as np
+from PIL import Image, ImageDraw
+
+CELL = 14  # pixels per cell in pictures of a pad
 
 BLANK = 10  # what an empty cell or a pointer past the end reads
 LEFT, RIGHT = 0, 1
 MOVE, WRITE, SWAP = 0, 1, 1  # ACT's first argument (WRITE on the addition pad, SWAP on arrays)
+
+
+def picture(rows: np.ndarray, pointers: list[tuple[int, int]]) -> np.ndarray:
+    """Digit cells (R, C) (BLANK shows empty) with the cells under pointers (row, col) shaded:
+    (R * CELL, C * CELL, 3) uint8."""
+    R, C = rows.shape
+    image = Image.new("RGB", (C * CELL, R * CELL), "white")
+    draw = ImageDraw.Draw(image)
+    for r, c in pointers:
+        if 0 <= c < C:
+            draw.rectangle([c * CELL, r * CELL, (c + 1) * CELL - 1, (r + 1) * CELL - 1],
+                           fill=(255, 214, 140))  # fmt: skip
+    for r in range(R):
+        for c in range(C):
+            if rows[r, c] != BLANK:
+                draw.text((c * CELL + 4, r * CELL + 1), str(rows[r, c]), fill="black")
+    return np.asarray(image)
 
 
 class AdditionPad:
@@ -58,6 +78,10 @@ class AdditionPad:
             self.pointers[row] = np.clip(self.pointers[row] + step, -1, self.grid.shape[1])
         elif kind == WRITE and 0 <= self.pointers[row] < self.grid.shape[1]:
             self.grid[row, self.pointers[row]] = value
+
+    def picture(self) -> np.ndarray:
+        """The pad as an image: four rows, each pointer's cell shaded."""
+        return picture(self.grid, [(r, int(c)) for r, c in enumerate(self.pointers)])
 
     def answer(self) -> int | None:
         """The number in the output row, or None if a cell is still blank inside it."""
@@ -103,3 +127,8 @@ class SortArray:
 
     def correct(self) -> bool:
         return self.array.tolist() == sorted(self.initial)
+
+    def picture(self) -> np.ndarray:
+        """The array as an image: one row per pointer, each shading its cell."""
+        rows = np.tile(self.array, (self.POINTERS, 1))
+        return picture(rows, [(p, int(i)) for p, i in enumerate(self.pointers)])

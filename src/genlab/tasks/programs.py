@@ -13,13 +13,16 @@ import torch
 from genlab.errors import ConfigError
 from genlab.programs.npi import NPI, Interpreter, NPIConfig, segment_batch
 from genlab.programs.pads import AdditionPad, SortArray
+from genlab.programs.seq2seq import Seq2Seq, Seq2SeqConfig, example, pad_tokens
 from genlab.programs.teachers import TASKS, make_pad, number, solved, trace
 from genlab.tasks.entry import ModelEntry
+from genlab.viz.images import write_gif
 
+MAX_FRAMES = 600  # of a sample's animation
 EVAL_SEED = 97_531  # test problems differ from every training seed's
 
 
-def eval_lengths(task: str, options: NPIConfig) -> list[int]:
+def eval_lengths(task: str, options: NPIConfig | Seq2SeqConfig) -> list[int]:
     """The input lengths evaluated (digits per number for add, items for sort and max): the
     training maximum and a shorter one, then far beyond it. Defaults: 3, 10, 20, 50, 100
     digits; 4, 8, 15, 30 items."""
@@ -30,9 +33,10 @@ def eval_lengths(task: str, options: NPIConfig) -> list[int]:
     return sorted({min(4, m), m, 2 * m - 1, 4 * m - 2})
 
 
-def load_data(data: str, data_dir: str | None, options: NPIConfig) -> None:
+def load_data(data: str, data_dir: str | None, options: object) -> None:
     if data != "programs":
-        raise ConfigError(f"the NPI learns programs (--data programs), not the dataset '{data}'")
+        raise ConfigError(f"these models learn programs (--data programs), not the dataset "
+                          f"'{data}'")  # fmt: skip
     return None  # problems are drawn afresh every step
 
 
@@ -120,7 +124,8 @@ def _only(options: NPIConfig, task: str) -> NPIConfig:
 @torch.no_grad()
 def sample_trace(model: NPI, options: NPIConfig, n: int, out: Path, seed: int = 0) -> Path:
     """`genlab sample RUN --out trace.txt [--set sample_task=add --set sample_input=12,345]`:
-    the network's execution of one problem as an indented call tree, and the answer."""
+    the network's execution of one problem as an indented call tree and the answer, and beside
+    it (trace.gif) the pad after every ACT, its pointers' cells shaded."""
     task, pad = options.sample_task, None
     values = [v.strip() for v in options.sample_input.split(",") if v.strip()]
     if values and not all(v.isdigit() for v in values):
@@ -140,7 +145,9 @@ def sample_trace(model: NPI, options: NPIConfig, n: int, out: Path, seed: int = 
             pad = SortArray([3, 1])
     start = _copy(pad)
     name = "addition" if isinstance(pad, AdditionPad) else "array"
-    tree = Interpreter(model.eval(), budget=4 * sum(len(s) for s in trace(task, _copy(pad))) + 100)
+    frames = [pad.picture()]
+    budget = 4 * sum(len(s) for s in trace(task, _copy(pad))) + 100
+    tree = Interpreter(model.eval(), budget=budget, on_act=lambda p: frames.append(p.picture()))
     root = tree.run(pad, name, TASKS[task])
     given = f"{start.a} + {start.b}" if name == "addition" else str(start.initial)
     result = pad.answer() if name == "addition" else (pad.read(0) if task == "max" else
@@ -151,6 +158,57 @@ def sample_trace(model: NPI, options: NPIConfig, n: int, out: Path, seed: int = 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
+    write_gif(frames[:MAX_FRAMES], out.with_suffix(".gif"), fps=6)  # the pad, ACT by ACT
+    return out
+
+
+# --- the sequence-to-sequence baseline (same problems, no traces) -------------------------------
+class PairBatches:
+    """The baseline's BatchSource: `problems` random (input, answer) token pairs per step, the
+    tasks taking turns, sizes as the NPI trains on; a pure function of (seed, step)."""
+
+    def __init__(self, options: Seq2SeqConfig, problems: int, seed: int):
+        self.options, self.problems, self.seed = options, problems, seed
+
+    def batch(self, step: int) -> dict[str, torch.Tensor]:
+        rng = np.random.default_rng([self.seed, step])
+        pairs = []
+        for i in range(self.problems):
+            task = self.options.task_list[i % len(self.options.task_list)]
+            low, high = (
+                (1, self.options.max_digits) if task == "add" else (2, self.options.max_items)
+            )
+            pairs.append(example(task, int(rng.integers(low, high + 1)), rng))
+        (x, x_mask), (y, y_mask) = (
+            pad_tokens([p[0] for p in pairs]),
+            pad_tokens([p[1] for p in pairs]),
+        )
+        return {"x": x, "x_mask": x_mask, "y": y, "y_mask": y_mask}
+
+
+def seq2seq_batches(options: Seq2SeqConfig, data, batch_size: int, seed: int, **_):
+    return PairBatches(options, batch_size, seed)
+
+
+@torch.no_grad()
+def evaluate_seq2seq(model: Seq2Seq, options: Seq2SeqConfig, data, n: int | None = None,
+                     seed: int = 0, **_) -> dict:  # fmt: skip
+    """As `evaluate_npi`: the fraction of `n` new problems answered exactly, by length."""
+    model.eval()
+    n, out = n or 100, {"problems_per_length": n or 100}
+    for task in options.task_list:
+        rng = np.random.default_rng([EVAL_SEED, seed, len(task)])
+        by_length = {}
+        for length in eval_lengths(task, options):
+            right = 0
+            for _ in range(n):
+                tokens, answer = example(task, length, rng)
+                right += model.answer(tokens, len(answer) + 5) == answer[:-1]
+            by_length[length] = right / n
+        out[f"{task}_accuracy_by_length"] = by_length
+        train_size = options.max_digits if task == "add" else options.max_items
+        fit = [v for k, v in by_length.items() if k <= train_size]
+        out[f"{task}_accuracy"] = sum(fit) / len(fit)
     return out
 
 
@@ -161,5 +219,12 @@ ENTRIES = (
         datasets=("programs",), load_data=load_data, batches=train_batches,
         evaluate=evaluate_npi, sample=sample_trace,
         train_defaults={"lr": 1e-3, "batch_size": 16, "grad_clip": 1.0, "log_every": 20},
+    ),
+    ModelEntry(
+        name="seq2seq", summary="the NPI's baseline: a sequence-to-sequence LSTM trained on the "
+        "same problems' answers, without traces", options=Seq2SeqConfig, build=Seq2Seq,
+        datasets=("programs",), load_data=load_data, batches=seq2seq_batches,
+        evaluate=evaluate_seq2seq,
+        train_defaults={"lr": 1e-3, "batch_size": 64, "grad_clip": 1.0, "log_every": 20},
     ),
 )  # fmt: skip
