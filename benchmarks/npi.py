@@ -3,12 +3,14 @@ then MAX learned with that core frozen; accuracy of the network's own programs o
 at the training lengths and far beyond them.
 
     python benchmarks/npi.py [--dir runs/bench-npi] [--minutes 25] [--max-minutes 10]
-                             [--parts add,sort,multi,max] [--n 50] [--threads 1]
+                             [--parts add,sort,multi,max,seq2seq] [--n 50] [--threads 1]
 
 Each part trains into DIR/PART (an existing run is reused, not retrained: delete it to redo)
 and is evaluated with `genlab eval DIR/PART --n N` (N new problems per length; addition at
 3, 10, 20, 50, 100 digits per number, sorting at 4, 8, 15, 30 items; training lengths go up to
-10 digits and 8 items). Prints one JSON line. Bars (issue 38): single-task add and sort 100%
+10 digits and 8 items). `seq2seq` is the baseline: an LSTM encoder-decoder trained on the same
+problems' answers (add and sort together, like `multi`), without traces. Prints one JSON line
+and draws DIR/accuracy_by_length.png. Bars (issue 38): single-task add and sort 100%
 at the training lengths within 30 minutes each on 2 cores; multi-task >= 97% add, 100% sort;
 MAX with the core frozen >= 99%, add and sort unchanged.
 """
@@ -22,10 +24,11 @@ from pathlib import Path
 from genlab.tasks.registry import get_model
 from genlab.tasks.training import RunSpec, train
 from genlab.train.config import TrainConfig
+from genlab.viz.curves import save_curves
 from genlab.workflow import evaluate
 
 PARTS = {"add": {"tasks": "add"}, "sort": {"tasks": "sort"}, "multi": {"tasks": "add,sort"},
-         "max": {"tasks": "max", "freeze_core": True}}  # fmt: skip
+         "max": {"tasks": "max", "freeze_core": True}, "seq2seq": {"tasks": "add,sort"}}  # fmt: skip
 
 
 def main() -> None:
@@ -34,14 +37,14 @@ def main() -> None:
     p.add_argument("--dir", default="runs/bench-npi")
     p.add_argument("--minutes", type=float, default=25.0, help="per part (add, sort, multi)")
     p.add_argument("--max-minutes", type=float, default=10.0, help="for MAX, core frozen")
-    p.add_argument("--parts", default="add,sort,multi,max")
+    p.add_argument("--parts", default="add,sort,multi,max,seq2seq")
     p.add_argument("--n", type=int, default=50, help="problems per length in evaluation")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
-    root, entry = Path(args.dir), get_model("npi")
+    root = Path(args.dir)
     report: dict = {"benchmark": "npi", "dir": str(root)}
     for part in args.parts.split(","):
-        run = root / part
+        run, entry = root / part, get_model("seq2seq" if part == "seq2seq" else "npi")
         if not (run / "checkpoint.pt").is_file():
             minutes = args.max_minutes if part == "max" else args.minutes
             init = {"init_from": str(root / "multi")} if part == "max" else {}
@@ -52,6 +55,12 @@ def main() -> None:
                           run_dir=run), progress=False)  # fmt: skip
         result = evaluate(run, n=args.n)
         report[part] = {k: v for k, v in result.items() if k not in ("model", "data", "split")}
+    series = {f"{part} {k.split('_')[0]}": ([int(x) for x in v], [100 * y for y in v.values()])
+              for part, r in report.items() if isinstance(r, dict)
+              for k, v in r.items() if k.endswith("_by_length")}  # fmt: skip
+    if series:
+        save_curves(series, root / "accuracy_by_length.png", "input length (digits or items)",
+                    "% right", "NPI vs seq2seq: trained up to 10 digits / 8 items")  # fmt: skip
     print(json.dumps(report))
 
 

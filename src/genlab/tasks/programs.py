@@ -91,29 +91,35 @@ def evaluate_npi(model: NPI, options: NPIConfig, data, n: int | None = None, see
     the rest test generalisation), and the per-step accuracy on teacher traces of the training
     sizes."""
     model.eval()
-    n = n or 100
+    n, t0 = n or 100, time.monotonic()
     out: dict = {"problems_per_length": n}
-    t0 = time.monotonic()
     for task in evaluated_tasks(options):
-        rng = np.random.default_rng([EVAL_SEED, seed, len(task)])
-        by_length = {}
-        for length in eval_lengths(task, options):
-            right = 0
-            for _ in range(n):
-                if task == "add":  # both numbers exactly `length` digits
-                    pad = AdditionPad(number(length, rng), number(length, rng))
-                else:
-                    pad = SortArray(rng.integers(0, 10, length).tolist())
-                right += solve(model, task, pad)[0]
-            by_length[length] = right / n
-        out[f"{task}_accuracy_by_length"] = by_length
-        train_size = options.max_digits if task == "add" else options.max_items
-        fit = [v for k, v in by_length.items() if k <= train_size]
-        out[f"{task}_accuracy"] = sum(fit) / len(fit) if fit else None
+
+        def right(length: int, rng: np.random.Generator, task=task) -> bool:
+            if task == "add":  # both numbers exactly `length` digits
+                pad = AdditionPad(number(length, rng), number(length, rng))
+            else:
+                pad = SortArray(rng.integers(0, 10, length).tolist())
+            return solve(model, task, pad)[0]
+
+        out.update(accuracy_by_length(task, options, n, seed, right))
         steps = model.loss(TraceBatches(_only(options, task), 32, EVAL_SEED + seed).batch(0))
         out[f"{task}_trace_call_accuracy"] = float(steps["call_accuracy"])
     out["seconds"] = round(time.monotonic() - t0, 1)
     return out
+
+
+def accuracy_by_length(task: str, options, n: int, seed: int, right) -> dict:
+    """ "TASK_accuracy_by_length" {length: fraction of `n` problems `right(length, rng)`} over
+    `eval_lengths`, and "TASK_accuracy", its mean over lengths up to the training maximum.
+    The NPI and its baseline draw the same problems (the same seeds, drawn alike)."""
+    rng = np.random.default_rng([EVAL_SEED, seed, len(task)])
+    by_length = {length: sum(right(length, rng) for _ in range(n)) / n
+                 for length in eval_lengths(task, options)}  # fmt: skip
+    train_size = options.max_digits if task == "add" else options.max_items
+    fit = [v for k, v in by_length.items() if k <= train_size]
+    return {f"{task}_accuracy_by_length": by_length,
+            f"{task}_accuracy": sum(fit) / len(fit) if fit else None}  # fmt: skip
 
 
 def _only(options: NPIConfig, task: str) -> NPIConfig:
@@ -195,20 +201,15 @@ def evaluate_seq2seq(model: Seq2Seq, options: Seq2SeqConfig, data, n: int | None
                      seed: int = 0, **_) -> dict:  # fmt: skip
     """As `evaluate_npi`: the fraction of `n` new problems answered exactly, by length."""
     model.eval()
-    n, out = n or 100, {"problems_per_length": n or 100}
+    n = n or 100
+    out: dict = {"problems_per_length": n}
     for task in options.task_list:
-        rng = np.random.default_rng([EVAL_SEED, seed, len(task)])
-        by_length = {}
-        for length in eval_lengths(task, options):
-            right = 0
-            for _ in range(n):
-                tokens, answer = example(task, length, rng)
-                right += model.answer(tokens, len(answer) + 5) == answer[:-1]
-            by_length[length] = right / n
-        out[f"{task}_accuracy_by_length"] = by_length
-        train_size = options.max_digits if task == "add" else options.max_items
-        fit = [v for k, v in by_length.items() if k <= train_size]
-        out[f"{task}_accuracy"] = sum(fit) / len(fit)
+
+        def right(length: int, rng: np.random.Generator, task=task) -> bool:
+            tokens, answer = example(task, length, rng)
+            return model.answer(tokens, len(answer) + 5) == answer[:-1]
+
+        out.update(accuracy_by_length(task, options, n, seed, right))
     return out
 
 
