@@ -10,7 +10,7 @@ import torch
 
 from genlab.cli import main
 from genlab.programs.npi import NPI, Interpreter, NetworkCore, NPIConfig, segment_batch
-from genlab.programs.pads import BLANK, AdditionPad, SortArray
+from genlab.programs.pads import AdditionPad, SortArray
 from genlab.programs.teachers import PROGRAMS, TASKS, Tracer, make_pad, solved, trace
 from genlab.tasks.programs import TraceBatches, solve
 from genlab.train.config import TrainConfig
@@ -151,7 +151,6 @@ def test_sample_prints_the_call_tree_and_refuses_bad_input(tmp_path, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert code == 2 and len(err) == 1 and "sample_input" in err[0], (bad, err)
     assert main(["eval", str(run), "--n", "2", "--json"]) == 0
-    assert BLANK == 10
 
 
 def test_the_interpreters_step_by_step_core_equals_the_sequence_core():

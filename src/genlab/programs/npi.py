@@ -24,7 +24,7 @@ from torch import nn
 
 from genlab.errors import ConfigError
 from genlab.programs.pads import AdditionPad, SortArray
-from genlab.programs.teachers import ID, NEW_PROGRAMS, PROGRAMS, TASKS, Segment
+from genlab.programs.teachers import ID, NEW_PROGRAMS, PROGRAMS, TASKS, Segment, task_list
 from genlab.train.config import doc
 
 PAD_FEATURES = {"addition": AdditionPad.FEATURES, "array": SortArray.FEATURES}
@@ -50,9 +50,7 @@ class NPIConfig:
                             "comma-separated; empty: a random one", default="")  # fmt: skip
 
     def __post_init__(self) -> None:
-        unknown = set(self.task_list) - set(TASKS)
-        if unknown or not self.task_list:
-            raise ConfigError(f"tasks must be some of {', '.join(TASKS)}, got '{self.tasks}'")
+        task_list(self.tasks)  # ConfigError naming an unknown task
         if min(self.hidden, self.layers, self.state_dim, self.program_dim, self.key_dim) < 1:
             raise ConfigError("hidden, layers, state_dim, program_dim and key_dim must be >= 1")
         if self.max_digits < 1 or self.max_items < 2:
@@ -64,7 +62,7 @@ class NPIConfig:
 
     @property
     def task_list(self) -> list[str]:
-        return [t for t in self.tasks.split(",") if t]
+        return task_list(self.tasks)
 
 
 class NPI(nn.Module):

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genlab.errors import ConfigError
-from genlab.programs.teachers import TASKS, number
+from genlab.programs.teachers import number, task_list
 from genlab.train.config import doc
 
 PLUS, EOS, BOS = 10, 11, 12
@@ -31,14 +31,13 @@ class Seq2SeqConfig:
     max_items: int = doc("training arrays have 2 to this many digits (sort, max)", default=8)
 
     def __post_init__(self) -> None:
-        if set(self.task_list) - set(TASKS) or not self.task_list:
-            raise ConfigError(f"tasks must be some of {', '.join(TASKS)}, got '{self.tasks}'")
+        task_list(self.tasks)  # ConfigError naming an unknown task
         if min(self.hidden, self.layers) < 1 or self.max_digits < 1 or self.max_items < 2:
             raise ConfigError("hidden and layers >= 1, max_digits >= 1, max_items >= 2")
 
     @property
     def task_list(self) -> list[str]:
-        return [t for t in self.tasks.split(",") if t]
+        return task_list(self.tasks)
 
 
 def example(task: str, size: int, rng: np.random.Generator) -> tuple[list[int], list[int]]:

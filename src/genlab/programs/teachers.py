@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from genlab.errors import ConfigError
 from genlab.programs.pads import BLANK, LEFT, MOVE, RIGHT, SWAP, WRITE, AdditionPad, SortArray
 
 PROGRAMS = ("ACT", "ADD", "ADD1", "CARRY", "LSHIFT", "RSHIFT", "BUBBLESORT", "BUBBLE", "RESET",
@@ -178,6 +179,14 @@ TEACHERS: dict[str, Callable[[Call], None]] = {
     "BUBBLESORT": bubblesort, "BUBBLE": bubble, "BSTEP": bstep, "COMPSWAP": compswap,
     "RESET": reset, "RJMP": rjmp, "MAX": maximum,
 }  # fmt: skip
+
+
+def task_list(tasks: str) -> list[str]:
+    """ "add,sort" -> ["add", "sort"]; ConfigError unless each is one of TASKS."""
+    out = [t for t in tasks.split(",") if t]
+    if not out or set(out) - set(TASKS):
+        raise ConfigError(f"tasks must be some of {', '.join(TASKS)}, got '{tasks}'")
+    return out
 
 
 # --- problems ----------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ and an execution trace as its sample."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -123,8 +124,7 @@ def accuracy_by_length(task: str, options, n: int, seed: int, right) -> dict:
 
 
 def _only(options: NPIConfig, task: str) -> NPIConfig:
-    fields = {**options.__dict__, "tasks": task, "freeze_core": False}
-    return NPIConfig(**fields)
+    return dataclasses.replace(options, tasks=task, freeze_core=False)
 
 
 @torch.no_grad()
