@@ -27,6 +27,8 @@ from genlab.train.loop import gradient_step, laid_out_for, make_state
 
 
 def random_batch(model: str, options: object, batch_size: int) -> dict[str, torch.Tensor]:
+    if model in ("vae", "ae"):
+        return {"x": torch.randint(2, (batch_size, 1, 28, 28)).float()}
     if model in ("glow", "realnvp"):
         return {"x": torch.randint(256, (batch_size, 1, 28, 28)) / 256.0}
     if model in ("pixelcnn", "gated_pixelcnn"):
@@ -40,16 +42,17 @@ def random_batch(model: str, options: object, batch_size: int) -> dict[str, torc
 
 
 def seconds_per_step(
-    model: str, precision: str, steps: int, overrides: dict, batch_size: int
+    model: str, precision: str, steps: int, overrides: dict, batch_size: int, compile: bool = False
 ) -> float:
-    """Seconds per gradient step of `model` with its options changed by `overrides`."""
+    """Seconds per gradient step of `model` with its options changed by `overrides` (after two
+    warm-up steps, which include compiling with `compile`)."""
     entry = get_model(model)
     options = entry.options(**overrides)
     cfg = TrainConfig(**{**entry.train_defaults, "precision": precision, "batch_size": batch_size})
     torch.manual_seed(0)
     net = laid_out_for(entry.build(options), precision)
     state = make_state(net, cfg)
-    step = gradient_step(cfg.grad_clip, precision)
+    step = gradient_step(cfg.grad_clip, precision, compile)
     batch = random_batch(model, options, cfg.batch_size)
     for _ in range(2):
         step(state, batch)

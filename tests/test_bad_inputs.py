@@ -83,7 +83,10 @@ CASES = [
     ("log-every-0", [*TRAIN, "--log-every", "0"], nothing, True),
     ("schedule-unknown", [*TRAIN, "--schedule", "linear"], nothing, True),
     ("precision-fp16", [*TRAIN, "--precision", "fp16"], nothing, True),
-    ("precision-bf16-vae", [*TRAIN, "--precision", "bf16"], nothing, True),
+    ("precision-bf16-classifier", ["train", "classifier", "--steps", "3", "--out", "RUN",
+                                   "--precision", "bf16"], nothing, True),  # fmt: skip
+    ("compile-gan", ["train", "dcgan", "--steps", "3", "--out", "RUN", "--compile"], nothing,
+     True),  # fmt: skip
     ("nproc-0", [*TRAIN, "--nproc", "0"], nothing, True),
     # model options
     ("latent-dim-word", ["train", "vae", "--steps", "3", "--out", "RUN", "--latent-dim", "two"],

@@ -19,6 +19,7 @@ from genlab.data.files import atomic_write_json, json_safe
 from genlab.errors import ConfigError, GenlabError, RunError
 from genlab.interfaces import LatentModel
 from genlab.tasks import world_models
+from genlab.tasks.entry import default_step
 from genlab.tasks.features import feature_net, sample_quality
 from genlab.tasks.images import latent_pictures
 from genlab.tasks.registry import MODELS, get_model
@@ -33,7 +34,8 @@ from genlab.train.runs import new_run_dir, read_config
 # On resume, the budget comes from the command line alone; these other training options may be
 # changed (else they keep the run's values); the rest must match the saved run.
 BUDGET = {"steps", "minutes", "frames"}
-RESUMABLE = BUDGET | {"checkpoint_every", "log_every", "threads"}
+PER_CALL = BUDGET | {"profile"}  # what one invocation does, not kept for the next
+RESUMABLE = PER_CALL | {"checkpoint_every", "log_every", "threads", "compile"}
 MAX_SAMPLES = 10_000  # `genlab sample --n`: more is better drawn in several calls
 
 
@@ -74,22 +76,34 @@ def run_spec(
                     f"{run_dir} has {k}={saved['model_options'][k]}; cannot resume with {v}"
                 )
         for k, v in train_given.items():
-            if k not in RESUMABLE and saved["train"][k] != v:
-                raise GenlabError(f"{run_dir} has {k}={saved['train'][k]}; cannot resume with {v}")
+            if k in RESUMABLE or (k == "precision" and v == "auto"):
+                continue  # auto: the choice made when the run began stands
+            had = saved["train"].get(k, TrainConfig.__dataclass_fields__[k].default)
+            if had != v:
+                raise GenlabError(f"{run_dir} has {k}={had}; cannot resume with {v}")
         options = entry.options(**saved["model_options"])
-        kept = {k: v for k, v in saved["train"].items() if k not in BUDGET}
-        cfg = TrainConfig(**{**kept, **train_given})
+        kept = {k: v for k, v in saved["train"].items() if k not in PER_CALL}
+        given = {k: v for k, v in train_given.items() if (k, v) != ("precision", "auto")}
+        cfg = TrainConfig(**{**kept, **given})
     if cfg.steps is None and cfg.minutes is None and cfg.frames is None:
         raise GenlabError(
             "give a budget: --steps N (total), --minutes M or, for agents, --frames N"
         )
     check_precision(model, cfg.precision)
+    check_compile(model, cfg.compile)
     return RunSpec(entry=entry, data=data, options=options, train=cfg, run_dir=run_dir,
                    data_dir=data_dir, nproc=nproc, resume=saved is not None)  # fmt: skip
 
 
+def check_compile(model: str, compile: bool) -> None:
+    if compile and get_model(model).make_step is not default_step:
+        offered = ", ".join(n for n, e in MODELS.items() if e.make_step is default_step)
+        raise ConfigError(f"--compile is offered for the models trained by the default step, "
+                          f"not '{model}' (only: {offered})")  # fmt: skip
+
+
 def check_precision(model: str, precision: str) -> None:
-    if precision != "fp32" and not get_model(model).bf16:
+    if precision == "bf16" and not get_model(model).bf16:
         offered = ", ".join(name for name, entry in MODELS.items() if entry.bf16)
         raise ConfigError(f"--precision {precision} is not offered for '{model}' (only: {offered})")
 

@@ -98,8 +98,11 @@ ARRANGE = {"parallel_wavenet": arrange_parallel_wavenet, "mdnrnn": arrange_mdnrn
 def train_one_step(name: str, data: str, options, run_dir: Path, steps: int = 1):
     entry = MODELS[name]
     batch = 4 if name not in ("wgan", "wgan_gp") else 10  # GANs slice batches for the critic
+    # float32, so the contract reads the same on every CPU (`auto` depends on it); bfloat16 has
+    # its own tests (tests/train/test_precision.py)
     cfg = TrainConfig(**{**entry.train_defaults, "steps": steps, "batch_size": batch,
-                         "log_every": 1, "checkpoint_every": steps, "threads": 1})  # fmt: skip
+                         "log_every": 1, "checkpoint_every": steps, "threads": 1,
+                         "precision": "fp32"})  # fmt: skip
     spec = training.RunSpec(entry=entry, data=data, options=options, train=cfg, run_dir=run_dir)
     return training.train(spec, progress=False)
 

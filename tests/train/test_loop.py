@@ -194,3 +194,18 @@ def test_training_works_even_if_the_caller_disabled_gradients(tmp_path):
     with torch.no_grad():
         result, _ = train(tmp_path, 3)
     assert result.step == 3
+
+
+def test_profile_records_the_steps_asked_for_and_training_goes_on(tmp_path, capsys):
+    result, _ = train(tmp_path, steps=6, profile=3)
+    assert result.step == 6  # profiling three steps does not end the run
+    trace = json.loads((tmp_path / "profile" / "trace.json").read_text())
+    steps = {e["name"] for e in trace["traceEvents"] if e.get("name", "").startswith("ProfilerStep")}
+    assert len(steps) == 3  # after one warm-up step
+    top = (tmp_path / "profile" / "top_operations.txt").read_text()
+    assert "aten::" in top and top in capsys.readouterr().err
+
+
+def test_a_profile_longer_than_the_run_keeps_what_ran(tmp_path):
+    train(tmp_path, steps=2, profile=50)
+    assert (tmp_path / "profile" / "trace.json").is_file()

@@ -19,7 +19,7 @@ from torch import nn
 from genlab.errors import ConfigError
 from genlab.train import distributed as dist
 from genlab.train.config import TrainConfig, doc
-from genlab.train.loop import StepFn, check_finite, make_state, optimizer_update
+from genlab.train.loop import StepFn, autocast, check_finite, make_state, optimizer_update
 from genlab.train.state import TrainState
 
 
@@ -111,11 +111,11 @@ class Critic(nn.Module):
         self.embed = nn.Embedding(cfg.n_classes, 4 * c) if cfg.conditional else None
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        h = self.body(2.0 * x - 1.0)  # (B, 4c)
+        h = self.body(2.0 * x - 1.0).float()  # (B, 4c)
         score = self.out(h).squeeze(1)
         if self.embed is not None:
             score = score + (self.embed(y) * h).sum(1)
-        return score
+        return score.float()  # scored in float32 under bfloat16 autocast too
 
 
 class GAN(nn.Module):
@@ -126,8 +126,8 @@ class GAN(nn.Module):
         self.critic = Critic(cfg)
 
     def generate(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, Z) -> (B, 1, 28, 28) in [0, 1]."""
-        return (self.generator(z, y) + 1.0) / 2.0
+        """(B, Z) -> (B, 1, 28, 28) in [0, 1], float32 (also under bfloat16 autocast)."""
+        return (self.generator(z, y).float() + 1.0) / 2.0
 
     @torch.no_grad()
     def sample(
@@ -178,7 +178,8 @@ def generator_loss(model: GAN, fake, y=None) -> torch.Tensor:
 
 
 def gan_step(cfg: TrainConfig) -> StepFn:
-    """One generator update after n_critic critic updates on slices of the batch."""
+    """One generator update after n_critic critic updates on slices of the batch; the networks'
+    forward passes at `cfg.precision` (the scores and images they give are float32)."""
 
     def step(state: TrainState, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         model: GAN = state.model
@@ -187,9 +188,10 @@ def gan_step(cfg: TrainConfig) -> StepFn:
         labels = batch["y"].chunk(g.n_critic) if g.conditional else [None] * g.n_critic
         critic_params = list(model.critic.parameters())
         for real, y in zip(reals, labels, strict=True):
-            with torch.no_grad():
+            with torch.no_grad(), autocast(cfg.precision):
                 fake = model.generate(torch.randn(real.shape[0], g.latent_dim), y)
-            d = critic_loss(model, real, fake, y)
+            with autocast(cfg.precision):
+                d = critic_loss(model, real, fake, y)
             check_finite(state.step + 1, {"d_loss": dist.sum_over_ranks(d["d_loss"].detach())})
             optimizer_update(state, "critic", d["d_loss"], critic_params)
             if g.loss == "wgan":
@@ -198,7 +200,8 @@ def gan_step(cfg: TrainConfig) -> StepFn:
                         p.clamp_(-g.clip, g.clip)
         y = labels[-1]
         n = reals[-1].shape[0]
-        g_loss = generator_loss(model, model.generate(torch.randn(n, g.latent_dim), y), y)
+        with autocast(cfg.precision):
+            g_loss = generator_loss(model, model.generate(torch.randn(n, g.latent_dim), y), y)
         check_finite(state.step + 1, {"g_loss": dist.sum_over_ranks(g_loss.detach())})
         optimizer_update(state, "generator", g_loss, list(model.generator.parameters()))
         for sched in state.schedulers.values():  # once per loop step, so schedules count steps

@@ -70,8 +70,8 @@ class PixelVAE(nn.Module):
         self.register_buffer("steps_seen", torch.tensor(0, dtype=torch.long))
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, 1, 28, 28) -> mu, logvar (B, Z)."""
-        return gaussian_posterior(self.encoder(x))
+        """(B, 1, 28, 28) -> mu, logvar (B, Z), float32 even under bfloat16 autocast."""
+        return gaussian_posterior(self.encoder(x).float())
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         return self.encode(x)[0]

@@ -90,7 +90,9 @@ class _Decoding(nn.Module):
             self.log_std = nn.Parameter(torch.full((1, *cfg.image_shape), -1.0))
 
     def log_px(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """log p(x | z) in nats from decoder outputs: (B, C, H, W) x2 -> (B,)."""
+        """log p(x | z) in nats from decoder outputs: (B, C, H, W) x2 -> (B,), scored in float32
+        (the logits may come in bfloat16 under `--precision bf16`)."""
+        logits = logits.float()
         if self.cfg.likelihood == "bernoulli":
             return bernoulli_log_prob(logits, x)
         if self.cfg.likelihood == "continuous_bernoulli":
@@ -121,7 +123,7 @@ class VAE(_Decoding):
         if x.shape[1:] != self.cfg.image_shape:
             raise ConfigError(f"this VAE takes images {self.cfg.image_shape}, got {tuple(x.shape[1:])}"
                               " (set --image-size and --image-channels to the data's)")  # fmt: skip
-        return gaussian_posterior(self.encoder(x))
+        return gaussian_posterior(self.encoder(x).float())
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """The latent code used for pictures and arithmetic: the posterior mean (B, Z)."""

@@ -25,7 +25,7 @@ from genlab.train.loop import StepFn, gradient_step, make_state
 
 
 def default_step(cfg: TrainConfig) -> StepFn:
-    return gradient_step(cfg.grad_clip, cfg.precision)
+    return gradient_step(cfg.grad_clip, cfg.precision, cfg.compile)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,6 +51,7 @@ class ModelEntry:
     on_checkpoint: OnCheckpoint | None = None
     # Agents: environment frames per training step; None = the model has no frames.
     frames_per_step: FramesPerStep | None = None
-    # `--precision bf16` is offered only where it was checked: the default step, and a loss
-    # scored in float32 from the network's outputs (tests/train/test_precision.py).
+    # `--precision bf16` (and `auto`'s choice of it) only where it was checked: a step that runs
+    # the forward passes under `autocast`, and losses scored in float32 from the networks'
+    # outputs (tests/train/test_precision.py).
     bf16: bool = False

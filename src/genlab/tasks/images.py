@@ -321,25 +321,25 @@ _FLOW = {"lr": 1e-3, "batch_size": 64, "grad_clip": 50.0, "warmup_steps": 200}
 ENTRIES = (
     image_entry(name="vae", summary="convolutional variational autoencoder", options=VAEConfig,
                 build=VAE, datasets=("mnist", "omniglot", "carracing"), evaluate=evaluate_vae,
-                can_sample=True),
+                can_sample=True, bf16=True),
     image_entry(name="ae", summary="convolutional autoencoder (no prior; compare with vae)",
                 options=VAEConfig, build=AutoEncoder, datasets=("mnist", "omniglot"),
-                evaluate=evaluate_ae, can_sample=False),
+                evaluate=evaluate_ae, can_sample=False, bf16=True),
     image_entry(name="classifier", summary="MNIST digit classifier; its features measure sample "
                 "quality", options=ClassifierConfig, build=Classifier, datasets=("mnist",),
                 evaluate=evaluate_classifier, can_sample=False),
     image_entry(name="dcgan", summary="DCGAN, non-saturating loss", options=DCGANConfig,
                 build=GAN, datasets=("mnist",), evaluate=evaluate_sampler, can_sample=True,
-                make_state=make_gan_state, make_step=gan_step,
+                make_state=make_gan_state, make_step=gan_step, bf16=True,
                 train_defaults={"lr": 2e-4, "batch_size": 64}),
     image_entry(name="wgan", summary="Wasserstein GAN, weight clipping, RMSprop",
                 options=WGANConfig, build=GAN, datasets=("mnist",), evaluate=evaluate_sampler,
-                can_sample=True, make_state=make_gan_state, make_step=gan_step,
+                can_sample=True, make_state=make_gan_state, make_step=gan_step, bf16=True,
                 # 5 critic updates of 64 per generator update
                 train_defaults={"lr": 5e-5, "batch_size": 320}),
     image_entry(name="wgan_gp", summary="Wasserstein GAN with gradient penalty",
                 options=WGANGPConfig, build=GAN, datasets=("mnist",), evaluate=evaluate_sampler,
-                can_sample=True, make_state=make_gan_state, make_step=gan_step,
+                can_sample=True, make_state=make_gan_state, make_step=gan_step, bf16=True,
                 # 2 critic slices of 64
                 train_defaults={"lr": 4e-4, "batch_size": 128, "ema_decay": 0.998}),
     image_entry(name="pixelcnn", summary="PixelCNN (masked convolutions) on binarized or 8-bit "
@@ -352,7 +352,7 @@ ENTRIES = (
                 train_defaults=_PIXELCNN),
     image_entry(name="pixelvae", summary="VAE with a Gated PixelCNN decoder (free bits, KL "
                 "warm-up)", options=PixelVAEConfig, build=PixelVAE, datasets=("mnist",),
-                evaluate=evaluate_vae, can_sample=True, train_defaults=_PIXELCNN,
+                evaluate=evaluate_vae, can_sample=True, bf16=True, train_defaults=_PIXELCNN,
                 pictures=decoded_pictures),
     image_entry(name="glow", summary="Glow flow on dequantized 8-bit MNIST (shared coupling "
                 "optional)", options=GlowConfig, build=ImageFlow, datasets=("mnist",),

@@ -25,6 +25,7 @@ from genlab import __version__
 from genlab.errors import GenlabError, RunError
 from genlab.tasks.entry import ModelEntry
 from genlab.train import distributed as dist
+from genlab.train import hardware
 from genlab.train.config import TrainConfig, check_finite_fields, check_types, parse_overrides
 from genlab.train.loop import FitResult, fit, laid_out_for
 from genlab.train.runs import checkpoint_weights, exclusive, read_config, write_config
@@ -83,7 +84,7 @@ def train(spec: RunSpec, progress: bool = True) -> FitResult:
 def _train(spec: RunSpec, progress: bool) -> FitResult:
     """Lock the run directory (rank 0), build everything, and only then write config.json and
     hand over to the loop: a run whose options, data or model fail leaves no config behind."""
-    entry, cfg, run_dir = spec.entry, spec.train, Path(spec.run_dir)
+    entry, cfg, run_dir = spec.entry, resolved(spec.entry, spec.train), Path(spec.run_dir)
     with contextlib.ExitStack() as stack:
         if dist.rank() == 0:
             stack.enter_context(exclusive(run_dir))  # a second trainer is refused here
@@ -106,6 +107,19 @@ def _train(spec: RunSpec, progress: bool) -> FitResult:
             write_config(run_dir, spec.config())
         return fit(state, batches, cfg, run_dir, entry.make_step(cfg), progress,
                    entry.on_checkpoint)  # fmt: skip
+
+
+def resolved(entry: ModelEntry, cfg: TrainConfig, native: bool | None = None) -> TrainConfig:
+    """`cfg` with `--precision auto` made a choice (`native`: has this CPU native bf16? None:
+    look), printed on rank 0 and kept in config.json."""
+    if cfg.precision != "auto":
+        return cfg
+    native = hardware.native_bf16() if native is None else native
+    precision, why = hardware.choose_precision("auto", entry.bf16, native)
+    if dist.rank() == 0:
+        print(f"genlab: precision {precision} ({why}; --precision fp32|bf16 to choose)",
+              file=sys.stderr)  # fmt: skip
+    return dataclasses.replace(cfg, precision=precision)
 
 
 def frames_to_steps(entry: ModelEntry, options: object, cfg: TrainConfig) -> TrainConfig:

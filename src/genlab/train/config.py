@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from genlab.errors import ConfigError
 
 UNIONS = (typing.Union, types.UnionType)
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 def doc(text: str, **kw):
@@ -47,10 +48,22 @@ class TrainConfig:
         "torch CPU threads per process; None = cores / processes", default=None
     )
     precision: str = doc(
-        "'fp32', or 'bf16': convolutions and matrix products in bfloat16 (autocast; weights, "
-        "gradients, optimizer state and the loss stay float32). A model without a checked bf16 "
-        "path refuses it and names those that have one",
-        default="fp32",
+        "'auto' (bf16 where the model's bf16 path is checked and the CPU has native bf16, "
+        "else fp32; the choice is printed and kept in config.json), 'fp32', or 'bf16': "
+        "convolutions and matrix products in bfloat16 (autocast; weights, gradients, optimizer "
+        "state and the loss stay float32). A model without a checked bf16 path refuses 'bf16' "
+        "and names those that have one. Evaluation and sampling are always float32",
+        default="auto",
+    )
+    compile: bool = doc(
+        "compile the model's loss with torch.compile (inductor, C++ on the CPU); the compile "
+        "time is printed. Pays back only on long runs: see docs/usage.md",
+        default=False,
+    )
+    profile: int | None = doc(
+        "record N training steps (after one warm-up step) with torch's profiler: writes "
+        "<run>/profile/trace.json and prints the operations that took the most time",
+        default=None,
     )
     init_from: str | None = doc(
         "fine-tune: start from the weights of this run of the same model (its EMA weights if "
@@ -61,8 +74,9 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.schedule not in ("constant", "cosine"):
             raise ConfigError(f"schedule must be 'constant' or 'cosine', got '{self.schedule}'")
-        if self.precision not in ("fp32", "bf16"):
-            raise ConfigError(f"precision must be 'fp32' or 'bf16', got '{self.precision}'")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, "
+                              f"got '{self.precision}'")  # fmt: skip
         if self.frames is not None and self.steps is not None:
             raise ConfigError("give --steps or --frames, not both")
         if self.schedule == "cosine" and self.steps is None:
@@ -71,7 +85,7 @@ class TrainConfig:
         positive = {"steps": self.steps, "frames": self.frames, "threads": self.threads,
                     "batch_size": self.batch_size, "checkpoint_every": self.checkpoint_every,
                     "log_every": self.log_every, "minutes": self.minutes,
-                    "grad_clip": self.grad_clip}  # fmt: skip
+                    "grad_clip": self.grad_clip, "profile": self.profile}  # fmt: skip
         for name, value in positive.items():
             if value is not None and value <= 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be > 0, got {value}")

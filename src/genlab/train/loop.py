@@ -6,7 +6,9 @@ logging; a model owns only its step function `step_fn(state, batch) -> metrics`.
     result = fit(state, batches, cfg, run_dir, gan_step)  # a GAN alternates its own optimizers
 
 Running `fit` again on the same `run_dir` resumes from its checkpoint and continues to the new
-budget; the losses match an uninterrupted run exactly (same seed, threads and process count).
+budget; the losses match an uninterrupted run exactly (same seed, process count and `--threads`:
+without it, the thread count follows the cores other processes leave free; see
+`genlab.train.hardware`).
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ from genlab.errors import NonFiniteError
 from genlab.interfaces import BatchSource
 from genlab.train import distributed as dist
 from genlab.train.config import TrainConfig, lr_factor
+from genlab.train.hardware import ThreadGovernor
 from genlab.train.logger import MetricsLogger, start_clean, truncate_after
+from genlab.train.profiling import StepProfiler
 from genlab.train.state import (
     CHECKPOINT,
     EMA,
@@ -110,13 +114,40 @@ def optimizer_update(
     return norm
 
 
-def gradient_step(grad_clip: float | None = None, precision: str = "fp32") -> StepFn:
+def loss_function(compile: bool = False) -> Callable[[nn.Module, dict], dict]:
+    """`(model, batch) -> model.loss(batch)`; with `compile`, through `torch.compile(model.loss)`
+    (inductor), compiled on the first call, whose time is printed (it includes that call's
+    forward pass). The compiled function is kept per model."""
+    if not compile:
+        return lambda model, batch: model.loss(batch)
+    compiled: dict[int, Callable] = {}
+
+    def loss(model: nn.Module, batch: dict) -> dict:
+        fn = compiled.get(id(model))
+        if fn is not None:
+            return fn(batch)
+        fn = compiled[id(model)] = torch.compile(model.loss)
+        start = time.perf_counter()
+        out = fn(batch)
+        if dist.rank() == 0:
+            print(f"genlab: compiled the loss in {time.perf_counter() - start:.1f} s "
+                  "(the first step; --no-compile skips it)", file=sys.stderr)  # fmt: skip
+        return out
+
+    return loss
+
+
+def gradient_step(
+    grad_clip: float | None = None, precision: str = "fp32", compile: bool = False
+) -> StepFn:
     """The default step: minimise `model.loss(batch)["loss"]` with the 'main' optimizer, its
-    forward pass at `precision` (see `autocast`; the backward follows the forward's formats)."""
+    forward pass at `precision` (see `autocast`; the backward follows the forward's formats),
+    compiled if asked (see `loss_function`)."""
+    loss_of = loss_function(compile)
 
     def step(state: TrainState, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         with autocast(precision):
-            metrics = state.model.loss(batch)
+            metrics = loss_of(state.model, batch)
         check_finite(
             state.step + 1, {"loss": metrics["loss"].detach()}
         )  # before the weights change
@@ -204,6 +235,17 @@ def _record(step: int, metrics: dict, logger: MetricsLogger | None, bar: _Progre
         bar.update(step, values)
 
 
+def step_hooks(cfg: TrainConfig, run_dir: Path, main: bool) -> list:
+    """What runs after every step besides training: the thread governor (unless --threads was
+    given) and the profiler (--profile N, on rank 0)."""
+    hooks: list = []
+    if cfg.threads is None:
+        hooks.append(ThreadGovernor(base=torch.get_num_threads()))
+    if cfg.profile and main:
+        hooks.append(StepProfiler(cfg.profile, run_dir / "profile"))
+    return hooks
+
+
 def fit(
     state: LoopState,
     batches: BatchSource,
@@ -225,7 +267,7 @@ def fit(
     """
     if cfg.steps is None and cfg.minutes is None:
         raise ValueError("give a budget: steps or minutes")
-    step_fn = step_fn or gradient_step(cfg.grad_clip, cfg.precision)
+    step_fn = step_fn or gradient_step(cfg.grad_clip, cfg.precision, cfg.compile)
     run_dir = Path(run_dir)
     main = dist.rank() == 0
     if (run_dir / CHECKPOINT).is_file():
@@ -239,6 +281,7 @@ def fit(
     bar = _Progress(cfg, state.step, progress and main)
     deadline = time.monotonic() + 60 * cfg.minutes if cfg.minutes is not None else math.inf
     status, saved_at = "done", None
+    hooks = step_hooks(cfg, run_dir, main)
     try:
         with _Stop() as stop, torch.enable_grad():  # even if a caller disabled it
             t_last, logged, metrics = time.monotonic(), state.step, {}
@@ -251,6 +294,8 @@ def fit(
                 now = time.monotonic()
                 state.seconds += now - t_last
                 t_last = now
+                for hook in hooks:
+                    hook.tick()
                 if state.step % cfg.log_every == 0:
                     _record(state.step, metrics, logger, bar)
                     logged = state.step
@@ -273,6 +318,8 @@ def fit(
         )
         raise NonFiniteError(f"{e}; training stopped, {kept}") from None
     finally:
+        for hook in hooks:
+            getattr(hook, "close", lambda: None)()
         bar.close()
         if logger:
             logger.close()

@@ -1,0 +1,105 @@
+"""Precision and thread choices from what the CPU offers and who else uses it (simulated)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from genlab.tasks.registry import MODELS
+from genlab.tasks.training import resolved
+from genlab.train import hardware
+from genlab.train.config import TrainConfig
+from genlab.train.hardware import CpuSample, choose_precision, fair_threads, others_busy
+
+
+def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_bf16\n\n"
+                    "processor\t: 1\nflags\t\t: fpu\n")  # fmt: skip
+    flags = hardware.cpu_flags(info)
+    assert "avx512_bf16" in flags and hardware.native_bf16(flags)
+    assert not hardware.native_bf16({"avx2", "avx512f"})  # AVX-512 alone emulates bf16
+    assert hardware.native_bf16({"amx_bf16"})
+    assert hardware.cpu_flags(tmp_path / "missing") == set()
+
+
+@pytest.mark.parametrize(
+    "requested,offered,native,chosen",
+    [
+        ("auto", True, True, "bf16"),
+        ("auto", True, False, "fp32"),
+        ("auto", False, True, "fp32"),
+        ("fp32", True, True, "fp32"),
+        ("bf16", True, False, "bf16"),
+    ],  # fmt: skip
+)
+def test_auto_is_bf16_only_where_checked_and_native(requested, offered, native, chosen):
+    assert choose_precision(requested, offered, native)[0] == chosen
+
+
+def test_a_run_keeps_the_precision_auto_chose_and_says_why(capsys):
+    cfg = TrainConfig(steps=1)
+    assert cfg.precision == "auto"  # the default
+    offers = next(e for e in MODELS.values() if e.bf16)
+    lacks = next(e for e in MODELS.values() if not e.bf16)
+    assert resolved(offers, cfg, native=True).precision == "bf16"
+    assert resolved(offers, cfg, native=False).precision == "fp32"
+    assert "no native bf16" in capsys.readouterr().err
+    assert resolved(lacks, cfg, native=True).precision == "fp32"
+    fixed = dataclasses.replace(cfg, precision="fp32")
+    assert resolved(offers, fixed, native=True) is fixed  # a choice given is left alone
+
+
+def test_other_processes_share_is_the_machines_less_this_ones():
+    a = CpuSample(at=0.0, busy=1000, own=300)
+    b = CpuSample(at=2.0, busy=1000 + 400, own=300 + 200)  # 100 ticks/s: 4 core-s, 2 mine
+    assert others_busy(a, b, ticks_per_s=100) == pytest.approx(1.0)
+    assert others_busy(a, dataclasses.replace(b, busy=1100), 100) == 0.0  # never negative
+    assert others_busy(a, a, 100) == 0.0
+
+
+@pytest.mark.parametrize(
+    "base,cpus,others,threads",
+    [
+        (2, 2, 0.0, 2),
+        (2, 2, 0.3, 2),
+        (2, 2, 0.6, 1),
+        (2, 2, 1.0, 1),
+        (2, 2, 3.0, 1),
+        (8, 8, 2.2, 6),
+        (1, 2, 0.0, 1),
+        (4, 8, 0.0, 4),
+    ],  # fmt: skip
+)
+def test_threads_are_the_cores_others_leave_free(base, cpus, others, threads):
+    assert fair_threads(base, cpus, others) == threads
+
+
+def test_the_governor_lowers_and_restores_threads_and_says_so(monkeypatch, capsys):
+    clock = {"t": 0.0, "busy": 0, "own": 0}
+    monkeypatch.setattr(hardware, "sample_cpu",
+                        lambda: CpuSample(clock["t"], clock["busy"], clock["own"]))  # fmt: skip
+    previous = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        governor = hardware.ThreadGovernor(base=2, every=10, cpus=2, clock=lambda: clock["t"])
+        governor.ticks_per_s = 100
+        clock.update(t=5.0, busy=1000, own=500)
+        governor.tick()  # too soon to look
+        assert torch.get_num_threads() == 2
+        clock.update(t=10.0, busy=2000, own=1000)  # others used 1 core of 2 for 10 s
+        governor.tick()
+        assert torch.get_num_threads() == 1
+        assert "other processes use 1.0 of 2 cores: training on 1 thread" in capsys.readouterr().err
+        clock.update(t=20.0, busy=3000, own=2000)  # others gone
+        governor.tick()
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(previous)
+
+
+def test_the_counters_are_read_from_proc():
+    sample = hardware.sample_cpu()
+    assert sample.busy >= sample.own >= 0 and hardware.usable_cpus() >= 1
