@@ -173,8 +173,19 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_quickly(data_root, tmp_path):
 def test_two_processes_match_one_with_the_same_global_batch(data_root, tmp_path):
     """`--nproc 2`: torch.distributed (gloo on 127.0.0.1) averaging gradients over two halves of
     each batch follows the same trajectory as one process on the whole batch."""
-    args = ["train", "ae", "--steps", 5, "--log-every", 1, *TINY, "--threads", 1,
-            "--precision", "fp32"]  # bfloat16 would round the two sums differently
+    args = [
+        "train",
+        "ae",
+        "--steps",
+        5,
+        "--log-every",
+        1,
+        *TINY,
+        "--threads",
+        1,
+        "--precision",
+        "fp32",
+    ]  # bfloat16 would round the two sums differently
     assert run(*args, "--out", tmp_path / "one") == 0
     assert run(*args, "--out", tmp_path / "two", "--nproc", 2) == 0
     one, two = read_checkpoint(tmp_path / "one"), read_checkpoint(tmp_path / "two")

@@ -200,7 +200,9 @@ def test_profile_records_the_steps_asked_for_and_training_goes_on(tmp_path, caps
     result, _ = train(tmp_path, steps=6, profile=3)
     assert result.step == 6  # profiling three steps does not end the run
     trace = json.loads((tmp_path / "profile" / "trace.json").read_text())
-    steps = {e["name"] for e in trace["traceEvents"] if e.get("name", "").startswith("ProfilerStep")}
+    steps = {
+        e["name"] for e in trace["traceEvents"] if e.get("name", "").startswith("ProfilerStep")
+    }
     assert len(steps) == 3  # after one warm-up step
     top = (tmp_path / "profile" / "top_operations.txt").read_text()
     assert "aten::" in top and top in capsys.readouterr().err

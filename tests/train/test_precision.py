@@ -12,9 +12,9 @@ from genlab.errors import ConfigError
 from genlab.models import pixelcnn, vae, wavenet
 from genlab.models.flow_models import GlowConfig, ImageFlow, RealNVPConfig
 from genlab.models.gan import GAN, critic_loss, gan_step, generator_loss
+from genlab.models.pixelcnn import GatedPixelCNNConfig, PixelCNN, PixelCNNConfig
 from genlab.models.pixelvae import PixelVAE, PixelVAEConfig
 from genlab.models.vae import VAE, AutoEncoder, VAEConfig
-from genlab.models.pixelcnn import GatedPixelCNNConfig, PixelCNN, PixelCNNConfig
 from genlab.models.wavenet import WaveNet, WaveNetConfig
 from genlab.tasks.entry import default_step
 from genlab.tasks.registry import MODELS
