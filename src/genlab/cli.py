@@ -122,7 +122,27 @@ def cmd_eval(ns: argparse.Namespace) -> None:
 
 
 def cmd_sample(ns: argparse.Namespace) -> None:
-    print(workflow.sample(Path(ns.run), ns.n, Path(ns.out), ns.seed, ns.set))
+    written = workflow.sample(Path(ns.run), ns.n, Path(ns.out), ns.seed, ns.set)
+    if written.suffix == ".txt":  # a text sample (an NPI's call tree) is shown as well
+        print(written.read_text().rstrip())
+    print(written)
+
+
+def sampling_flags(unknown: list[str]) -> list[str] | None:
+    """`genlab sample`'s extra flags as --set items: `--task add --input 12,34` sets the model's
+    sampling options sample_task and sample_input. None if `unknown` is not such flags."""
+    items, i = [], 0
+    while i < len(unknown):
+        flag, eq, value = unknown[i].partition("=")
+        if not flag.startswith("--") or len(flag) < 3:
+            return None
+        if not eq:
+            if i + 1 >= len(unknown) or unknown[i + 1].startswith("--"):
+                return None
+            value, i = unknown[i + 1], i + 1
+        items.append(f"sample_{flag[2:].replace('-', '_')}={value}")
+        i += 1
+    return items
 
 
 def cmd_latent(ns: argparse.Namespace) -> None:
@@ -225,7 +245,8 @@ def build_parser(model: str | None = None) -> argparse.ArgumentParser:
     s.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE",
         help="a sampling option of the run's model, e.g. guidance=2 or sample_seconds=1 "
-        "(WaveNet); options that change the network are refused",
+        "(WaveNet); options that change the network are refused. A sample_* option is also a "
+        "flag of its own: --task add --input 12,345 (NPI) sets sample_task and sample_input",
     )  # fmt: skip
     s.set_defaults(fn=cmd_sample)
 
@@ -356,6 +377,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"genlab: error: {e}", file=sys.stderr)
         return 2
     ns, unknown = parser.parse_known_args(argv)
+    extra = sampling_flags(unknown) if unknown and ns.fn is cmd_sample else None
+    if extra is not None:
+        ns.set, unknown = [*ns.set, *extra], []
     if unknown:
         where = f"genlab train {model}" if model else f"genlab {argv[0]}"
         print(f"genlab: error: unrecognized arguments: {' '.join(unknown)} (see `{where} --help` "

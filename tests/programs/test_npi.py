@@ -142,14 +142,20 @@ def test_sample_prints_the_call_tree_and_refuses_bad_input(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", "npi", "--tasks", "add", "--steps", "2", "--out", str(run), *TINY]) == 0
     out = tmp_path / "trace.txt"
-    assert main(["sample", str(run), "--out", str(out), "--set", "sample_input=12,345"]) == 0
+    capsys.readouterr()
+    assert main(["sample", str(run), "--out", str(out), "--task", "add", "--input", "12,345"]) == 0
     first = out.read_text().splitlines()[0]
     assert first.startswith("add: 12 + 345 -> ") and ("right" in first or "wrong" in first)
+    printed = capsys.readouterr().out
+    assert printed.startswith(out.read_text().rstrip()) and "\nADD\n" in printed  # the tree
+    assert main(["sample", str(run), "--out", str(out), "--set", "sample_input=12,345"]) == 0
     for bad in ("12,abc", "-3,4", "1,2,3", "9" * 300 + ",1"):
         capsys.readouterr()
-        code = main(["sample", str(run), "--out", str(out), "--set", f"sample_input={bad}"])
+        code = main(["sample", str(run), "--out", str(out), "--input", bad])
         err = capsys.readouterr().err.strip().splitlines()
         assert code == 2 and len(err) == 1 and "sample_input" in err[0], (bad, err)
+    assert main(["sample", str(run), "--out", str(out), "--tsk", "add"]) == 2  # no such option
+    assert "sample_tsk" in capsys.readouterr().err
     assert main(["eval", str(run), "--n", "2", "--json"]) == 0
 
 

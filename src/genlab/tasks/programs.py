@@ -129,7 +129,7 @@ def _only(options: NPIConfig, task: str) -> NPIConfig:
 
 @torch.no_grad()
 def sample_trace(model: NPI, options: NPIConfig, n: int, out: Path, seed: int = 0) -> Path:
-    """`genlab sample RUN --out trace.txt [--set sample_task=add --set sample_input=12,345]`:
+    """`genlab sample RUN --out trace.txt [--task add --input 12,345]`:
     the network's execution of one problem as an indented call tree and the answer, and beside
     it (trace.gif) the pad after every ACT, its pointers' cells shaded."""
     task, pad = options.sample_task, None
