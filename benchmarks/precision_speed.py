@@ -15,6 +15,7 @@ size can be chosen by what a step costs (a wider network, a bigger kernel, a big
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 
@@ -23,12 +24,13 @@ import torch
 from common import parse_set
 from genlab.tasks.registry import get_model
 from genlab.train.config import TrainConfig
-from genlab.train.loop import gradient_step, laid_out_for, make_state
+from genlab.train.loop import laid_out_for
 
 
 def random_batch(model: str, options: object, batch_size: int) -> dict[str, torch.Tensor]:
-    if model in ("vae", "ae"):
-        return {"x": torch.randint(2, (batch_size, 1, 28, 28)).float()}
+    if model in ("vae", "ae", "pixelvae", "dcgan", "wgan", "wgan_gp"):
+        return {"x": torch.randint(2, (batch_size, 1, 28, 28)).float(),
+                "y": torch.randint(10, (batch_size,))}  # fmt: skip
     if model in ("glow", "realnvp"):
         return {"x": torch.randint(256, (batch_size, 1, 28, 28)) / 256.0}
     if model in ("pixelcnn", "gated_pixelcnn"):
@@ -42,17 +44,27 @@ def random_batch(model: str, options: object, batch_size: int) -> dict[str, torc
 
 
 def seconds_per_step(
-    model: str, precision: str, steps: int, overrides: dict, batch_size: int, compile: bool = False
+    model: str,
+    precision: str,
+    steps: int,
+    overrides: dict,
+    batch_size: int,
+    compile: bool = False,
+    channels_last: bool | None = None,
 ) -> float:
     """Seconds per gradient step of `model` with its options changed by `overrides` (after two
-    warm-up steps, which include compiling with `compile`)."""
+    warm-up steps, which include compiling with `compile`), its weights laid out as `genlab
+    train` lays them out, or channels-last or not as `channels_last` says."""
     entry = get_model(model)
     options = entry.options(**overrides)
     cfg = TrainConfig(**{**entry.train_defaults, "precision": precision, "batch_size": batch_size})
     torch.manual_seed(0)
     net = laid_out_for(entry.build(options), precision)
-    state = make_state(net, cfg)
-    step = gradient_step(cfg.grad_clip, precision, compile)
+    if channels_last is not None:
+        layout = torch.channels_last if channels_last else torch.contiguous_format
+        net = net.to(memory_format=layout)
+    state = entry.make_state(net, cfg)
+    step = entry.make_step(dataclasses.replace(cfg, compile=compile))
     batch = random_batch(model, options, cfg.batch_size)
     for _ in range(2):
         step(state, batch)

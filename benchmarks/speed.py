@@ -1,6 +1,6 @@
 """Is genlab fast by default? (issue 43) One JSON line, parts chosen with --parts:
 
-    python benchmarks/speed.py [--parts steps,peak,concurrent,vae5] [--models vae,glow,gated_pixelcnn]
+    python benchmarks/speed.py [--parts steps,layout,peak,concurrent,vae5] [--models vae,glow,gated_pixelcnn]
                                [--steps 5] [--minutes 2] [--dir runs/bench-speed]
 
 steps       seconds per training step of each model at its default options and batch: today's
@@ -12,6 +12,8 @@ peak        the fp32 matrix-product peak of this CPU (2048^2 products, all cores
             peak its default step reaches.
 concurrent  one default `genlab train vae` alone for --minutes, then two at once: steps/s of each
             against alone (subprocesses, as a user runs them).
+layout      seconds per float32 step of each model (--layout-models) with its convolution
+            weights contiguous and channels-last: should float32 use channels-last too?
 vae5        the README's first command: `genlab train vae --minutes 5`, then `genlab eval --k 100`.
 
 Run it on an otherwise idle machine; `uptime` is recorded beside the figures.
@@ -65,6 +67,19 @@ def step_times(models: list[str], steps: int) -> dict:
         gain = timed["auto"] - timed["auto_compiled"]  # seconds saved per step
         row["compile_payback_min"] = round(timed["compile_s"] / gain / 60, 1) if gain > 0 else None
         out[model] = row
+    return out
+
+
+def layouts(models: list[str], steps: int) -> dict:
+    out = {}
+    for model in models:
+        entry = get_model(model)
+        batch = TrainConfig(**entry.train_defaults).batch_size
+        timed = {name: min(seconds_per_step(model, "fp32", steps, {}, batch, channels_last=last)
+                           for _ in range(2))
+                 for name, last in (("contiguous", False), ("channels_last", True))}  # fmt: skip
+        out[model] = {f"{k}_step_s": round(v, 4) for k, v in timed.items()}
+        out[model]["channels_last_speedup"] = round(timed["contiguous"] / timed["channels_last"], 2)
     return out
 
 
@@ -152,18 +167,25 @@ def vae5(root: Path) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    p.add_argument("--parts", default="steps,peak,concurrent,vae5")
+    p.add_argument("--parts", default="steps,layout,peak,concurrent,vae5")
     p.add_argument("--models", default="vae,glow,gated_pixelcnn")
     p.add_argument("--steps", type=int, default=5, help="timed steps per round")
+    p.add_argument("--layout-models", default="vae,dcgan,pixelvae,glow,gated_pixelcnn")
     p.add_argument("--minutes", type=float, default=2.0, help="per training in 'concurrent'")
     p.add_argument("--dir", default="runs/bench-speed")
+    p.add_argument("--threads", type=int, default=None, help="steps, layout, peak (default: all)")
     args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     root = Path(args.dir)
     root.mkdir(parents=True, exist_ok=True)
-    report: dict = {"benchmark": "speed", "uptime_before": uptime(), "cpus": os.cpu_count()}
+    report: dict = {"benchmark": "speed", "uptime_before": uptime(), "cpus": os.cpu_count(),
+                    "threads": torch.get_num_threads()}  # fmt: skip
     parts = args.parts.split(",")
     if "steps" in parts:
         report["steps"] = step_times(args.models.split(","), args.steps)
+    if "layout" in parts:
+        report["layout"] = layouts(args.layout_models.split(","), args.steps)
     if "peak" in parts:
         report["peak"] = peak(args.steps)
     if "concurrent" in parts:

@@ -117,8 +117,8 @@ def resolved(entry: ModelEntry, cfg: TrainConfig, native: bool | None = None) ->
     native = hardware.native_bf16() if native is None else native
     precision, why = hardware.choose_precision("auto", entry.bf16, native)
     if dist.rank() == 0:
-        print(f"genlab: precision {precision} ({why}; --precision fp32|bf16 to choose)",
-              file=sys.stderr)  # fmt: skip
+        hint = "; --precision fp32|bf16 to choose" if entry.bf16 else ""
+        print(f"genlab: precision {precision} ({why}{hint})", file=sys.stderr)
     return dataclasses.replace(cfg, precision=precision)
 
 
