@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 import torch
 
 from genlab.tasks.registry import MODELS
-from genlab.tasks.training import resolved
+from genlab.tasks.training import RunSpec, resolved, train
 from genlab.train import hardware
 from genlab.train.config import TrainConfig
 from genlab.train.hardware import CpuSample, choose_precision, fair_threads, others_busy
@@ -103,3 +104,12 @@ def test_the_governor_lowers_and_restores_threads_and_says_so(monkeypatch, capsy
 def test_the_counters_are_read_from_proc():
     sample = hardware.sample_cpu()
     assert sample.busy >= sample.own >= 0 and hardware.usable_cpus() >= 1
+
+
+def test_config_json_keeps_the_precision_auto_chose(data_root, tmp_path, monkeypatch):
+    monkeypatch.setattr(hardware, "native_bf16", lambda flags=None: False)
+    entry = next(e for e in MODELS.values() if e.bf16 and e.name == "vae")
+    spec = RunSpec(entry=entry, data="mnist", options=entry.options(latent_dim=2, channels=4,
+                   hidden=8), train=TrainConfig(steps=1, batch_size=4), run_dir=tmp_path)  # fmt: skip
+    train(spec, progress=False)
+    assert json.loads((tmp_path / "config.json").read_text())["train"]["precision"] == "fp32"

@@ -84,7 +84,8 @@ def train(spec: RunSpec, progress: bool = True) -> FitResult:
 def _train(spec: RunSpec, progress: bool) -> FitResult:
     """Lock the run directory (rank 0), build everything, and only then write config.json and
     hand over to the loop: a run whose options, data or model fail leaves no config behind."""
-    entry, cfg, run_dir = spec.entry, resolved(spec.entry, spec.train), Path(spec.run_dir)
+    spec = dataclasses.replace(spec, train=resolved(spec.entry, spec.train))  # kept as chosen
+    entry, cfg, run_dir = spec.entry, spec.train, Path(spec.run_dir)
     with contextlib.ExitStack() as stack:
         if dist.rank() == 0:
             stack.enter_context(exclusive(run_dir))  # a second trainer is refused here
