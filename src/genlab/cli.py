@@ -366,26 +366,28 @@ def add_worldmodels(sub) -> None:
         p.set_defaults(fn=cmd_worldmodels)
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+def parse(argv: list[str]) -> argparse.Namespace:
+    """argv -> the namespace of its command (argparse exits on malformed flags); GenlabError
+    for an unknown model or unknown arguments (`genlab sample` takes its model's sample_*
+    options as flags)."""
     model = (
         argv[1] if len(argv) >= 2 and argv[0] == "train" and not argv[1].startswith("-") else None
     )
-    try:
-        parser = build_parser(model)
-    except GenlabError as e:  # an unknown model name
-        print(f"genlab: error: {e}", file=sys.stderr)
-        return 2
-    ns, unknown = parser.parse_known_args(argv)
+    ns, unknown = build_parser(model).parse_known_args(argv)
     extra = sampling_flags(unknown) if unknown and ns.fn is cmd_sample else None
     if extra is not None:
         ns.set, unknown = [*ns.set, *extra], []
     if unknown:
         where = f"genlab train {model}" if model else f"genlab {argv[0]}"
-        print(f"genlab: error: unrecognized arguments: {' '.join(unknown)} (see `{where} --help` "
-              "for the options)", file=sys.stderr)  # fmt: skip
-        return 2
+        raise GenlabError(f"unrecognized arguments: {' '.join(unknown)} (see `{where} --help` "
+                          "for the options)")  # fmt: skip
+    return ns
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     try:
+        ns = parse(argv)
         return ns.fn(ns) or 0
     except GenlabError as e:
         print(f"genlab: error: {e}", file=sys.stderr)
