@@ -5,7 +5,9 @@
 
 steps       seconds per training step of each model at its default options and batch: today's
             default (fp32, eager), the new default (`--precision auto`), and auto compiled
-            (`--compile`), with the compile time and the minutes after which compiling has paid
+            (`--compile`), with the compile time (the compiled rounds' time beyond their steps:
+            forward and backward compiled, plus building the model) and the minutes after which
+            compiling has paid
             back (two rounds each, the faster kept; random inputs; all cores).
 peak        the fp32 matrix-product peak of this CPU (2048^2 products, all cores), Glow's FLOPs
             per training step counted in fp32 (torch.utils.flop_counter) and the fraction of the

@@ -116,8 +116,9 @@ def optimizer_update(
 
 def loss_function(compile: bool = False) -> Callable[[nn.Module, dict], dict]:
     """`(model, batch) -> model.loss(batch)`; with `compile`, through `torch.compile(model.loss)`
-    (inductor), compiled on the first call, whose time is printed (it includes that call's
-    forward pass). The compiled function is kept per model."""
+    (inductor), compiled on the first call, whose time is printed (the forward's compilation and
+    that call's forward pass; AOTAutograd compiles the backward at the first backward). The
+    compiled function is kept per model."""
     if not compile:
         return lambda model, batch: model.loss(batch)
     compiled: dict[int, Callable] = {}
@@ -130,8 +131,8 @@ def loss_function(compile: bool = False) -> Callable[[nn.Module, dict], dict]:
         start = time.perf_counter()
         out = fn(batch)
         if dist.rank() == 0:
-            print(f"genlab: compiled the loss in {time.perf_counter() - start:.1f} s "
-                  "(the first step; --no-compile skips it)", file=sys.stderr)  # fmt: skip
+            print(f"genlab: compiled the loss's forward in {time.perf_counter() - start:.1f} s "
+                  "(its backward compiles in this first step's backward)", file=sys.stderr)  # fmt: skip
         return out
 
     return loss
