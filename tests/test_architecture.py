@@ -53,3 +53,14 @@ def test_tests_mirror_the_package():
             assert test.name in top, f"{test.name} belongs in the tests folder of what it tests"
         else:
             assert folder[0] in parts | {"benchmarks"}, f"tests/{folder[0]} mirrors no package"
+
+
+def test_the_cli_imports_without_the_rl_extra():
+    """The README's first command installs genlab without extras: importing the CLI must not
+    pull in what only the rl extra brings (Box2D, pygame), which a world-models module uses."""
+    import subprocess
+    import sys
+
+    code = "import sys, genlab.cli; print(sorted({'Box2D', 'pygame'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -25,7 +25,6 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from genlab.agents.world_models.road import draw_road_fast
 from genlab.data.carracing import Episode, episode_path, save_episode
 from genlab.errors import DataError
 
@@ -60,6 +59,9 @@ def play(seed: int, max_steps: int = 1000, policy=None, patience: int = 0) -> Ep
     """One episode of CarRacing with `policy(observation frame (64, 64, 3)) -> action` or, if
     None, brownian actions drawn from `seed`. `patience` > 0 ends it (not terminated) after that
     many steps in a row without positive reward."""
+    # Box2D and pygame come with the rl extra: imported here, so `genlab` itself runs without it
+    from genlab.agents.world_models.road import draw_road_fast
+
     env = gym.make(ENV_ID, max_episode_steps=max_steps)
     draw_road_fast(env)  # the same pixels, ~1.8x the steps/s (benchmarks/carracing_render.py)
     try:
