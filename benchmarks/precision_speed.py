@@ -22,12 +22,32 @@ import time
 import torch
 
 from common import parse_set
+from genlab.agents.impala.acting import empty_trajectory
+from genlab.agents.trajectory import Trajectory
 from genlab.tasks.registry import get_model
 from genlab.train.config import TrainConfig
 from genlab.train.loop import laid_out_for
 
 
-def random_batch(model: str, options: object, batch_size: int) -> dict[str, torch.Tensor]:
+def random_trajectory(net, options: object, envs: int) -> Trajectory:
+    """`envs` unrolls of random observations and actions for an agent's learner, every episode
+    ending at the last step (so SPIRAL's critic has finished canvases to judge)."""
+    g = torch.Generator().manual_seed(0)
+    keep = getattr(options, "keep_final_obs", False)
+    batch = empty_trajectory(net.net, options.unroll, envs, final_obs=keep)
+    high = 256 if batch.obs.dtype == torch.uint8 else 2
+    batch.obs.copy_(torch.randint(high, batch.obs.shape, generator=g))
+    for i, n in enumerate(net.net.spec.action_sizes):
+        batch.action[..., i] = torch.randint(n, batch.action.shape[:2], generator=g)
+    batch.first[0] = True
+    batch.terminated[-1] = True
+    if batch.final_obs is not None:
+        batch.final_obs.copy_(torch.randint(high, batch.final_obs.shape, generator=g))
+    batch.reward.copy_(torch.rand(batch.reward.shape, generator=g))
+    return batch
+
+
+def random_batch(model: str, options: object, batch_size: int, net=None):
     if model in ("vae", "ae", "pixelvae", "dcgan", "wgan", "wgan_gp"):
         return {"x": torch.randint(2, (batch_size, 1, 28, 28)).float(),
                 "y": torch.randint(10, (batch_size,))}  # fmt: skip
@@ -40,6 +60,8 @@ def random_batch(model: str, options: object, batch_size: int) -> dict[str, torc
         return {"x": x, "mask": torch.ones_like(x, dtype=torch.bool),
                 "speaker": torch.zeros(batch_size, dtype=torch.long),
                 "digit": torch.zeros(batch_size, dtype=torch.long)}  # fmt: skip
+    if model in ("impala", "a2c", "spiral"):
+        return random_trajectory(net, options, batch_size)
     raise SystemExit(f"no random batch for '{model}'")
 
 
@@ -65,7 +87,7 @@ def seconds_per_step(
         net = net.to(memory_format=layout)
     state = entry.make_state(net, cfg)
     step = entry.make_step(dataclasses.replace(cfg, compile=compile))
-    batch = random_batch(model, options, cfg.batch_size)
+    batch = random_batch(model, options, cfg.batch_size, net)
     for _ in range(2):
         step(state, batch)
     start = time.perf_counter()

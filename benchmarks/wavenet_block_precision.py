@@ -10,18 +10,87 @@ layout bf16 training gives 2-d models), `matmul` (the taps concatenated, one mat
 `convs_only` and `gate_only` split the block's time between its two convolutions and its
 tanh-sigmoid gate. One JSON line of milliseconds per forward + backward (best of three
 rounds of --repeats).
+
+`--whole` instead times the whole default WaveNet's training step (`genlab train wavenet`'s
+batch and crop, random codes) as genlab runs it (1-d) and with every convolution run as a 2-d
+channels-last one on activations kept (B, C, 1, T) channels-last from the embedding to the
+head, in float32 and bf16: seconds per step, best of two rounds; the two forms' outputs are
+checked equal first. It decides whether genlab should switch WaveNet to 2-d layouts (issue 43).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import time
 
 import torch
 import torch.nn.functional as F
 
+from genlab.nn.gates import gated_activation
+from genlab.tasks.registry import get_model
+from genlab.train.config import TrainConfig
+
 B, C, G, S, T, D = 8, 32, 32, 64, 6000, 64
+CL = torch.channels_last
+
+
+def conv2d(conv: torch.nn.Conv1d, x: torch.Tensor, left: int = 0) -> torch.Tensor:
+    """A 1-d convolution's weights applied to x (B, C, 1, T) as a 2-d channels-last one."""
+    w = conv.weight.unsqueeze(2).contiguous(memory_format=CL)  # (O, I, 1, k)
+    return F.conv2d(F.pad(x, (left, 0)), w, conv.bias, dilation=(1, conv.dilation[0]))
+
+
+def from_embedding_2d(net, e: torch.Tensor, g: torch.Tensor | None) -> torch.Tensor:
+    """WaveNet.from_embedding with (B, C, 1, T) channels-last activations throughout."""
+    h = conv2d(net.input, F.pad(e, (1, -1))[:, :, None, :].contiguous(memory_format=CL), 1)
+    skip = 0
+    for blk in net.blocks:
+        z = conv2d(blk.conv, h, blk.conv.left)
+        bias = blk.cond_bias(g)
+        if bias is not None:
+            z = z + (bias[:, :, None, :] if bias.dim() == 3 else bias[:, :, None, None])
+        out = conv2d(blk.out, gated_activation(z, blk.gate))
+        h, skip = h + out[:, : blk.channels], skip + out[:, blk.channels :]
+    return conv2d(net.head2, F.relu(conv2d(net.head1, F.relu(skip))))[:, :, 0, :]
+
+
+def whole_model(steps: int = 4) -> dict:
+    """Seconds per default WaveNet training step, 1-d against 2-d channels-last."""
+    from precision_speed import random_batch
+
+    entry = get_model("wavenet")
+    options = entry.options()
+    check = entry.build(options).eval()
+    batch = random_batch("wavenet", options, 2)
+    with torch.no_grad():
+        one_d = check(batch["x"][:, :500], batch["speaker"], batch["digit"])
+        check.from_embedding = functools.partial(from_embedding_2d, check)
+        two_d = check(batch["x"][:, :500], batch["speaker"], batch["digit"])
+    assert (one_d - two_d).abs().max() < 1e-4, "the 2-d form computes something else"
+
+    def seconds(precision: str, two: bool) -> float:
+        cfg = TrainConfig(**{**entry.train_defaults, "precision": precision})
+        torch.manual_seed(0)
+        net = entry.build(options)
+        if two:
+            net.from_embedding = functools.partial(from_embedding_2d, net)
+        state, step = entry.make_state(net, cfg), entry.make_step(cfg)
+        data = random_batch("wavenet", options, cfg.batch_size)
+        for _ in range(2):
+            step(state, data)
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            step(state, data)
+        return (time.perf_counter() - t0) / steps
+
+    report = {}
+    for precision in ("fp32", "bf16"):
+        one, two = (min(seconds(precision, t) for _ in range(2)) for t in (False, True))
+        report[precision] = {"conv1d_step_s": round(one, 3), "conv2d_channels_last_step_s":
+                             round(two, 3), "speedup": round(one / two, 2)}  # fmt: skip
+    return report
 
 
 def main() -> None:
@@ -29,8 +98,13 @@ def main() -> None:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=10)
+    p.add_argument("--whole", action="store_true", help="time the whole model's training step")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
+    if args.whole:
+        report = {"whole_model": whole_model(), "threads": args.threads}
+        print(json.dumps({**report, "date": time.strftime("%Y-%m-%d")}))
+        return
     torch.manual_seed(0)
     x = torch.randn(B, C, T, requires_grad=True)
     w = torch.randn(2 * G, C, 2, requires_grad=True)

@@ -20,7 +20,7 @@ from gymnasium.utils.env_checker import check_env
 from contracts import genlab_process
 from genlab.agents.impala.acting import Actor, empty_trajectory
 from genlab.agents.impala.agent import ImpalaAgent
-from genlab.agents.impala.backends import InlineSource, LocalSource
+from genlab.agents.impala.backends import InlineSource, LocalSource, flat_weights
 from genlab.agents.impala.config import A2CConfig, ImpalaConfig
 from genlab.agents.impala.evaluation import evaluate_agent
 from genlab.agents.impala.learning import actor_critic_loss
@@ -343,3 +343,18 @@ def test_trajectories_can_keep_each_ended_episodes_last_observation(monkeypatch)
     assert (batch.obs[1:][ended][:, 1] == 0).all()
     with torch.no_grad():  # the loss ignores the extra field
         assert torch.isfinite(actor_critic_loss(agent.net, batch, cfg)["loss"])
+
+
+def test_the_weights_broadcast_to_actors_are_the_same_in_any_memory_layout():
+    """bf16 training lays convolution weights out channels-last; the learner still sends the
+    actors every weight in order, and an actor's contiguous copy loads them back."""
+    torch.manual_seed(0)
+    learner = ImpalaAgent(ImpalaConfig()).net
+    expected = torch.cat([p.detach().flatten() for p in learner.parameters()])
+    learner.to(memory_format=torch.channels_last)
+    assert any(not p.is_contiguous() for p in learner.parameters())
+    assert torch.equal(flat_weights(learner), expected)
+    actor = ImpalaAgent(ImpalaConfig()).net
+    torch.nn.utils.vector_to_parameters(flat_weights(learner), actor.parameters())
+    assert all(torch.equal(a, b) for a, b in zip(actor.parameters(), learner.parameters(),
+                                                 strict=True))  # fmt: skip

@@ -48,6 +48,7 @@ from genlab.train.config import TrainConfig, doc
 from genlab.train.loop import (
     StepFn,
     TrainState,
+    autocast,
     gradient_step,
     make_state,
     optimizer_update,
@@ -204,14 +205,16 @@ def make_spiral_state(model: SpiralAgent, cfg: TrainConfig) -> TrainState:
 
 def spiral_step(cfg: TrainConfig) -> StepFn:
     """One critic update on the batch's finished canvases (and the replay), then the policy's
-    gradient step with the updated critic's rewards; the canvases then join the replay."""
-    policy_step = gradient_step(cfg.grad_clip)
+    gradient step with the updated critic's rewards; the canvases then join the replay. Both
+    forward passes at `cfg.precision` (the critic's scores come out float32)."""
+    policy_step = gradient_step(cfg.grad_clip, cfg.precision)
 
     def step(state: TrainState, batch: Trajectory) -> dict[str, torch.Tensor]:
         model: SpiralAgent = state.model
         out: dict[str, torch.Tensor] = {}
         if model.cfg.reward == "critic":
-            critic = model.critic_loss(batch)
+            with autocast(cfg.precision):
+                critic = model.critic_loss(batch)
             if critic:
                 optimizer_update(state, "critic", critic["critic_loss"])
                 state.optimizers["critic"].zero_grad(set_to_none=True)  # out of the policy's clip

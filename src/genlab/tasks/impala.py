@@ -57,7 +57,7 @@ ENTRIES = (
         name="spiral", summary="SPIRAL: an IMPALA painter (libmypaint) rewarded by a WGAN-GP "
         "critic", options=SpiralConfig, build=SpiralAgent, datasets=("env",),
         load_data=load_data, batches=train_batches, evaluate=evaluate_painter,
-        make_state=make_spiral_state, make_step=spiral_step,
+        make_state=make_spiral_state, make_step=spiral_step, bf16=True,
         train_defaults={**_AGENT, "lr": 6e-4, "checkpoint_every": 200}, pictures=episode_gifs,
         sample=sample_paintings, frames_per_step=frames_per_step,
     ),

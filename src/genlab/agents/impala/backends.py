@@ -24,7 +24,7 @@ from multiprocessing.connection import wait
 
 import torch
 import torch.multiprocessing as mp
-from torch.nn.utils import parameters_to_vector, vector_to_parameters
+from torch.nn.utils import vector_to_parameters
 
 from genlab.agents.impala.acting import Actor, empty_trajectory
 from genlab.agents.impala.config import ImpalaConfig
@@ -35,6 +35,13 @@ from genlab.errors import ConfigError, GenlabError
 
 SLOTS_PER_ACTOR = 2
 ACTOR_TIMEOUT_S = 120.0
+
+
+def flat_weights(net: torch.nn.Module) -> torch.Tensor:
+    """The parameters as one vector, in `parameters()` order, whatever their memory layout
+    (bf16 training lays convolution weights out channels-last, which `parameters_to_vector`'s
+    views refuse)."""
+    return torch.cat([p.detach().reshape(-1) for p in net.parameters()])
 
 
 def keeps_final_obs(cfg: ImpalaConfig) -> bool:
@@ -144,7 +151,7 @@ class LocalSource:
         n_slots = cfg.actors * SLOTS_PER_ACTOR
         self.slots = [empty_trajectory(net, cfg.unroll, E, keeps_final_obs(cfg)).share_memory_()
                       for _ in range(n_slots)]  # fmt: skip
-        n_params = parameters_to_vector(net.parameters()).numel()
+        n_params = sum(p.numel() for p in net.parameters())
         self.params = torch.zeros(2, n_params).share_memory_()
         self.version = torch.zeros(1, dtype=torch.long).share_memory_()
         self.stats = EpisodeStats(cfg.tasks)
@@ -212,7 +219,7 @@ class LocalSource:
     def _publish(self, step: int) -> None:
         """Weights for learner step `step` into the buffer the actors are not reading."""
         with torch.no_grad():
-            self.params[step % 2].copy_(parameters_to_vector(self.net.parameters()))
+            self.params[step % 2].copy_(flat_weights(self.net))
         self.version[0] = step
 
     def _collect(self) -> None:

@@ -19,7 +19,7 @@ from genlab.agents.trajectory import Trajectory
 def _recompute(net: AgentNet, batch: Trajectory):
     features, _ = net.core(batch.obs, batch.first, batch.core_state)  # (T+1, B, F)
     T, B = batch.reward.shape
-    values = net.values(features)  # (T+1, B)
+    values = net.values(features).float()  # (T+1, B); float32 even under bf16 autocast
     logp, entropy = net.heads.evaluate(
         features[:T].reshape(T * B, -1), batch.action.reshape(T * B, -1)
     )
