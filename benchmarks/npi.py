@@ -3,7 +3,7 @@ then MAX learned with that core frozen; accuracy of the network's own programs o
 at the training lengths and far beyond them.
 
     python benchmarks/npi.py [--dir runs/bench-npi] [--minutes 25] [--multi-minutes 65]
-                             [--max-minutes 15]
+                             [--max-minutes 15] [--max-lr 0.01]
                              [--parts add,sort,multi,max,seq2seq] [--n 50] [--threads 1]
 
 Each part trains into DIR/PART (an existing run is reused, not retrained: delete it to redo)
@@ -29,7 +29,7 @@ from genlab.viz.curves import save_curves
 from genlab.workflow import evaluate
 
 PARTS = {"add": {"tasks": "add"}, "sort": {"tasks": "sort"}, "multi": {"tasks": "add,sort"},
-         "max": {"tasks": "max", "freeze_core": True}, "seq2seq": {"tasks": "add,sort"}}  # fmt: skip
+         "max": {"new_program": "max", "freeze_core": True}, "seq2seq": {"tasks": "add,sort"}}  # fmt: skip
 
 
 def main() -> None:
@@ -39,6 +39,8 @@ def main() -> None:
     p.add_argument("--minutes", type=float, default=25.0, help="add, sort and seq2seq, each")
     p.add_argument("--multi-minutes", type=float, default=65.0, help="add and sort on one core")
     p.add_argument("--max-minutes", type=float, default=15.0, help="for MAX, core frozen")
+    p.add_argument("--max-lr", type=float, default=1e-2, help="for MAX: only 2 embeddings and "
+                   "2 keys learn")  # fmt: skip
     p.add_argument("--parts", default="add,sort,multi,max,seq2seq")
     p.add_argument("--n", type=int, default=50, help="problems per length in evaluation")
     p.add_argument("--threads", type=int, default=1)
@@ -49,7 +51,7 @@ def main() -> None:
         run, entry = root / part, get_model("seq2seq" if part == "seq2seq" else "npi")
         if not (run / "checkpoint.pt").is_file():
             minutes = {"max": args.max_minutes, "multi": args.multi_minutes}.get(part, args.minutes)
-            init = {"init_from": str(root / "multi")} if part == "max" else {}
+            init = {"init_from": str(root / "multi"), "lr": args.max_lr} if part == "max" else {}
             cfg = TrainConfig(**{**entry.train_defaults, "minutes": minutes,
                                  "threads": args.threads, **init})  # fmt: skip
             options = entry.options(**PARTS[part])

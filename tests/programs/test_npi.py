@@ -4,6 +4,8 @@ frozen core that stays bit-identical while MAX is learned, and clean errors from
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -138,6 +140,28 @@ def test_learning_max_with_a_frozen_core_leaves_every_other_weight_bit_identical
     assert changed == {"new_embedding", "new_keys"}
 
 
+def test_a_frozen_core_s_loss_averages_the_new_programs_steps_apart_from_the_old_ones():
+    """MAX's and RJMP's own steps are a few percent of a MAX trace: with the core frozen, their
+    mean and the old programs' mean count alike (each computed as if batched alone)."""
+    torch.manual_seed(0)
+    model = NPI(NPIConfig(tasks="max", hidden=16, state_dim=16, freeze_core=True))
+    segments = [s for seed in range(3)
+                for s in trace("max", make_pad("max", 6, np.random.default_rng(seed)))]  # fmt: skip
+    is_new = [PROGRAMS[s.program] in ("MAX", "RJMP") for s in segments]
+    new = [s for s, n in zip(segments, is_new, strict=True) if n]
+    old = [s for s, n in zip(segments, is_new, strict=True) if not n]
+    assert 0 < len(new) < len(old)
+    ours, others = (model.teacher_forced(segment_batch(part)) for part in (new, old))
+    balanced = model.loss(segment_batch(segments))
+    assert torch.allclose(balanced["loss"], ours["loss"] + others["loss"], rtol=1e-5)
+    assert torch.allclose(balanced["call_accuracy"], ours["call_accuracy"])
+    assert not torch.allclose(
+        balanced["loss"], model.teacher_forced(segment_batch(segments))["loss"]
+    )
+    add_only = segment_batch(trace("add", make_pad("add", 3, np.random.default_rng(0))))
+    assert torch.equal(model.loss(add_only)["loss"], model.teacher_forced(add_only)["loss"])
+
+
 def test_sample_prints_the_call_tree_and_refuses_bad_input(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", "npi", "--tasks", "add", "--steps", "2", "--out", str(run), *TINY]) == 0
@@ -181,3 +205,24 @@ def test_the_interpreters_step_by_step_core_equals_the_sequence_core():
             assert end == bool(want[0][t] > 0)
             assert callee == PROGRAMS[int(want[1][t].argmax())]
             assert args == tuple(int(v) for v in want[2][t].argmax(-1))
+
+
+def test_a_new_program_is_added_to_a_frozen_core_from_the_cli(tmp_path, capsys):
+    """The issue's command: `--init-from RUN --new-program max --freeze-core`; the evaluation
+    reports MAX beside the tasks it must not disturb; the flags are checked in one line."""
+    base, added = tmp_path / "base", tmp_path / "max"
+    short = ["--max-digits", "2", "--max-items", "3"]  # a quick evaluation
+    assert main(["train", "npi", "--steps", "2", "--out", str(base), *short, *TINY]) == 0
+    assert main(["train", "npi", "--init-from", str(base), "--new-program", "max",
+                 "--freeze-core", "--steps", "2", "--out", str(added), *short, *TINY]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["eval", str(added), "--n", "2", "--json"]) == 0
+    assert {"add_accuracy", "sort_accuracy", "max_accuracy"} <= json.loads(
+        capsys.readouterr().out).keys()  # fmt: skip
+    for flags, message in ((["--new-program", "max"], "with --freeze-core"),
+                           (["--new-program", "sort", "--freeze-core"], "is max"),
+                           (["--new-program", "max", "--freeze-core", "--tasks", "add"],
+                            "drop --tasks add")):  # fmt: skip
+        code = main(["train", "npi", *flags, "--steps", "1", "--out", str(tmp_path / "x"), *TINY])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and len(err) == 1 and message in err[0], (flags, err)

@@ -45,7 +45,7 @@ ENTRIES = (
             name=name, summary=summary, options=options, build=ImpalaAgent, datasets=("env",),
             load_data=load_data, batches=train_batches, evaluate=evaluate_agent,
             train_defaults={**_AGENT, "checkpoint_every": 500}, pictures=episode_gifs,
-            sample=sample_gif, frames_per_step=frames_per_step,
+            sample=sample_gif, frames_per_step=frames_per_step, bf16=True,
         )
         for name, options, summary in (
             ("impala", ImpalaConfig, "IMPALA: actor/learner with V-trace (MinAtar, Atari, gym)"),

@@ -124,7 +124,7 @@ def accuracy_by_length(task: str, options, n: int, seed: int, right) -> dict:
 
 
 def _only(options: NPIConfig, task: str) -> NPIConfig:
-    return dataclasses.replace(options, tasks=task, freeze_core=False)
+    return dataclasses.replace(options, tasks=task, freeze_core=False, new_program="")
 
 
 @torch.no_grad()
