@@ -1,7 +1,8 @@
 """Is genlab fast by default? (issue 43) One JSON line, parts chosen with --parts:
 
-    python benchmarks/speed.py [--parts steps,layout,peak,concurrent,vae5] [--models vae,glow,gated_pixelcnn]
-                               [--steps 5] [--minutes 2] [--dir runs/bench-speed]
+    python benchmarks/speed.py [--parts steps,layout,peak,concurrent,beside_eval,vae5]
+                               [--models vae,glow,gated_pixelcnn] [--steps 5] [--minutes 2]
+                               [--dir runs/bench-speed]
 
 steps       seconds per training step of each model at its default options and batch: today's
             default (fp32, eager), the new default (`--precision auto`), and auto compiled
@@ -16,6 +17,10 @@ concurrent  one default `genlab train vae` alone for --minutes, then two at once
             against alone (subprocesses, as a user runs them).
 layout      seconds per float32 step of each model (--layout-models) with its convolution
             weights contiguous and channels-last: should float32 use channels-last too?
+beside_eval one default VAE training for --minutes while default `genlab eval --k 100 --n 2000`s
+            of another VAE run follow one another beside it: the training's steps/s and the
+            evaluations' seconds, each against alone (the training alone: `concurrent`'s, or
+            timed here).
 vae5        the README's first command: `genlab train vae --minutes 5`, then `genlab eval --k 100`.
 
 Run it on an otherwise idle machine; `uptime` is recorded beside the figures.
@@ -152,6 +157,49 @@ def concurrent(root: Path, minutes: float) -> dict:
             "pair_ratio": [round(x / alone, 3) for x in pair]}  # fmt: skip
 
 
+def beside_eval(root: Path, minutes: float, alone: float | None) -> dict:
+    """A default VAE training beside back-to-back default evaluations (of `root/judged`, a
+    short VAE run made first), each against alone."""
+    env = {**os.environ, "GENLAB_DATA": os.environ.get("GENLAB_DATA", "../shared/data")}
+    judged, trained = root / "judged", root / "beside-eval"
+    if not (judged / "checkpoint.pt").is_file():
+        subprocess.run(genlab("train", "vae", "--steps", "200", "--quiet", "--out", str(judged)),
+                       env=env, check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+    evaluate = genlab("eval", str(judged), "--k", "100", "--samples", "0", "--n", "2000")
+
+    def timed_eval() -> float:
+        t0 = time.perf_counter()
+        subprocess.run(evaluate, env=env, check=True, stdout=subprocess.DEVNULL)
+        return time.perf_counter() - t0
+
+    eval_alone = timed_eval()
+    if alone is None:
+        subprocess.run(["rm", "-rf", str(root / "alone")], check=True)
+        subprocess.run(genlab("train", "vae", "--minutes", str(minutes), "--quiet", "--out",
+                              str(root / "alone")), env=env, check=True,
+                       stdout=subprocess.DEVNULL)  # fmt: skip
+        alone = steps_per_s(root / "alone")
+    subprocess.run(["rm", "-rf", str(trained)], check=True)
+    training = subprocess.Popen(genlab("train", "vae", "--minutes", str(minutes), "--quiet",
+                                       "--out", str(trained)), env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    evals = []
+    while training.poll() is None:
+        evals.append(timed_eval())
+    notes = training.communicate()[1]
+    if training.returncode:
+        raise SystemExit(f"the training failed: {notes}")
+    beside = steps_per_s(trained)
+    evals = evals[:-1] or evals  # the last one partly ran alone
+    mean_eval = sum(evals) / len(evals)
+    return {"minutes": minutes, "train_alone_steps_per_s": round(alone, 2),
+            "train_beside_eval_steps_per_s": round(beside, 2),
+            "train_ratio": round(beside / alone, 3), "eval_alone_s": round(eval_alone, 1),
+            "eval_beside_training_s": round(mean_eval, 1),
+            "eval_ratio": round(eval_alone / mean_eval, 3), "evals": len(evals),
+            "governor_lines": [line for line in notes.splitlines() if "thread" in line]}  # fmt: skip
+
+
 def vae5(root: Path) -> dict:
     run = root / "vae-mnist"
     subprocess.run(["rm", "-rf", str(run)], check=True)
@@ -169,7 +217,7 @@ def vae5(root: Path) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    p.add_argument("--parts", default="steps,layout,peak,concurrent,vae5")
+    p.add_argument("--parts", default="steps,layout,peak,concurrent,beside_eval,vae5")
     p.add_argument("--models", default="vae,glow,gated_pixelcnn")
     p.add_argument("--steps", type=int, default=5, help="timed steps per round")
     p.add_argument("--layout-models", default="vae,dcgan,pixelvae,glow,gated_pixelcnn")
@@ -192,6 +240,9 @@ def main() -> None:
         report["peak"] = peak(args.steps)
     if "concurrent" in parts:
         report["concurrent"] = concurrent(root, args.minutes)
+    if "beside_eval" in parts:
+        alone = report.get("concurrent", {}).get("alone_steps_per_s")
+        report["beside_eval"] = beside_eval(root, args.minutes, alone)
     if "vae5" in parts:
         report["vae5"] = vae5(root)
     report["uptime_after"] = uptime()

@@ -111,7 +111,7 @@ def cmd_train(ns: argparse.Namespace) -> int:
 def cmd_eval(ns: argparse.Namespace) -> None:
     result = workflow.evaluate(
         Path(ns.run), ns.data_dir, k=ns.k, n=ns.n, seed=ns.seed, samples=ns.samples,
-        tasks=ns.tasks, episodes=ns.episodes, write=False,
+        tasks=ns.tasks, episodes=ns.episodes, write=False, threads=ns.threads,
     )  # fmt: skip
     if ns.json:
         print(to_json(result), flush=True)
@@ -213,6 +213,8 @@ def build_parser(model: str | None = None) -> argparse.ArgumentParser:
         "--n", type=at_least(1), default=None, help="evaluate only the first N test images"
     )
     e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--threads", type=at_least(1), default=None,
+                   help="torch CPU threads (default: the cores other processes leave free)")  # fmt: skip
     e.add_argument(
         "--samples",
         type=at_least(0),

@@ -113,3 +113,48 @@ def test_config_json_keeps_the_precision_auto_chose(data_root, tmp_path, monkeyp
                    hidden=8), train=TrainConfig(steps=1, batch_size=4), run_dir=tmp_path)  # fmt: skip
     train(spec, progress=False)
     assert json.loads((tmp_path / "config.json").read_text())["train"]["precision"] == "fp32"
+
+
+def test_an_evaluation_starts_on_the_cores_others_leave_free(monkeypatch):
+    samples = iter([CpuSample(0.0, 0, 0), CpuSample(0.5, 50, 0)])  # 100 ticks/s: others 1 core
+    monkeypatch.setattr(hardware, "ticks_per_s", lambda: 100.0)
+    look = hardware.threads_beside_others(2, cpus=2, sample=lambda: next(samples),
+                                          sleep=lambda s: None)  # fmt: skip
+    assert look == (1, 1.0)
+    idle = iter([CpuSample(0.0, 0, 0), CpuSample(0.5, 10, 10)])  # only this process
+    assert hardware.threads_beside_others(2, cpus=2, sample=lambda: next(idle),
+                                          sleep=lambda s: None) == (2, 0.0)  # fmt: skip
+
+    def unreadable():
+        raise OSError("no /proc")
+
+    assert hardware.threads_beside_others(2, cpus=2, sample=unreadable) == (2, 0.0)
+
+
+def test_eval_steps_down_beside_a_busy_machine_says_so_and_restores_threads(
+    data_root, tmp_path, monkeypatch, capsys
+):
+    from genlab import workflow
+
+    entry = MODELS["vae"]
+    spec = RunSpec(entry=entry, data="mnist", options=entry.options(latent_dim=2, channels=4,
+                   hidden=8), train=TrainConfig(steps=1, batch_size=4), run_dir=tmp_path)  # fmt: skip
+    train(spec, progress=False)
+    seen, real_load = [], workflow.load_run
+
+    def load(run_dir):  # the run's entry, its evaluation noting the threads it runs on
+        loaded, options, model, config = real_load(run_dir)
+        spy = lambda *a, **kw: seen.append(torch.get_num_threads()) or loaded.evaluate(*a, **kw)  # noqa: E731
+        return dataclasses.replace(loaded, evaluate=spy), options, model, config
+
+    monkeypatch.setattr(workflow, "load_run", load)
+    monkeypatch.setattr(hardware, "threads_beside_others", lambda base: (1, 1.2))
+    previous = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        workflow.evaluate(tmp_path, k=2, n=8, samples=0, write=False)
+        assert "other processes use 1.2 of" in capsys.readouterr().err
+        workflow.evaluate(tmp_path, k=2, n=8, samples=0, write=False, threads=2)  # wins
+        assert seen == [1, 2] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(previous)

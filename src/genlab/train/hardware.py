@@ -92,6 +92,26 @@ def fair_threads(base: int, cpus: int, others: float) -> int:
     return max(1, min(base, cpus - int(others + 0.5)))
 
 
+def ticks_per_s() -> float:
+    """The kernel's clock ticks per second, the unit of /proc's CPU times."""
+    return float(os.sysconf("SC_CLK_TCK")) if hasattr(os, "sysconf") else 100.0
+
+
+def threads_beside_others(
+    base: int, cpus: int | None = None, look: float = 0.25, sample=sample_cpu, sleep=time.sleep
+) -> tuple[int, float]:
+    """For a job about to start (an evaluation): `fair_threads` of what other processes use
+    over the next `look` seconds, and that use in cores; `base` where /proc cannot be read."""
+    try:
+        a = sample()
+        sleep(look)
+        b = sample()
+    except (OSError, IndexError, ValueError):
+        return base, 0.0
+    others = others_busy(a, b, ticks_per_s())
+    return fair_threads(base, cpus or usable_cpus(), others), others
+
+
 class ThreadGovernor:
     """Every `every` seconds, set torch's thread count to `fair_threads` of what other
     processes used since the last look; prints one line when it changes the count."""
@@ -100,7 +120,7 @@ class ThreadGovernor:
         self, base: int, every: float = 10.0, cpus: int | None = None, clock=time.monotonic
     ):
         self.base, self.every, self.cpus, self.clock = base, every, cpus or usable_cpus(), clock
-        self.ticks_per_s = float(os.sysconf("SC_CLK_TCK")) if hasattr(os, "sysconf") else 100.0
+        self.ticks_per_s = ticks_per_s()
         try:
             self.last: CpuSample | None = sample_cpu()
         except (OSError, IndexError, ValueError):  # no /proc: leave the threads alone
