@@ -73,15 +73,19 @@ def seconds_per_step(
     batch_size: int,
     compile: bool = False,
     channels_last: bool | None = None,
+    prepare=None,
 ) -> float:
     """Seconds per gradient step of `model` with its options changed by `overrides` (after two
     warm-up steps, which include compiling with `compile`), its weights laid out as `genlab
-    train` lays them out, or channels-last or not as `channels_last` says."""
+    train` lays them out, or channels-last or not as `channels_last` says; `prepare(net)`, if
+    given, changes the built network first (another way of running it)."""
     entry = get_model(model)
     options = entry.options(**overrides)
     cfg = TrainConfig(**{**entry.train_defaults, "precision": precision, "batch_size": batch_size})
     torch.manual_seed(0)
     net = laid_out_for(entry.build(options), precision)
+    if prepare is not None:
+        prepare(net)
     if channels_last is not None:
         layout = torch.channels_last if channels_last else torch.contiguous_format
         net = net.to(memory_format=layout)

@@ -56,9 +56,14 @@ def from_embedding_2d(net, e: torch.Tensor, g: torch.Tensor | None) -> torch.Ten
     return conv2d(net.head2, F.relu(conv2d(net.head1, F.relu(skip))))[:, :, 0, :]
 
 
+def run_2d(net) -> None:
+    """Make a WaveNet run `from_embedding_2d` in place of its own."""
+    net.from_embedding = functools.partial(from_embedding_2d, net)
+
+
 def whole_model(steps: int = 4) -> dict:
     """Seconds per default WaveNet training step, 1-d against 2-d channels-last."""
-    from precision_speed import random_batch
+    from precision_speed import random_batch, seconds_per_step
 
     entry = get_model("wavenet")
     options = entry.options()
@@ -66,24 +71,14 @@ def whole_model(steps: int = 4) -> dict:
     batch = random_batch("wavenet", options, 2)
     with torch.no_grad():
         one_d = check(batch["x"][:, :500], batch["speaker"], batch["digit"])
-        check.from_embedding = functools.partial(from_embedding_2d, check)
+        run_2d(check)
         two_d = check(batch["x"][:, :500], batch["speaker"], batch["digit"])
     assert (one_d - two_d).abs().max() < 1e-4, "the 2-d form computes something else"
 
     def seconds(precision: str, two: bool) -> float:
-        cfg = TrainConfig(**{**entry.train_defaults, "precision": precision})
-        torch.manual_seed(0)
-        net = entry.build(options)
-        if two:
-            net.from_embedding = functools.partial(from_embedding_2d, net)
-        state, step = entry.make_state(net, cfg), entry.make_step(cfg)
-        data = random_batch("wavenet", options, cfg.batch_size)
-        for _ in range(2):
-            step(state, data)
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            step(state, data)
-        return (time.perf_counter() - t0) / steps
+        batch_size = TrainConfig(**entry.train_defaults).batch_size
+        return seconds_per_step("wavenet", precision, steps, {}, batch_size,
+                                prepare=run_2d if two else None)  # fmt: skip
 
     report = {}
     for precision in ("fp32", "bf16"):

@@ -55,6 +55,29 @@ def check_seeded_runs_identical(
     assert run() == run()
 
 
+def check_bf16_metrics_near_fp32(
+    model: nn.Module, metrics: Callable[[], dict[str, torch.Tensor]], rel: float, atol: float
+) -> dict[str, dict[str, torch.Tensor]]:
+    """`metrics()` in float32 and under bf16 autocast: the model's 2-d convolutions ran in both
+    formats, every bf16 metric came out float32, and each is within `rel` of its float32 value
+    plus `atol`. Returns both sets of metrics, by precision."""
+    from genlab.train.loop import autocast
+
+    formats: set[torch.dtype] = set()
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            m.register_forward_hook(lambda mod, inp, out: formats.add(out.dtype))
+    values = {}
+    for precision in ("fp32", "bf16"):
+        with autocast(precision):
+            values[precision] = metrics()
+    assert formats == {torch.float32, torch.bfloat16}
+    assert {k: v.dtype for k, v in values["bf16"].items() if v.dtype != torch.float32} == {}
+    for k, full in values["fp32"].items():
+        assert abs(values["bf16"][k].item() - full.item()) < rel * abs(full.item()) + atol, k
+    return values
+
+
 def genlab_process(*args: object, **kw) -> subprocess.Popen:
     """`genlab ARGS...` as a child process (for signals and timing), output captured as text."""
     exe = Path(sys.executable).parent / "genlab"
