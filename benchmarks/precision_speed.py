@@ -29,15 +29,15 @@ from genlab.train.config import TrainConfig
 from genlab.train.loop import laid_out_for
 
 
-def random_trajectory(net, options: object, envs: int) -> Trajectory:
+def random_trajectory(agent, options: object, envs: int) -> Trajectory:
     """`envs` unrolls of random observations and actions for an agent's learner, every episode
     ending at the last step (so SPIRAL's critic has finished canvases to judge)."""
     g = torch.Generator().manual_seed(0)
     keep = getattr(options, "keep_final_obs", False)
-    batch = empty_trajectory(net.net, options.unroll, envs, final_obs=keep)
+    batch = empty_trajectory(agent.net, options.unroll, envs, final_obs=keep)
     high = 256 if batch.obs.dtype == torch.uint8 else 2
     batch.obs.copy_(torch.randint(high, batch.obs.shape, generator=g))
-    for i, n in enumerate(net.net.spec.action_sizes):
+    for i, n in enumerate(agent.net.spec.action_sizes):
         batch.action[..., i] = torch.randint(n, batch.action.shape[:2], generator=g)
     batch.first[0] = True
     batch.terminated[-1] = True

@@ -75,8 +75,9 @@ def whole_model(steps: int = 4) -> dict:
         two_d = check(batch["x"][:, :500], batch["speaker"], batch["digit"])
     assert (one_d - two_d).abs().max() < 1e-4, "the 2-d form computes something else"
 
+    batch_size = TrainConfig(**entry.train_defaults).batch_size
+
     def seconds(precision: str, two: bool) -> float:
-        batch_size = TrainConfig(**entry.train_defaults).batch_size
         return seconds_per_step("wavenet", precision, steps, {}, batch_size,
                                 prepare=run_2d if two else None)  # fmt: skip
 

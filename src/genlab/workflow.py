@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import sys
 from pathlib import Path
 
 import torch
@@ -168,16 +167,18 @@ def evaluate(
     their environments.
     """
     for name, value, least in (("k", k, 1), ("n", n or 1, 1), ("samples", samples, 0),
-                               ("tasks", tasks, 1), ("episodes", episodes, 1)):  # fmt: skip
+                               ("tasks", tasks, 1), ("episodes", episodes, 1),
+                               ("threads", threads or 1, 1)):  # fmt: skip
         if value < least:
             raise ConfigError(f"--{name} must be >= {least}, got {value}")
-    if threads is not None and threads < 1:
-        raise ConfigError(f"--threads must be >= 1, got {threads}")
     entry, options, model, config = load_run(run_dir)
     dataset = entry.load_data(config["data"], data_dir, options)
     quality = entry.can_sample and samples > 0 and config["data"] == "mnist"
     previous = torch.get_num_threads()
-    torch.set_num_threads(threads or evaluation_threads(previous))
+    if threads:
+        torch.set_num_threads(threads)
+    else:  # beside a training, both cores each: evaluation 0.58x of alone, training 0.43x
+        hardware.start_fair(previous, "evaluating")
     try:
         net = feature_net(data_dir) if quality else None  # may train it: outside no_grad
         with torch.no_grad():
@@ -193,18 +194,6 @@ def evaluate(
     if write:
         write_eval(run_dir, result)
     return result
-
-
-def evaluation_threads(base: int) -> int:
-    """`base` threads, fewer where other processes keep cores busy (a training beside it):
-    measured, an evaluation on both cores beside a training that had stepped down to one ran
-    at 0.58x of alone and the training at 0.43x."""
-    threads, others = hardware.threads_beside_others(base)
-    if threads < base:
-        print(f"genlab: other processes use {others:.1f} of {hardware.usable_cpus()} cores: "
-              f"evaluating on {threads} thread{'s' * (threads > 1)} (--threads N fixes it)",
-              file=sys.stderr, flush=True)  # fmt: skip
-    return threads
 
 
 def write_eval(run_dir: Path, result: dict) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 
 import pytest
 import torch
@@ -115,20 +116,25 @@ def test_config_json_keeps_the_precision_auto_chose(data_root, tmp_path, monkeyp
     assert json.loads((tmp_path / "config.json").read_text())["train"]["precision"] == "fp32"
 
 
-def test_an_evaluation_starts_on_the_cores_others_leave_free(monkeypatch):
-    samples = iter([CpuSample(0.0, 0, 0), CpuSample(0.5, 50, 0)])  # 100 ticks/s: others 1 core
-    monkeypatch.setattr(hardware, "ticks_per_s", lambda: 100.0)
-    look = hardware.threads_beside_others(2, cpus=2, sample=lambda: next(samples),
-                                          sleep=lambda s: None)  # fmt: skip
-    assert look == (1, 1.0)
-    idle = iter([CpuSample(0.0, 0, 0), CpuSample(0.5, 10, 10)])  # only this process
-    assert hardware.threads_beside_others(2, cpus=2, sample=lambda: next(idle),
-                                          sleep=lambda s: None) == (2, 0.0)  # fmt: skip
+def fake_cpu(monkeypatch, others: float, own: float) -> None:
+    """`sample_cpu` reports a quarter second in which other processes used `others` cores and
+    this one `own` (in the kernel's own clock ticks)."""
+    ticks = 0.25 * float(os.sysconf("SC_CLK_TCK"))
+    feed = iter([CpuSample(0.0, 0, 0),
+                 CpuSample(0.25, round((others + own) * ticks), round(own * ticks))])  # fmt: skip
+    monkeypatch.setattr(hardware, "sample_cpu", lambda: next(feed))
 
-    def unreadable():
-        raise OSError("no /proc")
 
-    assert hardware.threads_beside_others(2, cpus=2, sample=unreadable) == (2, 0.0)
+@pytest.mark.parametrize("others,threads", [(1.0, 1), (0.0, 2)])
+def test_an_evaluation_starts_on_the_cores_others_leave_free(monkeypatch, others, threads):
+    fake_cpu(monkeypatch, others, own=0.4)
+    monkeypatch.setattr(hardware, "usable_cpus", lambda: 2)
+    previous = torch.get_num_threads()
+    try:
+        hardware.start_fair(2, "evaluating", sleep=lambda s: None)
+        assert torch.get_num_threads() == threads
+    finally:
+        torch.set_num_threads(previous)
 
 
 def test_eval_steps_down_beside_a_busy_machine_says_so_and_restores_threads(
@@ -148,12 +154,14 @@ def test_eval_steps_down_beside_a_busy_machine_says_so_and_restores_threads(
         return dataclasses.replace(loaded, evaluate=spy), options, model, config
 
     monkeypatch.setattr(workflow, "load_run", load)
-    monkeypatch.setattr(hardware, "threads_beside_others", lambda base: (1, 1.2))
+    monkeypatch.setattr(hardware, "usable_cpus", lambda: 2)
     previous = torch.get_num_threads()
     try:
         torch.set_num_threads(2)
+        fake_cpu(monkeypatch, others=1.2, own=0.0)
         workflow.evaluate(tmp_path, k=2, n=8, samples=0, write=False)
-        assert "other processes use 1.2 of" in capsys.readouterr().err
+        said = capsys.readouterr().err
+        assert "other processes use 1.2 of 2 cores: evaluating on 1 thread (was 2;" in said
         workflow.evaluate(tmp_path, k=2, n=8, samples=0, write=False, threads=2)  # wins
         assert seen == [1, 2] and torch.get_num_threads() == 2
     finally:

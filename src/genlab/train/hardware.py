@@ -92,35 +92,16 @@ def fair_threads(base: int, cpus: int, others: float) -> int:
     return max(1, min(base, cpus - int(others + 0.5)))
 
 
-def ticks_per_s() -> float:
-    """The kernel's clock ticks per second, the unit of /proc's CPU times."""
-    return float(os.sysconf("SC_CLK_TCK")) if hasattr(os, "sysconf") else 100.0
-
-
-def threads_beside_others(
-    base: int, cpus: int | None = None, look: float = 0.25, sample=sample_cpu, sleep=time.sleep
-) -> tuple[int, float]:
-    """For a job about to start (an evaluation): `fair_threads` of what other processes use
-    over the next `look` seconds, and that use in cores; `base` where /proc cannot be read."""
-    try:
-        a = sample()
-        sleep(look)
-        b = sample()
-    except (OSError, IndexError, ValueError):
-        return base, 0.0
-    others = others_busy(a, b, ticks_per_s())
-    return fair_threads(base, cpus or usable_cpus(), others), others
-
-
 class ThreadGovernor:
     """Every `every` seconds, set torch's thread count to `fair_threads` of what other
-    processes used since the last look; prints one line when it changes the count."""
+    processes used since the last look; prints one line, naming the `job`, when it changes the
+    count."""
 
-    def __init__(
-        self, base: int, every: float = 10.0, cpus: int | None = None, clock=time.monotonic
-    ):
+    def __init__(self, base: int, every: float = 10.0, cpus: int | None = None,
+                 clock=time.monotonic, job: str = "training"):  # fmt: skip
         self.base, self.every, self.cpus, self.clock = base, every, cpus or usable_cpus(), clock
-        self.ticks_per_s = ticks_per_s()
+        self.job = job
+        self.ticks_per_s = float(os.sysconf("SC_CLK_TCK")) if hasattr(os, "sysconf") else 100.0
         try:
             self.last: CpuSample | None = sample_cpu()
         except (OSError, IndexError, ValueError):  # no /proc: leave the threads alone
@@ -136,5 +117,14 @@ class ThreadGovernor:
         if threads != current:
             torch.set_num_threads(threads)
             why = f"other processes use {others:.1f} of {self.cpus} cores"
-            print(f"genlab: {why}: training on {threads} thread{'s' * (threads > 1)} "
+            print(f"genlab: {why}: {self.job} on {threads} thread{'s' * (threads > 1)} "
                   f"(was {current}; --threads N fixes it)", file=sys.stderr, flush=True)  # fmt: skip
+
+
+def start_fair(base: int, job: str, look: float = 0.25, sleep=time.sleep) -> None:
+    """For a job about to start (an evaluation), once: a governor's look at what other
+    processes use over `look` seconds sets torch's threads (and says so when it lowers them)."""
+    torch.set_num_threads(base)
+    governor = ThreadGovernor(base, every=look, job=job)
+    sleep(look)
+    governor.tick()
