@@ -16,7 +16,7 @@ from genlab.errors import NonFiniteError
 from genlab.train import state as state_mod
 from genlab.train.config import TrainConfig, lr_factor
 from genlab.train.logger import read_metrics
-from genlab.train.loop import fit, gradient_step, make_state
+from genlab.train.loop import adam, fit, gradient_step, make_state
 from genlab.train.state import EMA, read_checkpoint
 
 
@@ -152,6 +152,33 @@ def test_optimizer_follows_the_schedule(tmp_path):
     train(tmp_path, 8, warmup_steps=4, lr=0.01)
     lrs = [r["lr"] for r in read_metrics(tmp_path)]
     assert lrs[:4] == pytest.approx([0.005, 0.0075, 0.01, 0.01])  # lr used for the *next* step
+
+
+def naive_adamw(w, grads, lr, betas, weight_decay, eps=1e-8):
+    """Adam with decoupled weight decay, written out for one tensor (Loshchilov & Hutter)."""
+    m, v = torch.zeros_like(w), torch.zeros_like(w)
+    for t, g in enumerate(grads, start=1):
+        w = w * (1 - lr * weight_decay)
+        m = betas[0] * m + (1 - betas[0]) * g
+        v = betas[1] * v + (1 - betas[1]) * g * g
+        m_hat, v_hat = m / (1 - betas[0] ** t), v / (1 - betas[1] ** t)
+        w = w - lr * m_hat / (v_hat.sqrt() + eps)
+    return w
+
+
+@pytest.mark.parametrize("betas, weight_decay", [((0.9, 0.999), 0.0), ((0.0, 0.9), 0.1)])
+def test_genlabs_fused_adam_is_adamw_written_out(betas, weight_decay):
+    torch.manual_seed(0)
+    w0 = torch.randn(5, 7, dtype=torch.float64)
+    grads = [torch.randn(5, 7, dtype=torch.float64) for _ in range(6)]
+    w = nn.Parameter(w0.clone())
+    opt = adam([w], 0.01, betas=betas, weight_decay=weight_decay)
+    assert opt.param_groups[0]["fused"]
+    for g in grads:
+        w.grad = g.clone()
+        opt.step()
+    assert torch.allclose(w.detach(), naive_adamw(w0, grads, 0.01, betas, weight_decay))
+    assert not torch.allclose(w.detach(), w0)
 
 
 def test_ema_update_is_the_formula():

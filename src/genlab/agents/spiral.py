@@ -48,6 +48,7 @@ from genlab.train.config import TrainConfig, doc
 from genlab.train.loop import (
     StepFn,
     TrainState,
+    adam,
     autocast,
     gradient_step,
     make_state,
@@ -197,9 +198,8 @@ def make_spiral_state(model: SpiralAgent, cfg: TrainConfig) -> TrainState:
     """Adam for the policy at --lr; Adam(0, 0.9) for the critic at its own rate (WGAN-GP's)."""
     policy = [p for n, p in model.named_parameters() if not n.startswith("critic.")]
     return make_state(model, cfg, {
-        "main": torch.optim.Adam(policy, lr=cfg.lr),
-        "critic": torch.optim.Adam(model.critic.parameters(), lr=model.cfg.critic_lr,
-                                   betas=(0.0, 0.9)),
+        "main": adam(policy, cfg.lr),
+        "critic": adam(model.critic.parameters(), model.cfg.critic_lr, betas=(0.0, 0.9)),
     })  # fmt: skip
 
 

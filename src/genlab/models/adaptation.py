@@ -14,6 +14,7 @@ import torch
 from genlab.data.audio import ClipSet, CropBatches
 from genlab.errors import ConfigError
 from genlab.models.wavenet import WaveNet
+from genlab.train.loop import adam
 
 MODES = ("embedding", "all")
 
@@ -52,7 +53,7 @@ def adapt_speaker(
     params = [net.speaker.weight] if mode == "embedding" else list(net.parameters())
     for p in net.parameters():
         p.requires_grad_(any(p is q for q in params))
-    opt = torch.optim.Adam(params, lr)
+    opt = adam(params, lr)
     batches = CropBatches(clips, crop, batch_size, seed)
     for step in range(steps):
         opt.zero_grad(set_to_none=True)

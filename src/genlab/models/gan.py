@@ -19,7 +19,7 @@ from torch import nn
 from genlab.errors import ConfigError
 from genlab.train import distributed as dist
 from genlab.train.config import TrainConfig, doc
-from genlab.train.loop import StepFn, autocast, check_finite, make_state, optimizer_update
+from genlab.train.loop import StepFn, adam, autocast, check_finite, make_state, optimizer_update
 from genlab.train.state import TrainState
 
 
@@ -223,5 +223,5 @@ def make_gan_state(model: GAN, cfg: TrainConfig) -> TrainState:
             opts[name] = torch.optim.RMSprop(module.parameters(), lr=cfg.lr)
         else:
             betas = (0.5, 0.999) if g.loss == "dcgan" else (0.0, 0.9)
-            opts[name] = torch.optim.Adam(module.parameters(), lr=cfg.lr, betas=betas)
+            opts[name] = adam(module.parameters(), cfg.lr, betas=betas)
     return make_state(model, cfg, opts)
