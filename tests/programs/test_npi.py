@@ -140,6 +140,40 @@ def test_learning_max_with_a_frozen_core_leaves_every_other_weight_bit_identical
     assert changed == {"new_embedding", "new_keys"}
 
 
+def test_the_query_moves_with_the_running_programs_embedding_as_written():
+    torch.manual_seed(0)
+    model = NPI(NPIConfig(hidden=16, state_dim=16, program_dim=8, key_dim=4))
+    h, p = torch.randn(5, 16), torch.randn(5, 8)
+    _, keys = model.program_tables()
+    _, logits, _ = model.heads(h, p)
+    W, V, b = model.program_query.weight, model.key_head.weight, model.key_head.bias
+    naive = torch.stack([(V @ h[i] + b + W @ p[i]) @ keys.T for i in range(5)])
+    assert torch.allclose(logits, naive, atol=1e-6)
+
+
+def test_a_new_embedding_alone_makes_a_frozen_core_call_a_program_it_never_called():
+    """What MAX needs of the frozen core: a first call to BUBBLESORT, which no trained program
+    calls. Only MAX's embedding learns here, on MAX's first step over arrays of 2-6 items. With
+    the paper's heads (program_query zeroed) the same search calls BUBBLESORT on none of them."""
+    torch.manual_seed(0)
+    model = NPI(NPIConfig(tasks="max", hidden=16, state_dim=16, freeze_core=True))
+    rng = np.random.default_rng(0)
+    firsts = [next(s for s in trace("max", make_pad("max", int(rng.integers(2, 7)), rng))
+                   if PROGRAMS[s.program] == "MAX") for _ in range(64)]  # fmt: skip
+    batch = segment_batch(firsts)
+    states = model.encode("array", batch["obs_array"][:, :1], batch["args"][:, None])
+    opt = torch.optim.Adam([model.new_embedding], 0.1)
+    for _ in range(150):
+        p = model.program_tables()[0][batch["program"]][:, None]  # (S, 1, D)
+        h, _ = model.core(torch.cat([states.detach(), p], -1))
+        logits = model.heads(h, p)[1][:, 0]
+        loss = torch.nn.functional.cross_entropy(logits, batch["calls"][:, 0])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert (logits.argmax(-1) == PROGRAMS.index("BUBBLESORT")).all()
+
+
 def test_a_frozen_core_s_loss_averages_the_new_programs_steps_apart_from_the_old_ones():
     """MAX's and RJMP's own steps are a few percent of a MAX trace: with the core frozen, their
     mean and the old programs' mean count alike (each computed as if batched alone)."""
@@ -195,7 +229,7 @@ def test_the_interpreters_step_by_step_core_equals_the_sequence_core():
         states = model.encode("array", batch["obs_array"], batch["args"][:, None].expand(-1, T, 3))
         program = model.program_tables()[0][batch["program"]][:, None]
         h, _ = model.core(torch.cat([states, program.expand(-1, T, -1)], -1))
-        want = model.heads(h[0])
+        want = model.heads(h[0], program[0].expand(T, -1))
         core = NetworkCore(model)
         call = core.start("BUBBLESORT", segment.args)
         for t, obs in enumerate(segment.observations):

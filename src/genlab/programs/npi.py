@@ -5,12 +5,20 @@ digit arguments) or to return; a sub-program runs with a fresh core state, recur
     s_t = f_enc[pad](observation_t, args)            (state_dim,)   one encoder per kind of pad
     h_t = LSTM(s_t, program embedding, h_{t-1})      (hidden,)
     end_t = sigmoid(w_end . h_t)                     return now?
-    next  = argmax_j  keys_j . f_key(h_t)            which program to call
+    next  = argmax_j  keys_j . (f_key(h_t) + W p)    which program to call (p: the running one's
+                                                     embedding; W: (K, D), see below)
     args  = argmax f_arg_i(h_t), i = 1, 2, 3         its arguments, digits 0-9
 
 Trained on teacher traces (`genlab.programs.teachers`), each call a separate sequence (teacher
 forcing). The programs RJMP and MAX have their own embedding and key tables, so they can be
 learned last with everything else frozen (`freeze_core`), as the talk shows.
+
+The query term W p is genlab's, not the paper's (whose f_prog sees h_t only). Without it a frozen
+core could not call BUBBLESORT at all: nothing calls BUBBLESORT while the core learns, and no MAX
+embedding made the 65-minute core's first call BUBBLESORT (optimised for that call alone from
+five starts: 0% right, 2.6 nats or worse; random keys in its place: 0% too). Its MAX learned
+BUBBLE; RJMP instead, right on 74-84% of short arrays. With W p, any key is reachable: a new
+embedding moves the query anywhere in the key space (W has rank K).
 """
 
 from __future__ import annotations
@@ -92,6 +100,7 @@ class NPI(nn.Module):
                             batch_first=True)  # fmt: skip
         self.end_head = nn.Linear(cfg.hidden, 1)
         self.key_head = nn.Linear(cfg.hidden, cfg.key_dim)
+        self.program_query = nn.Linear(cfg.program_dim, cfg.key_dim, bias=False)  # W
         self.arg_heads = nn.Linear(cfg.hidden, 3 * ARG_VALUES)
         new = ("new_embedding", "new_keys")
         for name, p in self.named_parameters():
@@ -111,10 +120,13 @@ class NPI(nn.Module):
         one_hot = F.one_hot(args, ARG_VALUES).flatten(-2).float()  # (..., 30)
         return self.encoders[pad](torch.cat([observations, one_hot], -1))
 
-    def heads(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """h (..., H) -> end logit (...), program logits (..., P), argument logits (..., 3, 10)."""
+    def heads(
+        self, h: torch.Tensor, program: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """h (..., H) and the running program's embedding (..., D) -> end logit (...), program
+        logits (..., P), argument logits (..., 3, 10)."""
         _, keys = self.program_tables()
-        program = self.key_head(h) @ keys.T
+        program = (self.key_head(h) + self.program_query(program)) @ keys.T
         return self.end_head(h).squeeze(-1), program, self.arg_heads(h).unflatten(-1, (3, 10))
 
     def loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -148,7 +160,7 @@ class NPI(nn.Module):
         embedding, _ = self.program_tables()
         program = embedding[batch["program"]][:, None].expand(-1, states.shape[1], -1)
         h, _ = self.core(torch.cat([states, program], -1))  # (S, T, H)
-        end_logit, program_logits, arg_logits = self.heads(h)
+        end_logit, program_logits, arg_logits = self.heads(h, program)
         valid, ends = batch["valid"], batch["end"]
         calling = valid & ~ends
         end_loss = F.binary_cross_entropy_with_logits(end_logit[valid], ends[valid].float())
@@ -239,7 +251,7 @@ class NetworkCore:
                 x, (call["h"][layer], call["c"][layer]), *weights
             )
             x = call["h"][layer]
-        end_logit, program_logits, arg_logits = self.model.heads(x[0])
+        end_logit, program_logits, arg_logits = self.model.heads(x[0], call["p"][0])
         args = tuple(int(v) for v in arg_logits.argmax(-1))
         return bool(end_logit > 0), PROGRAMS[int(program_logits.argmax())], args
 
