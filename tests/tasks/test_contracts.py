@@ -52,6 +52,7 @@ SMALL: dict[str, dict] = {
     "reptile": {"inner_steps": 1, "eval_inner_steps": 1},
     "npi": {"hidden": 16, "state_dim": 16, "max_digits": 2, "max_items": 3},
     "seq2seq": {"hidden": 16, "max_digits": 2, "max_items": 3},
+    "l2l_optimizer": {"hidden": 4, "horizon": 4, "unroll": 2},
 }  # fmt: skip
 # What `genlab sample --out` names for samplers that write one file.
 SAMPLE_FILE = {sample_images: "samples.png", sample_gif: "episode.gif"}

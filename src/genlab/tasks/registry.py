@@ -7,7 +7,16 @@ their data; this table lists them in the order `genlab train --help` shows.
 from __future__ import annotations
 
 from genlab.errors import GenlabError
-from genlab.tasks import audio, images, impala, meta, programs, rl2, world_models
+from genlab.tasks import (
+    audio,
+    images,
+    impala,
+    learned_optimizers,
+    meta,
+    programs,
+    rl2,
+    world_models,
+)
 from genlab.tasks.entry import ModelEntry
 
 MODELS: dict[str, ModelEntry] = {
@@ -17,6 +26,7 @@ MODELS: dict[str, ModelEntry] = {
         *audio.ENTRIES,  # audio_classifier wavenet parallel_wavenet linear_ar
         *world_models.ENTRIES,  # mdnrnn
         *meta.ENTRIES,  # maml fomaml reptile
+        *learned_optimizers.ENTRIES,  # l2l_optimizer
         *rl2.ENTRIES,  # rl2 harlow
         *programs.ENTRIES,  # npi
         *impala.ENTRIES,  # impala a2c spiral

@@ -1,0 +1,132 @@
+"""The learned optimizer (Andrychowicz et al. 2016) as an application: problem families as its
+data, evaluation against tuned SGD, Nesterov momentum, RMSprop and Adam on the same held-out
+problems, the transfer tests of the paper for MNIST, and the loss-curve picture."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from genlab.data.images import image_splits
+from genlab.errors import ConfigError
+from genlab.meta.l2l import (
+    RULES,
+    L2LConfig,
+    LSTMOptimizer,
+    ProblemBatches,
+    learned_curve,
+    meta_step,
+    rule_curve,
+)
+from genlab.meta.optimizees import FAMILIES, Family, MLPShape
+from genlab.metrics.stats import mean_ci95
+from genlab.tasks.entry import ModelEntry
+from genlab.viz.curves import save_curves
+
+LR_GRID = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0)  # each baseline's search
+REPORT_STEPS = (10, 50, 100, 200)  # meta-trained to 100: 200 is the longer-run transfer
+TUNE_STEP = 100  # a baseline's rate is the grid's lowest mean loss here, on tuning problems
+TUNE_SEED, TEST_SEED = 24_681, 13_579  # problems apart from every training draw
+
+
+def load_data(data: str, data_dir: str | None, options: L2LConfig) -> Family:
+    if data not in FAMILIES:
+        raise ConfigError(f"the learned optimizer trains on problem families "
+                          f"({', '.join(FAMILIES)}), not '{data}'")  # fmt: skip
+    if data == "quadratic":
+        return Family("quadratic")
+    splits = image_splits("mnist", data_dir)
+    images = splits.train_x.flatten(1).float() / 255.0  # (N, 784)
+    return Family("mnist", images, splits.train_y, options.mlp_shape)
+
+
+def train_batches(options: L2LConfig, family: Family, batch_size: int, seed: int, **_):
+    """`--batch-size` counts problems per step."""
+    return ProblemBatches(family, batch_size, options.horizon, seed)
+
+
+def transfer_families(family: Family) -> dict[str, Family]:
+    """The families evaluated: the one trained on, and for MNIST the paper's transfer tests."""
+    if family.name == "quadratic":
+        return {"quadratic": family}
+    base = family.shape
+    return {
+        "mnist": family,
+        "mnist_40_hidden": family.with_shape(MLPShape((2 * base.hidden[0],), base.activation)),
+        "mnist_2_layers": family.with_shape(MLPShape((base.hidden[0],) * 2, base.activation)),
+        "mnist_relu": family.with_shape(MLPShape(base.hidden, "relu")),
+    }
+
+
+def curves(model: LSTMOptimizer, family: Family, n: int, steps: int,
+           tune_n: int) -> dict[str, tuple[float | None, torch.Tensor]]:  # fmt: skip
+    """{optimizer: (its learning rate, f(theta_t) (steps+1, n))} on the same n test problems;
+    each baseline's rate tuned on `tune_n` other problems (mean loss at step TUNE_STEP)."""
+    tune_steps = min(TUNE_STEP, steps)
+    tune = family.draw(tune_n, torch.Generator().manual_seed(TUNE_SEED), tune_steps)
+    test = family.draw(n, torch.Generator().manual_seed(TEST_SEED), steps)
+    out = {"learned": (None, learned_curve(model, test, steps))}
+    for name, rule in RULES.items():
+        scores = [rule_curve(rule, lr, tune, tune_steps)[-1].mean().nan_to_num(torch.inf)
+                  for lr in LR_GRID]  # fmt: skip
+        lr = LR_GRID[int(torch.stack(scores).argmin())]
+        out[name] = (lr, rule_curve(rule, lr, test, steps))
+    return out
+
+
+def evaluate(model: LSTMOptimizer, options: L2LConfig, family: Family, *, n: int | None,
+             **_) -> dict:  # fmt: skip
+    """Per family and optimizer: the learning rate (baselines), the mean loss and log-loss at
+    steps 10, 50, 100, 200 over n held-out problems (default 100) with 95% intervals, and the
+    number of problems on which it diverged (`step_stats`)."""
+    n = n or 100
+    report: dict = {"problems": n, "lr_grid": list(LR_GRID), "tuned_at_step": TUNE_STEP}
+    for name, fam in transfer_families(family).items():
+        rows = {}
+        for opt, (lr, losses) in curves(model, fam, n, max(REPORT_STEPS), min(n, 20)).items():
+            row: dict = {"lr": lr} if lr is not None else {}
+            for t in REPORT_STEPS:
+                row.update(step_stats(losses[t], t))
+            rows[opt] = row
+        report[name] = rows
+    return report
+
+
+def step_stats(losses: torch.Tensor, t: int) -> dict:
+    """Mean loss and log-loss of the problems at step t (n,) with 95% intervals, and how many
+    diverged (loss not finite); the means are None (JSON null) if any did."""
+    diverged = int((~torch.isfinite(losses)).sum())
+    out: dict = {f"diverged_{t}": diverged}
+    for name, values in (("loss", losses), ("log_loss", losses.clamp_min(1e-12).log())):
+        mean, ci = mean_ci95(values) if not diverged else (None, None)
+        out[f"{name}_{t}"], out[f"{name}_{t}_ci95"] = mean, ci
+    return out
+
+
+def loss_curves(model: LSTMOptimizer, options: L2LConfig, family: Family, out: Path,
+                seed: int) -> list[Path]:  # fmt: skip
+    """pictures/curves.png: the mean over 20 held-out problems of the family trained on of
+    log10 f(theta_t) (a diverged problem counts as 1e12), against t, one line per optimizer
+    (the baselines at their tuned rates)."""
+    steps = max(REPORT_STEPS)
+    series = {}
+    for opt, (lr, losses) in curves(model, family, 20, steps, 10).items():
+        label = opt if lr is None else f"{opt} (lr {lr:g})"
+        log10 = losses.nan_to_num(1e12).clamp(1e-12, 1e12).log10().mean(1)  # (steps+1,)
+        series[label] = (list(range(steps + 1)), log10.tolist())
+    path = save_curves(series, Path(out) / "curves.png", "optimisee step",
+                       "mean log10 loss", f"{family.name}: learned optimizer vs tuned baselines "
+                       f"(meta-trained to step {options.horizon})")  # fmt: skip
+    return [path]
+
+
+ENTRIES = (
+    ModelEntry(
+        name="l2l_optimizer",
+        summary="an LSTM that learns to optimise (learning to learn by gradient descent)",
+        options=L2LConfig, build=LSTMOptimizer, datasets=FAMILIES, load_data=load_data,
+        batches=train_batches, evaluate=evaluate, make_step=meta_step, pictures=loss_curves,
+        train_defaults={"lr": 1e-3, "batch_size": 32, "log_every": 10, "checkpoint_every": 100},
+    ),
+)  # fmt: skip

@@ -1,0 +1,151 @@
+"""The learned optimizer's parts against naive references: the gradient preprocessing, the
+baselines' update rules against torch.optim, the problems' losses against plain modules, and the
+meta-gradient through an unroll against finite differences (gradcheck)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from genlab.meta.l2l import (
+    RULES,
+    L2LConfig,
+    LSTMOptimizer,
+    gradient,
+    preprocess,
+    rule_curve,
+    unroll,
+)
+from genlab.meta.optimizees import MLPProblems, MLPShape, Quadratics
+
+
+def test_preprocessing_is_the_papers_formula_coordinate_by_coordinate():
+    g = torch.tensor([3.0, -0.5, 1e-3, -2e-5, 4e-5, 0.0, -1e-9])
+    p = 10.0
+    want = []
+    for v in g.tolist():
+        if abs(v) >= math.exp(-p):
+            want.append([math.log(abs(v)) / p, math.copysign(1.0, v)])
+        else:
+            want.append([-1.0, math.exp(p) * v])
+    assert torch.allclose(preprocess(g, p), torch.tensor(want), atol=1e-6)
+
+
+TORCH = {
+    "sgd": lambda w, lr: torch.optim.SGD(w, lr),
+    "nag": lambda w, lr: torch.optim.SGD(w, lr, momentum=0.9, nesterov=True),
+    "rmsprop": lambda w, lr: torch.optim.RMSprop(w, lr, alpha=0.99, eps=1e-8),
+    "adam": lambda w, lr: torch.optim.Adam(w, lr),
+}
+
+
+@pytest.mark.parametrize("name", list(RULES))
+def test_each_baseline_rule_steps_as_torch_optim_does(name):
+    torch.manual_seed(0)
+    theta0 = torch.randn(3, 5, dtype=torch.float64)
+    grads = [torch.randn(3, 5, dtype=torch.float64) for _ in range(5)]
+    w = nn.Parameter(theta0.clone())
+    opt = TORCH[name]([w], 0.03)
+    theta, state = theta0.clone(), {}
+    for g in grads:
+        w.grad = g.clone()
+        opt.step()
+        theta, state = RULES[name](theta, g, state, 0.03)
+    assert torch.allclose(theta, w.detach(), atol=1e-12)
+    assert not torch.allclose(theta, theta0)
+
+
+def test_quadratic_loss_is_the_squared_residual_of_each_problem():
+    problems = Quadratics.draw(4, torch.Generator().manual_seed(0))
+    theta = torch.randn(4, 10)
+    want = torch.stack([(problems.W[i] @ theta[i] - problems.y[i]).pow(2).sum() for i in range(4)])
+    assert torch.allclose(problems.loss(theta, 7), want, rtol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [MLPShape(), MLPShape((6, 5), "relu")])
+def test_mlp_problem_loss_is_the_mlp_it_describes_on_its_own_minibatch(shape):
+    g = torch.Generator().manual_seed(0)
+    images, labels = torch.rand(300, 784, generator=g), torch.randint(10, (300,), generator=g)
+    problems = MLPProblems.draw(3, g, images, labels, steps=4, shape=shape)
+    assert problems.theta0.shape == (3, shape.size)
+    act = nn.Sigmoid() if shape.activation == "sigmoid" else nn.ReLU()
+    for i in range(3):
+        layers, start = [], 0
+        for fan_in, fan_out in shape.layers:
+            lin = nn.Linear(fan_in, fan_out)
+            with torch.no_grad():
+                lin.weight.copy_(problems.theta0[i, start : start + fan_in * fan_out]
+                                 .view(fan_in, fan_out).T)  # fmt: skip
+                start += fan_in * fan_out
+                lin.bias.copy_(problems.theta0[i, start : start + fan_out])
+                start += fan_out
+            layers += [lin, act]
+        net = nn.Sequential(*layers[:-1])
+        idx = problems.index[i, 2]
+        want = nn.functional.cross_entropy(net(images[idx]), labels[idx])
+        assert torch.allclose(problems.loss(problems.theta0, 2)[i], want, atol=1e-5)
+
+
+def test_each_problems_gradient_is_its_own():
+    problems = Quadratics.draw(3, torch.Generator().manual_seed(1))
+    theta = torch.randn(3, 10)
+    _, g = gradient(problems, theta.clone(), 0)
+    for i in range(3):
+        alone = Quadratics(problems.W[i : i + 1], problems.y[i : i + 1], problems.theta0[i : i + 1])
+        _, gi = gradient(alone, theta[i : i + 1].clone(), 0)
+        assert torch.allclose(g[i], gi[0], atol=1e-5)
+
+
+def test_the_meta_gradient_through_an_unroll_matches_finite_differences():
+    """The paper drops second derivatives: the optimisee's gradients are inputs. So the
+    reference takes them as fixed inputs, and gradcheck perturbs only the LSTM's weights."""
+    torch.manual_seed(0)
+    model = LSTMOptimizer(L2LConfig(hidden=3, layers=2)).double()
+    problems = Quadratics(*(t.double() for t in
+                            (torch.randn(2, 3, 3), torch.randn(2, 3), torch.randn(2, 3))))  # fmt: skip
+    names = [n for n, _ in model.named_parameters()]
+    start = [(h.double(), c.double()) for h, c in model.initial_state(6)]
+    theta, state, grads = problems.theta0, start, []
+    for t in range(3):  # the gradients the unroll will see
+        _, g = gradient(problems, theta.detach().clone(), t)
+        update, state = model(g.flatten(), state)
+        theta, grads = theta + update.view_as(theta), grads + [g]
+
+    def meta_loss(*weights):
+        theta, state, total = problems.theta0, start, 0
+        for t in range(3):
+            total = total + problems.loss(theta, t).sum()
+            update, state = torch.func.functional_call(model, dict(zip(names, weights, strict=True)),
+                                                       (grads[t].flatten(), state))  # fmt: skip
+            theta = theta + update.view_as(theta)
+        return total
+
+    weights = [p.detach().clone().requires_grad_() for p in model.parameters()]
+    assert torch.autograd.gradcheck(meta_loss, weights, atol=1e-8, rtol=1e-6)
+    _, _, losses = unroll(model, problems, problems.theta0, start, 0, 3)
+    ours = torch.autograd.grad(losses.sum(), list(model.parameters()))
+    want = torch.autograd.grad(meta_loss(*weights), weights)
+    for a, b in zip(ours, want, strict=True):
+        assert torch.allclose(a, b, atol=1e-10)
+
+
+def test_a_tuned_rule_lowers_the_quadratics():
+    problems = Quadratics.draw(8, torch.Generator().manual_seed(2))
+    curve = rule_curve(RULES["adam"], 0.1, problems, 50)
+    assert curve.shape == (51, 8)
+    assert (curve[-1] < 0.5 * curve[0]).all()
+
+
+def test_bad_families_and_shapes_are_one_line_errors(capsys, tmp_path):
+    from genlab.cli import main
+
+    for args, word in ((["--data", "omniglot"], "omniglot"),
+                       (["--data", "mnist", "--mlp-hidden", "20,x"], "mlp_hidden"),
+                       (["--data", "quadratic", "--unroll", "50", "--horizon", "20"], "unroll"),
+                       (["--data", "mnist", "--mlp-activation", "tanh"], "activation")):  # fmt: skip
+        code = main(["train", "l2l_optimizer", "--steps", "1", "--out", str(tmp_path / "r"), *args])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and len(err) == 1 and word in err[0], (args, err)
