@@ -28,6 +28,7 @@ LR_GRID = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0)  # each basel
 REPORT_STEPS = (10, 50, 100, 200)  # meta-trained to 100: 200 is the longer-run transfer
 TUNE_STEP = 100  # a baseline's rate is the grid's lowest mean loss here, on tuning problems
 TUNE_SEED, TEST_SEED = 24_681, 13_579  # problems apart from every training draw
+PICTURE_PROBLEMS = 5  # the learned LSTM runs ~25 ms a step per MNIST problem on one thread
 
 
 def load_data(data: str, data_dir: str | None, options: L2LConfig) -> Family:
@@ -106,12 +107,14 @@ def step_stats(losses: torch.Tensor, t: int) -> dict:
 
 def loss_curves(model: LSTMOptimizer, options: L2LConfig, family: Family, out: Path,
                 seed: int) -> list[Path]:  # fmt: skip
-    """pictures/curves.png: the mean over 20 held-out problems of the family trained on of
+    """pictures/curves.png: the mean over 5 held-out problems of the family trained on of
     log10 f(theta_t) (a diverged problem counts as 1e12), against t, one line per optimizer
     (the baselines at their tuned rates)."""
     steps = max(REPORT_STEPS)
     series = {}
-    for opt, (lr, losses) in curves(model, family, 20, steps, 10).items():
+    for opt, (lr, losses) in curves(
+        model, family, PICTURE_PROBLEMS, steps, PICTURE_PROBLEMS
+    ).items():
         label = opt if lr is None else f"{opt} (lr {lr:g})"
         log10 = losses.nan_to_num(1e12).clamp(1e-12, 1e12).log10().mean(1)  # (steps+1,)
         series[label] = (list(range(steps + 1)), log10.tolist())
