@@ -3,7 +3,7 @@ then MAX learned with that core frozen; accuracy of the network's own programs o
 at the training lengths and far beyond them.
 
     python benchmarks/npi.py [--dir runs/bench-npi] [--minutes 25] [--multi-minutes 65]
-                             [--max-minutes 15] [--max-lr 0.01]
+                             [--max-minutes 15] [--max-lr 0.1]
                              [--parts add,sort,multi,max,seq2seq] [--n 50] [--threads 1]
 
 Each part trains into DIR/PART (an existing run is reused, not retrained: delete it to redo)
@@ -39,7 +39,7 @@ def main() -> None:
     p.add_argument("--minutes", type=float, default=25.0, help="add, sort and seq2seq, each")
     p.add_argument("--multi-minutes", type=float, default=65.0, help="add and sort on one core")
     p.add_argument("--max-minutes", type=float, default=15.0, help="for MAX, core frozen")
-    p.add_argument("--max-lr", type=float, default=1e-2, help="for MAX: only 2 embeddings and "
+    p.add_argument("--max-lr", type=float, default=0.1, help="for MAX: only 2 embeddings and "
                    "2 keys learn")  # fmt: skip
     p.add_argument("--parts", default="add,sort,multi,max,seq2seq")
     p.add_argument("--n", type=int, default=50, help="problems per length in evaluation")

@@ -53,7 +53,7 @@ class NPIConfig:
     max_digits: int = doc("training numbers have 1 to this many digits (add)", default=10)
     max_items: int = doc("training arrays have 2 to this many digits (sort, max)", default=8)
     freeze_core: bool = doc("train only RJMP's and MAX's embeddings and keys (with --init-from "
-                            "a run that learned add and sort; --lr 1e-2 is what was measured)",
+                            "a run that learned add and sort; --lr 0.1 is what was measured)",
                             default=False)  # fmt: skip
     new_program: str = doc("with --freeze-core: the program to add, learned alone (max); the "
                            "same as --tasks max", default="")  # fmt: skip
