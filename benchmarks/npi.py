@@ -5,6 +5,7 @@ at the training lengths and far beyond them.
     python benchmarks/npi.py [--dir runs/bench-npi] [--minutes 25] [--multi-minutes 65]
                              [--max-minutes 15] [--max-lr 0.1]
                              [--parts add,sort,multi,max,seq2seq] [--n 50] [--threads 1]
+                             [--reuse-evals]
 
 Each part trains into DIR/PART (an existing run is reused, not retrained: delete it to redo)
 and is evaluated with `genlab eval DIR/PART --n N` (N new problems per length; addition at
@@ -44,6 +45,12 @@ def main() -> None:
     p.add_argument("--parts", default="add,sort,multi,max,seq2seq")
     p.add_argument("--n", type=int, default=50, help="problems per length in evaluation")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument(
+        "--reuse-evals",
+        action="store_true",
+        help="take each part's last "
+        "evaluation from DIR/PART/eval.json where there is one (to redraw the picture)",
+    )
     args = p.parse_args()
     root = Path(args.dir)
     report: dict = {"benchmark": "npi", "dir": str(root)}
@@ -57,7 +64,11 @@ def main() -> None:
             options = entry.options(**PARTS[part])
             train(RunSpec(entry=entry, data="programs", options=options, train=cfg,
                           run_dir=run), progress=False)  # fmt: skip
-        result = evaluate(run, n=args.n)
+        saved = run / "eval.json"
+        if args.reuse_evals and saved.is_file():
+            result = json.loads(saved.read_text())
+        else:
+            result = evaluate(run, n=args.n)
         report[part] = {k: v for k, v in result.items() if k not in ("model", "data", "split")}
     series = {f"{part} {k.split('_')[0]}": ([int(x) for x in v], [100 * y for y in v.values()])
               for part, r in report.items() if isinstance(r, dict)
