@@ -152,31 +152,42 @@ def unroll(model: LSTMOptimizer, problems, theta: torch.Tensor, state: list, sta
 
 
 @torch.no_grad()
+def loss_curve(step: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], problems,
+               steps: int) -> torch.Tensor:  # fmt: skip
+    """f(theta_t) for t = 0..steps (steps+1, n), theta_{t+1} = step(theta_t, grad_t); no
+    meta-graph (MLP problems need steps+1 minibatches)."""
+    theta, losses = problems.theta0.clone(), []
+    for t in range(steps + 1):
+        with torch.enable_grad():
+            loss, g = gradient(problems, theta.detach(), t)
+        losses.append(loss.detach())
+        if t < steps:
+            theta = step(theta, g)
+    return torch.stack(losses)
+
+
 def learned_curve(model: LSTMOptimizer, problems, steps: int) -> torch.Tensor:
-    """f(theta_t) for t = 0..steps (steps+1, n) under the learned optimizer, no meta-graph
-    (MLP problems need steps+1 minibatches)."""
-    theta, state, losses = problems.theta0.clone(), model.initial_state(problems.theta0.numel()), []
-    for t in range(steps + 1):
-        with torch.enable_grad():
-            loss, g = gradient(problems, theta.detach(), t)
-        losses.append(loss.detach())
-        if t < steps:
-            update, state = model(g.flatten(), state)
-            theta = theta + update.view_as(theta)
-    return torch.stack(losses)
+    """`loss_curve` under the learned optimizer, its state fresh."""
+    state = model.initial_state(problems.theta0.numel())
+
+    def step(theta: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        nonlocal state
+        update, state = model(g.flatten(), state)
+        return theta + update.view_as(theta)
+
+    return loss_curve(step, problems, steps)
 
 
-@torch.no_grad()
 def rule_curve(rule: Rule, lr: float, problems, steps: int) -> torch.Tensor:
-    """f(theta_t) for t = 0..steps (steps+1, n) under a baseline rule at learning rate lr."""
-    theta, state, losses = problems.theta0.clone(), {}, []
-    for t in range(steps + 1):
-        with torch.enable_grad():
-            loss, g = gradient(problems, theta.detach(), t)
-        losses.append(loss.detach())
-        if t < steps:
-            theta, state = rule(theta, g, state, lr)
-    return torch.stack(losses)
+    """`loss_curve` under a baseline rule at learning rate lr."""
+    state: dict = {}
+
+    def step(theta: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        nonlocal state
+        theta, state = rule(theta, g, state, lr)
+        return theta
+
+    return loss_curve(step, problems, steps)
 
 
 # --- meta-training on the shared loop -----------------------------------------------------------
@@ -212,8 +223,8 @@ def meta_step(cfg: TrainConfig) -> StepFn:
             theta, lstm = theta.detach(), [(h.detach(), c.detach()) for h, c in lstm]
             metas.append(meta.detach())
         state.schedulers["main"].step()
-        with torch.enable_grad():
-            final = problems.loss(theta.requires_grad_(), model.cfg.horizon).detach()
+        with torch.no_grad():
+            final = problems.loss(theta, model.cfg.horizon)
         return {"loss": torch.stack(metas).mean(), "final_loss": final.mean(),
                 "final_log_loss": final.clamp_min(1e-12).log().mean(),
                 "lr": torch.tensor(state.optimizers["main"].param_groups[0]["lr"])}  # fmt: skip

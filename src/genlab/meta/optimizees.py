@@ -123,6 +123,3 @@ class Family:
         if self.name == "quadratic":
             return Quadratics.draw(n, generator)
         return MLPProblems.draw(n, generator, self.images, self.labels, steps + 1, self.shape)
-
-    def with_shape(self, shape: MLPShape) -> Family:
-        return Family(self.name, self.images, self.labels, shape)

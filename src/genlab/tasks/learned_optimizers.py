@@ -4,6 +4,7 @@ problems, the transfer tests of the paper for MNIST, and the loss-curve picture.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -54,9 +55,9 @@ def transfer_families(family: Family) -> dict[str, Family]:
     base = family.shape
     return {
         "mnist": family,
-        "mnist_40_hidden": family.with_shape(MLPShape((2 * base.hidden[0],), base.activation)),
-        "mnist_2_layers": family.with_shape(MLPShape((base.hidden[0],) * 2, base.activation)),
-        "mnist_relu": family.with_shape(MLPShape(base.hidden, "relu")),
+        "mnist_40_hidden": replace(family, shape=MLPShape((2 * base.hidden[0],), base.activation)),
+        "mnist_2_layers": replace(family, shape=MLPShape((base.hidden[0],) * 2, base.activation)),
+        "mnist_relu": replace(family, shape=MLPShape(base.hidden, "relu")),
     }
 
 
