@@ -17,8 +17,10 @@ The query term W p is genlab's, not the paper's (whose f_prog sees h_t only). Wi
 core could not call BUBBLESORT at all: nothing calls BUBBLESORT while the core learns, and no MAX
 embedding made the 65-minute core's first call BUBBLESORT (optimised for that call alone from
 five starts: 0% right, 2.6 nats or worse; random keys in its place: 0% too). Its MAX learned
-BUBBLE; RJMP instead, right on 74-84% of short arrays. With W p, any key is reachable: a new
-embedding moves the query anywhere in the key space (W has rank K).
+BUBBLE; RJMP instead, right on 74-84% of short arrays. With W p a new embedding can move the
+query in every direction of the key space (W is K x D with D > K, full rank as initialised).
+Not yet enough on its own: see docs/learning-to-learn.md for a core on which MAX, so learned,
+took addition's calls.
 """
 
 from __future__ import annotations
@@ -126,8 +128,12 @@ class NPI(nn.Module):
         """h (..., H) and the running program's embedding (..., D) -> end logit (...), program
         logits (..., P), argument logits (..., 3, 10)."""
         _, keys = self.program_tables()
-        program = (self.key_head(h) + self.program_query(program)) @ keys.T
-        return self.end_head(h).squeeze(-1), program, self.arg_heads(h).unflatten(-1, (3, 10))
+        query = self.key_head(h) + self.program_query(program)  # (..., K)
+        return (
+            self.end_head(h).squeeze(-1),
+            query @ keys.T,
+            self.arg_heads(h).unflatten(-1, (3, 10)),
+        )
 
     def loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Teacher forcing over a batch of segments (`segment_batch`): cross-entropy of the
