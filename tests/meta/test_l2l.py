@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from genlab.meta.l2l import (
+    CHUNK,
     RULES,
     L2LConfig,
     LSTMOptimizer,
@@ -130,6 +131,20 @@ def test_the_meta_gradient_through_an_unroll_matches_finite_differences():
     want = torch.autograd.grad(meta_loss(*weights), weights)
     for a, b in zip(ours, want, strict=True):
         assert torch.allclose(a, b, atol=1e-10)
+
+
+def test_the_learned_rule_without_a_graph_gives_the_same_numbers_chunk_by_chunk():
+    torch.manual_seed(0)
+    model = LSTMOptimizer(L2LConfig())
+    coordinates = 2 * CHUNK + 7  # a ragged last chunk
+    g = torch.randn(coordinates) * torch.logspace(-6, 1, coordinates)
+    state = [(torch.randn(coordinates, 20), torch.randn(coordinates, 20)) for _ in range(2)]
+    with torch.no_grad():
+        chunked, chunked_state = model(g, state)
+    whole, whole_state = model.step(g, state)
+    assert torch.allclose(chunked, whole, atol=1e-6)
+    for (a, b), (c, d) in zip(chunked_state, whole_state, strict=True):
+        assert torch.allclose(a, c, atol=1e-6) and torch.allclose(b, d, atol=1e-6)
 
 
 def test_a_tuned_rule_lowers_the_quadratics():

@@ -196,6 +196,18 @@ def test_a_frozen_core_s_loss_averages_the_new_programs_steps_apart_from_the_old
     assert torch.equal(model.loss(add_only)["loss"], model.teacher_forced(add_only)["loss"])
 
 
+def test_a_frozen_core_trains_on_max_beside_additions_and_sorts_own_traces():
+    """MAX's traces hold no addition step: without addition's own traces nothing would keep
+    the new keys off addition's calls. Each frozen-core batch has all three tasks' roots."""
+    cfg = NPIConfig(tasks="max", max_items=4, max_digits=3, freeze_core=True)
+    batch = TraceBatches(cfg, 6, 0).batch(0)
+    roots = {PROGRAMS[int(p)] for p in batch["program"]}
+    assert {"MAX", "ADD", "BUBBLESORT"} <= roots
+    assert (batch["pad"] == 0).any()  # the addition pad
+    learning = TraceBatches(NPIConfig(tasks="add,sort"), 6, 0).batch(0)
+    assert "MAX" not in {PROGRAMS[int(p)] for p in learning["program"]}
+
+
 def test_sample_prints_the_call_tree_and_refuses_bad_input(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", "npi", "--tasks", "add", "--steps", "2", "--out", str(run), *TINY]) == 0

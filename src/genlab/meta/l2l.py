@@ -30,6 +30,8 @@ from genlab.train.state import TrainState
 
 PREPROCESS_P = 10.0  # the paper's p: gradients below e^-p are scaled, not logged
 OUTPUT_SCALE = 0.1  # the paper's output multiplier
+CHUNK = 4096  # coordinates per pass without a graph: over 100 MNIST MLPs (1.6M coordinates),
+# 2.8x faster than one pass, whose (C, 80) gate tensors leave the cache
 
 
 def preprocess(g: torch.Tensor, p: float = PREPROCESS_P) -> torch.Tensor:
@@ -85,7 +87,23 @@ class LSTMOptimizer(nn.Module):
     def forward(
         self, grad: torch.Tensor, state: list[tuple[torch.Tensor, torch.Tensor]]
     ) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
-        """grad (C,) and each layer's (h, c) (C, H) -> the update (C,) and the new state."""
+        """grad (C,) and each layer's (h, c) (C, H) -> the update (C,) and the new state;
+        without a graph, CHUNK coordinates at a time (the same numbers)."""
+        if torch.is_grad_enabled() or len(grad) <= CHUNK:
+            return self.step(grad, state)
+        update, new = torch.empty_like(grad), [(torch.empty_like(h), torch.empty_like(c))
+                                               for h, c in state]  # fmt: skip
+        for start in range(0, len(grad), CHUNK):
+            part = slice(start, start + CHUNK)
+            update[part], layers = self.step(grad[part], [(h[part], c[part]) for h, c in state])
+            for (h_all, c_all), (h, c) in zip(new, layers, strict=True):
+                h_all[part], c_all[part] = h, c
+        return update, new
+
+    def step(
+        self, grad: torch.Tensor, state: list[tuple[torch.Tensor, torch.Tensor]]
+    ) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
+        """`forward` in one pass."""
         x, new = preprocess(grad), []
         for cell, hc in zip(self.cells, state, strict=True):
             h, c = cell(x, hc)

@@ -44,14 +44,15 @@ def load_data(data: str, data_dir: str | None, options: object) -> None:
 class TraceBatches:
     """The loop's BatchSource: `problems` random problems per step, the tasks taking turns,
     each of a random size up to the options' maxima, as the teacher's segments; a pure function
-    of (seed, step)."""
+    of (seed, step). With `freeze_core`, MAX takes turns with addition and sorting
+    (`trained_tasks`)."""
 
     def __init__(self, options: NPIConfig, problems: int, seed: int):
         self.options, self.problems, self.seed = options, problems, seed
 
     def batch(self, step: int) -> dict[str, torch.Tensor]:
         rng = np.random.default_rng([self.seed, step])
-        tasks, segments = self.options.task_list, []
+        tasks, segments = trained_tasks(self.options), []
         for i in range(self.problems):
             task = tasks[i % len(tasks)]
             size = self.options.max_digits if task == "add" else self.options.max_items
@@ -77,6 +78,14 @@ def solve(model: NPI, task: str, pad) -> tuple[bool, int]:
 
 def _copy(pad):
     return AdditionPad(pad.a, pad.b) if isinstance(pad, AdditionPad) else SortArray(pad.initial)
+
+
+def trained_tasks(options: NPIConfig) -> list[str]:
+    """The tasks whose traces fill the training batches. A MAX learned with the core frozen also
+    sees addition's and sorting's own traces: every old call then defends itself against the
+    new keys (MAX's traces alone hold no addition step, and a frozen core on which MAX took
+    addition's calls is in docs/learning-to-learn.md)."""
+    return ["max", "add", "sort"] if options.freeze_core else options.task_list
 
 
 def evaluated_tasks(options: NPIConfig) -> list[str]:
