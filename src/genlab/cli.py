@@ -11,7 +11,7 @@ import types
 import typing
 from pathlib import Path
 
-from genlab import workflow
+from genlab import tuning, workflow
 from genlab.data.check import check_all
 from genlab.data.files import to_json
 from genlab.errors import GenlabError
@@ -276,7 +276,58 @@ def build_parser(model: str | None = None) -> argparse.ArgumentParser:
     dc.set_defaults(fn=cmd_data_check)
 
     add_worldmodels(sub)
+    add_tune(sub)
     return p
+
+
+def cmd_tune(ns: argparse.Namespace) -> int:
+    train_ns = parse(["train", ns.model, *ns.extra])
+    entry = get_model(ns.model)
+    job = tuning.TuneJob(
+        model=ns.model, space=ns.space, optimizer=ns.optimizer, trials=ns.trials,
+        metric=ns.metric, maximise=ns.maximise, seed=ns.seed, data=train_ns.data,
+        model_options=given(train_ns, entry.options), train_options=given(train_ns, TrainConfig),
+        neural_bo=ns.neural_bo,
+        evaluation={k: v for k, v in (("n", ns.eval_n), ("k", ns.eval_k),
+                                      ("samples", ns.eval_samples)) if v is not None},
+    )  # fmt: skip
+    report = tuning.tune(job, Path(ns.out), progress=not ns.quiet)
+    best = report["best_trial"]
+    print(f"{len(report['trials'])} trials, {report['failed']} failed, in {ns.out}")
+    if best:
+        print(f"best {ns.metric} {best['value']:.6g}: trial {best['trial']} {best['params']}")
+    return 0
+
+
+def add_tune(sub) -> None:
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+    tu = sub.add_parser(
+        "tune", help="search hyper-parameters of a training: neural_bo, botorch, optuna, random",
+        formatter_class=fmt, description="Tune MODEL: each trial is a `genlab train` run in "
+        "OUT/trial-NNN, scored by `genlab eval`. Options after -- go to every trial's training, "
+        "e.g. -- --steps 300 --threads 1. Run again on the same --out to resume.",
+    )  # fmt: skip
+    tu.add_argument("model", metavar="MODEL", help=f"one of: {', '.join(MODELS)}")
+    tu.add_argument("--space", required=True,
+                    help="NAME=LOW:HIGH[:log|int|logint],... e.g. lr=1e-4:1e-2:log,beta=0.5:2")  # fmt: skip
+    tu.add_argument("--optimizer", default="botorch",
+                    choices=("neural_bo", "botorch", "optuna", "random"))  # fmt: skip
+    tu.add_argument("--trials", type=at_least(1), default=10)
+    tu.add_argument("--metric", required=True,
+                    help="a number `genlab eval` reports, e.g. nll (lower is better)")  # fmt: skip
+    tu.add_argument("--maximise", action="store_true", help="higher --metric is better")
+    tu.add_argument("--out", required=True, help="the job's directory (again: resume)")
+    tu.add_argument("--neural-bo", help="with --optimizer neural_bo: a neural_bo run trained "
+                    "with --dim equal to the number of --space options")  # fmt: skip
+    tu.add_argument("--eval-n", type=at_least(1), default=None,
+                    help="score each trial on the first N test examples (genlab eval --n)")  # fmt: skip
+    tu.add_argument("--eval-k", type=at_least(1), default=None,
+                    help="importance samples per image (genlab eval --k; default its own)")  # fmt: skip
+    tu.add_argument("--eval-samples", type=at_least(0), default=0,
+                    help="samples for a fid/precision/recall --metric (genlab eval --samples)")  # fmt: skip
+    tu.add_argument("--seed", type=int, default=0)
+    tu.add_argument("--quiet", action="store_true", help="no progress bar")
+    tu.set_defaults(fn=cmd_tune)
 
 
 WORLDMODELS_HELP = """World Models on CarRacing, one resumable stage at a time:
@@ -375,7 +426,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
     model = (
         argv[1] if len(argv) >= 2 and argv[0] == "train" and not argv[1].startswith("-") else None
     )
+    extra: list[str] = []  # `genlab tune ... -- TRAIN OPTIONS`
+    if argv[:1] == ["tune"] and "--" in argv:
+        argv, extra = argv[: argv.index("--")], argv[argv.index("--") + 1 :]
     ns, unknown = build_parser(model).parse_known_args(argv)
+    if ns.fn is cmd_tune:
+        ns.extra = extra
     extra = sampling_flags(unknown) if unknown and ns.fn is cmd_sample else None
     if extra is not None:
         ns.set, unknown = [*ns.set, *extra], []

@@ -109,8 +109,11 @@ def check_precision(model: str, precision: str) -> None:
         raise ConfigError(f"--precision {precision} is not offered for '{model}' (only: {offered})")
 
 
-def train(spec: RunSpec, progress: bool = True) -> tuple[FitResult | None, list[Path]]:
-    """Train (across `spec.nproc` local processes if > 1), then write the run's pictures.
+def train(
+    spec: RunSpec, progress: bool = True, draw: bool = True
+) -> tuple[FitResult | None, list[Path]]:
+    """Train (across `spec.nproc` local processes if > 1), then write the run's pictures
+    (unless not `draw`: a tuning trial).
 
     Returns rank 0's FitResult (None when it ran in worker processes) and the pictures written
     (none after an interruption, so Ctrl-C returns within seconds).
@@ -124,7 +127,7 @@ def train(spec: RunSpec, progress: bool = True) -> tuple[FitResult | None, list[
             return result, []
     if result is not None and result.status == "interrupted":
         return result, []
-    return result, pictures(spec.run_dir, spec.data_dir)
+    return result, pictures(spec.run_dir, spec.data_dir) if draw else []
 
 
 def pictures(run_dir: Path, data_dir: str | None = None, seed: int = 0) -> list[Path]:

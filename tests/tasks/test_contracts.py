@@ -53,6 +53,7 @@ SMALL: dict[str, dict] = {
     "npi": {"hidden": 16, "state_dim": 16, "max_digits": 2, "max_items": 3},
     "seq2seq": {"hidden": 16, "max_digits": 2, "max_items": 3},
     "l2l_optimizer": {"hidden": 4, "horizon": 4, "unroll": 2},
+    "neural_bo": {"hidden": 8, "layers": 1, "horizon": 2},
 }  # fmt: skip
 # What `genlab sample --out` names for samplers that write one file.
 SAMPLE_FILE = {sample_images: "samples.png", sample_gif: "episode.gif"}

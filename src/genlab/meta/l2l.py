@@ -18,14 +18,13 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import nn
 
 from genlab.errors import ConfigError
 from genlab.meta.optimizees import MLPShape
 from genlab.train.config import TrainConfig, doc
-from genlab.train.loop import StepFn, check_finite, optimizer_update
+from genlab.train.loop import StepFn, check_finite, optimizer_update, step_generator
 from genlab.train.state import TrainState
 
 PREPROCESS_P = 10.0  # the paper's p: gradients below e^-p are scaled, not logged
@@ -217,9 +216,7 @@ class ProblemBatches:
         self.family, self.n, self.horizon, self.seed = family, n, horizon, seed
 
     def batch(self, step: int):
-        g = torch.Generator().manual_seed(
-            int(np.random.default_rng([self.seed, step]).integers(2**62))
-        )
+        g = step_generator(self.seed, step)
         return self.family.draw(self.n, g, self.horizon)
 
 

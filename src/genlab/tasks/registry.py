@@ -13,6 +13,7 @@ from genlab.tasks import (
     impala,
     learned_optimizers,
     meta,
+    neural_bo,
     programs,
     rl2,
     world_models,
@@ -27,6 +28,7 @@ MODELS: dict[str, ModelEntry] = {
         *world_models.ENTRIES,  # mdnrnn
         *meta.ENTRIES,  # maml fomaml reptile
         *learned_optimizers.ENTRIES,  # l2l_optimizer
+        *neural_bo.ENTRIES,  # neural_bo
         *rl2.ENTRIES,  # rl2 harlow
         *programs.ENTRIES,  # npi
         *impala.ENTRIES,  # impala a2c spiral

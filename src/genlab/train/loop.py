@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
@@ -66,6 +67,12 @@ def adam(
     the default VAE's 3.3M weights, 2 threads: 2.2 ms a step against 17.8 ms unfused (issue 43;
     docs/results.md). Same update, to float rounding (tests/train/test_loop.py)."""
     return torch.optim.AdamW(params, lr=lr, betas=betas, weight_decay=weight_decay, fused=True)
+
+
+def step_generator(seed: int, step: int) -> torch.Generator:
+    """A torch generator that is a pure function of (seed, step): for BatchSources that draw
+    their problems afresh every step, so that a resumed run draws what it would have."""
+    return torch.Generator().manual_seed(int(np.random.default_rng([seed, step]).integers(2**62)))
 
 
 def make_state(
