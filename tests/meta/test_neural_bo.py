@@ -12,6 +12,7 @@ import torch
 from genlab.errors import ConfigError
 from genlab.meta.neural_bo import (
     FourierGP,
+    fold,
     NeuralBOConfig,
     Proposer,
     observed_improvement,
@@ -39,6 +40,14 @@ def test_observed_improvement_is_the_papers_sum_written_as_a_loop():
         for t in range(1, 12):
             want[i] += min(float(ys[i, t] - ys[i, :t].min()), 0.0)
     assert torch.allclose(observed_improvement(ys), want, atol=1e-6)
+
+
+def test_fold_reflects_the_real_line_into_the_unit_interval():
+    z = torch.tensor([-1.25, -0.25, 0.0, 0.3, 1.0, 1.2, 2.0, 3.7])
+    assert torch.allclose(fold(z), torch.tensor([0.75, 0.25, 0.0, 0.3, 1.0, 0.8, 0.0, 0.3]))
+    z = torch.linspace(-2.995, 2.995, 600, requires_grad=True)  # off the folds themselves
+    fold(z).sum().backward()
+    assert torch.allclose(z.grad.abs(), torch.ones(600))  # never saturates
 
 
 def test_the_proposer_replayed_over_a_history_asks_what_its_rollout_asked():

@@ -3,7 +3,7 @@ that proposes where to query a black-box function next, from the queries and val
 meta-trained by backpropagation through functions drawn from a Gaussian process prior.
 
     h_t     = LSTM_phi([x_{t-1}, y_{t-1}], h_{t-1})        x_0, y_0 = 0: the first query is learned
-    x_t     = sigmoid(W h_t + b)                           (n, d) in the unit cube
+    x_t     = fold(0.5 + W h_t + b)                        (n, d) folded into the unit cube
     y_t     = f(x_t)                                       f ~ GP(0, RBF), differentiable in x
     L_OI    = sum_{t >= 2} min(y_t - min_{i < t} y_i, 0)    the paper's observed improvement
 
@@ -71,6 +71,14 @@ def rbf_kernel(x1: torch.Tensor, x2: torch.Tensor, lengthscale: torch.Tensor) ->
     return torch.exp(-0.5 * diff.pow(2).sum(-1))
 
 
+def fold(z: torch.Tensor) -> torch.Tensor:
+    """Any real z folded into [0, 1] like light between two mirrors: 1 - |(z mod 2) - 1|,
+    slope +-1 everywhere. A sigmoid instead saturated: the 2-D network, 10 minutes into
+    meta-training, had 44% of its query coordinates within 0.01 of an edge, walking the box's
+    border with no gradient to leave it, and found less than random search."""
+    return 1 - (torch.remainder(z, 2) - 1).abs()
+
+
 def observed_improvement(ys: torch.Tensor) -> torch.Tensor:
     """ys (n, T) the values queried, in order -> L_OI per function (n,): the sum over t >= 2 of
     min(y_t - min_{i<t} y_i, 0), negative where the query beat every earlier one."""
@@ -111,7 +119,7 @@ class Proposer(nn.Module):
         """The last query x (n, d) and its value y (n,) (zeros before the first) and the LSTM
         state -> the next query (n, d) and the new state."""
         out, state = self.lstm(torch.cat([x, y[:, None]], -1)[:, None], state)
-        return torch.sigmoid(self.head(out[:, 0])), state
+        return fold(0.5 + self.head(out[:, 0])), state
 
     def rollout(self, f, n: int, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Run on n functions f ((n, d) -> (n,)) for `steps` queries: xs (n, T, d), ys (n, T)."""
