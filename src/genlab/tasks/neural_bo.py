@@ -163,6 +163,7 @@ ENTRIES = (
         summary="an LSTM that learns black-box optimisation from GP draws (Chen et al. 2017)",
         options=NeuralBOConfig, build=Proposer, datasets=("gp",), load_data=load_data,
         batches=train_batches, evaluate=evaluate, pictures=search_curves,
-        train_defaults={"lr": 1e-3, "batch_size": 64, "log_every": 20, "checkpoint_every": 200},
+        train_defaults={"lr": 5e-4, "batch_size": 64, "grad_clip": 1.0, "log_every": 20,
+                        "checkpoint_every": 200},
     ),
 )  # fmt: skip
