@@ -12,9 +12,9 @@ import torch
 from genlab.errors import ConfigError
 from genlab.meta.neural_bo import (
     FourierGP,
-    fold,
     NeuralBOConfig,
     Proposer,
+    fold,
     observed_improvement,
     rbf_kernel,
 )
