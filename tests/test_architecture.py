@@ -46,7 +46,13 @@ def test_tests_mirror_the_package():
     """Every test file sits in the folder of the package part it tests (tests/agents/... for
     genlab/agents/...); only cross-cutting tests stay at the top."""
     parts = {p.name for p in PACKAGE.iterdir() if p.is_dir() and not p.name.startswith("_")}
-    top = {"test_architecture.py", "test_cli.py", "test_readme.py", "test_bad_inputs.py"}
+    top = {
+        "test_architecture.py",
+        "test_cli.py",
+        "test_readme.py",
+        "test_bad_inputs.py",
+        "test_tuning.py",
+    }  # genlab/tuning.py: whole trainings and evaluations, like the CLI
     for test in (ROOT / "tests").rglob("test_*.py"):
         folder = test.parent.relative_to(ROOT / "tests").parts
         if not folder:

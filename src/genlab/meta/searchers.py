@@ -50,11 +50,11 @@ def botorch_ei(dim: int) -> Searcher:
     likelihood, then log expected improvement maximised by `optimize_acqf`; BOTORCH_INITIAL
     uniform queries first."""
     try:
-        from botorch.acquisition import LogExpectedImprovement
-        from botorch.fit import fit_gpytorch_mll
-        from botorch.models import SingleTaskGP
-        from botorch.optim import optimize_acqf
-        from gpytorch.mlls import ExactMarginalLogLikelihood
+        from botorch.acquisition import LogExpectedImprovement  # the tune extra
+        from botorch.fit import fit_gpytorch_mll  # the tune extra
+        from botorch.models import SingleTaskGP  # the tune extra
+        from botorch.optim import optimize_acqf  # the tune extra
+        from gpytorch.mlls import ExactMarginalLogLikelihood  # the tune extra
     except ImportError:
         raise ConfigError(f"the botorch optimizer needs the 'tune' extra: {EXTRA}") from None
     bounds = torch.stack([torch.zeros(dim), torch.ones(dim)]).double()
@@ -80,7 +80,7 @@ def optuna_tpe(dim: int) -> Searcher:
     """Optuna's TPE sampler (its defaults: 10 random trials first), the history replayed into a
     fresh in-memory study."""
     try:
-        import optuna
+        import optuna  # the tune extra
     except ImportError:
         raise ConfigError(f"the optuna optimizer needs the 'tune' extra: {EXTRA}") from None
     optuna.logging.set_verbosity(optuna.logging.WARNING)

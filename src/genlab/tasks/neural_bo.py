@@ -43,7 +43,7 @@ class Benchmark:
 
     def __init__(self, name: str):
         try:
-            from botorch.test_functions import Branin, Hartmann
+            from botorch.test_functions import Branin, Hartmann  # the tune extra
         except ImportError:
             raise ConfigError(f"evaluating neural_bo needs the 'tune' extra: {EXTRA}") from None
         made = {"branin": lambda: Branin(), "hartmann3": lambda: Hartmann(dim=3),
