@@ -16,6 +16,7 @@ from genlab.tasks.registry import get_model
 from genlab.tasks.training import RunSpec, train
 from genlab.train.config import TrainConfig, parse_overrides
 from genlab.train.loop import FitResult
+from genlab.workflow import evaluate
 
 
 def parse_set(items: list[str], options_cls: type) -> dict:
@@ -48,6 +49,28 @@ def train_for_minutes(
         minutes=minutes, threads=threads, **{**get_model(model).train_defaults, **train}
     )
     return train_from_scratch(model, data, options, cfg, out)
+
+
+def train_unless_done(model: str, data: str, options, run: Path, **train_options) -> None:
+    """Train `model` into `run` with its default training options and those given, unless the
+    run already holds a checkpoint: a part that exists is reused, not retrained (delete it to
+    redo)."""
+    if (Path(run) / "checkpoint.pt").is_file():
+        return
+    entry = get_model(model)
+    cfg = TrainConfig(**{**entry.train_defaults, **train_options})
+    train(RunSpec(entry=entry, data=data, options=options, train=cfg, run_dir=Path(run)),
+          progress=False)  # fmt: skip
+
+
+def evaluation(run: Path, **options) -> dict:
+    """`genlab eval RUN` (also written to RUN/eval.json), without the run's own labels."""
+    return without_labels(evaluate(Path(run), **options))
+
+
+def without_labels(result: dict) -> dict:
+    """An evaluation's numbers, without the model, data and split it names."""
+    return {k: v for k, v in result.items() if k not in ("model", "data", "split")}
 
 
 def median_ms(fn: Callable[[], object], repeats: int = 20) -> float:

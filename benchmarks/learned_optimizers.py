@@ -20,10 +20,8 @@ import argparse
 import json
 from pathlib import Path
 
+from common import evaluation, train_unless_done
 from genlab.tasks.registry import get_model
-from genlab.tasks.training import RunSpec, train
-from genlab.train.config import TrainConfig
-from genlab.workflow import evaluate
 
 BATCH = {"quadratic": 32, "mnist": 1}  # problems per meta-step (MNIST: 15,910 coordinates each)
 
@@ -41,13 +39,9 @@ def main() -> None:
     report: dict = {"benchmark": "learned_optimizers", "dir": str(root)}
     for part in args.parts.split(","):
         run = root / part
-        if not (run / "checkpoint.pt").is_file():
-            cfg = TrainConfig(**{**entry.train_defaults, "minutes": args.minutes,
-                                 "threads": args.threads, "batch_size": BATCH[part]})  # fmt: skip
-            train(RunSpec(entry=entry, data=part, options=entry.options(), train=cfg,
-                          run_dir=run), progress=False)  # fmt: skip
-        result = evaluate(run, n=args.n)
-        report[part] = {k: v for k, v in result.items() if k not in ("model", "data", "split")}
+        train_unless_done("l2l_optimizer", part, entry.options(), run, minutes=args.minutes,
+                          threads=args.threads, batch_size=BATCH[part])  # fmt: skip
+        report[part] = evaluation(run, n=args.n)
     print(json.dumps(report))
 
 

@@ -20,13 +20,11 @@ import argparse
 import json
 from pathlib import Path
 
+from common import evaluation, train_unless_done
 from genlab.meta.searchers import SEARCHERS
 from genlab.tasks.registry import get_model
-from genlab.tasks.training import RunSpec, train
-from genlab.train.config import TrainConfig
 from genlab.tuning import TuneJob, tune
 from genlab.viz.curves import save_curves
-from genlab.workflow import evaluate
 
 # The tuning job: a 300-step VAE, scored by its test NLL (genlab's datasets have no validation
 # split, so the selection is on the test images; the same for every optimiser).
@@ -51,15 +49,10 @@ def main() -> None:
         if part == "tune":
             report["tune"] = tune_vae(root, args.trials)
             continue
-        run = root / part
-        if not (run / "checkpoint.pt").is_file():
-            cfg = TrainConfig(**{**entry.train_defaults, "minutes": args.minutes,
-                                 "threads": args.threads})  # fmt: skip
-            options = entry.options(dim=int(part.removeprefix("dim")))
-            train(RunSpec(entry=entry, data="gp", options=options, train=cfg, run_dir=run),
-                  progress=False)  # fmt: skip
-        result = evaluate(run, n=args.n, threads=args.threads)
-        report[part] = {k: v for k, v in result.items() if k not in ("model", "data", "split")}
+        run, dim = root / part, int(part.removeprefix("dim"))
+        train_unless_done("neural_bo", "gp", entry.options(dim=dim), run, minutes=args.minutes,
+                          threads=args.threads)  # fmt: skip
+        report[part] = evaluation(run, n=args.n, threads=args.threads)
     print(json.dumps(report))
 
 

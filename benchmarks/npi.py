@@ -23,11 +23,9 @@ import argparse
 import json
 from pathlib import Path
 
+from common import evaluation, train_unless_done, without_labels
 from genlab.tasks.registry import get_model
-from genlab.tasks.training import RunSpec, train
-from genlab.train.config import TrainConfig
 from genlab.viz.curves import save_curves
-from genlab.workflow import evaluate
 
 PARTS = {"add": {"tasks": "add"}, "sort": {"tasks": "sort"}, "multi": {"tasks": "add,sort"},
          "max": {"new_program": "max", "freeze_core": True}, "seq2seq": {"tasks": "add,sort"}}  # fmt: skip
@@ -55,21 +53,16 @@ def main() -> None:
     root = Path(args.dir)
     report: dict = {"benchmark": "npi", "dir": str(root)}
     for part in args.parts.split(","):
-        run, entry = root / part, get_model("seq2seq" if part == "seq2seq" else "npi")
-        if not (run / "checkpoint.pt").is_file():
-            minutes = {"max": args.max_minutes, "multi": args.multi_minutes}.get(part, args.minutes)
-            init = {"init_from": str(root / "multi"), "lr": args.max_lr} if part == "max" else {}
-            cfg = TrainConfig(**{**entry.train_defaults, "minutes": minutes,
-                                 "threads": args.threads, **init})  # fmt: skip
-            options = entry.options(**PARTS[part])
-            train(RunSpec(entry=entry, data="programs", options=options, train=cfg,
-                          run_dir=run), progress=False)  # fmt: skip
+        run, model = root / part, "seq2seq" if part == "seq2seq" else "npi"
+        minutes = {"max": args.max_minutes, "multi": args.multi_minutes}.get(part, args.minutes)
+        init = {"init_from": str(root / "multi"), "lr": args.max_lr} if part == "max" else {}
+        train_unless_done(model, "programs", get_model(model).options(**PARTS[part]), run,
+                          minutes=minutes, threads=args.threads, **init)  # fmt: skip
         saved = run / "eval.json"
         if args.reuse_evals and saved.is_file():
-            result = json.loads(saved.read_text())
+            report[part] = without_labels(json.loads(saved.read_text()))
         else:
-            result = evaluate(run, n=args.n)
-        report[part] = {k: v for k, v in result.items() if k not in ("model", "data", "split")}
+            report[part] = evaluation(run, n=args.n)
     series = {f"{part} {k.split('_')[0]}": ([int(x) for x in v], [100 * y for y in v.values()])
               for part, r in report.items() if isinstance(r, dict)
               for k, v in r.items() if k.endswith("_by_length")}  # fmt: skip

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from genlab.cli import main
-from genlab.tuning import Dimension, TuneJob, history, parse_space
+from genlab.tuning import Dimension, history, parse_space, running_best
 
 TRAIN = ["--", "--steps", "2", "--batch-size", "8", "--threads", "1", "--latent-dim", "2",
          "--precision", "fp32", "--quiet"]  # fmt: skip
@@ -30,9 +30,10 @@ def test_each_trial_is_a_run_and_a_killed_job_resumes_at_its_saved_point(tmp_pat
     assert (out / "trial-001" / "eval.json").is_file()  # a normal run
     kept = (out / "trial-000" / "trial.json").stat().st_mtime_ns
     (out / "trial-001" / "trial.json").unlink()  # killed after asking, before its result
+    (out / "trial-001" / "proposal.json").write_text(json.dumps({"x": [0.25]}))  # not random's
     assert tune(out, "--space", "lr=1e-4:1e-2:log", "--optimizer", "random", "--trials", "3") == 0
     again = json.loads((out / "trial-001" / "trial.json").read_text())
-    assert again["x"] == first["x"]  # the saved point, not a new one
+    assert again["x"] == [0.25] and again["params"]["lr"] == pytest.approx(10**-3.5)
     assert (out / "trial-000" / "trial.json").stat().st_mtime_ns == kept
     report = json.loads((out / "report.json").read_text())
     assert len(report["trials"]) == 3
@@ -46,23 +47,18 @@ def test_a_failed_trial_is_recorded_and_the_job_goes_on(tmp_path, capsys):
     assert [r["status"] for r in records] == ["failed", "failed"]
     assert "NonFiniteError" in records[0]["error"] and len(records[0]["error"].splitlines()) == 1
     assert "2 trials, 2 failed" in capsys.readouterr().out
-    job = TuneJob(model="vae", space="lr=1e7:1e8:log", optimizer="optuna", trials=2,
-                  metric="nll_nats")  # fmt: skip
-    xs, ys = history(out, job, before=2)
+    xs, ys = history(records, maximise=False, dim=1)
     assert len(ys) == 0  # nothing succeeded: nothing to show a searcher
 
 
-def test_a_failed_trial_counts_as_the_worst_value_so_far(tmp_path):
-    job = TuneJob(model="vae", space="lr=1e-4:1e-2", optimizer="random", trials=3, metric="m")
-    for i, record in enumerate(({"status": "ok", "value": 3.0}, {"status": "failed"},
-                                {"status": "ok", "value": 5.0})):  # fmt: skip
-        (tmp_path / f"trial-00{i}").mkdir()
-        (tmp_path / f"trial-00{i}" / "trial.json").write_text(json.dumps({"x": [0.1 * i],
-                                                                          **record}))  # fmt: skip
-    xs, ys = history(tmp_path, job, before=3)
+def test_a_failed_trial_counts_as_the_worst_value_so_far():
+    records = [{"x": [0.0], "status": "ok", "value": 3.0}, {"x": [0.1], "status": "failed"},
+               {"x": [0.2], "status": "ok", "value": 5.0}]  # fmt: skip
+    xs, ys = history(records, maximise=False, dim=1)
     assert ys.tolist() == [3.0, 3.0, 5.0] and xs.shape == (3, 1)
-    maximising = TuneJob(**{**job.__dict__, "maximise": True})
-    assert history(tmp_path, maximising, before=3)[1].tolist() == [-3.0, -3.0, -5.0]
+    assert history(records, maximise=True, dim=1)[1].tolist() == [-3.0, -3.0, -5.0]
+    assert running_best(records, maximise=False) == [3.0, 3.0, 3.0]
+    assert running_best(records, maximise=True) == [3.0, 3.0, 5.0]
 
 
 def test_the_neural_optimiser_tunes_with_a_network_of_the_spaces_dimension(tmp_path, capsys):

@@ -15,6 +15,7 @@ from genlab import tuning, workflow
 from genlab.data.check import check_all
 from genlab.data.files import to_json
 from genlab.errors import GenlabError
+from genlab.meta.searchers import SEARCHERS
 from genlab.tasks.registry import MODELS, get_model
 from genlab.tasks.world_models import V_CHECK
 from genlab.train import distributed as dist
@@ -281,8 +282,8 @@ def build_parser(model: str | None = None) -> argparse.ArgumentParser:
 
 
 def cmd_tune(ns: argparse.Namespace) -> int:
-    train_ns = parse(["train", ns.model, *ns.extra])
-    entry = get_model(ns.model)
+    train_ns = parse(["train", ns.model, *ns.train_args])
+    entry = train_ns.entry
     job = tuning.TuneJob(
         model=ns.model, space=ns.space, optimizer=ns.optimizer, trials=ns.trials,
         metric=ns.metric, maximise=ns.maximise, seed=ns.seed, data=train_ns.data,
@@ -310,8 +311,7 @@ def add_tune(sub) -> None:
     tu.add_argument("model", metavar="MODEL", help=f"one of: {', '.join(MODELS)}")
     tu.add_argument("--space", required=True,
                     help="NAME=LOW:HIGH[:log|int|logint],... e.g. lr=1e-4:1e-2:log,beta=0.5:2")  # fmt: skip
-    tu.add_argument("--optimizer", default="botorch",
-                    choices=("neural_bo", "botorch", "optuna", "random"))  # fmt: skip
+    tu.add_argument("--optimizer", default="botorch", choices=SEARCHERS)
     tu.add_argument("--trials", type=at_least(1), default=10)
     tu.add_argument("--metric", required=True,
                     help="a number `genlab eval` reports, e.g. nll (lower is better)")  # fmt: skip
@@ -323,8 +323,9 @@ def add_tune(sub) -> None:
                     help="score each trial on the first N test examples (genlab eval --n)")  # fmt: skip
     tu.add_argument("--eval-k", type=at_least(1), default=None,
                     help="importance samples per image (genlab eval --k; default its own)")  # fmt: skip
-    tu.add_argument("--eval-samples", type=at_least(0), default=0,
-                    help="samples for a fid/precision/recall --metric (genlab eval --samples)")  # fmt: skip
+    tu.add_argument("--eval-samples", type=at_least(0), default=None,
+                    help="samples for a fid/precision/recall --metric (genlab eval --samples; "
+                    "default 0)")  # fmt: skip
     tu.add_argument("--seed", type=int, default=0)
     tu.add_argument("--quiet", action="store_true", help="no progress bar")
     tu.set_defaults(fn=cmd_tune)
@@ -426,12 +427,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
     model = (
         argv[1] if len(argv) >= 2 and argv[0] == "train" and not argv[1].startswith("-") else None
     )
-    extra: list[str] = []  # `genlab tune ... -- TRAIN OPTIONS`
+    train_args: list[str] = []  # `genlab tune ... -- TRAIN OPTIONS`
     if argv[:1] == ["tune"] and "--" in argv:
-        argv, extra = argv[: argv.index("--")], argv[argv.index("--") + 1 :]
+        argv, train_args = argv[: argv.index("--")], argv[argv.index("--") + 1 :]
     ns, unknown = build_parser(model).parse_known_args(argv)
     if ns.fn is cmd_tune:
-        ns.extra = extra
+        ns.train_args = train_args
     extra = sampling_flags(unknown) if unknown and ns.fn is cmd_sample else None
     if extra is not None:
         ns.set, unknown = [*ns.set, *extra], []

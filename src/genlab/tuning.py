@@ -26,7 +26,7 @@ from genlab import workflow
 from genlab.data.files import atomic_write_json, read_json
 from genlab.errors import ConfigError
 from genlab.meta.neural_bo import Proposer
-from genlab.meta.searchers import searcher
+from genlab.meta.searchers import query_seed, searcher
 from genlab.tasks.registry import get_model
 from genlab.tasks.runs import load_run
 from genlab.train.config import TrainConfig
@@ -108,26 +108,30 @@ def tune(job: TuneJob, out: Path, progress: bool = True) -> dict:
     atomic_write_json(saved, {**dataclasses.asdict(job), "trials": None})
     bar = tqdm(range(job.trials), desc=f"tune {job.model} ({job.optimizer})",
                disable=not progress, unit="trial")  # fmt: skip
+    records: list[dict] = []
     for i in bar:
         run = out / f"trial-{i:03d}"
-        if not (run / "trial.json").is_file():
-            run_trial(job, dims, ask, run, i)
-        report = summary(out, job)
-        if report["best"] and report["best"][-1] is not None:
-            bar.set_postfix({job.metric: f"{report['best'][-1]:.4g}"})
+        done = run / "trial.json"
+        records.append(read_json(done) if done.is_file()
+                       else run_trial(job, dims, ask, run, i, records))  # fmt: skip
+        best = running_best(records, job.maximise)[-1]
+        if best is not None:
+            bar.set_postfix({job.metric: f"{best:.4g}"})
     report = summary(out, job)
     atomic_write_json(out / "report.json", report)
     return report
 
 
-def run_trial(job: TuneJob, dims: list[Dimension], ask, run: Path, i: int) -> None:
-    """Train and evaluate trial i at the point asked for (or the one saved before a kill)."""
+def run_trial(job: TuneJob, dims: list[Dimension], ask, run: Path, i: int,
+              earlier: list[dict]) -> dict:  # fmt: skip
+    """Train and evaluate trial i at the point asked for given the `earlier` trials' records
+    (or at the one saved before a kill); its record, also written to RUN/trial.json."""
     proposal = run / "proposal.json"
     if proposal.is_file():
         x = read_json(proposal)["x"]
     else:
-        xs, ys = history(run.parent, job, before=i)
-        x = ask(xs, ys, job.seed * 100_003 + i).tolist()
+        xs, ys = history(earlier, job.maximise, len(dims))
+        x = ask(xs, ys, query_seed(job.seed, i)).tolist()
         run.mkdir(parents=True, exist_ok=True)
         atomic_write_json(proposal, {"x": x})
     params = {d.name: d.value(u) for d, u in zip(dims, x, strict=True)}
@@ -156,6 +160,7 @@ def run_trial(job: TuneJob, dims: list[Dimension], ask, run: Path, i: int) -> No
     except Exception as e:  # noqa: BLE001 -- a failed trial is a result, recorded
         record.update(status="failed", error=f"{type(e).__name__}: {str(e).splitlines()[0]}")
     atomic_write_json(run / "trial.json", record)
+    return record
 
 
 def trials(out: Path) -> list[dict]:
@@ -163,13 +168,13 @@ def trials(out: Path) -> list[dict]:
     return [read_json(p) for p in sorted(out.glob("trial-*/trial.json"))]
 
 
-def history(out: Path, job: TuneJob, before: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The searcher's view of trials 0..before-1: points (t, d) and values to minimise (t,);
-    a failed trial counts as the worst value so far (left out while none has succeeded)."""
+def history(records: list[dict], maximise: bool, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The searcher's view of trials' records: points (t, d) and values to minimise (t,); a
+    failed trial counts as the worst value so far (left out while none has succeeded)."""
     xs, ys, worst = [], [], None
-    for record in trials(out)[:before]:
+    for record in records:
         if record["status"] == "ok":
-            y = -record["value"] if job.maximise else record["value"]
+            y = -record["value"] if maximise else record["value"]
             worst = y if worst is None else max(worst, y)
         elif worst is None:
             continue
@@ -177,19 +182,24 @@ def history(out: Path, job: TuneJob, before: int) -> tuple[torch.Tensor, torch.T
             y = worst
         xs.append(record["x"])
         ys.append(y)
-    dim = len(parse_space(job.space, job.model))
     return torch.tensor(xs, dtype=torch.float32).view(-1, dim), torch.tensor(ys)
+
+
+def running_best(records: list[dict], maximise: bool) -> list[float | None]:
+    """The best metric after each trial (None until one has succeeded)."""
+    best, current = [], None
+    for value in (r.get("value") for r in records):
+        if value is not None:
+            current = value if current is None else (max if maximise else min)(current, value)
+        best.append(current)
+    return best
 
 
 def summary(out: Path, job: TuneJob) -> dict:
     done = trials(out)
-    values = [r.get("value") for r in done]
-    best, current = [], None
-    for v in values:
-        if v is not None:
-            current = v if current is None else (max if job.maximise else min)(current, v)
-        best.append(current)  # None until a trial has succeeded
-    winner = next((r for r in done if current is not None and r.get("value") == current), None)
+    best = running_best(done, job.maximise)
+    final = best[-1] if best else None
+    winner = next((r for r in done if final is not None and r.get("value") == final), None)
     return {"model": job.model, "optimizer": job.optimizer, "metric": job.metric,
             "trials": done, "failed": sum(r["status"] == "failed" for r in done),
             "best": best, "best_trial": winner}  # fmt: skip

@@ -115,12 +115,16 @@ def searcher(name: str, dim: int, model: Proposer | None = None) -> Searcher:
     return makers[name](dim)
 
 
+def query_seed(seed: int, t: int) -> int:
+    """The seed of a search's query t: (seed, t) folded into one integer."""
+    return seed * 100_003 + t
+
+
 def minimise(ask: Searcher, f: Callable[[torch.Tensor], float], dim: int, steps: int,
              seed: int) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
-    """`steps` queries of f ((d,) -> float) by `ask`: xs (T, d), ys (T,); query t's seed is
-    (seed, t) folded into one integer."""
+    """`steps` queries of f ((d,) -> float) by `ask`: xs (T, d), ys (T,)."""
     xs, ys = torch.zeros(0, dim), torch.zeros(0)
     for t in range(steps):
-        x = ask(xs, ys, seed * 100_003 + t)
+        x = ask(xs, ys, query_seed(seed, t))
         xs, ys = torch.cat([xs, x[None]]), torch.cat([ys, torch.tensor([float(f(x))])])
     return xs, ys

@@ -13,7 +13,14 @@ import torch
 
 from genlab.errors import ConfigError
 from genlab.meta.neural_bo import FourierGP, FunctionBatches, NeuralBOConfig, Proposer
-from genlab.meta.searchers import EXTRA, botorch_ei, minimise, optuna_tpe
+from genlab.meta.searchers import (
+    EXTRA,
+    Searcher,
+    botorch_ei,
+    minimise,
+    optuna_tpe,
+    random_search,
+)
 from genlab.tasks.entry import ModelEntry
 from genlab.viz.curves import save_curves
 
@@ -83,29 +90,34 @@ def test_functions(dim: int, n: int) -> dict[str, Callable]:
 def one(f: Callable, i: int) -> Callable[[torch.Tensor], float]:
     """Function i of a batch, as a searcher meets it: (d,) -> float."""
     if isinstance(f, FourierGP):
-        return lambda x: float(FourierGP(f.omega[i : i + 1], f.phase[i : i + 1],
-                                         f.weight[i : i + 1])(x[None]))  # fmt: skip
+        alone = FourierGP(f.omega[i : i + 1], f.phase[i : i + 1], f.weight[i : i + 1])
+        return lambda x: float(alone(x[None]))
     return lambda x: float(f(x[None])[0])
+
+
+def searched(
+    ask: Searcher, f: Callable, dim: int, n: int, steps: int
+) -> tuple[torch.Tensor, float]:
+    """n searches by `ask` of `steps` queries each (search i on function i of f, seed i): the
+    values found (n, T) and the seconds a proposal took."""
+    t0 = time.perf_counter()
+    ys = torch.stack([minimise(ask, one(f, i), dim, steps, seed=i)[1] for i in range(n)])
+    return ys, (time.perf_counter() - t0) / (n * steps)
 
 
 def best_so_far(
     model: Proposer, f: Callable, dim: int, n: int, steps: int
 ) -> dict[str, tuple[torch.Tensor, float]]:
     """method -> (running minimum (n, T) over n seeds (for GP draws: n functions), seconds per
-    proposal). The network and random search are batched, to `steps`; BoTorch and Optuna
-    query one search at a time, to LIBRARY_STEPS."""
-    runs: dict[str, tuple[torch.Tensor, float]] = {}
+    proposal). The network runs its n searches as one batch; random search runs to `steps`
+    as well, BoTorch and Optuna to LIBRARY_STEPS."""
     t0 = time.perf_counter()
     _, ys = model.rollout(f, n, steps)
-    runs["neural_bo"] = (ys, (time.perf_counter() - t0) / (n * steps))
-    x = torch.rand(n, steps, dim, generator=torch.Generator().manual_seed(TEST_SEED))
-    runs["random"] = (torch.stack([f(x[:, t]) for t in range(steps)], 1), 0.0)
+    runs = {"neural_bo": (ys, (time.perf_counter() - t0) / (n * steps)),
+            "random": searched(random_search(dim), f, dim, n, steps)}  # fmt: skip
     budget = min(LIBRARY_STEPS, steps)
-    for name, ask in (("optuna", optuna_tpe(dim)), ("botorch", botorch_ei(dim))):
-        t0, rows = time.perf_counter(), []
-        for i in range(n):
-            rows.append(minimise(ask, one(f, i), dim, budget, seed=i)[1])
-        runs[name] = (torch.stack(rows), (time.perf_counter() - t0) / (n * budget))
+    runs["optuna"] = searched(optuna_tpe(dim), f, dim, n, budget)
+    runs["botorch"] = searched(botorch_ei(dim), f, dim, n, budget)
     return {k: (torch.cummin(ys, 1).values, s) for k, (ys, s) in runs.items()}
 
 
@@ -143,8 +155,7 @@ def search_curves(model: Proposer, options: NeuralBOConfig, data, out: Path,
     f = FourierGP.draw(n, options.dim, torch.Generator().manual_seed(TEST_SEED))
     with torch.no_grad():
         _, ys = model.rollout(f, n, steps)
-    x = torch.rand(n, steps, options.dim, generator=torch.Generator().manual_seed(TEST_SEED))
-    random = torch.stack([f(x[:, t]) for t in range(steps)], 1)
+    random, _ = searched(random_search(options.dim), f, options.dim, n, steps)
     series = {name: (list(range(1, steps + 1)), torch.cummin(v, 1).values.median(0).values.tolist())
               for name, v in (("neural_bo", ys), ("random", random))}  # fmt: skip
     path = save_curves(
