@@ -71,8 +71,9 @@ def run_spec(
         if data and data != saved["data"]:
             raise GenlabError(f"{run_dir} was trained on '{saved['data']}', not '{data}'")
         data = saved["data"]
+        deployment = getattr(entry.options, "DEPLOYMENT", ())  # how it runs, not what it learns
         for k, v in model_given.items():
-            if saved["model_options"][k] != v:
+            if saved["model_options"][k] != v and k not in deployment:
                 raise GenlabError(
                     f"{run_dir} has {k}={saved['model_options'][k]}; cannot resume with {v}"
                 )
@@ -82,7 +83,8 @@ def run_spec(
             had = saved["train"].get(k, TrainConfig.__dataclass_fields__[k].default)
             if had != v:
                 raise GenlabError(f"{run_dir} has {k}={had}; cannot resume with {v}")
-        options = entry.options(**saved["model_options"])
+        moved = {k: v for k, v in model_given.items() if k in deployment}
+        options = entry.options(**{**saved["model_options"], **moved})
         kept = {k: v for k, v in saved["train"].items() if k not in PER_CALL}
         given = {k: v for k, v in train_given.items() if (k, v) != ("precision", "auto")}
         cfg = TrainConfig(**{**kept, **given})

@@ -71,6 +71,9 @@ def test_environments_pass_the_gymnasium_checker_and_names_are_checked():
     check_env(MinAtarEnv("breakout"), skip_render_check=True)
     padded = make_env("minatar:breakout", channels=7)
     assert padded.reset(seed=0)[0].shape == (7, 10, 10)
+    # EnvBatch seeds slot i with seed * 10_007 + i: a large --seed must not crash MinAtar
+    big = MinAtarEnv("breakout")
+    assert np.array_equal(big.reset(seed=2**40 + 5)[0], big.reset(seed=5)[0])
     check_env(PickTwo(), skip_render_check=True)
     spec = env_spec("gym:GenlabTest/PickTwo-v0", make_env("gym:GenlabTest/PickTwo-v0"))
     assert spec.action_sizes == (3, 4) and spec.action_names == ("x", "y")

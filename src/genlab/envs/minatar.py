@@ -59,7 +59,7 @@ class MinAtarEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         if seed is not None:
-            self.game.seed(seed)
+            self.game.seed(seed % 2**32)  # MinAtar seeds a legacy RandomState: 32 bits
         self.game.reset()
         return self._obs(), {}
 

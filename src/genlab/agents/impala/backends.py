@@ -1,8 +1,8 @@
 """How trajectories reach the learner. Each backend is the training loop's BatchSource:
 `batch(step)` returns B unrolls as one `Trajectory` (environments side by side), with scalars
 in its `stats` (recent episode returns per task, frames, policy lag) that the loop logs. The
-learner never knows which backend fed it; a distributed one (Ray, torch.distributed) is a third
-class with the same two methods, `batch` and `close`.
+learner never knows which backend fed it; the distributed one, `RaySource` (`ray_backend.py`),
+is a third class with the same two methods, `batch` and `close`.
 
 - `InlineSource`: one process; the learner's own network acts (no policy lag), deterministic
   under a seed. Used by tests and by A2C.
@@ -32,6 +32,7 @@ from genlab.agents.impala.networks import AgentNet
 from genlab.agents.trajectory import Trajectory, concatenate
 from genlab.envs.vector import EnvBatch, Episode
 from genlab.errors import ConfigError, GenlabError
+from genlab.train import cluster
 
 SLOTS_PER_ACTOR = 2
 ACTOR_TIMEOUT_S = 120.0
@@ -74,6 +75,13 @@ class EpisodeStats:
         if len(means) == len(self.tasks):  # every task has finished an episode
             out["return"] = torch.tensor(sum(means) / len(means))
         return out
+
+
+def learner_threads(actors: int) -> None:
+    """Each actor on this machine uses one core; the learner gets the rest (oversubscribing the
+    cores costs about a third of the frames on 2 cores). The caller restores its thread count."""
+    cores = os.cpu_count() or 1
+    torch.set_num_threads(max(1, min(torch.get_num_threads(), cores - actors)))
 
 
 def task_slots(n_tasks: int, first: int, count: int) -> list[int]:
@@ -142,10 +150,7 @@ class LocalSource:
                 "(each actor delivers whole batches of its environments)"
             )
         self.net, self.cfg, self.channels, self.seed = net, cfg, channels, seed
-        # Each actor uses one core; the learner gets the rest (oversubscribing the cores costs
-        # about a third of the frames on 2 cores). The caller restores its thread count.
-        cores = os.cpu_count() or 1
-        torch.set_num_threads(max(1, min(torch.get_num_threads(), cores - cfg.actors)))
+        learner_threads(cfg.actors)
         self.per_batch = batch_size // E  # slots per learner batch
         self.ctx = mp.get_context("spawn")
         n_slots = cfg.actors * SLOTS_PER_ACTOR
@@ -274,6 +279,13 @@ class LocalSource:
 
 
 def make_source(net: AgentNet, cfg: ImpalaConfig, channels: int | None, batch_size: int,
-                seed: int) -> InlineSource | LocalSource:  # fmt: skip
+                seed: int):  # fmt: skip
+    """The trajectory source of `cfg.backend`."""
+    if cfg.backend == "ray":
+        # Here, not at the top: Ray is optional (the distributed extra); its import fails alone.
+        cluster.ray_module()  # one line saying how to install it, if it is missing
+        from genlab.agents.impala.ray_backend import RaySource
+
+        return RaySource(net, cfg, channels, batch_size, seed)
     cls = InlineSource if cfg.backend == "inline" else LocalSource
     return cls(net, cfg, channels, batch_size, seed)
