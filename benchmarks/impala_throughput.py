@@ -23,8 +23,8 @@ import time
 import torch
 
 from genlab.agents.impala.agent import ImpalaAgent
-from genlab.agents.impala.backends import make_source
 from genlab.agents.impala.config import A2CConfig, ImpalaConfig
+from genlab.agents.impala.sources import make_source
 from genlab.train.config import TrainConfig
 from genlab.train.loop import gradient_step, laid_out_for, make_state
 

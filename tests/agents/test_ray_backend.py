@@ -13,8 +13,8 @@ import torch
 
 from contracts import genlab_process
 from genlab.agents.impala.agent import ImpalaAgent
-from genlab.agents.impala.backends import make_source
 from genlab.agents.impala.config import A2CConfig, ImpalaConfig
+from genlab.agents.impala.sources import make_source
 from genlab.cli import main
 from genlab.errors import ConfigError
 from genlab.train.logger import read_metrics

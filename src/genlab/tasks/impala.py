@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 from genlab.agents.impala.agent import ImpalaAgent
-from genlab.agents.impala.backends import make_source
 from genlab.agents.impala.config import A2CConfig, ImpalaConfig
 from genlab.agents.impala.evaluation import episode_gifs, evaluate_agent, sample_gif
+from genlab.agents.impala.sources import make_source
 from genlab.agents.spiral import (
     SpiralAgent,
     SpiralConfig,

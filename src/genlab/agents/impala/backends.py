@@ -2,7 +2,7 @@
 `batch(step)` returns B unrolls as one `Trajectory` (environments side by side), with scalars
 in its `stats` (recent episode returns per task, frames, policy lag) that the loop logs. The
 learner never knows which backend fed it; the distributed one, `RaySource` (`ray_backend.py`),
-is a third class with the same two methods, `batch` and `close`.
+is a third class with the same two methods, `batch` and `close`; `sources.make_source` picks one.
 
 - `InlineSource`: one process; the learner's own network acts (no policy lag), deterministic
   under a seed. Used by tests and by A2C.
@@ -32,7 +32,6 @@ from genlab.agents.impala.networks import AgentNet
 from genlab.agents.trajectory import Trajectory, concatenate
 from genlab.envs.vector import EnvBatch, Episode
 from genlab.errors import ConfigError, GenlabError
-from genlab.train import cluster
 
 SLOTS_PER_ACTOR = 2
 ACTOR_TIMEOUT_S = 120.0
@@ -276,16 +275,3 @@ class LocalSource:
                 p.join(timeout=1)
         for c in self.conns:
             c.close()
-
-
-def make_source(net: AgentNet, cfg: ImpalaConfig, channels: int | None, batch_size: int,
-                seed: int):  # fmt: skip
-    """The trajectory source of `cfg.backend`."""
-    if cfg.backend == "ray":
-        # Here, not at the top: Ray is optional (the distributed extra); its import fails alone.
-        cluster.ray_module()  # one line saying how to install it, if it is missing
-        from genlab.agents.impala.ray_backend import RaySource
-
-        return RaySource(net, cfg, channels, batch_size, seed)
-    cls = InlineSource if cfg.backend == "inline" else LocalSource
-    return cls(net, cfg, channels, batch_size, seed)
