@@ -367,7 +367,7 @@ def cmd_worldmodels(ns: argparse.Namespace) -> int:
             root, dream=ns.dream, memory=not ns.no_memory, tau=ns.tau, popsize=ns.popsize,
             rollouts=ns.rollouts, generations=ns.generations, minutes=ns.minutes,
             workers=ns.workers, max_steps=ns.max_steps, patience=ns.patience, seed=ns.seed,
-            brake=ns.brake,
+            brake=ns.brake, backend=ns.backend, address=ns.address,
         )  # fmt: skip
         print(json.dumps(report))
         print(f"next: genlab worldmodels eval {root} --controller {out.name}")
@@ -406,6 +406,12 @@ def add_worldmodels(sub) -> None:
                    help="stop a search episode after N steps without reward (0: never)")  # fmt: skip
     s.add_argument("--brake", default="clip", choices=("clip", "shift"),
                    help="C's brake: clip(tanh, 0, 1) as in the paper, or (tanh + 1) / 2")  # fmt: skip
+    s.add_argument("--backend", default="local", choices=("local", "ray"),
+                   help="who plays the candidates: local worker processes, or Ray actors on "
+                   "any machine of a Ray cluster (the distributed extra)")  # fmt: skip
+    s.add_argument("--address", default="",
+                   help="with --backend ray: the cluster to join, 'auto' or HOST:PORT of its "
+                   "head; empty starts a local one")  # fmt: skip
     e = stages.add_parser("eval", help="mean +- std return on unseen tracks, GIFs",
                           formatter_class=fmt)  # fmt: skip
     e.add_argument("--controller", default="controller", help="controller directory in DIR")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 
 import pytest
@@ -191,4 +192,12 @@ def test_address_auto_without_a_cluster_is_one_line(ray_here):
     cfg = ImpalaConfig(env="minatar:breakout", backend="ray", address="auto")
     agent = ImpalaAgent(cfg)
     with pytest.raises(ConfigError, match="--address auto: Could not find any running Ray"):
+        make_source(agent.net, cfg, agent.channels, 16, seed=0)
+
+
+def test_without_ray_the_error_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if the distributed extra were missing
+    cfg = ImpalaConfig(env="minatar:breakout", backend="ray")
+    agent = ImpalaAgent(cfg)
+    with pytest.raises(ConfigError, match=r"needs Ray: pip install .*genlab\[distributed\]"):
         make_source(agent.net, cfg, agent.channels, 16, seed=0)

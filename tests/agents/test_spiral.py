@@ -136,20 +136,29 @@ def test_a_conditional_critic_judges_canvas_target_pairs(data_root, short_episod
     assert "critic_score" not in result and 0 <= result["ink_per_pixel"] <= 1
 
 
-def test_actor_processes_carry_finished_canvases_to_the_learner(
-    data_root, short_episodes, tmp_path
-):
+def train_with_actors(out, backend: str) -> dict:
     from genlab.cli import main
 
-    out = tmp_path / "spiral-local"
-    assert main(["train", "spiral", "--backend", "local", "--actors", "1", "--envs-per-actor",
+    assert main(["train", "spiral", "--backend", backend, "--actors", "1", "--envs-per-actor",
                  "2", "--steps", "2", "--batch-size", "2", "--lstm", "16", "--torso",
                  "paint_half", "--spatial-channels", "8", "--out", str(out),
                  "--quiet"]) == 0  # fmt: skip
-    last = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+    return json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+
+
+def test_actor_processes_carry_finished_canvases_to_the_learner(
+    data_root, short_episodes, tmp_path
+):
+    last = train_with_actors(tmp_path / "spiral-local", "local")
     # canvases reached the critic, and the actor, which built its network from the same smaller
     # options as the learner's, took the learner's weights (a mismatch fails the run)
     assert "critic_loss" in last and "final_reward" in last
+
+
+@pytest.mark.private_network
+def test_ray_actors_carry_finished_canvases_to_the_learner(ray_here, data_root, tmp_path):
+    last = train_with_actors(tmp_path / "spiral-ray", "ray")
+    assert "critic_loss" in last and "final_reward" in last and last["policy_lag"] >= 0
 
 
 @pytest.mark.parametrize(

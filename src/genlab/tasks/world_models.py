@@ -30,6 +30,7 @@ from genlab.errors import ConfigError, DataError, RunError
 from genlab.tasks import training
 from genlab.tasks.entry import ModelEntry
 from genlab.tasks.images import ENTRY as IMAGE_ENTRY
+from genlab.train import cluster
 from genlab.train.logger import read_metrics
 from genlab.train.loop import fit
 from genlab.train.runs import exclusive, read_config
@@ -151,6 +152,17 @@ def controller_dir(root: Path, dream: bool, memory: bool) -> Path:
     return Path(root) / ("controller" + ("-dream" if dream else "") + ("" if memory else "-vc"))
 
 
+def make_players(cfg: search.SearchConfig, vae, m, initial_z):
+    """Who plays the candidates: local worker processes, or Ray actors (`--backend ray`)."""
+    if cfg.backend == "ray":
+        cluster.ray_module()  # without Ray: one line saying how to install it
+        # Here, not at the top: the module imports Ray, which is optional.
+        from genlab.agents.world_models.ray_players import RayPlayers
+
+        return RayPlayers(vae, m, initial_z, cfg.workers, cfg.address)
+    return search.Players(vae, m, initial_z, cfg.workers)
+
+
 def search_controller(
     cfg: search.SearchConfig, out: Path, data_dir: str | None = None, progress: bool = True
 ) -> dict:
@@ -170,7 +182,7 @@ def search_controller(
             check_dream(m, initial_z, cfg.tau)
         atomic_write_json(out / "config.json", {"stage": "train-c", **dataclasses.asdict(cfg)})
         state = search.SearchState(cfg, n_params(vae, m))
-        players = search.Players(vae, m, initial_z, cfg.workers)
+        players = make_players(cfg, vae, m, initial_z)
         try:
             result = fit(state, search.Tracks(cfg), cfg.loop_config(), out,
                          search.search_step(cfg, players), progress)  # fmt: skip

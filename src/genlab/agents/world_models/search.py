@@ -29,6 +29,7 @@ from genlab.errors import ConfigError
 from genlab.train.config import TrainConfig
 
 TRACK_SEED_STRIDE = 1_000_003
+BACKENDS = ("local", "ray")
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,9 @@ class SearchConfig:
     sigma0: float = 0.1
     generations: int | None = None
     minutes: float | None = None
-    workers: int = 2
+    workers: int = 2  # processes playing candidates (Ray actors with backend "ray")
+    backend: str = "local"  # "local" worker processes, or "ray" actors (the distributed extra)
+    address: str = ""  # backend ray: the cluster to join ("auto", HOST:PORT; "" starts one)
     max_steps: int = 1000
     patience: int = 100  # real game: stop an episode after this many steps without reward
     seed: int = 0
@@ -55,6 +58,11 @@ class SearchConfig:
             raise ConfigError("the dream is made of M: pass the M run (--mdnrnn)")
         if self.popsize < 2 or self.rollouts < 1 or self.workers < 1:
             raise ConfigError("popsize must be >= 2, rollouts and workers >= 1")
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, not "
+                              f"'{self.backend}'")  # fmt: skip
+        if self.address and self.backend != "ray":
+            raise ConfigError("--address joins a Ray cluster: it needs --backend ray")
         if self.brake not in BRAKES:
             raise ConfigError(f"brake must be one of {BRAKES}, not '{self.brake}'")
 

@@ -1,0 +1,56 @@
+"""`genlab worldmodels train-c --backend ray`: each generation's candidates played by Ray actors
+on any machine of a Ray cluster, instead of a local worker pool.
+
+Each actor holds V and M (sent once, through the object store) and plays one job at a time with
+one torch thread, exactly as a local worker does, so a job's return depends only on the
+candidate and its track seed: the search is the same on either backend for the same seed.
+"""
+
+from __future__ import annotations
+
+import ray
+from ray.util import ActorPool
+from torch import nn
+
+from genlab.agents.world_models.mdnrnn import MDNRNN
+from genlab.agents.world_models.search import init_worker, play_job
+from genlab.errors import ConfigError
+from genlab.train import cluster
+
+
+class PlayerActor:
+    def __init__(self, models: tuple) -> None:
+        init_worker(*models)
+
+    def play(self, job: tuple) -> tuple[float, int]:
+        return play_job(job)
+
+
+class RayPlayers:
+    """`workers` Ray actors playing jobs (the interface of `search.Players`)."""
+
+    def __init__(self, vae: nn.Module, m: MDNRNN | None, initial_z, workers: int, address: str):
+        self.leave = cluster.connect(address, cpus=workers)
+        try:
+            have = cluster.cluster_cpus()
+            if workers > have:
+                raise ConfigError(f"--workers {workers} need {workers} CPUs; the Ray cluster has "
+                                  f"{have:g}")  # fmt: skip
+            models = ray.put((vae, m, initial_z))
+            remote = ray.remote(num_cpus=1)(PlayerActor)
+            self.actors = [remote.remote(models) for _ in range(workers)]
+            self.pool = ActorPool(self.actors)
+        except BaseException:
+            self.leave()
+            raise
+
+    def map(self, jobs: list[tuple]):
+        """Each job's (return, env steps), in order."""
+        return self.pool.map(lambda actor, job: actor.play.remote(job), jobs)
+
+    def close(self) -> None:
+        try:
+            for a in self.actors:
+                ray.kill(a, no_restart=True)
+        finally:
+            self.leave()

@@ -1,0 +1,44 @@
+"""The private network Ray runs in for tests and benchmarks: only loopback, and it works."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from genlab.train import netns
+
+PROBE = """
+import json, os, socket
+server = socket.create_server(("127.0.0.1", 0))
+client = socket.create_connection(server.getsockname(), timeout=5)
+peer, _ = server.accept()
+client.sendall(b"ping")
+print(json.dumps({"interfaces": [name for _, name in socket.if_nameindex()],
+                  "echo": peer.recv(4).decode(), "mark": os.environ.get("GENLAB_PRIVATE_NETWORK"),
+                  "usage_stats": os.environ.get("RAY_USAGE_STATS_ENABLED")}))
+"""
+
+
+@pytest.fixture
+def namespaces():
+    reason = netns.unavailable()
+    if reason:
+        pytest.skip(reason)
+
+
+def test_a_private_network_has_only_a_working_loopback(namespaces):
+    out = subprocess.run(netns.command([sys.executable, "-c", PROBE]), capture_output=True,
+                         text=True, timeout=60, check=True)  # fmt: skip
+    seen = json.loads(out.stdout)
+    assert seen == {"interfaces": ["lo"], "echo": "ping", "mark": "1", "usage_stats": "0"}
+    assert not netns.inside()  # this process is not in one
+
+
+def test_the_wrapper_passes_the_exit_code_through(namespaces):
+    wrapper = [sys.executable, "-m", "genlab.train.netns"]
+    assert subprocess.run([*wrapper, sys.executable, "-c", "raise SystemExit(3)"]).returncode == 3
+    usage = subprocess.run([*wrapper, "--help"], capture_output=True, text=True)
+    assert usage.returncode == 0 and "unshare -rn" in usage.stdout
