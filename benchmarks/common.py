@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import statistics
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from pathlib import Path
 from genlab.errors import ConfigError
 from genlab.tasks.registry import get_model
 from genlab.tasks.training import RunSpec, train
+from genlab.train import netns
 from genlab.train.config import TrainConfig, parse_overrides
 from genlab.train.loop import FitResult
 from genlab.workflow import evaluate
@@ -150,3 +152,13 @@ class StageLedger:
             tmp = self.path.with_suffix(".tmp")
             tmp.write_text(json.dumps(self.data, indent=1))
             os.replace(tmp, self.path)
+
+
+def in_private_network(needed: bool = True) -> None:
+    """Re-run this benchmark in a private network with only loopback (`genlab.train.netns`)
+    when it will start Ray and is not in one yet: Ray probes outside addresses otherwise."""
+    if needed and not netns.inside():
+        reason = netns.unavailable()
+        if reason:
+            raise SystemExit(f"error: Ray benchmarks run in a private network, but {reason}")
+        os.execvp("unshare", netns.command([sys.executable, *sys.argv]))

@@ -1,10 +1,12 @@
 """`--backend ray`: the actors are Ray actors, on any machine of a Ray cluster.
 
-Each actor plays its own `--envs-per-actor` environments and returns whole unrolls; they reach
-the learner through Ray (small results ride in the reply, large ones in the object store).
+Each actor plays its own `--envs-per-actor` environments and returns whole unrolls as NumPy
+arrays; they reach the learner through Ray (in the reply itself up to Ray's inline size, which
+a cluster genlab starts raises to 4 MiB, else through the object store).
 Every `--broadcast-every` learner steps the learner puts its weights in the object store once;
-each request names the latest version and its reference, and an actor fetches the weights only
-when the version changed. Each actor keeps two requests in flight, so it plays while the learner
+each request passes the latest version and its reference (an actor on the learner's machine maps
+the weights from shared memory; one elsewhere fetches each version once) and an actor loads them
+only when the version changed. Each actor keeps two requests in flight, so it plays while the learner
 learns (policy lag about 2 steps, as the local backend's). An on-policy learner (A2C) instead
 waits for a whole batch played with its current weights.
 
@@ -20,6 +22,7 @@ import time
 import warnings
 from collections import deque
 
+import numpy as np
 import ray
 import torch
 from ray.exceptions import ActorUnavailableError, RayActorError, RayTaskError
@@ -54,6 +57,14 @@ def reconstructed() -> bool:
         return bool(ray.get_runtime_context().was_current_actor_reconstructed)
 
 
+def from_arrays(arrays: dict[str, np.ndarray]) -> Trajectory:
+    """A trajectory viewing an actor's result (read-only arrays: `concatenate` copies them before
+    anything could write)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "The given NumPy array is not writable")
+        return Trajectory(**{k: torch.from_numpy(v) for k, v in arrays.items()})
+
+
 class RayActor:
     """One actor: a CPU copy of the agent network and its environments (one torch thread)."""
 
@@ -73,15 +84,19 @@ class RayActor:
     def pid(self) -> int:
         return os.getpid()
 
-    def fill(self, version: int, weights: list) -> tuple[Trajectory, list[Episode]]:
-        """An unroll of every environment with the weights of learner step `version`
-        (`weights`: [its object reference], fetched only if this actor has older ones)."""
+    def fill(
+        self, version: int, weights: np.ndarray
+    ) -> tuple[dict[str, np.ndarray], list[Episode]]:
+        """An unroll of every environment with the weights of learner step `version` (Ray maps
+        them from the object store: loaded into the network only when newer), as
+        NumPy arrays: Ray copies those straight into its buffers (torch tensors are pickled,
+        which cost a third more per request)."""
         if version != self.version:
-            flat = torch.tensor(ray.get(weights[0]))  # a copy: the object store's is read-only
+            flat = torch.tensor(weights)  # a copy: the object store's is read-only
             vector_to_parameters(flat, self.net.parameters())
             self.version = version
         finished = self.actor.fill(self.out, version)
-        return self.out, finished
+        return {k: v.numpy() for k, v in self.out.tensors().items()}, finished
 
 
 class RaySource:
@@ -133,7 +148,7 @@ class RaySource:
 
     def _publish(self, step: int) -> None:
         with torch.no_grad():
-            self.weights = [ray.put(flat_weights(self.net).numpy())]
+            self.weights = ray.put(flat_weights(self.net).numpy())
         self.version = step
 
     def _send(self, i: int) -> None:
@@ -145,14 +160,14 @@ class RaySource:
         for ref in done:
             i, incarnation = self.pending.pop(ref)
             try:
-                trajectory, finished = ray.get(ref)
+                arrays, finished = ray.get(ref)
             except RayTaskError as e:  # the actor's own code raised: a bug, not bad luck
                 raise GenlabError(f"actor {i} failed: {str(e).strip().splitlines()[-1]}") from e
             except RayActorError as e:
                 self._lost(i, incarnation, e)
                 continue
             self.delivered[i] += 1
-            self.ready.append((i, trajectory))
+            self.ready.append((i, from_arrays(arrays)))
             self.stats.add(finished)
 
     def _lost(self, i: int, incarnation: int, error: RayActorError) -> None:
