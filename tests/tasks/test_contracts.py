@@ -54,6 +54,7 @@ SMALL: dict[str, dict] = {
     "seq2seq": {"hidden": 16, "max_digits": 2, "max_items": 3},
     "l2l_optimizer": {"hidden": 4, "horizon": 4, "unroll": 2},
     "neural_bo": {"hidden": 8, "layers": 1, "horizon": 2},
+    "wrn": {"widen": 1, "train_images": 200, "val_images": 100},
 }  # fmt: skip
 # What `genlab sample --out` names for samplers that write one file.
 SAMPLE_FILE = {sample_images: "samples.png", sample_gif: "episode.gif"}

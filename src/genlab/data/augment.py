@@ -169,6 +169,18 @@ def sample_pairing(x, m, generator=None):
     return (1 - w) * x + w * partner
 
 
+def standard(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """The hand-designed baseline: shift each image by up to 2 pixels each way and rotate it by
+    up to 10 degrees about its centre (uniform draws per image)."""
+    B, _, H, W = x.shape
+    angle = math.radians(10) * (2 * torch.rand(B, generator=generator) - 1)
+    tx, ty = torch.randint(-2, 3, (2, B), generator=generator).to(x.dtype)
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    cx, cy = (W - 1) / 2, (H - 1) / 2
+    return affine(x, _matrix(cos, -sin, sin, cos, cx - cos * cx + sin * cy + tx,
+                             cy - sin * cx - cos * cy + ty))  # fmt: skip
+
+
 OPS: dict[str, Op] = {
     "autocontrast": autocontrast, "equalize": equalize, "rotate": rotate, "posterize": posterize,
     "solarize": solarize, "contrast": contrast, "brightness": brightness, "sharpness": sharpness,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from genlab.errors import GenlabError
 from genlab.tasks import (
     audio,
+    augmentation,
     images,
     impala,
     learned_optimizers,
@@ -24,6 +25,7 @@ MODELS: dict[str, ModelEntry] = {
     e.name: e
     for e in (
         *images.ENTRIES,  # vae ae classifier dcgan wgan wgan_gp pixelcnn gated_pixelcnn ...
+        *augmentation.ENTRIES,  # wrn
         *audio.ENTRIES,  # audio_classifier wavenet parallel_wavenet linear_ar
         *world_models.ENTRIES,  # mdnrnn
         *meta.ENTRIES,  # maml fomaml reptile

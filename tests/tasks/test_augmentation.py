@@ -1,0 +1,86 @@
+"""The wide ResNet's data and augmentation: disjoint subsets, seeded augmented batches, PBA
+schedules from files, and a short run through the CLI with a schedule."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from genlab.cli import main
+from genlab.errors import ConfigError
+from genlab.meta import pba
+from genlab.models.wide_resnet import WideResNet, WRNConfig
+from genlab.tasks.augmentation import (
+    AugmentedBatches,
+    augmentation,
+    load_data,
+    read_schedule,
+    schedule_json,
+)
+
+
+def test_subsets_are_disjoint_and_sized(data_root):
+    splits = load_data("mnist", None, WRNConfig(train_images=300, val_images=200))
+    assert len(splits.train_x) == 300 and len(splits.val_x) == 200 and len(splits.test_x) == 10000
+    train = {bytes(x.numpy()) for x in splits.train_x}
+    assert not train & {bytes(x.numpy()) for x in splits.val_x}
+    again = load_data("mnist", None, WRNConfig(train_images=300, val_images=200))
+    assert torch.equal(again.train_x, splits.train_x)  # the same subset every time
+    with pytest.raises(ConfigError, match="need more than the 60000 training images"):
+        load_data("mnist", None, WRNConfig(train_images=59000, val_images=5000))
+
+
+def test_schedules_round_trip_and_bad_files_are_one_line(tmp_path):
+    rng = np.random.default_rng(0)
+    schedule = [(0, pba.random_policy(rng)), (500, pba.random_policy(rng))]
+    path = tmp_path / "schedule.json"
+    path.write_text(json.dumps(schedule_json(schedule)))
+    back = read_schedule(path)
+    assert [s for s, _ in back] == [0, 500]
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(back, schedule, strict=True))
+    path.write_text('{"schedule": [{"step": 0, "policy": {"blur": [[1, 1]]}}]}')
+    with pytest.raises(ConfigError, match="schedule.json: not a PBA schedule .*blur"):
+        read_schedule(path)
+    with pytest.raises(ConfigError, match="go together"):
+        WRNConfig(augment="pba")
+
+
+def test_augmented_batches_are_seeded_by_step_and_follow_the_schedule(data_root, tmp_path):
+    splits = load_data("mnist", None, WRNConfig(train_images=256, val_images=10))
+    invert = pba.empty_policy()
+    invert[pba.NAMES.index("invert")] = [(pba.PROB_LEVELS, 0), (0, 0)]
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps(schedule_json([(3, invert)])))
+    options = WRNConfig(augment="pba", pba_schedule=str(path))
+    batches = AugmentedBatches(splits, 64, 0, augmentation(options, 0))
+    plain = AugmentedBatches(splits, 64, 0, None)
+    assert torch.equal(batches.batch(2)["x"], plain.batch(2)["x"])  # before the schedule starts
+    later, base = batches.batch(3)["x"], plain.batch(3)["x"]
+    inverted = torch.isclose(later, 1 - base).all((1, 2, 3))
+    assert 0.6 < inverted.float().mean() < 0.95  # PBA applies 0 operations one time in 5
+    assert torch.equal(batches.batch(3)["x"], later)  # seeded by step: a resume sees the same
+
+
+def test_wide_resnet_shapes_and_depth_rule():
+    net = WideResNet(WRNConfig(depth=16, widen=1))
+    assert net(torch.rand(3, 1, 28, 28)).shape == (3, 10)
+    assert sum(isinstance(m, torch.nn.Conv2d) for m in net.modules()) == 1 + 6 * 2 + 2
+    with pytest.raises(ConfigError, match="depth must be 6n \\+ 4"):
+        WRNConfig(depth=12)
+
+
+def test_a_short_run_with_a_schedule_through_the_cli(data_root, tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    path = tmp_path / "schedule.json"
+    path.write_text(json.dumps(schedule_json([(0, pba.random_policy(rng))])))
+    out = tmp_path / "run"
+    assert main(["train", "wrn", "--widen", "1", "--train-images", "256", "--val-images", "100",
+                 "--augment", "pba", "--pba-schedule", str(path), "--steps", "3",
+                 "--batch-size", "32", "--out", str(out), "--quiet"]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["eval", str(out), "--n", "200", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert 0 <= result["test_error"] <= 100 and result["train_images"] == 256
