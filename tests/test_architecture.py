@@ -52,7 +52,8 @@ def test_tests_mirror_the_package():
         "test_readme.py",
         "test_bad_inputs.py",
         "test_tuning.py",
-    }  # genlab/tuning.py: whole trainings and evaluations, like the CLI
+        "test_population.py",
+    }  # genlab/tuning.py, population.py: whole trainings and evaluations, like the CLI
     for test in (ROOT / "tests").rglob("test_*.py"):
         folder = test.parent.relative_to(ROOT / "tests").parts
         if not folder:

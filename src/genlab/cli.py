@@ -11,7 +11,7 @@ import types
 import typing
 from pathlib import Path
 
-from genlab import tuning, workflow
+from genlab import population, tuning, workflow
 from genlab.data.check import check_all
 from genlab.data.files import to_json
 from genlab.errors import GenlabError
@@ -300,10 +300,37 @@ def cmd_tune(ns: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tune_pba(ns: argparse.Namespace) -> int:
+    fields = {f.name for f in dataclasses.fields(population.PBAConfig)}
+    cfg = population.PBAConfig(**{k: v for k, v in vars(ns).items() if k in fields})
+    report = population.search(cfg, Path(ns.out), progress=not ns.quiet)
+    print(json.dumps(report))
+    print(f"schedule: {Path(ns.out) / population.SCHEDULE}; train with it: genlab train wrn "
+          f"--augment pba --pba-schedule {Path(ns.out) / population.SCHEDULE}")  # fmt: skip
+    return 0
+
+
+def pba_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="genlab tune pba", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Population-based augmentation: a population of `genlab train wrn` runs on "
+        "Ray Tune's PBT scheduler learns an augmentation schedule (the distributed extra). Run "
+        "again on the same --out to resume.",
+    )  # fmt: skip
+    for f in dataclasses.fields(population.PBAConfig):
+        p.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default,
+                       help=f.metadata.get("help"))  # fmt: skip
+    p.add_argument("--out", required=True, help="the search's directory (again: resume)")
+    p.add_argument("--quiet", action="store_true", help="no progress table")
+    p.set_defaults(fn=cmd_tune_pba)
+    return p
+
+
 def add_tune(sub) -> None:
     fmt = argparse.ArgumentDefaultsHelpFormatter
     tu = sub.add_parser(
-        "tune", help="search hyper-parameters of a training: neural_bo, botorch, optuna, random",
+        "tune", help="search hyper-parameters of a training: neural_bo, botorch, optuna, random; "
+        "`genlab tune pba`: population-based augmentation on Ray Tune",
         formatter_class=fmt, description="Tune MODEL: each trial is a `genlab train` run in "
         "OUT/trial-NNN, scored by `genlab eval`. Options after -- go to every trial's training, "
         "e.g. -- --steps 300 --threads 1. Run again on the same --out to resume.",
@@ -433,6 +460,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     model = (
         argv[1] if len(argv) >= 2 and argv[0] == "train" and not argv[1].startswith("-") else None
     )
+    if argv[:2] == ["tune", "pba"]:  # population-based augmentation: its own options
+        return pba_parser().parse_args(argv[2:])
     train_args: list[str] = []  # `genlab tune ... -- TRAIN OPTIONS`
     if argv[:1] == ["tune"] and "--" in argv:
         argv, train_args = argv[: argv.index("--")], argv[argv.index("--") + 1 :]

@@ -75,5 +75,17 @@ def connect(address: str = "", cpus: int | None = None) -> Callable[[], None]:
     return ray.shutdown
 
 
-def cluster_cpus() -> float:
-    return float(ray_module().cluster_resources().get("CPU", 0.0))
+def require_cpus(n: int, option: str) -> None:
+    """One CPU per actor: a one-line error when the cluster has fewer than `n`."""
+    have = float(ray_module().cluster_resources().get("CPU", 0.0))
+    if n > have:
+        raise ConfigError(f"{option} {n} need {n} CPUs; the Ray cluster has {have:g}")
+
+
+def stop(actors: list, leave: Callable[[], None]) -> None:
+    """Kill `actors` (Ray restarts none of them), then leave the cluster (`connect`'s leave)."""
+    try:
+        for actor in actors:
+            ray_module().kill(actor, no_restart=True)
+    finally:
+        leave()

@@ -76,6 +76,14 @@ class EpisodeStats:
         return out
 
 
+def check_whole_batches(batch_size: int, envs_per_actor: int) -> None:
+    """Each actor delivers whole batches of its environments: the batch must be a multiple."""
+    if batch_size % envs_per_actor:
+        raise ConfigError(f"--batch-size {batch_size} must be a multiple of --envs-per-actor "
+                          f"{envs_per_actor} (each actor delivers whole batches of its "
+                          "environments)")  # fmt: skip
+
+
 def learner_threads(actors: int) -> None:
     """Each actor on this machine uses one core; the learner gets the rest (oversubscribing the
     cores costs about a third of the frames on 2 cores). The caller restores its thread count."""
@@ -143,11 +151,7 @@ class LocalSource:
     def __init__(self, net: AgentNet, cfg: ImpalaConfig, channels: int | None, batch_size: int,
                  seed: int):  # fmt: skip
         E = cfg.envs_per_actor
-        if batch_size % E:
-            raise ConfigError(
-                f"--batch-size {batch_size} must be a multiple of --envs-per-actor {E} "
-                "(each actor delivers whole batches of its environments)"
-            )
+        check_whole_batches(batch_size, E)
         self.net, self.cfg, self.channels, self.seed = net, cfg, channels, seed
         learner_threads(cfg.actors)
         self.per_batch = batch_size // E  # slots per learner batch

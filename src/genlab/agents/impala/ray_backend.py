@@ -33,6 +33,7 @@ from genlab.agents.impala.backends import (
     ACTOR_TIMEOUT_S,
     SLOTS_PER_ACTOR,
     EpisodeStats,
+    check_whole_batches,
     flat_weights,
     keeps_final_obs,
     learner_threads,
@@ -43,7 +44,7 @@ from genlab.agents.impala.networks import AgentNet
 from genlab.agents.trajectory import Trajectory, concatenate
 from genlab.envs.registry import EnvSpec
 from genlab.envs.vector import EnvBatch, Episode
-from genlab.errors import ConfigError, GenlabError
+from genlab.errors import GenlabError
 from genlab.train import cluster
 
 MAX_RESTARTS = 100  # per actor, over a run
@@ -102,19 +103,12 @@ class RayActor:
 class RaySource:
     def __init__(self, net: AgentNet, cfg: ImpalaConfig, channels: int | None, batch_size: int,
                  seed: int):  # fmt: skip
-        E = cfg.envs_per_actor
-        if batch_size % E:
-            raise ConfigError(f"--batch-size {batch_size} must be a multiple of "
-                              f"--envs-per-actor {E} (each actor delivers whole batches of its "
-                              "environments)")  # fmt: skip
+        check_whole_batches(batch_size, cfg.envs_per_actor)
         self.net, self.cfg = net, cfg
-        self.per_batch = batch_size // E  # actor results per learner batch
+        self.per_batch = batch_size // cfg.envs_per_actor  # actor results per learner batch
         self.leave = cluster.connect(cfg.address, cpus=max(os.cpu_count() or 1, cfg.actors))
         try:
-            have = cluster.cluster_cpus()
-            if cfg.actors > have:
-                raise ConfigError(f"--actors {cfg.actors} need {cfg.actors} CPUs; the Ray "
-                                  f"cluster has {have:g}")  # fmt: skip
+            cluster.require_cpus(cfg.actors, "--actors")
             if not cfg.address:  # the actors share this machine with the learner
                 learner_threads(cfg.actors)
             remote = ray.remote(num_cpus=1, max_restarts=MAX_RESTARTS, max_task_retries=0)
@@ -215,8 +209,4 @@ class RaySource:
 
     def close(self) -> None:
         """Stop every actor (no restart) and leave the cluster."""
-        try:
-            for a in self.actors:
-                ray.kill(a, no_restart=True)
-        finally:
-            self.leave()
+        cluster.stop(self.actors, self.leave)

@@ -14,7 +14,6 @@ from torch import nn
 
 from genlab.agents.world_models.mdnrnn import MDNRNN
 from genlab.agents.world_models.search import init_worker, play_job
-from genlab.errors import ConfigError
 from genlab.train import cluster
 
 
@@ -32,10 +31,7 @@ class RayPlayers:
     def __init__(self, vae: nn.Module, m: MDNRNN | None, initial_z, workers: int, address: str):
         self.leave = cluster.connect(address, cpus=workers)
         try:
-            have = cluster.cluster_cpus()
-            if workers > have:
-                raise ConfigError(f"--workers {workers} need {workers} CPUs; the Ray cluster has "
-                                  f"{have:g}")  # fmt: skip
+            cluster.require_cpus(workers, "--workers")
             models = ray.put((vae, m, initial_z))
             remote = ray.remote(num_cpus=1)(PlayerActor)
             self.actors = [remote.remote(models) for _ in range(workers)]
@@ -49,8 +45,4 @@ class RayPlayers:
         return self.pool.map(lambda actor, job: actor.play.remote(job), jobs)
 
     def close(self) -> None:
-        try:
-            for a in self.actors:
-                ray.kill(a, no_restart=True)
-        finally:
-            self.leave()
+        cluster.stop(self.actors, self.leave)

@@ -1,0 +1,54 @@
+"""`genlab tune pba`: PBA's explore as Tune's custom explore, and a tiny population on Ray
+Tune's PBT scheduler (in a private network: it starts Ray)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from genlab import population
+from genlab.cli import main
+from genlab.errors import ConfigError
+from genlab.meta import pba
+from genlab.tasks.augmentation import read_schedule
+
+
+def test_explore_policy_is_pbas_explore_seeded_by_the_config():
+    policy = pba.random_policy(np.random.default_rng(0))
+    config = {"policy": policy.tolist(), "explore_seed": 0.25, "search": {}}
+    a = population.explore_policy(dict(config))["policy"]
+    b = population.explore_policy(dict(config))["policy"]
+    assert a == b and a != policy.tolist()
+    expected = pba.explore(policy, np.random.default_rng(int(0.25 * 2**31)))
+    assert np.array_equal(np.asarray(a), expected)
+    with pytest.raises(ConfigError, match="--population must be >= 2"):
+        population.PBAConfig(population=1)
+
+
+def report(stdout: str) -> dict:
+    """The summary line `genlab tune pba` prints (Ray Tune prints its own lines too)."""
+    (line,) = [x for x in stdout.splitlines() if x.startswith('{"population"')]
+    return json.loads(line)
+
+
+@pytest.mark.private_network
+def test_a_tiny_population_learns_a_schedule_and_resumes(ray_here, data_root, tmp_path, capsys):
+    out = tmp_path / "pba"
+    args = ["tune", "pba", "--population", "2", "--interval", "2", "--rounds", "2",
+            "--train-images", "64", "--val-images", "32", "--widen", "1", "--batch-size", "16",
+            "--out", str(out), "--quiet"]  # fmt: skip
+    assert main(args) == 0
+    summary = report(capsys.readouterr().out)
+    assert summary["population"] == 2 and summary["steps"] == 4 and summary["failed_members"] == 0
+    assert 0 <= summary["best_val_accuracy"] <= 1 and summary["cpu_hours"] > 0
+    schedule = read_schedule(out / "schedule.json")
+    assert schedule[0][0] == 0 and schedule[0][1].sum() == 0  # PBA starts from no augmentation
+    assert [s for s, _ in schedule] == sorted({s for s, _ in schedule}) and len(schedule) == 2
+    runs = list((out / "pba").glob("*/run"))
+    assert len(runs) == 2 and all((r / "checkpoint.pt").is_file() for r in runs)
+    assert main(args) == 0  # run again: the finished search is resumed, not redone
+    assert report(capsys.readouterr().out)["steps"] == 4
+    assert main([*args[:3], "3", *args[4:]]) == 2  # other settings in the same directory
+    assert "holds a PBA search with other settings" in capsys.readouterr().err
