@@ -119,7 +119,7 @@ def search(cfg: PBAConfig, out: Path, progress: bool = True) -> dict:
     cluster.ray_module()  # without Ray: one line saying how to install it
     # Here, not at the top: Ray Tune is optional (the distributed extra) and slow to import.
     from ray import tune
-    from ray.tune.schedulers import PopulationBasedTraining
+    from ray.tune.schedulers import PopulationBasedTraining  # optional too, as above
 
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
