@@ -94,8 +94,9 @@ def member(config: dict) -> None:
         with checkpoint.as_directory() as saved:
             for name in (CHECKPOINT, SCHEDULE):
                 shutil.copyfile(Path(saved) / name, run / name)
+    # The checkpoint is read once; each round then adds its interval.
+    step = int(read_checkpoint(run)["step"]) if (run / CHECKPOINT).is_file() else 0
     while True:
-        step = int(read_checkpoint(run)["step"]) if (run / CHECKPOINT).is_file() else 0
         held = read_schedule(run / SCHEDULE) if (run / SCHEDULE).is_file() else []
         schedule = [(s, p) for s, p in held if s < step] + [(step, np.asarray(config["policy"]))]
         atomic_write_json(run / SCHEDULE, schedule_json(schedule))
@@ -110,7 +111,8 @@ def member(config: dict) -> None:
         with tempfile.TemporaryDirectory() as keep:
             for name in (CHECKPOINT, SCHEDULE):
                 shutil.copyfile(run / name, Path(keep) / name)
-            tune.report({"val_accuracy": scores["val_accuracy"], "step": step + cfg.interval},
+            step += cfg.interval
+            tune.report({"val_accuracy": scores["val_accuracy"], "step": step},
                         checkpoint=tune.Checkpoint.from_directory(keep))  # fmt: skip
 
 

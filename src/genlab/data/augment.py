@@ -73,11 +73,16 @@ def translate_y(x, m, generator=None):
 def rotate(x, m, generator=None):
     """Rotate about the image centre by up to 30 degrees."""
     angle = math.radians(30) * m * _sign(len(m), generator)
+    return affine(x, _rotation(angle, torch.zeros_like(angle), torch.zeros_like(angle), x.shape))
+
+
+def _rotation(angle, tx, ty, shape) -> torch.Tensor:
+    """(B, 2, 3): rotate by `angle` about the image centre, then shift by (tx, ty) pixels:
+    source = R (p - c) + c + t."""
     cos, sin = torch.cos(angle), torch.sin(angle)
-    cx, cy = (x.shape[-1] - 1) / 2, (x.shape[-2] - 1) / 2
-    # source = R (p - c) + c
-    return affine(
-        x, _matrix(cos, -sin, sin, cos, cx - cos * cx + sin * cy, cy - sin * cx - cos * cy)
+    cx, cy = (shape[-1] - 1) / 2, (shape[-2] - 1) / 2
+    return _matrix(
+        cos, -sin, sin, cos, cx - cos * cx + sin * cy + tx, cy - sin * cx - cos * cy + ty
     )
 
 
@@ -172,13 +177,10 @@ def sample_pairing(x, m, generator=None):
 def standard(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """The hand-designed baseline: shift each image by up to 2 pixels each way and rotate it by
     up to 10 degrees about its centre (uniform draws per image)."""
-    B, _, H, W = x.shape
+    B = x.shape[0]
     angle = math.radians(10) * (2 * torch.rand(B, generator=generator) - 1)
     tx, ty = torch.randint(-2, 3, (2, B), generator=generator).to(x.dtype)
-    cos, sin = torch.cos(angle), torch.sin(angle)
-    cx, cy = (W - 1) / 2, (H - 1) / 2
-    return affine(x, _matrix(cos, -sin, sin, cos, cx - cos * cx + sin * cy + tx,
-                             cy - sin * cx - cos * cy + ty))  # fmt: skip
+    return affine(x, _rotation(angle, tx, ty, x.shape))
 
 
 OPS: dict[str, Op] = {
