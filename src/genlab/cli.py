@@ -16,6 +16,7 @@ from genlab.data.check import check_all
 from genlab.data.files import to_json
 from genlab.errors import GenlabError
 from genlab.meta.searchers import SEARCHERS
+from genlab.tasks import representation
 from genlab.tasks.registry import MODELS, get_model
 from genlab.tasks.world_models import V_CHECK
 from genlab.train import distributed as dist
@@ -120,6 +121,36 @@ def cmd_eval(ns: argparse.Namespace) -> None:
         for k, v in result.items():
             print(f"{k:>16}  {v:.4f}" if isinstance(v, float) else f"{k:>16}  {v}", flush=True)
     workflow.write_eval(Path(ns.run), result)  # after printing: a failed write loses nothing
+
+
+def label_list(text: str) -> list[int | None]:
+    try:
+        return representation.label_counts(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"'{text}': give labels per class as positive integers or 'all', e.g. 1,10,all"
+        ) from None
+
+
+def cmd_probe(ns: argparse.Namespace) -> None:
+    result = workflow.probe(
+        Path(ns.run), ns.labels, draws=ns.draws, l2=ns.l2, n=ns.n,
+        supervised_steps=ns.supervised_steps, data_dir=ns.data_dir, seed=ns.seed,
+        threads=ns.threads,
+    )  # fmt: skip
+    if ns.json:
+        print(to_json(result), flush=True)
+        return
+    print(f"test accuracy % (95% interval over {ns.draws} draws), labels per class:")
+    keys = result["labels_per_class"]
+    print(f"{'':>12}" + "".join(f"{k:>16}" for k in keys))
+    for name, row in result["rows"].items():
+        cells = [f"{row[k]['accuracy']:.2f}" + (f" ± {row[k]['ci95']:.2f}" if row[k]["ci95"]
+                 is not None else "") for k in keys]  # fmt: skip
+        print(f"{name:>12}" + "".join(f"{c:>16}" for c in cells))
+    print(
+        f"written: {Path(ns.run) / 'eval.json'}, {Path(ns.run) / 'pictures/label_efficiency.png'}"
+    )
 
 
 def cmd_sample(ns: argparse.Namespace) -> None:
@@ -236,6 +267,31 @@ def build_parser(model: str | None = None) -> argparse.ArgumentParser:
     )
     e.add_argument("--data-dir")
     e.set_defaults(fn=cmd_eval)
+
+    pr = sub.add_parser(
+        "probe", formatter_class=fmt,
+        help="linear probe of a run's representation from a few labels per class",
+        description="Fit a logistic regression on the run's frozen representation (embed()) "
+        "with LABELS labels per class, beside raw pixels and the same network untrained; "
+        "print the test accuracies; add them to RUN/eval.json and draw "
+        "RUN/pictures/label_efficiency.png.",
+    )  # fmt: skip
+    pr.add_argument("run", metavar="RUN")
+    pr.add_argument("--labels", type=label_list, default="1,5,10,100,all",
+                    help="labels per class, comma-separated; 'all' = every training label")  # fmt: skip
+    pr.add_argument("--draws", type=at_least(1), default=5,
+                    help="stratified label draws per count (one for 'all')")  # fmt: skip
+    pr.add_argument("--l2", type=float, default=1e-2,
+                    help="L2 penalty on the probe's weights (features standardized)")  # fmt: skip
+    pr.add_argument("--supervised-steps", type=at_least(0), default=0,
+                    help="also train the same network from scratch on the labels alone for "
+                    "this many steps (0 = skip)")  # fmt: skip
+    pr.add_argument("--n", type=at_least(1), default=None, help="only the first N test images")
+    pr.add_argument("--seed", type=int, default=0)
+    pr.add_argument("--threads", type=at_least(1), default=None)
+    pr.add_argument("--json", action="store_true", help="print one JSON object")
+    pr.add_argument("--data-dir")
+    pr.set_defaults(fn=cmd_probe)
 
     s = sub.add_parser(
         "sample", help="write a grid of samples as PNG (agents: an episode as GIF)",

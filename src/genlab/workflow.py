@@ -9,6 +9,7 @@ World Models pipeline's stages. The CLI parses and prints; everything it does is
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from genlab.agents.world_models import rollouts
 from genlab.data.files import atomic_write_json, json_safe
 from genlab.errors import ConfigError, GenlabError, RunError
 from genlab.interfaces import LatentModel
-from genlab.tasks import world_models
+from genlab.tasks import representation, world_models
 from genlab.tasks.entry import default_step
 from genlab.tasks.features import feature_net, sample_quality
 from genlab.tasks.images import latent_pictures
@@ -38,6 +39,7 @@ BUDGET = {"steps", "minutes", "frames"}
 PER_CALL = BUDGET | {"profile"}  # what one invocation does, not kept for the next
 RESUMABLE = PER_CALL | {"checkpoint_every", "log_every", "threads", "compile"}
 MAX_SAMPLES = 10_000  # `genlab sample --n`: more is better drawn in several calls
+PROBED = ("mnist",)  # `genlab probe`: datasets whose test labels are classes seen in training
 
 
 def run_spec(
@@ -211,6 +213,74 @@ def write_eval(run_dir: Path, result: dict) -> Path:
         raise RunError(f"the result above was not saved: cannot write {path}: "
                        f"{e.strerror or e}") from None  # fmt: skip
     return path
+
+
+def probe(
+    run_dir: Path,
+    counts: list[int | None],
+    draws: int = 5,
+    l2: float = 1e-2,
+    n: int | None = None,
+    supervised_steps: int = 0,
+    data_dir: str | None = None,
+    seed: int = 0,
+    threads: int | None = None,
+    write: bool = True,
+) -> dict:
+    """The linear probe of a run's representation (`model.embed`) on its dataset's labels, with
+    `counts` labels per class (None: all), beside raw pixels and the same network freshly
+    initialised; with `supervised_steps`, also that network trained on the labels alone.
+    Accuracies in % with 95% intervals over `draws` label draws. Adds "probe" to
+    <run>/eval.json and draws <run>/pictures/label_efficiency.png (`write`)."""
+    for name, value, least in (("draws", draws, 1), ("n", n or 1, 1),
+                               ("supervised-steps", supervised_steps, 0)):  # fmt: skip
+        if value < least:
+            raise ConfigError(f"--{name} must be >= {least}, got {value}")
+    if l2 < 0:
+        raise ConfigError(f"--l2 must be >= 0, got {l2}")
+    entry, options, model, config = load_run(run_dir)
+    if not hasattr(model, "embed"):
+        raise RunError(f"model '{config['model']}' has no representation to probe "
+                       "(no embed(); see docs/representations.md)")  # fmt: skip
+    if config["data"] not in PROBED:
+        raise RunError(f"genlab probe reads {', '.join(PROBED)} labels; this run trained on "
+                       f"'{config['data']}'")  # fmt: skip
+    splits = entry.load_data(config["data"], data_dir, options)
+    torch.manual_seed(seed)
+    untrained = entry.build(options).eval()
+    rows = {"run": representation.embedder(model, options), "pixels": representation.pixels,
+            "untrained": representation.embedder(untrained, options)}  # fmt: skip
+    n_classes = int(splits.train_y.max()) + 1
+    trainer = (representation.supervised_trainer(entry.build, options, n_classes,
+                                                 supervised_steps, seed=seed)
+               if supervised_steps else None)  # fmt: skip
+    previous = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    else:
+        hardware.start_fair(previous, "probing")
+    try:
+        table = representation.probe(rows, splits, counts, draws, l2, seed, n, trainer)
+    finally:
+        torch.set_num_threads(previous)
+    result = json_safe({"model": config["model"], "data": config["data"], "step": config["step"],
+                        **table, "supervised_steps": supervised_steps})  # fmt: skip
+    if write:
+        eval_path = Path(run_dir) / "eval.json"
+        previous_eval = read_json_or_empty(eval_path)
+        write_eval(run_dir, {**previous_eval, "probe": result})
+        representation.label_efficiency_picture(result, Path(run_dir) / "pictures")
+    return result
+
+
+def read_json_or_empty(path: Path) -> dict:
+    """A JSON object from `path`, or {} when there is none (a damaged file is set aside by
+    being overwritten: eval.json is derived, never the only copy of anything)."""
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def sample(

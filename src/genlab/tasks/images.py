@@ -52,17 +52,22 @@ def train_batches(options, splits: ImageSplits, batch_size: int, seed: int, **_)
     return InMemoryBatches(tensors, batch_size, seed, transform)
 
 
+def model_input(options, x: torch.Tensor, seed: int) -> tuple[torch.Tensor, str]:
+    """uint8 images (N, C, H, W) as the model sees them, with any randomness (binarization,
+    dequantization) drawn once from `seed`; and a description for the results JSON."""
+    if options.representation == "binary_dynamic":
+        return static_binarization(x, seed), f"stochastic binarization, fixed seed {seed}"
+    if options.representation == "uint8":
+        return x, "8-bit codes 0-255"
+    if options.representation == "dequantized":
+        x = dequantize(x, torch.Generator().manual_seed(seed))
+        return x, f"(x + u) / 256, u ~ U[0, 1) drawn once with seed {seed}"
+    return x.float() / 255.0, "x / 255 in [0, 1]"
+
+
 def test_images(options, splits: ImageSplits) -> tuple[torch.Tensor, str]:
     """The test set as the model sees it, and a description for the results JSON."""
-    if options.representation == "binary_dynamic":
-        x = static_binarization(splits.test_x, TEST_BINARIZATION_SEED)
-        return x, f"stochastic binarization, fixed seed {TEST_BINARIZATION_SEED}"
-    if options.representation == "uint8":
-        return splits.test_x, "8-bit codes 0-255"
-    if options.representation == "dequantized":
-        x = dequantize(splits.test_x, torch.Generator().manual_seed(TEST_BINARIZATION_SEED))
-        return x, f"(x + u) / 256, u ~ U[0, 1) drawn once with seed {TEST_BINARIZATION_SEED}"
-    return splits.test_x.float() / 255.0, "x / 255 in [0, 1]"
+    return model_input(options, splits.test_x, TEST_BINARIZATION_SEED)
 
 
 def evaluate_vae(

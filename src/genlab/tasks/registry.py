@@ -16,6 +16,7 @@ from genlab.tasks import (
     meta,
     neural_bo,
     programs,
+    representation,
     rl2,
     world_models,
 )
@@ -26,6 +27,7 @@ MODELS: dict[str, ModelEntry] = {
     for e in (
         *images.ENTRIES,  # vae ae classifier dcgan wgan wgan_gp pixelcnn gated_pixelcnn ...
         *augmentation.ENTRIES,  # wrn
+        *representation.ENTRIES,  # cpc rotnet
         *audio.ENTRIES,  # audio_classifier wavenet parallel_wavenet linear_ar
         *world_models.ENTRIES,  # mdnrnn
         *meta.ENTRIES,  # maml fomaml reptile

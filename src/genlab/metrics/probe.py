@@ -1,0 +1,67 @@
+"""The linear probe: how well a frozen representation separates classes, from few labels.
+
+A multinomial logistic regression on standardized features, fit to convergence by L-BFGS on
+the whole labelled set with an L2 penalty, then scored on held-out examples. Labelled sets are
+drawn stratified (the same number per class) and reproducibly from a seed.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def stratified_draw(labels: torch.Tensor, per_class: int, seed: int) -> torch.Tensor:
+    """(N,) integer labels -> sorted indices of `per_class` examples of each class present,
+    drawn without replacement by a generator seeded with `seed`."""
+    g = torch.Generator().manual_seed(seed)
+    chosen = []
+    for c in labels.unique(sorted=True):
+        members = (labels == c).nonzero().squeeze(1)
+        if len(members) < per_class:
+            raise ValueError(f"class {int(c)} has {len(members)} examples, fewer than {per_class}")
+        chosen.append(members[torch.randperm(len(members), generator=g)[:per_class]])
+    return torch.cat(chosen).sort().values
+
+
+def fit_logistic(
+    features: torch.Tensor, labels: torch.Tensor, n_classes: int, l2: float, max_iter: int = 500
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, D) features, (N,) labels -> weights (D, K), bias (K,) minimising
+
+        mean_i -log softmax(x_i W + b)[y_i] + l2 / 2 * ||W||^2
+
+    in float64 by L-BFGS (the bias is not penalised)."""
+    x, y = features.double(), labels.long()
+    w = torch.zeros(x.shape[1], n_classes, dtype=torch.float64, requires_grad=True)
+    b = torch.zeros(n_classes, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([w, b], max_iter=max_iter, tolerance_grad=1e-9,
+                            tolerance_change=1e-12, line_search_fn="strong_wolfe")  # fmt: skip
+
+    def objective() -> torch.Tensor:
+        opt.zero_grad()
+        loss = F.cross_entropy(x @ w + b, y) + 0.5 * l2 * (w * w).sum()
+        loss.backward()
+        return loss
+
+    opt.step(objective)
+    return w.detach(), b.detach()
+
+
+def standardizer(features: torch.Tensor):
+    """The map x -> (x - mean) / std with the statistics of `features` (N, D); constant
+    columns are left centred, not divided by zero."""
+    mean, std = features.double().mean(0), features.double().std(0, unbiased=False)
+    std = torch.where(std > 1e-8, std, torch.ones_like(std))
+    return lambda x: (x.double() - mean) / std
+
+
+def probe_accuracy(
+    train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor,
+    n_classes: int, l2: float,
+) -> float:  # fmt: skip
+    """Fit on (train_x, train_y), standardized by the training features' statistics, and
+    return the accuracy on (test_x, test_y)."""
+    scale = standardizer(train_x)
+    w, b = fit_logistic(scale(train_x), train_y, n_classes, l2)
+    return ((scale(test_x) @ w + b).argmax(1) == test_y).double().mean().item()

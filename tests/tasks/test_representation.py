@@ -1,0 +1,90 @@
+"""The linear probe's table (stratified draws, intervals, the supervised baseline) on made-up
+images, and `genlab probe` on a few-step CPC run on MNIST."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from genlab.cli import main
+from genlab.data.images import ImageSplits
+from genlab.models.cpc import CPC, CPCConfig
+from genlab.tasks.representation import label_counts, pixels, probe, supervised_trainer
+
+
+def two_bars(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """16x16 uint8 images in noise: class 0 a bright horizontal band, class 1 a faint one."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(2).repeat(n // 2)
+    x = torch.randint(0, 60, (n, 1, 16, 16), generator=g, dtype=torch.uint8)
+    x[y == 0, :, 6:10] = 250
+    x[y == 1, :, 6:10] = 120
+    return x, y
+
+
+def splits() -> ImageSplits:
+    (tx, ty), (vx, vy) = two_bars(40, 0), two_bars(20, 1)
+    return ImageSplits(tx, ty, vx, vy, ("bright", "faint"))
+
+
+def test_label_counts_parse_and_refuse_nonsense():
+    assert label_counts("1,5,all") == [1, 5, None]
+    with pytest.raises(ValueError):
+        label_counts("0,5")
+
+
+def test_probe_rows_draws_and_repeatability():
+    data = splits()
+    noise = lambda x: torch.randn(len(x), 3, generator=torch.Generator().manual_seed(len(x)))  # noqa: E731
+    table = probe({"pixels": pixels, "noise": noise}, data, [1, 3, None], draws=4, l2=1e-2)
+    assert table["labels_per_class"] == ["1", "3", "all"]
+    assert len(table["rows"]["pixels"]["1"]["draws"]) == 4
+    assert len(table["rows"]["pixels"]["all"]["draws"]) == 1
+    assert table["rows"]["pixels"]["all"]["accuracy"] == 100.0
+    assert table["rows"]["noise"]["all"]["accuracy"] < 90  # the probe reads the features given
+    again = probe({"pixels": pixels, "noise": noise}, data, [1, 3, None], draws=4, l2=1e-2)
+    assert again["rows"] == table["rows"]
+    other = probe({"pixels": pixels}, data, [1], draws=4, l2=1e-2, seed=1)
+    assert other["rows"]["pixels"]["1"]["draws"] != table["rows"]["pixels"]["1"]["draws"]
+
+
+def test_supervised_baseline_trains_the_same_network_on_the_labels_alone():
+    options = CPCConfig(channels=4, code_dim=8, context_dim=8, image_size=16, patch=4, stride=2)
+    train = supervised_trainer(CPC, options, n_classes=2, steps=40, lr=3e-3)
+    x, y = two_bars(10, 2)
+    scores = train(x, y)
+    test_x, test_y = two_bars(20, 3)
+    assert (scores(test_x).argmax(1) == test_y).all()
+    table = probe({}, splits(), [5], draws=2, l2=1e-2, supervised=train)
+    assert table["rows"]["supervised"]["5"]["accuracy"] == 100.0
+
+
+def test_probe_of_a_cpc_run_through_the_cli(tmp_path, data_root, capsys):
+    run = tmp_path / "cpc"
+    assert main(["train", "cpc", "--steps", "3", "--channels", "4", "--code-dim", "8",
+                 "--context-dim", "8", "--batch-size", "8", "--quiet", "--out", str(run)]) == 0  # fmt: skip
+    assert main(["eval", str(run), "--n", "100"]) == 0
+    capsys.readouterr()
+    assert main(["probe", str(run), "--labels", "1,2", "--draws", "2", "--n", "100",
+                 "--json"]) == 0  # fmt: skip
+    result = json.loads(capsys.readouterr().out)
+    assert set(result["rows"]) == {"run", "pixels", "untrained"}
+    assert result["test_images"] == 100 and result["labels_per_class"] == ["1", "2"]
+    saved = json.loads((run / "eval.json").read_text())
+    assert "acc_2" in saved and saved["probe"]["rows"] == result["rows"]  # eval kept
+    assert (run / "pictures" / "label_efficiency.png").stat().st_size > 0
+
+
+def test_probe_mistakes_are_one_line(tmp_path, data_root, capsys):
+    cls = tmp_path / "cls"
+    assert main(["train", "classifier", "--steps", "1", "--quiet", "--out", str(cls)]) == 0
+    capsys.readouterr()
+    assert main(["probe", str(cls)]) == 2
+    err = capsys.readouterr().err
+    assert "model 'classifier' has no representation to probe" in err
+    with pytest.raises(SystemExit):
+        main(["probe", str(cls), "--labels", "0"])
+    err = capsys.readouterr().err
+    assert "labels per class as positive integers" in err and len(err.strip().splitlines()) == 1
