@@ -141,15 +141,16 @@ def cmd_probe(ns: argparse.Namespace) -> None:
     if ns.json:
         print(to_json(result), flush=True)
         return
-    print(f"test accuracy % (95% interval over {ns.draws} draws), labels per class:")
-    keys = result["labels_per_class"]
-    print(f"{'':>12}" + "".join(f"{k:>16}" for k in keys))
-    for name, row in result["rows"].items():
-        cells = [f"{row[k]['accuracy']:.2f}" + (f" ± {row[k]['ci95']:.2f}" if row[k]["ci95"]
-                 is not None else "") for k in keys]  # fmt: skip
-        print(f"{name:>12}" + "".join(f"{c:>16}" for c in cells))
+    for task, table in result["tasks"].items():
+        print(f"{task}: test accuracy % (95% interval over {ns.draws} draws), labels per class:")
+        keys = table["labels_per_class"]
+        print(f"{'':>12}" + "".join(f"{k:>16}" for k in keys))
+        for name, row in table["rows"].items():
+            cells = [f"{row[k]['accuracy']:.2f}" + (f" ± {row[k]['ci95']:.2f}" if row[k]["ci95"]
+                     is not None else "") if k in row else "-" for k in keys]  # fmt: skip
+            print(f"{name:>12}" + "".join(f"{c:>16}" for c in cells))
     print(
-        f"written: {Path(ns.run) / 'eval.json'}, {Path(ns.run) / 'pictures/label_efficiency.png'}"
+        f"written: {Path(ns.run) / 'eval.json'}, {Path(ns.run) / 'pictures'}/label_efficiency*.png"
     )
 
 

@@ -39,7 +39,6 @@ BUDGET = {"steps", "minutes", "frames"}
 PER_CALL = BUDGET | {"profile"}  # what one invocation does, not kept for the next
 RESUMABLE = PER_CALL | {"checkpoint_every", "log_every", "threads", "compile"}
 MAX_SAMPLES = 10_000  # `genlab sample --n`: more is better drawn in several calls
-PROBED = ("mnist",)  # `genlab probe`: datasets whose test labels are classes seen in training
 
 
 def run_spec(
@@ -227,11 +226,12 @@ def probe(
     threads: int | None = None,
     write: bool = True,
 ) -> dict:
-    """The linear probe of a run's representation (`model.embed`) on its dataset's labels, with
-    `counts` labels per class (None: all), beside raw pixels and the same network freshly
-    initialised; with `supervised_steps`, also that network trained on the labels alone.
-    Accuracies in % with 95% intervals over `draws` label draws. Adds "probe" to
-    <run>/eval.json and draws <run>/pictures/label_efficiency.png (`write`)."""
+    """The linear probe of a run's representation on its dataset's labels (MNIST: digits; FSDD:
+    digits and speakers), with `counts` labels per class (None: all), beside the raw input and
+    the same network freshly initialised; with `supervised_steps`, also that network trained on
+    the labels alone (images). Accuracies in % with 95% intervals over `draws` label draws.
+    Adds "probe" to <run>/eval.json and draws <run>/pictures/label_efficiency*.png (`write`);
+    see `representation.probe_run`."""
     for name, value, least in (("draws", draws, 1), ("n", n or 1, 1),
                                ("supervised-steps", supervised_steps, 0)):  # fmt: skip
         if value < least:
@@ -239,37 +239,28 @@ def probe(
     if l2 < 0:
         raise ConfigError(f"--l2 must be >= 0, got {l2}")
     entry, options, model, config = load_run(run_dir)
-    if not hasattr(model, "embed"):
-        raise RunError(f"model '{config['model']}' has no representation to probe "
-                       "(no embed(); see docs/representations.md)")  # fmt: skip
-    if config["data"] not in PROBED:
-        raise RunError(f"genlab probe reads {', '.join(PROBED)} labels; this run trained on "
-                       f"'{config['data']}'")  # fmt: skip
-    splits = entry.load_data(config["data"], data_dir, options)
-    torch.manual_seed(seed)
-    untrained = entry.build(options).eval()
-    rows = {"run": representation.embedder(model, options), "pixels": representation.pixels,
-            "untrained": representation.embedder(untrained, options)}  # fmt: skip
-    n_classes = int(splits.train_y.max()) + 1
-    trainer = (representation.supervised_trainer(entry.build, options, n_classes,
-                                                 supervised_steps, seed=seed)
-               if supervised_steps else None)  # fmt: skip
+    dataset = entry.load_data(config["data"], data_dir, options)
     previous = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
     else:
         hardware.start_fair(previous, "probing")
     try:
-        table = representation.probe(rows, splits, counts, draws, l2, seed, n, trainer)
+        tables = representation.probe_run(entry, options, model, config["data"], dataset, counts,
+                                          draws, l2, seed, n, supervised_steps)  # fmt: skip
     finally:
         torch.set_num_threads(previous)
-    result = json_safe({"model": config["model"], "data": config["data"], "step": config["step"],
-                        **table, "supervised_steps": supervised_steps})  # fmt: skip
+    keys = ("model", "data", "step", "train_seconds")
+    result = json_safe({**{k: config[k] for k in keys}, "tasks": tables, "draws": draws, "l2": l2,
+                        "supervised_steps": supervised_steps})  # fmt: skip
     if write:
         eval_path = Path(run_dir) / "eval.json"
-        previous_eval = read_json_or_empty(eval_path)
-        write_eval(run_dir, {**previous_eval, "probe": result})
-        representation.label_efficiency_picture(result, Path(run_dir) / "pictures")
+        write_eval(run_dir, {**read_json_or_empty(eval_path), "probe": result})
+        for task, table in tables.items():
+            title = f"{task}s from a linear probe of {config['model']} on {config['data']}"
+            name = "label_efficiency" + ("" if task == "digit" else f"_{task}")
+            representation.label_efficiency_picture(table, Path(run_dir) / "pictures" / name,
+                                                    title)  # fmt: skip
     return result
 
 

@@ -52,7 +52,7 @@ def test_probe_rows_draws_and_repeatability():
 
 def test_supervised_baseline_trains_the_same_network_on_the_labels_alone():
     options = CPCConfig(channels=4, code_dim=8, context_dim=8, image_size=16, patch=4, stride=2)
-    train = supervised_trainer(CPC, options, n_classes=2, steps=40, lr=3e-3)
+    train = supervised_trainer(CPC, options, n_classes=2, steps=100, lr=3e-3)
     x, y = two_bars(10, 2)
     scores = train(x, y)
     test_x, test_y = two_bars(20, 3)
@@ -69,11 +69,11 @@ def test_probe_of_a_cpc_run_through_the_cli(tmp_path, data_root, capsys):
     capsys.readouterr()
     assert main(["probe", str(run), "--labels", "1,2", "--draws", "2", "--n", "100",
                  "--json"]) == 0  # fmt: skip
-    result = json.loads(capsys.readouterr().out)
+    result = json.loads(capsys.readouterr().out)["tasks"]["digit"]
     assert set(result["rows"]) == {"run", "pixels", "untrained"}
-    assert result["test_images"] == 100 and result["labels_per_class"] == ["1", "2"]
+    assert result["test_examples"] == 100 and result["labels_per_class"] == ["1", "2"]
     saved = json.loads((run / "eval.json").read_text())
-    assert "acc_2" in saved and saved["probe"]["rows"] == result["rows"]  # eval kept
+    assert "acc_2" in saved and saved["probe"]["tasks"]["digit"] == result  # eval kept
     assert (run / "pictures" / "label_efficiency.png").stat().st_size > 0
 
 
@@ -88,3 +88,22 @@ def test_probe_mistakes_are_one_line(tmp_path, data_root, capsys):
         main(["probe", str(cls), "--labels", "0"])
     err = capsys.readouterr().err
     assert "labels per class as positive integers" in err and len(err.strip().splitlines()) == 1
+
+
+def test_speech_probe_of_a_cpc_audio_run_reads_digits_and_speakers(tmp_path, data_root, capsys):
+    run = tmp_path / "cpc_audio"
+    assert main(["train", "cpc_audio", "--steps", "2", "--channels", "8", "--code-dim", "8",
+                 "--context-dim", "8", "--crop", "800", "--batch-size", "4", "--quiet",
+                 "--out", str(run)]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["probe", str(run), "--labels", "2,all", "--draws", "2", "--json"]) == 0
+    tasks = json.loads(capsys.readouterr().out)["tasks"]
+    assert set(tasks) == {"digit", "speaker"}
+    for task, classes in (("digit", 10), ("speaker", 6)):
+        table = tasks[task]
+        assert table["classes"] == classes and table["test_examples"] == 300
+        assert set(table["rows"]) == {"run", "log_mel", "untrained"}
+        assert len(table["rows"]["log_mel"]["2"]["draws"]) == 2
+    # every training label: log-mel statistics name the speaker far above chance (1 in 6)
+    assert tasks["speaker"]["rows"]["log_mel"]["all"]["accuracy"] > 60
+    assert (run / "pictures" / "label_efficiency_speaker.png").is_file()

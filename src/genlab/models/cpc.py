@@ -36,9 +36,9 @@ class PatchConfig:
     code_dim: int = doc("size of a patch's code z", default=128)
     image_size: int = doc("side of the square input images", default=28)
     image_channels: int = doc("channels of the input images", default=1)
-    augment_shift: int = doc("train on images shifted by up to this many pixels", default=0)
+    augment_shift: int = doc("train on images shifted by up to this many pixels", default=2)
     probe_regions: int = doc("the representation (embed) averages the grid's codes over "
-                             "N x N regions, concatenated (1: over the whole image)", default=1)  # fmt: skip
+                             "N x N regions, concatenated (1: over the whole image)", default=2)  # fmt: skip
 
     def __post_init__(self) -> None:
         try:

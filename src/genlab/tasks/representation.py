@@ -1,7 +1,8 @@
-"""Self-supervised representations (CPC and rotation prediction on images: their registry
-entries and pretext evaluation) and the linear probe that `genlab probe` runs on any model's
-representation: logistic regression on frozen features from a few labels per class, beside raw
-pixels, the same network untrained, and the same network trained on those labels alone.
+"""Self-supervised representations (CPC on images and on speech, rotation prediction: their
+registry entries and pretext evaluation) and the linear probe that `genlab probe` runs on any
+model's representation: logistic regression on frozen features from a few labels per class,
+beside the raw input (pixels; log-mel statistics for speech), the same network untrained, and
+(images) the same network trained on those labels alone.
 """
 
 from __future__ import annotations
@@ -9,22 +10,38 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
 from genlab.data import augment
+from genlab.data.audio import CropBatches, log_mel, mel_filterbank, mulaw_decode
 from genlab.data.images import ImageSplits
+from genlab.errors import RunError
 from genlab.metrics.probe import probe_accuracy, stratified_draw
 from genlab.metrics.stats import mean_ci95
 from genlab.models.cpc import CPC, CPCConfig, RotNet, RotNetConfig
+from genlab.models.cpc_audio import AudioCPC, AudioCPCConfig
+from genlab.tasks import audio
 from genlab.tasks.entry import ModelEntry
 from genlab.tasks.images import load_images, model_input, train_batches
 from genlab.viz.curves import save_curves
 
 PROBE_SEED = 4242  # the stochastic binarization/dequantization of probed images, drawn once
 Features = Callable[[torch.Tensor], torch.Tensor]  # uint8 images (N, C, H, W) -> (N, D)
+PROBED_IMAGES = ("mnist",)  # image datasets whose test labels are classes seen in training
+
+
+@dataclass(frozen=True)
+class Labelled:
+    """What a probe reads: inputs (or indices the features take) and labels, train and test."""
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
 
 
 def evaluate_pretext(model, options, splits: ImageSplits, n: int | None = None, **_) -> dict:
@@ -68,10 +85,13 @@ def probe(
     representations: dict[str, Features], splits: ImageSplits, counts: list[int | None],
     draws: int, l2: float, seed: int = 0, n_test: int | None = None,
     supervised: Callable[[torch.Tensor, torch.Tensor], Features] | None = None,
+    supervised_up_to: int | None = None,
 ) -> dict:  # fmt: skip
     """Linear-probe test accuracy of each representation with `counts` labels per class
+    (`splits`: anything with train_x, train_y, test_x, test_y that the features take)
     (`draws` stratified draws each; one when every label is used), and, with `supervised`
-    ((x, y) -> trained features+head's class scores), the network trained on the same labels.
+    ((x, y) -> trained features+head's class scores), the network trained on the same labels
+    (for counts up to `supervised_up_to` labels per class; None: every count).
 
     Returns {"rows": {name: {count: {"accuracy", "ci95", "draws"}}}, ...}, accuracies in %."""
     test_x, test_y = splits.test_x[:n_test], splits.test_y[:n_test]
@@ -93,27 +113,128 @@ def probe(
     if supervised is not None:
         rows["supervised"] = {}
         for c, draw_list in plan.items():
+            if supervised_up_to is not None and (c is None or c > supervised_up_to):
+                continue
             accs = []
             for i in tqdm(draw_list, desc=f"supervised, {count_key(c)} labels", disable=None):
                 scores = supervised(splits.train_x[i], splits.train_y[i])
                 accs.append(100 * (scores(test_x).argmax(1) == test_y).double().mean().item())
             rows["supervised"][count_key(c)] = summary(accs)
     return {"labels_per_class": [count_key(c) for c in counts], "draws": draws, "l2": l2,
-            "test_images": len(test_y), "train_images": len(splits.train_y),
+            "test_examples": len(test_y), "train_examples": len(splits.train_y),
             "classes": n_classes, "rows": rows,
             "seconds": round(time.monotonic() - t0, 1)}  # fmt: skip
 
 
-def label_efficiency_picture(result: dict, out: Path) -> Path:
+def label_efficiency_picture(table: dict, path: Path, title: str) -> Path:
     """Accuracy against labels per class (log scale; "all" at the mean class size), one line
-    per representation: <out>/label_efficiency.png."""
-    per_class = {k: math.log10(int(k) if k != "all" else result["train_images"] / result["classes"])
-                 for k in result["labels_per_class"]}  # fmt: skip
+    per representation: `path`.png."""
+    per_class = {k: math.log10(int(k) if k != "all" else table["train_examples"] / table["classes"])
+                 for k in table["labels_per_class"]}  # fmt: skip
     series = {name: ([per_class[k] for k in row], [row[k]["accuracy"] for k in row])
-              for name, row in result["rows"].items()}  # fmt: skip
-    title = f"linear probe of {result['model']} on {result['data']} ({result['draws']} draws)"
-    return save_curves(series, out / "label_efficiency.png", "log10 labels per class",
-                       "test accuracy %", title)  # fmt: skip
+              for name, row in table["rows"].items()}  # fmt: skip
+    return save_curves(series, path.with_suffix(".png"), "log10 labels per class",
+                       "test accuracy %", f"{title} ({table['draws']} draws)")  # fmt: skip
+
+
+def probe_run(
+    entry: ModelEntry, options, model, data: str, dataset, counts: list[int | None], draws: int,
+    l2: float, seed: int, n: int | None, supervised_steps: int,
+) -> dict[str, dict]:  # fmt: skip
+    """The probe tables of a trained model, by task: MNIST {"digit"}, FSDD {"digit", "speaker"}.
+    RunError if the model has no representation or the data no probe task."""
+    torch.manual_seed(seed)
+    untrained = entry.build(options).eval()
+    if data == "fsdd" and hasattr(model, "embed_clips"):
+        clips, tasks = speech_tasks(dataset)
+        rows = {"run": clip_embedder(model, clips), "log_mel": clip_log_mel(clips),
+                "untrained": clip_embedder(untrained, clips)}  # fmt: skip
+        return {task: probe(rows, labelled, counts, draws, l2, seed, n)
+                for task, labelled in tasks.items()}  # fmt: skip
+    if not hasattr(model, "embed"):
+        raise RunError(f"model '{entry.name}' has no representation to probe (no embed())")
+    if data not in PROBED_IMAGES:
+        raise RunError(f"genlab probe reads the labels of {', '.join(PROBED_IMAGES)} and fsdd; "
+                       f"this run trained on '{data}'")  # fmt: skip
+    rows = {"run": embedder(model, options), "pixels": pixels,
+            "untrained": embedder(untrained, options)}  # fmt: skip
+    n_classes = int(dataset.train_y.max()) + 1
+    trainer = (supervised_trainer(entry.build, options, n_classes, supervised_steps, seed=seed)
+               if supervised_steps else None)  # fmt: skip
+    return {"digit": probe(rows, dataset, counts, draws, l2, seed, n, trainer, SUPERVISED_UP_TO)}
+
+
+SUPERVISED_UP_TO = 100  # labels per class: training from scratch on more is a different table
+
+
+def speech_tasks(data: audio.AudioSplits) -> tuple[list[torch.Tensor], dict[str, Labelled]]:
+    """Every FSDD clip as float audio (train clips first, then test), and the two probe tasks
+    (digit, speaker) as indices into that list with their labels."""
+    clips = [mulaw_decode(s.clip(k)) for s in (data.train, data.test) for k in range(len(s))]
+    train, test = torch.arange(len(data.train)), len(data.train) + torch.arange(len(data.test))
+    return clips, {
+        "digit": Labelled(train, data.train.digit, test, data.test.digit),
+        "speaker": Labelled(train, data.train.speaker, test, data.test.speaker),
+    }
+
+
+def once(compute: Callable[[], torch.Tensor]) -> Features:
+    """Features of clip indices, from every clip's features computed on first use."""
+    cache: list[torch.Tensor] = []
+
+    def features(idx: torch.Tensor) -> torch.Tensor:
+        if not cache:
+            cache.append(compute())
+        return cache[0][idx]
+
+    return features
+
+
+def clip_embedder(model, clips: list[torch.Tensor], batch: int = 32) -> Features:
+    """A speech model's `embed_clips` of whole clips, shortest first in zero-padded batches."""
+
+    @torch.no_grad()
+    def compute() -> torch.Tensor:
+        order = sorted(range(len(clips)), key=lambda k: len(clips[k]))
+        out = [torch.empty(0)] * len(clips)
+        for i in range(0, len(order), batch):
+            rows = order[i : i + batch]
+            lengths = torch.tensor([len(clips[k]) for k in rows])
+            wave = torch.zeros(len(rows), int(lengths.max()))
+            for j, k in enumerate(rows):
+                wave[j, : len(clips[k])] = clips[k]
+            for j, f in zip(rows, model.embed_clips(wave, lengths), strict=True):
+                out[j] = f
+        return torch.stack(out)
+
+    return once(compute)
+
+
+def clip_log_mel(clips: list[torch.Tensor], n_mels: int = 40) -> Features:
+    """The baseline for speech: each clip's log-mel energies (40 bands, 32-ms windows every
+    10 ms), mean and standard deviation over its frames."""
+    filters = mel_filterbank(n_mels, 256, 8000)
+
+    def compute() -> torch.Tensor:
+        stats = []
+        for c in clips:
+            m = log_mel(c[None], filters)[0]  # (n_mels, frames)
+            stats.append(torch.cat([m.mean(1), m.std(1)]))
+        return torch.stack(stats)
+
+    return once(compute)
+
+
+def evaluate_speech_pretext(model, options, data: audio.AudioSplits, n: int | None = None,
+                            **_) -> dict:  # fmt: skip
+    """CPC's InfoNCE and per-offset accuracy on `n` (default 512) seeded crops of test clips."""
+    crops = CropBatches(data.test, options.crop, 32, seed=0)
+    batches = [crops.batch(step) for step in range(math.ceil((n or 512) / 32))]
+    sums: dict[str, float] = {}
+    for b in batches:
+        for k, v in model.loss(b).items():
+            sums[k] = sums.get(k, 0.0) + v.item() / len(batches)
+    return {**sums, "n": 32 * len(batches)}
 
 
 def count_key(c: int | None) -> str:
@@ -166,5 +287,11 @@ ENTRIES = (
         "for `genlab probe`)", options=RotNetConfig, build=RotNet,
         datasets=("mnist", "omniglot"), load_data=load_images, batches=train_batches,
         evaluate=evaluate_pretext, train_defaults={"lr": 1e-3, "batch_size": 64},
+    ),
+    ModelEntry(
+        name="cpc_audio", summary="contrastive predictive coding on raw 8 kHz speech (a "
+        "representation for `genlab probe`)", options=AudioCPCConfig, build=AudioCPC,
+        datasets=("fsdd",), load_data=audio.load_data, batches=audio.train_batches,
+        evaluate=evaluate_speech_pretext, train_defaults={"lr": 1e-3, "batch_size": 16},
     ),
 )  # fmt: skip
