@@ -5,6 +5,7 @@ from contracts import (
     check_loss_finite_and_gradients_reach_every_parameter,
     check_seeded_runs_identical,
 )
+from genlab.data.audio import mulaw_decode
 from genlab.errors import ConfigError
 from genlab.models.cpc_audio import HOP, AudioCPC, AudioCPCConfig, frame_mask
 from genlab.nn.contrastive import info_nce
@@ -54,8 +55,6 @@ def test_loss_scores_only_targets_that_are_speech_against_every_frame():
     b = batch()
     with torch.no_grad():
         got = model.loss(b)
-        from genlab.data.audio import mulaw_decode
-
         z, c = model.codes_and_contexts(mulaw_decode(b["x"]))
     cand = z.reshape(-1, 6)
     per_k = []
