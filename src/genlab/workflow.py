@@ -226,11 +226,12 @@ def probe(
     threads: int | None = None,
     write: bool = True,
 ) -> dict:
-    """The linear probe of a run's representation on its dataset's labels (MNIST: digits; FSDD:
-    digits and speakers), with `counts` labels per class (None: all), beside the raw input and
-    the same network freshly initialised; with `supervised_steps`, also that network trained on
-    the labels alone (images). Accuracies in % with 95% intervals over `draws` label draws.
-    Adds "probe" to <run>/eval.json and draws <run>/pictures/label_efficiency*.png (`write`);
+    """The linear probe of a run's representation on its dataset's labels (MNIST: digits;
+    Omniglot: evaluation-set characters by held-out drawers; FSDD: digits and speakers), with
+    `counts` labels per class (None: all), beside the raw input and the same network freshly
+    initialised; with `supervised_steps`, also that network trained on the labels alone
+    (images). Accuracies in % with 95% intervals over `draws` label draws. Adds "probe" to
+    <run>/eval.json and draws <run>/pictures/label_efficiency*.png (`write`);
     see `representation.probe_run`."""
     for name, value, least in (("draws", draws, 1), ("n", n or 1, 1),
                                ("supervised-steps", supervised_steps, 0)):  # fmt: skip
@@ -247,7 +248,7 @@ def probe(
         hardware.start_fair(previous, "probing")
     try:
         tables = representation.probe_run(entry, options, model, config["data"], dataset, counts,
-                                          draws, l2, seed, n, supervised_steps)  # fmt: skip
+                                          draws, l2, seed, n, supervised_steps, data_dir)  # fmt: skip
     finally:
         torch.set_num_threads(previous)
     keys = ("model", "data", "step", "train_seconds")

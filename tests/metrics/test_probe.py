@@ -30,7 +30,7 @@ def test_unpenalised_fit_on_a_categorical_feature_gives_the_empirical_frequencie
             xs += [x] * int(counts[x, y])
             ys += [y] * int(counts[x, y])
     features = torch.nn.functional.one_hot(torch.tensor(xs), 3).double()
-    w, b = fit_logistic(features, torch.tensor(ys), 3, l2=0.0)
+    w, b = fit_logistic(features, torch.tensor(ys), 3, l2=0.0, max_iter=500, dtype=torch.float64)
     p = torch.softmax(torch.eye(3, dtype=torch.float64) @ w + b, 1)
     expected = counts.double() / counts.sum(1, keepdim=True)
     assert torch.allclose(p, expected, atol=1e-5)

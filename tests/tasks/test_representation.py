@@ -11,7 +11,15 @@ import torch
 from genlab.cli import main
 from genlab.data.images import ImageSplits
 from genlab.models.cpc import CPC, CPCConfig
-from genlab.tasks.representation import label_counts, pixels, probe, supervised_trainer
+from genlab.tasks import representation
+from genlab.tasks.representation import (
+    Labelled,
+    label_counts,
+    omniglot_characters,
+    pixels,
+    probe,
+    supervised_trainer,
+)
 
 
 def two_bars(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -107,3 +115,25 @@ def test_speech_probe_of_a_cpc_audio_run_reads_digits_and_speakers(tmp_path, dat
     # every training label: log-mel statistics name the speaker far above chance (1 in 6)
     assert tasks["speaker"]["rows"]["log_mel"]["all"]["accuracy"] > 60
     assert (run / "pictures" / "label_efficiency_speaker.png").is_file()
+
+
+def test_omniglot_probe_labels_held_out_drawers_of_unseen_characters(
+    tmp_path, data_root, capsys, monkeypatch
+):
+    task = omniglot_characters()
+    assert int(task.train_y.max()) + 1 == 659
+    assert torch.equal(task.train_y.bincount(), torch.full((659,), 15))
+    assert torch.equal(task.test_y.bincount(), torch.full((659,), 5))
+    # the probe itself on the first 30 characters (659 classes take minutes to fit)
+    few = Labelled(*(t[y < 30] for t, y in ((task.train_x, task.train_y),
+                     (task.train_y, task.train_y), (task.test_x, task.test_y),
+                     (task.test_y, task.test_y))))  # fmt: skip
+    monkeypatch.setattr(representation, "omniglot_characters", lambda data_dir=None: few)
+    run = tmp_path / "rot"
+    assert main(["train", "rotnet", "--data", "omniglot", "--steps", "2", "--channels", "4",
+                 "--code-dim", "8", "--quiet", "--out", str(run)]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["probe", str(run), "--labels", "1,15", "--draws", "2", "--json"]) == 0
+    table = json.loads(capsys.readouterr().out)["tasks"]["character"]
+    assert table["classes"] == 30 and table["test_examples"] == 150
+    assert table["rows"]["pixels"]["15"]["accuracy"] > 100 / 30 * 3  # well above chance

@@ -25,18 +25,19 @@ def stratified_draw(labels: torch.Tensor, per_class: int, seed: int) -> torch.Te
 
 
 def fit_logistic(
-    features: torch.Tensor, labels: torch.Tensor, n_classes: int, l2: float, max_iter: int = 500
-) -> tuple[torch.Tensor, torch.Tensor]:
+    features: torch.Tensor, labels: torch.Tensor, n_classes: int, l2: float,
+    max_iter: int = 100, dtype: torch.dtype = torch.float32,
+) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
     """(N, D) features, (N,) labels -> weights (D, K), bias (K,) minimising
 
         mean_i -log softmax(x_i W + b)[y_i] + l2 / 2 * ||W||^2
 
-    in float64 by L-BFGS (the bias is not penalised)."""
-    x, y = features.double(), labels.long()
-    w = torch.zeros(x.shape[1], n_classes, dtype=torch.float64, requires_grad=True)
-    b = torch.zeros(n_classes, dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS([w, b], max_iter=max_iter, tolerance_grad=1e-9,
-                            tolerance_change=1e-12, line_search_fn="strong_wolfe")  # fmt: skip
+    by L-BFGS in `dtype` (the bias is not penalised)."""
+    x, y = features.to(dtype), labels.long()
+    w = torch.zeros(x.shape[1], n_classes, dtype=dtype, requires_grad=True)
+    b = torch.zeros(n_classes, dtype=dtype, requires_grad=True)
+    opt = torch.optim.LBFGS([w, b], max_iter=max_iter, tolerance_grad=1e-7,
+                            tolerance_change=1e-10, line_search_fn="strong_wolfe")  # fmt: skip
 
     def objective() -> torch.Tensor:
         opt.zero_grad()
@@ -64,4 +65,4 @@ def probe_accuracy(
     return the accuracy on (test_x, test_y)."""
     scale = standardizer(train_x)
     w, b = fit_logistic(scale(train_x), train_y, n_classes, l2)
-    return ((scale(test_x) @ w + b).argmax(1) == test_y).double().mean().item()
+    return ((scale(test_x).to(w.dtype) @ w + b).argmax(1) == test_y).double().mean().item()

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from genlab.data import augment
+from genlab.data import augment, omniglot
 from genlab.data.audio import CropBatches, log_mel, mel_filterbank, mulaw_decode
 from genlab.data.images import ImageSplits
 from genlab.errors import RunError
@@ -31,7 +31,7 @@ from genlab.viz.curves import save_curves
 
 PROBE_SEED = 4242  # the stochastic binarization/dequantization of probed images, drawn once
 Features = Callable[[torch.Tensor], torch.Tensor]  # uint8 images (N, C, H, W) -> (N, D)
-PROBED_IMAGES = ("mnist",)  # image datasets whose test labels are classes seen in training
+OMNIGLOT_TEST_DRAWERS = 5  # of each evaluation-set character's 20 drawers, the last 5 are test
 
 
 @dataclass(frozen=True)
@@ -139,10 +139,11 @@ def label_efficiency_picture(table: dict, path: Path, title: str) -> Path:
 
 def probe_run(
     entry: ModelEntry, options, model, data: str, dataset, counts: list[int | None], draws: int,
-    l2: float, seed: int, n: int | None, supervised_steps: int,
+    l2: float, seed: int, n: int | None, supervised_steps: int, data_dir: str | None = None,
 ) -> dict[str, dict]:  # fmt: skip
-    """The probe tables of a trained model, by task: MNIST {"digit"}, FSDD {"digit", "speaker"}.
-    RunError if the model has no representation or the data no probe task."""
+    """The probe tables of a trained model, by task: MNIST {"digit"}, Omniglot {"character"}
+    (`omniglot_characters`), FSDD {"digit", "speaker"}. RunError if the model has no
+    representation or the data no probe task."""
     torch.manual_seed(seed)
     untrained = entry.build(options).eval()
     if data == "fsdd" and hasattr(model, "embed_clips"):
@@ -153,15 +154,28 @@ def probe_run(
                 for task, labelled in tasks.items()}  # fmt: skip
     if not hasattr(model, "embed"):
         raise RunError(f"model '{entry.name}' has no representation to probe (no embed())")
-    if data not in PROBED_IMAGES:
-        raise RunError(f"genlab probe reads the labels of {', '.join(PROBED_IMAGES)} and fsdd; "
-                       f"this run trained on '{data}'")  # fmt: skip
+    if data not in ("mnist", "omniglot"):
+        raise RunError(f"genlab probe reads the labels of mnist, omniglot and fsdd; this run "
+                       f"trained on '{data}'")  # fmt: skip
+    task, labelled = ("digit", dataset) if data == "mnist" else \
+        ("character", omniglot_characters(data_dir))  # fmt: skip
     rows = {"run": embedder(model, options), "pixels": pixels,
             "untrained": embedder(untrained, options)}  # fmt: skip
-    n_classes = int(dataset.train_y.max()) + 1
+    n_classes = int(labelled.train_y.max()) + 1
     trainer = (supervised_trainer(entry.build, options, n_classes, supervised_steps, seed=seed)
                if supervised_steps else None)  # fmt: skip
-    return {"digit": probe(rows, dataset, counts, draws, l2, seed, n, trainer, SUPERVISED_UP_TO)}
+    return {task: probe(rows, labelled, counts, draws, l2, seed, n, trainer, SUPERVISED_UP_TO)}
+
+
+def omniglot_characters(data_dir: str | None = None) -> Labelled:
+    """Omniglot's many-class probe: the 659 characters of the evaluation alphabets (never seen
+    by a model trained on the background set), drawers 1-15 of each to label, 16-20 to test."""
+    d = omniglot.load(data_dir)
+    keep = ~d["background"]
+    x, drawer = d["images"][keep].unsqueeze(1), d["drawer"][keep]  # (N, 1, 28, 28) uint8
+    y = d["character"][keep].unique(return_inverse=True)[1]  # 0..658
+    test = drawer >= 20 - OMNIGLOT_TEST_DRAWERS
+    return Labelled(x[~test], y[~test], x[test], y[test])
 
 
 SUPERVISED_UP_TO = 100  # labels per class: training from scratch on more is a different table
