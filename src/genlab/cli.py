@@ -136,7 +136,7 @@ def cmd_probe(ns: argparse.Namespace) -> None:
     result = workflow.probe(
         Path(ns.run), ns.labels, draws=ns.draws, l2=ns.l2, n=ns.n,
         supervised_steps=ns.supervised_steps, data_dir=ns.data_dir, seed=ns.seed,
-        threads=ns.threads,
+        threads=ns.threads, overrides=ns.set,
     )  # fmt: skip
     if ns.json:
         print(to_json(result), flush=True)
@@ -288,6 +288,8 @@ def build_parser(model: str | None = None) -> argparse.ArgumentParser:
                     help="also train the same network from scratch on the labels alone for "
                     "this many steps (0 = skip)")  # fmt: skip
     pr.add_argument("--n", type=at_least(1), default=None, help="only the first N test images")
+    pr.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a weight-free option of the run's model, e.g. probe_regions=1")  # fmt: skip
     pr.add_argument("--seed", type=int, default=0)
     pr.add_argument("--threads", type=at_least(1), default=None)
     pr.add_argument("--json", action="store_true", help="print one JSON object")

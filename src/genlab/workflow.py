@@ -225,21 +225,23 @@ def probe(
     seed: int = 0,
     threads: int | None = None,
     write: bool = True,
+    overrides: list[str] | None = None,
 ) -> dict:
     """The linear probe of a run's representation on its dataset's labels (MNIST: digits;
     Omniglot: evaluation-set characters by held-out drawers; FSDD: digits and speakers), with
     `counts` labels per class (None: all), beside the raw input and the same network freshly
     initialised; with `supervised_steps`, also that network trained on the labels alone
     (images). Accuracies in % with 95% intervals over `draws` label draws. Adds "probe" to
-    <run>/eval.json and draws <run>/pictures/label_efficiency*.png (`write`);
-    see `representation.probe_run`."""
+    <run>/eval.json and draws <run>/pictures/label_efficiency*.png (`write`). `overrides`
+    ['key=value'] set weight-free model options (CPC's probe_regions); see
+    `representation.probe_run`."""
     for name, value, least in (("draws", draws, 1), ("n", n or 1, 1),
                                ("supervised-steps", supervised_steps, 0)):  # fmt: skip
         if value < least:
             raise ConfigError(f"--{name} must be >= {least}, got {value}")
     if l2 < 0:
         raise ConfigError(f"--l2 must be >= 0, got {l2}")
-    entry, options, model, config = load_run(run_dir)
+    entry, options, model, config = load_run(run_dir, overrides=overrides)
     dataset = entry.load_data(config["data"], data_dir, options)
     previous = torch.get_num_threads()
     if threads:
@@ -253,7 +255,7 @@ def probe(
         torch.set_num_threads(previous)
     keys = ("model", "data", "step", "train_seconds")
     result = json_safe({**{k: config[k] for k in keys}, "tasks": tables, "draws": draws, "l2": l2,
-                        "supervised_steps": supervised_steps})  # fmt: skip
+                        "supervised_steps": supervised_steps, "overrides": overrides or []})  # fmt: skip
     if write:
         eval_path = Path(run_dir) / "eval.json"
         write_eval(run_dir, {**read_json_or_empty(eval_path), "probe": result})

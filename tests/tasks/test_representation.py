@@ -83,6 +83,11 @@ def test_probe_of_a_cpc_run_through_the_cli(tmp_path, data_root, capsys):
     saved = json.loads((run / "eval.json").read_text())
     assert "acc_2" in saved and saved["probe"]["tasks"]["digit"] == result  # eval kept
     assert (run / "pictures" / "label_efficiency.png").stat().st_size > 0
+    assert main(["probe", str(run), "--labels", "1", "--draws", "1", "--n", "100",
+                 "--set", "probe_regions=1", "--json"]) == 0  # fmt: skip
+    assert json.loads(capsys.readouterr().out)["overrides"] == ["probe_regions=1"]
+    assert main(["probe", str(run), "--set", "code_dim=4"]) == 2  # that one has weights
+    assert "would change the network" in capsys.readouterr().err
 
 
 def test_probe_mistakes_are_one_line(tmp_path, data_root, capsys):
