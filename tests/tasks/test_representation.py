@@ -142,3 +142,23 @@ def test_omniglot_probe_labels_held_out_drawers_of_unseen_characters(
     table = json.loads(capsys.readouterr().out)["tasks"]["character"]
     assert table["classes"] == 30 and table["test_examples"] == 150
     assert table["rows"]["pixels"]["15"]["accuracy"] > 100 / 30 * 3  # well above chance
+
+
+@pytest.mark.parametrize(("model", "data", "flags", "task"), [
+    ("wgan_gp", "mnist", ["--channels", "4", "--latent-dim", "4"], "digit"),
+    ("maml", "omniglot", ["--channels", "4", "--batch-size", "2"], "character"),
+])  # fmt: skip
+def test_a_critic_and_a_meta_learned_trunk_are_probed_too(
+    model, data, flags, task, tmp_path, data_root, capsys, monkeypatch
+):
+    few = omniglot_characters()
+    few = Labelled(few.train_x[few.train_y < 10], few.train_y[few.train_y < 10],
+                   few.test_x[few.test_y < 10], few.test_y[few.test_y < 10])  # fmt: skip
+    monkeypatch.setattr(representation, "omniglot_characters", lambda data_dir=None: few)
+    run = tmp_path / model
+    assert main(["train", model, "--data", data, "--steps", "2", *flags, "--quiet",
+                 "--out", str(run)]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["probe", str(run), "--labels", "2", "--draws", "2", "--n", "200", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["tasks"][task]["rows"]
+    assert set(rows) == {"run", "pixels", "untrained"}

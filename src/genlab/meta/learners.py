@@ -66,6 +66,11 @@ class MetaConfig:
     def first_order(self) -> bool:
         return self.ALGORITHM != "maml"
 
+    @property
+    def representation(self) -> str:
+        """Drawings as the learner sees them: [0, 1] floats, ink 1."""
+        return "float"
+
 
 @dataclass(frozen=True)
 class FOMAMLConfig(MetaConfig):
@@ -91,6 +96,12 @@ class MetaLearner(nn.Module):
 
     def params(self) -> core.Params:
         return {k: p for k, p in self.net.named_parameters()}
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 1, 28, 28) in [0, 1] -> the meta-learned trunk's features (the representation
+        `genlab probe` reads), batch-normalised with the statistics of the batch itself, as the
+        learner is tested (transductively)."""
+        return self.net.trunk(x).float()
 
     def loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         c = self.cfg

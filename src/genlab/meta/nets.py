@@ -66,6 +66,10 @@ class FewShotConvNet(nn.Module):
         self.head = nn.Linear(c * size * size, shape.ways)
 
     def forward(self, x: torch.Tensor, stats_rows: int | None = None) -> torch.Tensor:
+        return self.head(self.trunk(x, stats_rows))
+
+    def trunk(self, x: torch.Tensor, stats_rows: int | None = None) -> torch.Tensor:
+        """x (B, 1, 28, 28) -> the features the head reads, (B, c * size * size)."""
         for conv, norm in zip(self.convs, self.norms, strict=True):
             x = F.relu(batch_norm(conv(x), norm.weight, norm.bias, stats_rows))
-        return self.head(x.flatten(1))
+        return x.flatten(1)

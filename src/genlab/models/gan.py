@@ -129,6 +129,11 @@ class GAN(nn.Module):
         """(B, Z) -> (B, 1, 28, 28) in [0, 1], float32 (also under bfloat16 autocast)."""
         return (self.generator(z, y).float() + 1.0) / 2.0
 
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 1, 28, 28) in [0, 1] -> (B, 4c): the critic's penultimate layer, the
+        representation `genlab probe` reads (in float32)."""
+        return self.critic.body(2.0 * x - 1.0).float()
+
     @torch.no_grad()
     def sample(
         self, n: int, *, generator: torch.Generator | None = None, y: torch.Tensor | None = None
