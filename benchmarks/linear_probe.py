@@ -2,7 +2,8 @@
 a few labels per class, at CPU scale (the research-directions talk's table).
 
     python benchmarks/linear_probe.py [--models cpc,rotnet,vae] [--minutes 30,15,15]
-        [--labels 1,5,10,100,all] [--draws 5] [--supervised-steps 1000] [--n 10000]
+        [--labels 1,5,10,100,all] [--draws 5] [--supervised-steps 300] [--supervised-up-to 10]
+        [--n 10000]
         [--set cpc.KEY=VALUE ...] [--out runs/bench-probe]
 
 1. Each model is trained its `--minutes` on MNIST with its defaults (plus `--set`) into OUT/MODEL,
@@ -10,7 +11,8 @@ a few labels per class, at CPU scale (the research-directions talk's table).
 2. `genlab probe` on each run: a logistic regression on the frozen representation with N labels
    per class (`--draws` stratified draws), scored on the test set. The first model's probe also
    gives raw pixels, its network untrained, and its network trained from scratch on the same
-   labels (`--supervised-steps`, with shifts and rotations): the "supervised" row.
+   labels (`--supervised-steps`, with shifts and rotations; up to `--supervised-up-to` labels
+   per class): the "supervised" row.
 Prints one JSON line: accuracy (%) with 95% interval per row and label count, and the training
 minutes behind each row. Bar (issue 39): with <= 10 labels per class, CPC's probe beats the
 supervised row and raw pixels, CPC pretrained in <= 60 minutes on 2 cores.
@@ -36,7 +38,8 @@ def main() -> None:
     p.add_argument("--minutes", default="30,15,15", help="training minutes of each model")
     p.add_argument("--labels", default="1,5,10,100,all")
     p.add_argument("--draws", type=int, default=5)
-    p.add_argument("--supervised-steps", type=int, default=1000)
+    p.add_argument("--supervised-steps", type=int, default=300)
+    p.add_argument("--supervised-up-to", type=int, default=10, help="labels per class")
     p.add_argument("--n", type=int, default=None, help="test images (default: all)")
     p.add_argument("--set", action="append", default=[], metavar="MODEL.KEY=VALUE")
     p.add_argument("--out", default="runs/bench-probe")
@@ -53,7 +56,8 @@ def main() -> None:
         options = entry.options(**parse_set(given, entry.options))
         train_unless_done(model, "mnist", options, run, minutes=budgets[i])
         result = workflow.probe(run, counts, args.draws, n=args.n,
-                                supervised_steps=args.supervised_steps if i == 0 else 0)  # fmt: skip
+                                supervised_steps=args.supervised_steps if i == 0 else 0,
+                                supervised_up_to=args.supervised_up_to)  # fmt: skip
         minutes[model] = round(result["train_seconds"] / 60, 1)
         for name, row in result["tasks"]["digit"]["rows"].items():
             label = model if name == "run" else f"{name} ({model})"
@@ -62,6 +66,7 @@ def main() -> None:
                                for k, v in row.items()}  # fmt: skip
     print(json.dumps({"benchmark": "linear_probe", "data": "mnist", "labels": args.labels,
                       "draws": args.draws, "supervised_steps": args.supervised_steps,
+                      "supervised_up_to": args.supervised_up_to,
                       "train_minutes": minutes, "accuracy_ci95": rows}), flush=True)  # fmt: skip
 
 

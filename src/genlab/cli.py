@@ -136,7 +136,7 @@ def cmd_probe(ns: argparse.Namespace) -> None:
     result = workflow.probe(
         Path(ns.run), ns.labels, draws=ns.draws, l2=ns.l2, n=ns.n,
         supervised_steps=ns.supervised_steps, data_dir=ns.data_dir, seed=ns.seed,
-        threads=ns.threads, overrides=ns.set,
+        threads=ns.threads, overrides=ns.set, supervised_up_to=ns.supervised_up_to,
     )  # fmt: skip
     if ns.json:
         print(to_json(result), flush=True)
@@ -287,6 +287,8 @@ def build_parser(model: str | None = None) -> argparse.ArgumentParser:
     pr.add_argument("--supervised-steps", type=at_least(0), default=0,
                     help="also train the same network from scratch on the labels alone for "
                     "this many steps (0 = skip)")  # fmt: skip
+    pr.add_argument("--supervised-up-to", type=at_least(1), default=100,
+                    help="the supervised row for label counts up to this many per class")  # fmt: skip
     pr.add_argument("--n", type=at_least(1), default=None, help="only the first N test images")
     pr.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="a weight-free option of the run's model, e.g. probe_regions=1")  # fmt: skip

@@ -226,6 +226,7 @@ def probe(
     threads: int | None = None,
     write: bool = True,
     overrides: list[str] | None = None,
+    supervised_up_to: int = 100,
 ) -> dict:
     """The linear probe of a run's representation on its dataset's labels (MNIST: digits;
     Omniglot: evaluation-set characters by held-out drawers; FSDD: digits and speakers), with
@@ -250,12 +251,14 @@ def probe(
         hardware.start_fair(previous, "probing")
     try:
         tables = representation.probe_run(entry, options, model, config["data"], dataset, counts,
-                                          draws, l2, seed, n, supervised_steps, data_dir)  # fmt: skip
+                                          draws, l2, seed, n, supervised_steps, data_dir,
+                                          supervised_up_to)  # fmt: skip
     finally:
         torch.set_num_threads(previous)
     keys = ("model", "data", "step", "train_seconds")
     result = json_safe({**{k: config[k] for k in keys}, "tasks": tables, "draws": draws, "l2": l2,
-                        "supervised_steps": supervised_steps, "overrides": overrides or []})  # fmt: skip
+                        "supervised_steps": supervised_steps, "overrides": overrides or [],
+                        "supervised_up_to": supervised_up_to})  # fmt: skip
     if write:
         eval_path = Path(run_dir) / "eval.json"
         write_eval(run_dir, {**read_json_or_empty(eval_path), "probe": result})

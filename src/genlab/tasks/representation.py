@@ -140,6 +140,7 @@ def label_efficiency_picture(table: dict, path: Path, title: str) -> Path:
 def probe_run(
     entry: ModelEntry, options, model, data: str, dataset, counts: list[int | None], draws: int,
     l2: float, seed: int, n: int | None, supervised_steps: int, data_dir: str | None = None,
+    supervised_up_to: int = 100,
 ) -> dict[str, dict]:  # fmt: skip
     """The probe tables of a trained model, by task: MNIST {"digit"}, Omniglot {"character"}
     (`omniglot_characters`), FSDD {"digit", "speaker"}. RunError if the model has no
@@ -164,7 +165,7 @@ def probe_run(
     n_classes = int(labelled.train_y.max()) + 1
     trainer = (supervised_trainer(entry.build, options, n_classes, supervised_steps, seed=seed)
                if supervised_steps else None)  # fmt: skip
-    return {task: probe(rows, labelled, counts, draws, l2, seed, n, trainer, SUPERVISED_UP_TO)}
+    return {task: probe(rows, labelled, counts, draws, l2, seed, n, trainer, supervised_up_to)}
 
 
 def omniglot_characters(data_dir: str | None = None) -> Labelled:
@@ -176,9 +177,6 @@ def omniglot_characters(data_dir: str | None = None) -> Labelled:
     y = d["character"][keep].unique(return_inverse=True)[1]  # 0..658
     test = drawer >= 20 - OMNIGLOT_TEST_DRAWERS
     return Labelled(x[~test], y[~test], x[test], y[test])
-
-
-SUPERVISED_UP_TO = 100  # labels per class: training from scratch on more is a different table
 
 
 def speech_tasks(data: audio.AudioSplits) -> tuple[list[torch.Tensor], dict[str, Labelled]]:
