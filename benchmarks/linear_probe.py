@@ -27,7 +27,23 @@ from pathlib import Path
 from common import parse_set, train_unless_done
 from genlab import workflow
 from genlab.tasks.registry import get_model
-from genlab.tasks.representation import label_counts
+from genlab.tasks.representation import count_key, label_counts
+from genlab.train.runs import summarize
+
+
+def earlier_probe(run: Path, counts, draws: int, supervised: int, up_to: int) -> dict | None:
+    """The probe already in RUN/eval.json if it was made with these settings on the run's
+    current checkpoint (so running the benchmark again does not redo it), else None."""
+    try:
+        probe = json.loads((run / "eval.json").read_text())["probe"]
+        same = (probe["draws"] == draws and probe["supervised_steps"] == supervised
+                and probe["supervised_up_to"] == up_to and not probe["overrides"]
+                and probe["step"] == summarize(run)["step"]
+                and next(iter(probe["tasks"].values()))["labels_per_class"]
+                == [count_key(c) for c in counts])  # fmt: skip
+    except (OSError, ValueError, KeyError, StopIteration):
+        return None
+    return probe if same else None
 
 
 def main() -> None:
@@ -55,9 +71,10 @@ def main() -> None:
         given = [s.split(".", 1)[1] for s in args.set if s.startswith(f"{model}.")]
         options = entry.options(**parse_set(given, entry.options))
         train_unless_done(model, "mnist", options, run, minutes=budgets[i])
-        result = workflow.probe(run, counts, args.draws, n=args.n,
-                                supervised_steps=args.supervised_steps if i == 0 else 0,
-                                supervised_up_to=args.supervised_up_to)  # fmt: skip
+        supervised = args.supervised_steps if i == 0 else 0
+        result = earlier_probe(run, counts, args.draws, supervised, args.supervised_up_to) or \
+            workflow.probe(run, counts, args.draws, n=args.n, supervised_steps=supervised,
+                           supervised_up_to=args.supervised_up_to)  # fmt: skip
         minutes[model] = round(result["train_seconds"] / 60, 1)
         for name, row in result["tasks"]["digit"]["rows"].items():
             label = model if name == "run" else f"{name} ({model})"
