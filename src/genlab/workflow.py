@@ -39,6 +39,7 @@ BUDGET = {"steps", "minutes", "frames"}
 PER_CALL = BUDGET | {"profile"}  # what one invocation does, not kept for the next
 RESUMABLE = PER_CALL | {"checkpoint_every", "log_every", "threads", "compile"}
 MAX_SAMPLES = 10_000  # `genlab sample --n`: more is better drawn in several calls
+KEPT_IN_EVAL = ("probe",)  # eval.json keys written by other verbs than `genlab eval`
 
 
 def run_spec(
@@ -204,10 +205,13 @@ def evaluate(
 
 def write_eval(run_dir: Path, result: dict) -> Path:
     """<run>/eval.json, atomically; RunError saying why if the run cannot be written to (the
-    CLI prints the result first, so nothing computed is lost)."""
+    CLI prints the result first, so nothing computed is lost). Results of other verbs kept in
+    it (`KEPT_IN_EVAL`: the probe's table) stay unless `result` replaces them."""
     path = Path(run_dir) / "eval.json"
+    earlier = read_json_or_empty(path)
+    kept = {k: earlier[k] for k in KEPT_IN_EVAL if k in earlier}
     try:
-        atomic_write_json(path, result)
+        atomic_write_json(path, {**kept, **result})
     except OSError as e:
         raise RunError(f"the result above was not saved: cannot write {path}: "
                        f"{e.strerror or e}") from None  # fmt: skip
@@ -261,7 +265,7 @@ def probe(
                         "supervised_up_to": supervised_up_to})  # fmt: skip
     if write:
         eval_path = Path(run_dir) / "eval.json"
-        write_eval(run_dir, {**read_json_or_empty(eval_path), "probe": result})
+        write_eval(run_dir, {**read_json_or_empty(eval_path), "probe": result})  # eval kept
         for task, table in tables.items():
             title = f"{task}s from a linear probe of {config['model']} on {config['data']}"
             name = "label_efficiency" + ("" if task == "digit" else f"_{task}")

@@ -88,6 +88,9 @@ def test_probe_of_a_cpc_run_through_the_cli(tmp_path, data_root, capsys):
     assert json.loads(capsys.readouterr().out)["overrides"] == ["probe_regions=1"]
     assert main(["probe", str(run), "--set", "code_dim=4"]) == 2  # that one has weights
     assert "would change the network" in capsys.readouterr().err
+    assert main(["eval", str(run), "--n", "50"]) == 0  # a later evaluation keeps the probe
+    saved = json.loads((run / "eval.json").read_text())
+    assert saved["n"] == 50 and saved["probe"]["overrides"] == ["probe_regions=1"]
 
 
 def test_probe_mistakes_are_one_line(tmp_path, data_root, capsys):
