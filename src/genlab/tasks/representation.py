@@ -49,11 +49,17 @@ def evaluate_pretext(model, options, splits: ImageSplits, n: int | None = None, 
     (CPC: InfoNCE in nats and how often the true patch scored highest, per offset k;
     rotation prediction: cross-entropy and accuracy)."""
     x = splits.test_x[:n].float() / 255.0
+    return {**mean_metrics(model, [{"x": b} for b in x.split(250)]), "n": len(x)}
+
+
+def mean_metrics(model, batches: list[dict]) -> dict[str, float]:
+    """Each of model.loss()'s metrics averaged over `batches` (weighted by their size)."""
     sums: dict[str, float] = {}
-    for b in x.split(250):
-        for k, v in model.loss({"x": b}).items():
-            sums[k] = sums.get(k, 0.0) + v.item() * len(b)
-    return {**{k: v / len(x) for k, v in sums.items()}, "n": len(x)}
+    for b in batches:
+        for k, v in model.loss(b).items():
+            sums[k] = sums.get(k, 0.0) + v.item() * len(b["x"])
+    total = sum(len(b["x"]) for b in batches)
+    return {k: v / total for k, v in sums.items()}
 
 
 def embedder(model, options, batch_size: int = 500) -> Features:
@@ -242,11 +248,7 @@ def evaluate_speech_pretext(model, options, data: audio.AudioSplits, n: int | No
     """CPC's InfoNCE and per-offset accuracy on `n` (default 512) seeded crops of test clips."""
     crops = CropBatches(data.test, options.crop, 32, seed=0)
     batches = [crops.batch(step) for step in range(math.ceil((n or 512) / 32))]
-    sums: dict[str, float] = {}
-    for b in batches:
-        for k, v in model.loss(b).items():
-            sums[k] = sums.get(k, 0.0) + v.item() / len(batches)
-    return {**sums, "n": 32 * len(batches)}
+    return {**mean_metrics(model, batches), "n": 32 * len(batches)}
 
 
 def count_key(c: int | None) -> str:
