@@ -8,6 +8,7 @@ World Models pipeline's stages. The CLI parses and prints; everything it does is
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -39,7 +40,7 @@ BUDGET = {"steps", "minutes", "frames"}
 PER_CALL = BUDGET | {"profile"}  # what one invocation does, not kept for the next
 RESUMABLE = PER_CALL | {"checkpoint_every", "log_every", "threads", "compile"}
 MAX_SAMPLES = 10_000  # `genlab sample --n`: more is better drawn in several calls
-KEPT_IN_EVAL = ("probe",)  # eval.json keys written by other verbs than `genlab eval`
+SECTIONS = ("probe",)  # eval.json keys written by other verbs than `genlab eval`
 
 
 def run_spec(
@@ -181,12 +182,7 @@ def evaluate(
     entry, options, model, config = load_run(run_dir)
     dataset = entry.load_data(config["data"], data_dir, options)
     quality = entry.can_sample and samples > 0 and config["data"] == "mnist"
-    previous = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    else:  # beside a training, both cores each: evaluation 0.58x of alone, training 0.43x
-        hardware.start_fair(previous, "evaluating")
-    try:
+    with threads_for(threads, "evaluating"):
         net = feature_net(data_dir) if quality else None  # may train it: outside no_grad
         with torch.no_grad():
             metrics = entry.evaluate(
@@ -194,8 +190,6 @@ def evaluate(
             )
             if net is not None:
                 metrics.update(sample_quality(model, dataset, net, samples, seed))
-    finally:
-        torch.set_num_threads(previous)
     keys = ("model", "data", "step", "train_seconds")
     result = json_safe({**{k: config[k] for k in keys}, "split": "test", **metrics})
     if write:
@@ -203,15 +197,34 @@ def evaluate(
     return result
 
 
-def write_eval(run_dir: Path, result: dict) -> Path:
+@contextlib.contextmanager
+def threads_for(threads: int | None, doing: str):
+    """Run the block on `threads` torch threads, or by default on the cores other processes
+    leave free (a line says so when that is fewer than all; beside a training, both on both
+    cores ran evaluation at 0.58x of alone and the training at 0.43x); restored after."""
+    previous = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    else:
+        hardware.start_fair(previous, doing)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def write_eval(run_dir: Path, result: dict, section: str | None = None) -> Path:
     """<run>/eval.json, atomically; RunError saying why if the run cannot be written to (the
-    CLI prints the result first, so nothing computed is lost). Results of other verbs kept in
-    it (`KEPT_IN_EVAL`: the probe's table) stay unless `result` replaces them."""
+    CLI prints the result first, so nothing computed is lost). `genlab eval`'s result replaces
+    everything but the other verbs' `SECTIONS`; a `section` ("probe") replaces only itself."""
     path = Path(run_dir) / "eval.json"
     earlier = read_json_or_empty(path)
-    kept = {k: earlier[k] for k in KEPT_IN_EVAL if k in earlier}
+    if section is None:
+        value = {**{k: earlier[k] for k in SECTIONS if k in earlier}, **result}
+    else:
+        value = {**earlier, section: result}
     try:
-        atomic_write_json(path, {**kept, **result})
+        atomic_write_json(path, value)
     except OSError as e:
         raise RunError(f"the result above was not saved: cannot write {path}: "
                        f"{e.strerror or e}") from None  # fmt: skip
@@ -248,27 +261,19 @@ def probe(
         raise ConfigError(f"--l2 must be >= 0, got {l2}")
     entry, options, model, config = load_run(run_dir, overrides=overrides)
     dataset = entry.load_data(config["data"], data_dir, options)
-    previous = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    else:
-        hardware.start_fair(previous, "probing")
-    try:
+    with threads_for(threads, "probing"):
         tables = representation.probe_run(entry, options, model, config["data"], dataset, counts,
                                           draws, l2, seed, n, supervised_steps, data_dir,
                                           supervised_up_to)  # fmt: skip
-    finally:
-        torch.set_num_threads(previous)
     keys = ("model", "data", "step", "train_seconds")
     result = json_safe({**{k: config[k] for k in keys}, "tasks": tables, "draws": draws, "l2": l2,
                         "supervised_steps": supervised_steps, "overrides": overrides or [],
                         "supervised_up_to": supervised_up_to})  # fmt: skip
     if write:
-        eval_path = Path(run_dir) / "eval.json"
-        write_eval(run_dir, {**read_json_or_empty(eval_path), "probe": result})  # eval kept
+        write_eval(run_dir, result, section="probe")
         for task, table in tables.items():
             title = f"{task}s from a linear probe of {config['model']} on {config['data']}"
-            name = "label_efficiency" + ("" if task == "digit" else f"_{task}")
+            name = "label_efficiency" + ("" if task == "digit" else f"_{task}") + ".png"
             representation.label_efficiency_picture(table, Path(run_dir) / "pictures" / name,
                                                     title)  # fmt: skip
     return result

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from genlab.errors import ConfigError
-from genlab.nn.contrastive import grid_side, image_patches, info_nce
+from genlab.nn.contrastive import grid_side, image_patches, info_nce_over_offsets
 from genlab.train.config import doc
 
 
@@ -165,14 +165,9 @@ class CPC(nn.Module):
         b, d, r, s = z.shape
         candidates = z.permute(0, 2, 3, 1).reshape(-1, d)  # (B R S, D), index (b, row, col)
         index = torch.arange(b * r * s, device=z.device).view(b, r, s)
-        metrics, total = {}, 0.0
-        for k in self.cfg.offsets:
-            pred = self.predictions(c, k).permute(0, 2, 3, 1).reshape(-1, d)  # (B (R-k) S, D)
-            loss, right = info_nce(pred, candidates, index[:, k:].reshape(-1))
-            total = total + loss.mean()
-            metrics[f"acc_{k}"] = right.float().mean()
-        metrics["loss"] = total / self.cfg.steps_ahead
-        return {"loss": metrics.pop("loss"), **metrics}
+        predicted = {k: (self.predictions(c, k).permute(0, 2, 3, 1).reshape(-1, d),  # (B (R-k) S, D)
+                         index[:, k:].reshape(-1)) for k in self.cfg.offsets}  # fmt: skip
+        return info_nce_over_offsets(predicted, candidates)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) -> (B, N N (D + H)): codes and contexts averaged over N x N regions of

@@ -16,7 +16,7 @@ from torch import nn
 
 from genlab.data.audio import mulaw_decode
 from genlab.errors import ConfigError
-from genlab.nn.contrastive import info_nce
+from genlab.nn.contrastive import info_nce_over_offsets
 from genlab.train.config import doc
 
 # (kernel, stride) of the encoder's convolutions: strides 5 * 4 * 2 * 2 = 80 samples = 10 ms;
@@ -100,14 +100,11 @@ class AudioCPC(nn.Module):
         real = frame_mask(batch["mask"])  # (B, F)
         candidates = z.reshape(-1, d)  # (B F, D), index b * F + t
         index = torch.arange(b * f, device=z.device).view(b, f)
-        metrics, total = {}, 0.0
+        predicted = {}
         for k in range(1, self.cfg.steps_ahead + 1):
             keep = real[:, k:]  # (B, F - k): the target z_{t+k} is real
-            pred = self.predict[k - 1](c[:, : f - k])[keep]  # (N, D)
-            loss, right = info_nce(pred, candidates, index[:, k:][keep])
-            total = total + loss.mean()
-            metrics[f"acc_{k}"] = right.float().mean()
-        return {"loss": total / self.cfg.steps_ahead, **metrics}
+            predicted[k] = (self.predict[k - 1](c[:, : f - k])[keep], index[:, k:][keep])
+        return info_nce_over_offsets(predicted, candidates)
 
     def embed_clips(self, wave: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """(B, T) zero-padded waveforms and their lengths (B,) -> (B, D + H): each clip's code

@@ -47,3 +47,17 @@ def info_nce(
     logits = predictions.float() @ candidates.float().T  # (N, M)
     loss = F.cross_entropy(logits, targets, reduction="none")
     return loss, logits.argmax(1) == targets
+
+
+def info_nce_over_offsets(
+    predicted: dict[int, tuple[torch.Tensor, torch.Tensor]], candidates: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """CPC's objective: {k: ((N_k, D) predictions k steps ahead, (N_k,) their true codes' rows
+    in candidates)}, (M, D) candidates -> {"loss": the mean over k of each offset's mean
+    InfoNCE, "acc_k": how often the true code scored highest at offset k}."""
+    metrics, total = {}, 0.0
+    for k, (pred, targets) in predicted.items():
+        loss, right = info_nce(pred, candidates, targets)
+        total = total + loss.mean()
+        metrics[f"acc_{k}"] = right.float().mean()
+    return {"loss": total / len(predicted), **metrics}

@@ -7,6 +7,7 @@ beside the raw input (pixels; log-mel statistics for speech), the same network u
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable
@@ -17,7 +18,7 @@ import torch
 from tqdm import tqdm
 
 from genlab.data import augment, omniglot
-from genlab.data.audio import CropBatches, log_mel, mel_filterbank, mulaw_decode
+from genlab.data.audio import ClipSet, CropBatches, log_mel, mel_filterbank, mulaw_decode
 from genlab.data.images import ImageSplits
 from genlab.errors import RunError
 from genlab.metrics.probe import probe_accuracy, stratified_draw
@@ -27,6 +28,7 @@ from genlab.models.cpc_audio import AudioCPC, AudioCPCConfig
 from genlab.tasks import audio
 from genlab.tasks.entry import ModelEntry
 from genlab.tasks.images import load_images, model_input, train_batches
+from genlab.train.loop import adam
 from genlab.viz.curves import save_curves
 
 PROBE_SEED = 4242  # the stochastic binarization/dequantization of probed images, drawn once
@@ -134,12 +136,12 @@ def probe(
 
 def label_efficiency_picture(table: dict, path: Path, title: str) -> Path:
     """Accuracy against labels per class (log scale; "all" at the mean class size), one line
-    per representation: `path`.png."""
+    per representation, into `path`."""
     per_class = {k: math.log10(int(k) if k != "all" else table["train_examples"] / table["classes"])
                  for k in table["labels_per_class"]}  # fmt: skip
     series = {name: ([per_class[k] for k in row], [row[k]["accuracy"] for k in row])
               for name, row in table["rows"].items()}  # fmt: skip
-    return save_curves(series, path.with_suffix(".png"), "log10 labels per class",
+    return save_curves(series, path, "log10 labels per class",
                        "test accuracy %", f"{title} ({table['draws']} draws)")  # fmt: skip
 
 
@@ -151,9 +153,9 @@ def probe_run(
     """The probe tables of a trained model, by task: MNIST {"digit"}, Omniglot {"character"}
     (`omniglot_characters`), FSDD {"digit", "speaker"}. RunError if the model has no
     representation or the data no probe task."""
-    torch.manual_seed(seed)
-    untrained = entry.build(options).eval()
     if data == "fsdd" and hasattr(model, "embed_clips"):
+        torch.manual_seed(seed)
+        untrained = entry.build(options).eval()
         clips, tasks = speech_tasks(dataset)
         rows = {"run": clip_embedder(model, clips), "log_mel": clip_log_mel(clips),
                 "untrained": clip_embedder(untrained, clips)}  # fmt: skip
@@ -166,6 +168,8 @@ def probe_run(
                        f"trained on '{data}'")  # fmt: skip
     task, labelled = ("digit", dataset) if data == "mnist" else \
         ("character", omniglot_characters(data_dir))  # fmt: skip
+    torch.manual_seed(seed)
+    untrained = entry.build(options).eval()
     rows = {"run": embedder(model, options), "pixels": pixels,
             "untrained": embedder(untrained, options)}  # fmt: skip
     n_classes = int(labelled.train_y.max()) + 1
@@ -185,10 +189,13 @@ def omniglot_characters(data_dir: str | None = None) -> Labelled:
     return Labelled(x[~test], y[~test], x[test], y[test])
 
 
-def speech_tasks(data: audio.AudioSplits) -> tuple[list[torch.Tensor], dict[str, Labelled]]:
-    """Every FSDD clip as float audio (train clips first, then test), and the two probe tasks
-    (digit, speaker) as indices into that list with their labels."""
-    clips = [mulaw_decode(s.clip(k)) for s in (data.train, data.test) for k in range(len(s))]
+def speech_tasks(data: audio.AudioSplits) -> tuple[ClipSet, dict[str, Labelled]]:
+    """Every FSDD clip in one ClipSet (train clips first, then test), and the two probe tasks
+    (digit, speaker) as indices into it with their labels."""
+    parts = (data.train, data.test)
+    clips = ClipSet.from_clips([s.clip(k) for s in parts for k in range(len(s))],
+                               torch.cat([s.speaker for s in parts]),
+                               torch.cat([s.digit for s in parts]))  # fmt: skip
     train, test = torch.arange(len(data.train)), len(data.train) + torch.arange(len(data.test))
     return clips, {
         "digit": Labelled(train, data.train.digit, test, data.test.digit),
@@ -197,46 +204,37 @@ def speech_tasks(data: audio.AudioSplits) -> tuple[list[torch.Tensor], dict[str,
 
 
 def once(compute: Callable[[], torch.Tensor]) -> Features:
-    """Features of clip indices, from every clip's features computed on first use."""
-    cache: list[torch.Tensor] = []
-
-    def features(idx: torch.Tensor) -> torch.Tensor:
-        if not cache:
-            cache.append(compute())
-        return cache[0][idx]
-
-    return features
+    """Features of clip indices, from every clip's features (K, D) computed on first use."""
+    every = functools.cache(compute)
+    return lambda idx: every()[idx]
 
 
-def clip_embedder(model, clips: list[torch.Tensor], batch: int = 32) -> Features:
-    """A speech model's `embed_clips` of whole clips, shortest first in zero-padded batches."""
+def clip_embedder(model, clips: ClipSet, batch: int = 32) -> Features:
+    """A speech model's `embed_clips` of whole clips, shortest first in padded batches (what
+    lies past a clip's end does not reach its embedding)."""
 
     @torch.no_grad()
     def compute() -> torch.Tensor:
-        order = sorted(range(len(clips)), key=lambda k: len(clips[k]))
-        out = [torch.empty(0)] * len(clips)
-        for i in range(0, len(order), batch):
-            rows = order[i : i + batch]
-            lengths = torch.tensor([len(clips[k]) for k in rows])
-            wave = torch.zeros(len(rows), int(lengths.max()))
-            for j, k in enumerate(rows):
-                wave[j, : len(clips[k])] = clips[k]
-            for j, f in zip(rows, model.embed_clips(wave, lengths), strict=True):
-                out[j] = f
-        return torch.stack(out)
+        order = torch.argsort(clips.offsets[1:] - clips.offsets[:-1])  # (K,) shortest first
+        batches = (clips.padded(rows.tolist()) for rows in order.split(batch))
+        sorted_features = torch.cat([model.embed_clips(mulaw_decode(codes), mask.sum(1))
+                                     for codes, mask in batches])  # fmt: skip
+        out = torch.empty_like(sorted_features)
+        out[order] = sorted_features
+        return out
 
     return once(compute)
 
 
-def clip_log_mel(clips: list[torch.Tensor], n_mels: int = 40) -> Features:
+def clip_log_mel(clips: ClipSet, n_mels: int = 40) -> Features:
     """The baseline for speech: each clip's log-mel energies (40 bands, 32-ms windows every
     10 ms), mean and standard deviation over its frames."""
     filters = mel_filterbank(n_mels, 256, 8000)
 
     def compute() -> torch.Tensor:
         stats = []
-        for c in clips:
-            m = log_mel(c[None], filters)[0]  # (n_mels, frames)
+        for k in range(len(clips)):
+            m = log_mel(mulaw_decode(clips.clip(k))[None], filters)[0]  # (n_mels, frames)
             stats.append(torch.cat([m.mean(1), m.std(1)]))
         return torch.stack(stats)
 
@@ -273,7 +271,7 @@ def supervised_trainer(build, options, n_classes: int, steps: int, lr: float = 1
         inputs, _ = model_input(options, x, PROBE_SEED)
         head = torch.nn.Linear(net.embed(inputs[:1]).shape[1], n_classes)
         params = [*net.parameters(), *head.parameters()]
-        opt = torch.optim.AdamW(params, lr, weight_decay=5e-4)
+        opt = adam(params, lr, weight_decay=5e-4)
         g = torch.Generator().manual_seed(seed)
         for _ in range(steps):
             idx = torch.randint(len(inputs), (min(64, len(inputs)),), generator=g)
