@@ -17,7 +17,7 @@ from genlab.data.files import to_json
 from genlab.errors import GenlabError
 from genlab.meta.searchers import SEARCHERS
 from genlab.tasks import representation
-from genlab.tasks.registry import MODELS, get_model
+from genlab.tasks.registry import MODELS, get_model, model_for
 from genlab.tasks.world_models import V_CHECK
 from genlab.train import distributed as dist
 from genlab.train.config import TrainConfig
@@ -136,7 +136,7 @@ def cmd_probe(ns: argparse.Namespace) -> None:
     result = workflow.probe(
         Path(ns.run), ns.labels, draws=ns.draws, l2=ns.l2, n=ns.n,
         supervised_steps=ns.supervised_steps, data_dir=ns.data_dir, seed=ns.seed,
-        threads=ns.threads, overrides=ns.set, supervised_up_to=ns.supervised_up_to,
+        threads=ns.threads, overrides=ns.set, supervised_up_to=ns.supervised_up_to, mlp=ns.mlp,
     )  # fmt: skip
     if ns.json:
         print(to_json(result), flush=True)
@@ -289,6 +289,9 @@ def build_parser(model: str | None = None) -> argparse.ArgumentParser:
                     "this many steps (0 = skip)")  # fmt: skip
     pr.add_argument("--supervised-up-to", type=at_least(1), default=100,
                     help="the supervised row for label counts up to this many per class")  # fmt: skip
+    pr.add_argument("--mlp", action="store_true",
+                    help="also probe the run's features with one hidden layer of 256 ReLUs "
+                    "(row run+mlp)")  # fmt: skip
     pr.add_argument("--n", type=at_least(1), default=None, help="only the first N test images")
     pr.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="a weight-free option of the run's model, e.g. probe_regions=1")  # fmt: skip
@@ -514,6 +517,17 @@ def add_worldmodels(sub) -> None:
         p.set_defaults(fn=cmd_worldmodels)
 
 
+def flag_value(argv: list[str], flag: str) -> str | None:
+    """The value given to `flag` in argv (`--flag V` or `--flag=V`; the last one wins)."""
+    value = None
+    for i, a in enumerate(argv):
+        if a == flag and i + 1 < len(argv):
+            value = argv[i + 1]
+        elif a.startswith(flag + "="):
+            value = a.split("=", 1)[1]
+    return value
+
+
 def parse(argv: list[str]) -> argparse.Namespace:
     """argv -> the namespace of its command (argparse exits on malformed flags); GenlabError
     for an unknown model or unknown arguments (`genlab sample` takes its model's sample_*
@@ -521,6 +535,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     model = (
         argv[1] if len(argv) >= 2 and argv[0] == "train" and not argv[1].startswith("-") else None
     )
+    if model is not None and model_for(model, flag_value(argv, "--data")) != model:
+        model = model_for(model, flag_value(argv, "--data"))
+        argv = [argv[0], model, *argv[2:]]
     if argv[:2] == ["tune", "pba"]:  # population-based augmentation: its own options
         return pba_parser().parse_args(argv[2:])
     train_args: list[str] = []  # `genlab tune ... -- TRAIN OPTIONS`

@@ -244,31 +244,33 @@ def probe(
     write: bool = True,
     overrides: list[str] | None = None,
     supervised_up_to: int = 100,
+    mlp: bool = False,
 ) -> dict:
     """The linear probe of a run's representation on its dataset's labels (MNIST: digits;
     Omniglot: evaluation-set characters by held-out drawers; FSDD: digits and speakers), with
     `counts` labels per class (None: all), beside the raw input and the same network freshly
     initialised; with `supervised_steps`, also that network trained on the labels alone
-    (images). Accuracies in % with 95% intervals over `draws` label draws. Adds "probe" to
-    <run>/eval.json and draws <run>/pictures/label_efficiency*.png (`write`). `overrides`
-    ['key=value'] set weight-free model options (CPC's probe_regions); see
-    `representation.probe_run`."""
+    (images); with `mlp`, also a one-hidden-layer probe of the run's features. Accuracies in %
+    with 95% intervals over `draws` label draws. Adds "probe" to <run>/eval.json and draws
+    <run>/pictures/label_efficiency*.png (`write`). `overrides` ['key=value'] set weight-free
+    model options (CPC's probe_regions); see `representation.probe_run`."""
     for name, value, least in (("draws", draws, 1), ("n", n or 1, 1),
                                ("supervised-steps", supervised_steps, 0)):  # fmt: skip
         if value < least:
             raise ConfigError(f"--{name} must be >= {least}, got {value}")
     if l2 < 0:
         raise ConfigError(f"--l2 must be >= 0, got {l2}")
+    settings = representation.ProbeSettings(tuple(counts), draws, l2, seed, n, supervised_steps,
+                                            supervised_up_to, mlp)  # fmt: skip
     entry, options, model, config = load_run(run_dir, overrides=overrides)
     dataset = entry.load_data(config["data"], data_dir, options)
     with threads_for(threads, "probing"):
-        tables = representation.probe_run(entry, options, model, config["data"], dataset, counts,
-                                          draws, l2, seed, n, supervised_steps, data_dir,
-                                          supervised_up_to)  # fmt: skip
+        tables = representation.probe_run(entry, options, model, config["data"], dataset,
+                                          settings, data_dir)  # fmt: skip
     keys = ("model", "data", "step", "train_seconds")
     result = json_safe({**{k: config[k] for k in keys}, "tasks": tables, "draws": draws, "l2": l2,
                         "supervised_steps": supervised_steps, "overrides": overrides or [],
-                        "supervised_up_to": supervised_up_to})  # fmt: skip
+                        "supervised_up_to": supervised_up_to, "mlp": mlp})  # fmt: skip
     if write:
         write_eval(run_dir, result, section="probe")
         for task, table in tables.items():

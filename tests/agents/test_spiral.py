@@ -120,6 +120,29 @@ def test_spiral_trains_and_evaluates_from_the_cli(data_root, short_episodes, tmp
 
     program, _ = from_json((tmp_path / "s" / "program_0.json").read_text())
     assert len(program) == 3  # one stroke per step
+    capsys.readouterr()
+    assert main(["probe", str(out), "--labels", "2", "--draws", "1", "--n", "100", "--json"]) == 0
+    table = json.loads(capsys.readouterr().out)["tasks"]["digit"]  # the critic's dataset
+    assert set(table["rows"]) == {"run", "pixels", "untrained"} and table["classes"] == 10
+
+
+@pytest.mark.parametrize("env", ["paint:mnist", "paint:mnist-target-l2"])
+def test_the_canvas_encoder_sees_an_image_as_a_finished_canvas(env):
+    cfg = SpiralConfig(env=env, reward="l2" if env.endswith("l2") else "critic", lstm=16)
+    torch.manual_seed(0)
+    agent = SpiralAgent(cfg).eval()
+    planes = paint_tasks.PaintTask(env.split(":")[1]).observation_space.shape[0]
+    # a blank image is a white canvas (and target), the episode done, the pen on no cell
+    finished = torch.ones(1, planes, 64, 64)
+    finished[:, -1] = 0.0
+    with torch.no_grad():
+        blank = agent.embed(torch.zeros(1, 1, 28, 28))
+        assert torch.equal(blank, agent.net.torso(finished)[0])
+        digits = torch.rand(5, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+        together = agent.embed(digits)
+        assert together.shape == (5, 256)
+        assert torch.allclose(together[3], agent.embed(digits[3:4])[0], atol=1e-5)
+        assert not torch.allclose(together[0], together[1])
 
 
 def test_a_conditional_critic_judges_canvas_target_pairs(data_root, short_episodes):

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from genlab.metrics.probe import fit_logistic, probe_accuracy, stratified_draw
+from genlab.metrics.probe import fit_logistic, fit_mlp, probe_accuracy, stratified_draw
 
 
 def test_draws_are_stratified_reproducible_and_differ_by_seed():
@@ -51,3 +51,26 @@ def test_probe_separates_well_separated_classes_and_ignores_scale():
     x = centres[y] + torch.randn(60, 2, generator=g)
     x = torch.cat([x, 1e6 * torch.ones(60, 1)], 1)  # a constant column is harmless
     assert probe_accuracy(x[:30] * 1e3, y[:30], x[30:] * 1e3, y[30:], 3, 1e-2) == 1.0
+
+
+def rings(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two concentric rings in 2-D: no line separates them."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(2).repeat(n // 2)
+    angle = 2 * torch.pi * torch.rand(n, generator=g)
+    radius = 1.0 + 2.0 * y + 0.2 * torch.randn(n, generator=g)
+    return torch.stack([radius * angle.cos(), radius * angle.sin()], 1), y
+
+
+def test_the_mlp_probe_separates_what_the_linear_probe_cannot():
+    x, y = rings(400, seed=0)
+    tx, ty = rings(400, seed=1)
+    linear = probe_accuracy(x, y, tx, ty, 2, 1e-3, head="linear")
+    mlp = probe_accuracy(x, y, tx, ty, 2, 1e-3, head="mlp")
+    assert linear < 0.7 and mlp > 0.97
+
+
+def test_the_mlp_probe_is_reproducible_from_its_seed():
+    x, y = rings(100, seed=0)
+    a, b, c = (fit_mlp(x, y, 2, 1e-2, hidden=16, max_iter=20, seed=s)(x) for s in (3, 3, 4))
+    assert torch.equal(a, b) and not torch.equal(a, c)

@@ -84,8 +84,10 @@ def test_probe_of_a_cpc_run_through_the_cli(tmp_path, data_root, capsys):
     assert "acc_2" in saved and saved["probe"]["tasks"]["digit"] == result  # eval kept
     assert (run / "pictures" / "label_efficiency.png").stat().st_size > 0
     assert main(["probe", str(run), "--labels", "1", "--draws", "1", "--n", "100",
-                 "--set", "probe_regions=1", "--json"]) == 0  # fmt: skip
-    assert json.loads(capsys.readouterr().out)["overrides"] == ["probe_regions=1"]
+                 "--set", "probe_regions=1", "--mlp", "--json"]) == 0  # fmt: skip
+    again = json.loads(capsys.readouterr().out)
+    assert again["overrides"] == ["probe_regions=1"] and again["mlp"]
+    assert set(again["tasks"]["digit"]["rows"]) == {"run", "run+mlp", "pixels", "untrained"}
     assert main(["probe", str(run), "--set", "code_dim=4"]) == 2  # that one has weights
     assert "would change the network" in capsys.readouterr().err
     assert main(["eval", str(run), "--n", "50"]) == 0  # a later evaluation keeps the probe
@@ -108,9 +110,11 @@ def test_probe_mistakes_are_one_line(tmp_path, data_root, capsys):
 
 def test_speech_probe_of_a_cpc_audio_run_reads_digits_and_speakers(tmp_path, data_root, capsys):
     run = tmp_path / "cpc_audio"
-    assert main(["train", "cpc_audio", "--steps", "2", "--channels", "8", "--code-dim", "8",
-                 "--context-dim", "8", "--crop", "800", "--batch-size", "4", "--quiet",
-                 "--out", str(run)]) == 0  # fmt: skip
+    # `cpc --data fsdd` is the speech model, with its own options (--crop)
+    assert main(["train", "cpc", "--data", "fsdd", "--steps", "2", "--channels", "8",
+                 "--code-dim", "8", "--context-dim", "8", "--crop", "800", "--batch-size", "4",
+                 "--quiet", "--out", str(run)]) == 0  # fmt: skip
+    assert json.loads((run / "config.json").read_text())["model"] == "cpc_audio"
     capsys.readouterr()
     assert main(["probe", str(run), "--labels", "2,all", "--draws", "2", "--json"]) == 0
     tasks = json.loads(capsys.readouterr().out)["tasks"]

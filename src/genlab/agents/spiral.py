@@ -114,12 +114,28 @@ class SpiralAgent(ImpalaAgent):
         self.replay_filled, self.replay_next = 0, 0
         self._real: torch.Tensor | None = None
 
+    @property
+    def images_from(self) -> str:
+        """The image dataset the painter is judged against (mnist, omniglot)."""
+        return self.cfg.tasks[0].split(":", 1)[1].split("-")[0]
+
     def real_images(self) -> torch.Tensor:
         """The dataset's training images (N, 1, 28, 28) in [0, 1], loaded once."""
         if self._real is None:
-            dataset = self.cfg.tasks[0].split(":", 1)[1].split("-")[0]
-            self._real = image_splits(dataset).train_x.float() / 255.0
+            self._real = image_splits(self.images_from).train_x.float() / 255.0
         return self._real
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Ink images (N, 1, 28, 28) in [0, 1] -> the canvas encoder's features (N, 256): the
+        torso's vector for the observation of a finished episode whose canvas (and, in
+        conditional tasks, target) is the image, scaled up to the canvas size, with the pen on
+        no cell. The representation `genlab probe` reads."""
+        size = self.net.spec.obs_shape[-1]
+        luminance = 1.0 - F.interpolate(x.float(), size=(size, size), mode="bilinear")
+        planes = [luminance] * (2 if self.conditional else 1)
+        planes += [torch.ones_like(luminance), torch.zeros_like(luminance)]  # done, no pen
+        h = self.net.torso(torch.cat(planes, 1))  # the planes as core() scales them, in [0, 1]
+        return (h[0] if isinstance(h, tuple) else h).float()
 
     def remember(self, fakes: torch.Tensor) -> None:
         """Add finished canvases (N, 1, 28, 28) to the ring buffer."""

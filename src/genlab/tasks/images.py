@@ -54,12 +54,14 @@ def train_batches(options, splits: ImageSplits, batch_size: int, seed: int, **_)
 
 def model_input(options, x: torch.Tensor, seed: int) -> tuple[torch.Tensor, str]:
     """uint8 images (N, C, H, W) as the model sees them, with any randomness (binarization,
-    dequantization) drawn once from `seed`; and a description for the results JSON."""
-    if options.representation == "binary_dynamic":
+    dequantization) drawn once from `seed`; and a description for the results JSON. Options
+    without a representation (a painter's) see x / 255."""
+    kind = getattr(options, "representation", "float")
+    if kind == "binary_dynamic":
         return static_binarization(x, seed), f"stochastic binarization, fixed seed {seed}"
-    if options.representation == "uint8":
+    if kind == "uint8":
         return x, "8-bit codes 0-255"
-    if options.representation == "dequantized":
+    if kind == "dequantized":
         x = dequantize(x, torch.Generator().manual_seed(seed))
         return x, f"(x + u) / 256, u ~ U[0, 1) drawn once with seed {seed}"
     return x.float() / 255.0, "x / 255 in [0, 1]"

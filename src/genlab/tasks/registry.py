@@ -40,6 +40,16 @@ MODELS: dict[str, ModelEntry] = {
 }
 
 
+# (model, data) pairs that another entry trains: the speech CPC has its own network and options,
+# but `genlab train cpc --data fsdd` is how the CPC paper's users would ask for it
+BY_DATA = {("cpc", "fsdd"): "cpc_audio"}
+
+
+def model_for(name: str, data: str | None) -> str:
+    """The entry that trains model `name` on `data` (usually `name` itself)."""
+    return BY_DATA.get((name, data), name)
+
+
 def get_model(name: str) -> ModelEntry:
     if name in MODELS:
         return MODELS[name]

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from genlab.data import augment, omniglot
 from genlab.data.audio import ClipSet, CropBatches, log_mel, mel_filterbank, mulaw_decode
-from genlab.data.images import ImageSplits
+from genlab.data.images import ImageSplits, image_splits
 from genlab.errors import RunError
 from genlab.metrics.probe import probe_accuracy, stratified_draw
 from genlab.metrics.stats import mean_ci95
@@ -93,7 +93,7 @@ def probe(
     representations: dict[str, Features], splits: ImageSplits, counts: list[int | None],
     draws: int, l2: float, seed: int = 0, n_test: int | None = None,
     supervised: Callable[[torch.Tensor, torch.Tensor], Features] | None = None,
-    supervised_up_to: int | None = None,
+    supervised_up_to: int | None = None, mlp: tuple[str, ...] = (),
 ) -> dict:  # fmt: skip
     """Linear-probe test accuracy of each representation with `counts` labels per class
     (`splits`: anything with train_x, train_y, test_x, test_y that the features take)
@@ -113,11 +113,12 @@ def probe(
     t0 = time.monotonic()
     for name, features in representations.items():
         train_f, test_f = features(splits.train_x[needed]), features(test_x)
-        rows[name] = {}
-        for c, draw_list in tqdm(plan.items(), desc=f"probe {name}", disable=None):
-            accs = [100 * probe_accuracy(train_f[where[i]], splits.train_y[i], test_f, test_y,
-                                         n_classes, l2) for i in draw_list]  # fmt: skip
-            rows[name][count_key(c)] = summary(accs)
+        for head in ("linear", "mlp") if name in mlp else ("linear",):
+            row = rows[name if head == "linear" else f"{name}+{head}"] = {}
+            for c, draw_list in tqdm(plan.items(), desc=f"{head} probe {name}", disable=None):
+                accs = [100 * probe_accuracy(train_f[where[i]], splits.train_y[i], test_f,
+                                             test_y, n_classes, l2, head) for i in draw_list]  # fmt: skip
+                row[count_key(c)] = summary(accs)
     if supervised is not None:
         rows["supervised"] = {}
         for c, draw_list in plan.items():
@@ -145,37 +146,58 @@ def label_efficiency_picture(table: dict, path: Path, title: str) -> Path:
                        "test accuracy %", f"{title} ({table['draws']} draws)")  # fmt: skip
 
 
-def probe_run(
-    entry: ModelEntry, options, model, data: str, dataset, counts: list[int | None], draws: int,
-    l2: float, seed: int, n: int | None, supervised_steps: int, data_dir: str | None = None,
-    supervised_up_to: int = 100,
-) -> dict[str, dict]:  # fmt: skip
+@dataclass(frozen=True)
+class ProbeSettings:
+    """How `genlab probe` probes: labels per class (None: all), label draws, the L2 penalty,
+    the seed, test examples (None: all), the supervised row's steps (0: none) and largest label
+    count, and whether the run's features also get the small non-linear probe."""
+
+    counts: tuple[int | None, ...]
+    draws: int = 5
+    l2: float = 1e-2
+    seed: int = 0
+    n: int | None = None
+    supervised_steps: int = 0
+    supervised_up_to: int = 100
+    mlp: bool = False
+
+
+def probe_run(entry: ModelEntry, options, model, data: str, dataset, settings: ProbeSettings,
+              data_dir: str | None = None) -> dict[str, dict]:  # fmt: skip
     """The probe tables of a trained model, by task: MNIST {"digit"}, Omniglot {"character"}
-    (`omniglot_characters`), FSDD {"digit", "speaker"}. RunError if the model has no
-    representation or the data no probe task."""
+    (`omniglot_characters`), FSDD {"digit", "speaker"}. A model that learned from another
+    dataset's images names it as `images_from` (SPIRAL's painter: the dataset its critic
+    judges). RunError if the model has no representation or the data no probe task."""
+    s = settings
+    mlp = ("run",) if s.mlp else ()
     if data == "fsdd" and hasattr(model, "embed_clips"):
-        torch.manual_seed(seed)
+        torch.manual_seed(s.seed)
         untrained = entry.build(options).eval()
         clips, tasks = speech_tasks(dataset)
         rows = {"run": clip_embedder(model, clips), "log_mel": clip_log_mel(clips),
                 "untrained": clip_embedder(untrained, clips)}  # fmt: skip
-        return {task: probe(rows, labelled, counts, draws, l2, seed, n)
+        return {task: probe(rows, labelled, list(s.counts), s.draws, s.l2, s.seed, s.n, mlp=mlp)
                 for task, labelled in tasks.items()}  # fmt: skip
     if not hasattr(model, "embed"):
         raise RunError(f"model '{entry.name}' has no representation to probe (no embed())")
+    data = getattr(model, "images_from", data)
     if data not in ("mnist", "omniglot"):
         raise RunError(f"genlab probe reads the labels of mnist, omniglot and fsdd; this run "
                        f"trained on '{data}'")  # fmt: skip
-    task, labelled = ("digit", dataset) if data == "mnist" else \
-        ("character", omniglot_characters(data_dir))  # fmt: skip
-    torch.manual_seed(seed)
+    if data == "omniglot":
+        task, labelled = "character", omniglot_characters(data_dir)
+    else:  # a painter's dataset is not the one it trained on ("env")
+        task = "digit"
+        labelled = dataset if isinstance(dataset, ImageSplits) else image_splits(data, data_dir)
+    torch.manual_seed(s.seed)
     untrained = entry.build(options).eval()
     rows = {"run": embedder(model, options), "pixels": pixels,
             "untrained": embedder(untrained, options)}  # fmt: skip
     n_classes = int(labelled.train_y.max()) + 1
-    trainer = (supervised_trainer(entry.build, options, n_classes, supervised_steps, seed=seed)
-               if supervised_steps else None)  # fmt: skip
-    return {task: probe(rows, labelled, counts, draws, l2, seed, n, trainer, supervised_up_to)}
+    trainer = (supervised_trainer(entry.build, options, n_classes, s.supervised_steps, seed=s.seed)
+               if s.supervised_steps else None)  # fmt: skip
+    return {task: probe(rows, labelled, list(s.counts), s.draws, s.l2, s.seed, s.n, trainer,
+                        s.supervised_up_to, mlp)}  # fmt: skip
 
 
 def omniglot_characters(data_dir: str | None = None) -> Labelled:
@@ -290,7 +312,8 @@ def supervised_trainer(build, options, n_classes: int, steps: int, lr: float = 1
 ENTRIES = (
     ModelEntry(
         name="cpc", summary="contrastive predictive coding on image patches (a representation "
-        "for `genlab probe`)", options=CPCConfig, build=CPC, datasets=("mnist", "omniglot"),
+        "for `genlab probe`; --data fsdd trains cpc_audio)", options=CPCConfig, build=CPC,
+        datasets=("mnist", "omniglot"),
         load_data=load_images, batches=train_batches, evaluate=evaluate_pretext,
         train_defaults={"lr": 1e-3, "batch_size": 64},
     ),
