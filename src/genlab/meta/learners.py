@@ -131,6 +131,14 @@ class MetaLearner(nn.Module):
         )  # fmt: skip
         return {k: v.detach() for k, v in adapted.items()}
 
+    def classifier(self, support_x: torch.Tensor, support_y: torch.Tensor,
+                   bn: str | None = None, steps: int | None = None):  # fmt: skip
+        """One task's support set (S, 1, 28, 28), labels (S,) -> queries (Q, 1, 28, 28) -> class
+        logits (Q, ways) of the weights adapted to it (`adapt`), batch-normalised as `bn`
+        (default: the run's)."""
+        adapted = self.adapt(support_x, support_y, steps)
+        return lambda q: core.predict(self.net, adapted, support_x, q, bn or self.cfg.bn)
+
 
 def make_reptile_state(model: MetaLearner, cfg: TrainConfig) -> TrainState:
     """Reptile's outer update is plain SGD with step size `--lr` (the paper's meta step size)."""
@@ -183,9 +191,7 @@ def evaluate_fewshot(
 
 
 @torch.no_grad()
-def task_pictures(
-    model: MetaLearner, options: MetaConfig, data: FewShotData, out, seed: int = 0
-) -> list:
+def task_pictures(model, options, data: FewShotData, out, seed: int = 0) -> list:
     """One PNG per test task (3 tasks): the top row is the support set (column = class), below
     it 5 queries per class in their true class's column, tinted green if the adapted model
     classifies them right and red if not."""
@@ -194,9 +200,7 @@ def task_pictures(
     written = []
     for i in range(3):
         b = {k: v[0] for k, v in sampler.batch(i).items()}
-        adapted = model.adapt(b["support_x"], b["support_y"])
-        logits = core.predict(model.net, adapted, b["support_x"], b["query_x"], c.bn)
-        pred = logits.argmax(-1)
+        pred = model.classifier(b["support_x"], b["support_y"])(b["query_x"]).argmax(-1)
         right = (pred == b["query_y"]).view(-1, 1, 1, 1).float()  # (N*5, 1, 1, 1)
         q = b["query_x"].expand(-1, 3, -1, -1)  # ink on black, as RGB
         tint = torch.stack([1 - right, right, torch.zeros_like(right)], 1).view(-1, 3, 1, 1)

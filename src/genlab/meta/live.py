@@ -8,19 +8,19 @@ Drawings are 2-D arrays of any size (uint8 0..255 or floats in [0, 1]), dark ink
 background or the other way round; they are resized to 28x28 like genlab's Omniglot. Queries are
 normalised with the support set's batch-norm statistics (`bn='support'`), so a single drawing
 is classified on its own. Adaptation copies the weights; the trained model is never changed.
+Any learner with `classifier(support_x, support_y, bn, steps)` works: MAML, FOMAML and Reptile
+adapt by gradient steps, SNAIL reads the drawings as a sequence.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
 from PIL import Image
 
 from genlab.errors import ConfigError
-from genlab.meta import core
-from genlab.meta.learners import MetaLearner
 
 
 def prepare(drawings: Sequence[np.ndarray]) -> torch.Tensor:
@@ -42,11 +42,10 @@ def prepare(drawings: Sequence[np.ndarray]) -> torch.Tensor:
 
 
 class FewShotClassifier:
-    def __init__(self, model: MetaLearner, steps: int | None = None):
+    def __init__(self, model, steps: int | None = None):
         self.model = model.eval()
-        self.steps = steps or model.cfg.eval_inner_steps
-        self._adapted: core.Params | None = None
-        self._support: torch.Tensor | None = None
+        self.steps = steps
+        self._classify: Callable[[torch.Tensor], torch.Tensor] | None = None
 
     def fit(self, drawings: Sequence[np.ndarray], labels: Sequence[int]) -> FewShotClassifier:
         ways = self.model.cfg.ways
@@ -55,16 +54,11 @@ class FewShotClassifier:
             raise ConfigError(f"got {len(drawings)} drawings and {len(y)} labels")
         if y.min() < 0 or y.max() >= ways:
             raise ConfigError(f"labels must be in 0..{ways - 1} (this model is {ways}-way)")
-        x = prepare(drawings)
-        self._adapted = self.model.adapt(x, y, self.steps)
-        self._support = x
+        self._classify = self.model.classifier(prepare(drawings), y, "support", self.steps)
         return self
 
     @torch.no_grad()
     def predict_proba(self, drawings: Sequence[np.ndarray]) -> torch.Tensor:
-        if self._adapted is None:
+        if self._classify is None:
             raise ConfigError("call fit(drawings, labels) before predict_proba")
-        logits = core.predict(
-            self.model.net, self._adapted, self._support, prepare(drawings), "support"
-        )
-        return logits.softmax(-1)  # (Q, ways)
+        return self._classify(prepare(drawings)).softmax(-1)  # (Q, ways)

@@ -1,5 +1,5 @@
-"""Few-shot learners (MAML, FOMAML, Reptile) on Omniglot as an application: their data, their
-registry entries, and a trained learner as a live classifier of new drawings."""
+"""Few-shot learners (MAML, FOMAML, Reptile, SNAIL) on Omniglot as an application: their data,
+their registry entries, and a trained learner as a live classifier of new drawings."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 from genlab.errors import ConfigError
 from genlab.meta import learners as meta
 from genlab.meta.live import FewShotClassifier
+from genlab.meta.snail import SNAIL, SNAILConfig, evaluate_snail
 from genlab.meta.tasks import FewShotData, TaskSampler, fewshot_data
 from genlab.tasks import training
 from genlab.tasks.entry import ModelEntry, default_step
@@ -15,13 +16,13 @@ from genlab.train.loop import make_state
 from genlab.train.runs import read_config
 
 
-def load_data(data: str, data_dir: str | None, options: meta.MetaConfig) -> FewShotData:
+def load_data(data: str, data_dir: str | None, options) -> FewShotData:
     if data != "omniglot":
         raise ConfigError(f"few-shot learning runs on omniglot, not '{data}'")
     return fewshot_data(options.split, data_dir=data_dir)
 
 
-def train_batches(options: meta.MetaConfig, data: FewShotData, batch_size: int, seed: int, **_):
+def train_batches(options, data: FewShotData, batch_size: int, seed: int, **_):
     """`--batch-size` is the number of tasks per meta-batch."""
     return TaskSampler(data.train, options.ways, options.shots, options.queries, batch_size, seed)
 
@@ -48,5 +49,13 @@ ENTRIES = tuple(
         ("reptile", meta.ReptileConfig, "Reptile few-shot learner", meta.make_reptile_state,
          {"lr": 1.0, "batch_size": 5}),  # outer SGD step 1.0, 5 tasks (Nichol et al.)
     )
+) + (
+    ModelEntry(
+        name="snail", summary="SNAIL few-shot learner (temporal convolutions and causal "
+        "attention over the labelled drawings)", options=SNAILConfig, build=SNAIL,
+        datasets=("omniglot",), load_data=load_data, batches=train_batches,
+        evaluate=evaluate_snail, train_defaults={"log_every": 100, "lr": 1e-3, "batch_size": 32},
+        pictures=meta.task_pictures,
+    ),
 )  # fmt: skip
 ENTRY = {e.name: e for e in ENTRIES}
