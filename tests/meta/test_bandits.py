@@ -7,10 +7,12 @@ import json
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from genlab.cli import main
 from genlab.meta import bandits as B
 from genlab.meta.episodes import Bandits, Harlow
+from genlab.meta.rl2 import RL2Agent, RL2Config
 
 
 def test_gittins_index_matches_hand_computed_values():
@@ -73,9 +75,10 @@ def test_bandit_and_harlow_episodes_pay_what_they_should():
     assert h.reward(batch, 0, torch.tensor([0, 1, 1, 0])).tolist() == [1.0, 1.0, 0.0, 0.0]
 
 
-def test_rl2_trains_and_evaluates_beside_the_baselines(tmp_path, capsys):
+@pytest.mark.parametrize("core", ["gru", "snail"])
+def test_rl2_trains_and_evaluates_beside_the_baselines(core, tmp_path, capsys):
     out = tmp_path / "rl2"
-    assert main(["train", "rl2", "--pulls", "10", "--arms", "3", "--hidden", "16",
+    assert main(["train", "rl2", "--pulls", "10", "--arms", "3", "--hidden", "16", "--core", core,
                  "--steps", "3", "--batch-size", "8", "--quiet", "--out", str(out)]) == 0  # fmt: skip
     assert (out / "pictures" / "choices.png").is_file()
     capsys.readouterr()
@@ -87,3 +90,26 @@ def test_rl2_trains_and_evaluates_beside_the_baselines(tmp_path, capsys):
     assert result["fraction_of_gittins"] == pytest.approx(
         result["reward"] / result["baselines"]["gittins"]
     )
+
+
+def test_a_snail_core_learns_from_the_episode_it_played():
+    from contracts import check_loss_finite_and_gradients_reach_every_parameter
+
+    torch.manual_seed(0)
+    agent = RL2Agent(RL2Config(arms=3, pulls=12, core="snail"))
+    batch = agent.cfg.family().sample(4, torch.Generator().manual_seed(1))
+    check_loss_finite_and_gradients_reach_every_parameter(agent, batch)
+    torch.manual_seed(2)
+    played = agent.rollout(batch, greedy=True)
+    assert played["log_probs"].shape == (12, 4)
+    with torch.no_grad():  # the episode read step by step gives the one-pass log-probabilities
+        core, prev_a, prev_r, logps = agent.core_step(4), torch.zeros(4, 3), torch.zeros(4, 1), []
+        fam = agent.cfg.family()
+        for t in range(12):
+            x = torch.cat([fam.observe(batch, t), prev_a, prev_r,
+                           torch.full((4, 1), 1.0 - t / 12)], 1)  # fmt: skip
+            logp = F.log_softmax(agent.policy(core(x)), -1)
+            a = played["actions"][t]
+            logps.append(logp.gather(1, a[:, None]).squeeze(1))
+            prev_a, prev_r = F.one_hot(a, 3).float(), played["rewards"][t][:, None]
+    torch.testing.assert_close(torch.stack(logps), played["log_probs"].detach())

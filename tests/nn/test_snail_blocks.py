@@ -8,7 +8,14 @@ import math
 import pytest
 import torch
 
-from genlab.nn.snail import AttentionBlock, CausalConv, DenseBlock, TCBlock, causal_attention
+from genlab.nn.snail import (
+    AttentionBlock,
+    CausalConv,
+    DenseBlock,
+    SNAILStack,
+    TCBlock,
+    causal_attention,
+)
 
 
 def naive_attention(q, k, v):
@@ -72,3 +79,19 @@ def test_a_tc_block_sees_the_whole_sequence_from_its_last_step():
     x = torch.randn(1, 9, 2, requires_grad=True)
     block(x)[0, -1].sum().backward()
     assert x.grad[0, 0].abs().sum() > 0  # step 8 reads step 0 (8 = 8 + 0 dilations back)
+
+
+def test_a_stack_run_step_by_step_gives_the_whole_sequence_outputs():
+    torch.manual_seed(0)
+    stack = SNAILStack(3, 11, (("tc", 4), ("attention", 5, 6), ("tc", 2), ("attention", 3, 2)))
+    x = torch.randn(2, 11, 3)
+    cache: list = []
+    stepped = torch.stack([stack.step(x[:, t], cache) for t in range(11)], 1)
+    torch.testing.assert_close(stepped, stack(x))
+    assert stepped.shape == (2, 11, stack.out_channels)
+    assert [len(past) for past in cache[0]] == [2, 4, 8, 11]  # each its last `dilation` inputs
+
+
+def test_an_unknown_block_is_refused():
+    with pytest.raises(ValueError, match="unknown SNAIL block 'lstm'"):
+        SNAILStack(3, 4, (("lstm", 4),))

@@ -5,10 +5,16 @@ GAE) in the shared loop: one step = a batch of whole episodes on freshly drawn t
 At each step t the core sees [observation_t, one-hot previous action, previous reward, fraction
 of the episode left] and outputs action logits and a value. The hidden state is reset only
 between episodes (never between pulls or trials), so information carries across them.
+
+With `--core snail` the core is SNAIL (Mishra et al. 2018): temporal convolutions and causal
+attention over the whole episode so far (TC 32, TC 32, attention with keys and values of 32).
+It acts one step at a time from its caches, then learns from the episode's inputs in one
+causal pass over the sequence, which gives the same outputs (tested).
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from typing import ClassVar
@@ -23,8 +29,12 @@ from genlab.errors import ConfigError
 from genlab.meta import bandits as bandit_baselines
 from genlab.meta.episodes import Bandits, Harlow
 from genlab.metrics.stats import mean_ci95
+from genlab.nn.snail import SNAILStack
 from genlab.train.config import doc
 from genlab.viz.images import PALETTE, grid
+
+CORES = ("gru", "lstm", "snail")
+SNAIL_PLAN = (("tc", 32), ("tc", 32), ("attention", 32, 32))
 
 
 @dataclass(frozen=True)
@@ -32,8 +42,8 @@ class AgentConfig:
     """What every RL² agent shares; the task's own options come with its config below."""
 
     TASK: ClassVar[str] = ""
-    hidden: int = doc("recurrent core width", default=128)
-    core: str = doc("recurrent core: 'gru' or 'lstm'", default="gru")
+    hidden: int = doc("recurrent core width (gru, lstm)", default=128)
+    core: str = doc(f"core: {', '.join(CORES)}", default="gru")
     gamma: float = doc("discount", default=0.95)
     gae_lambda: float = doc("GAE lambda", default=0.9)
     entropy_weight: float = doc(
@@ -42,8 +52,8 @@ class AgentConfig:
     value_weight: float = doc("value loss weight", default=0.5)
 
     def __post_init__(self) -> None:
-        if self.core not in ("gru", "lstm"):
-            raise ConfigError(f"core must be 'gru' or 'lstm', got '{self.core}'")
+        if self.core not in CORES:
+            raise ConfigError(f"core must be one of {', '.join(CORES)}, got '{self.core}'")
 
     def family(self) -> Bandits | Harlow:
         raise NotImplementedError
@@ -62,7 +72,7 @@ class RL2Config(AgentConfig):
 @dataclass(frozen=True)
 class HarlowConfig(AgentConfig):
     TASK: ClassVar[str] = "harlow"
-    core: str = doc("recurrent core: 'gru' or 'lstm'", default="lstm")
+    core: str = doc(f"core: {', '.join(CORES)}", default="lstm")
     gamma: float = doc("discount", default=0.9)
     gae_lambda: float = doc("GAE lambda", default=1.0)
     trials: int = doc("trials per episode", default=6)
@@ -79,41 +89,64 @@ class RL2Agent(nn.Module):
         fam = cfg.family()
         self.n_actions = fam.n_actions
         inp = fam.obs_dim + fam.n_actions + 2
-        cell = nn.GRUCell if cfg.core == "gru" else nn.LSTMCell
-        self.cell = cell(inp, cfg.hidden)
-        self.policy = nn.Linear(cfg.hidden, fam.n_actions)
-        self.value = nn.Linear(cfg.hidden, 1)
+        if cfg.core == "snail":
+            self.snail = SNAILStack(inp, fam.length, SNAIL_PLAN)
+            width = self.snail.out_channels
+        else:
+            self.cell = (nn.GRUCell if cfg.core == "gru" else nn.LSTMCell)(inp, cfg.hidden)
+            width = cfg.hidden
+        self.policy = nn.Linear(width, fam.n_actions)
+        self.value = nn.Linear(width, 1)
         # The head predicts values per unit of reward rate: returns reach ~1 / (1 - gamma) (or
         # the episode length) and would otherwise dominate the clipped gradient of the shared core.
         self.value_scale = min(1.0 / (1.0 - cfg.gamma), float(fam.length))
 
+    def core_step(self, n: int):
+        """x (n, inputs) at step t -> the core's features (n, width), state kept in a closure
+        (the recurrent state, or SNAIL's caches), starting from an episode's beginning."""
+        if self.cfg.core == "snail":
+            cache: list = []
+            return lambda x: self.snail.step(x, cache)
+        h = torch.zeros(n, self.cfg.hidden)
+        state = [h if self.cfg.core == "gru" else (h, torch.zeros_like(h))]
+
+        def step(x: torch.Tensor) -> torch.Tensor:
+            state[0] = self.cell(x, state[0])
+            return state[0] if self.cfg.core == "gru" else state[0][0]
+
+        return step
+
     def rollout(self, batch: dict[str, torch.Tensor], greedy: bool = False) -> dict:
         """Play every episode of `batch` to the end. Returns time-major (T, B) tensors: log_probs,
-        entropies, values, rewards, actions."""
+        entropies, values, rewards, actions. SNAIL plays without gradients, then reads the
+        episode's inputs in one pass for the outputs (the same numbers, with gradients)."""
         fam = self.cfg.family()
         n = next(iter(batch.values())).shape[0]
-        h = torch.zeros(n, self.cfg.hidden)
-        state = h if self.cfg.core == "gru" else (h, torch.zeros_like(h))
+        core = self.core_step(n)
         prev_a = torch.zeros(n, self.n_actions)
         prev_r = torch.zeros(n, 1)
-        out = {k: [] for k in ("log_probs", "entropies", "values", "rewards", "actions")}
-        for t in range(fam.length):
-            left = torch.full((n, 1), 1.0 - t / fam.length)
-            x = torch.cat([fam.observe(batch, t), prev_a, prev_r, left], 1)
-            state = self.cell(x, state)
-            h = state if self.cfg.core == "gru" else state[0]
-            logits = self.policy(h)
-            logp_all = F.log_softmax(logits, -1)
-            a = logits.argmax(-1) if greedy else torch.multinomial(logp_all.exp(), 1).squeeze(1)
-            r = fam.reward(batch, t, a)
-            out["log_probs"].append(logp_all.gather(1, a[:, None]).squeeze(1))
-            out["entropies"].append(-(logp_all.exp() * logp_all).sum(-1))
-            out["values"].append(self.value(h).squeeze(1) * self.value_scale)
-            out["rewards"].append(r)
-            out["actions"].append(a)
-            prev_a = F.one_hot(a, self.n_actions).float()
-            prev_r = r[:, None]
-        return {k: torch.stack(v) for k, v in out.items()}
+        inputs, features, actions, rewards = [], [], [], []
+        snail = self.cfg.core == "snail"
+        with torch.no_grad() if snail else contextlib.nullcontext():
+            for t in range(fam.length):
+                left = torch.full((n, 1), 1.0 - t / fam.length)
+                inputs.append(torch.cat([fam.observe(batch, t), prev_a, prev_r, left], 1))
+                features.append(core(inputs[-1]))
+                logits = self.policy(features[-1])
+                a = (logits.argmax(-1) if greedy else
+                     torch.multinomial(F.softmax(logits, -1), 1).squeeze(1))  # fmt: skip
+                r = fam.reward(batch, t, a)
+                actions.append(a)
+                rewards.append(r)
+                prev_a = F.one_hot(a, self.n_actions).float()
+                prev_r = r[:, None]
+        h = self.snail(torch.stack(inputs, 1)).transpose(0, 1) if snail else torch.stack(features)
+        logp_all = F.log_softmax(self.policy(h), -1)  # (T, B, A)
+        a = torch.stack(actions)
+        return {"log_probs": logp_all.gather(2, a[..., None]).squeeze(2),
+                "entropies": -(logp_all.exp() * logp_all).sum(-1),
+                "values": self.value(h).squeeze(-1) * self.value_scale,
+                "rewards": torch.stack(rewards), "actions": a}  # fmt: skip
 
     def loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """A2C: policy gradient with GAE advantages (normalised), value regression, entropy."""

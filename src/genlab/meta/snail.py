@@ -26,7 +26,7 @@ from genlab.errors import ConfigError
 from genlab.meta.learners import EVAL_QUERIES, EVAL_SEED
 from genlab.meta.tasks import SPLITS, FewShotData, TaskSampler
 from genlab.metrics.stats import mean_ci95
-from genlab.nn.snail import AttentionBlock, TCBlock
+from genlab.nn.snail import SNAILStack
 from genlab.train.config import doc
 
 
@@ -83,15 +83,10 @@ class SNAIL(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.embedding = embedding_net(cfg.channels)
-        steps = cfg.ways * cfg.shots + 1
-        c = cfg.channels + cfg.ways
-        blocks: list[nn.Module] = []
-        for kind, a, b in (("att", 64, 32), ("tc", steps, cfg.tc_filters), ("att", 256, 128),
-                           ("tc", steps, cfg.tc_filters), ("att", 512, 256)):  # fmt: skip
-            blocks.append(AttentionBlock(c, a, b) if kind == "att" else TCBlock(c, a, b))
-            c = blocks[-1].out_channels
-        self.blocks = nn.Sequential(*blocks)
-        self.out = nn.Linear(c, cfg.ways)
+        plan = (("attention", 64, 32), ("tc", cfg.tc_filters), ("attention", 256, 128),
+                ("tc", cfg.tc_filters), ("attention", 512, 256))  # fmt: skip
+        self.blocks = SNAILStack(cfg.channels + cfg.ways, cfg.ways * cfg.shots + 1, plan)
+        self.out = nn.Linear(self.blocks.out_channels, cfg.ways)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 1, 28, 28) in [0, 1] -> the embedding network's features (B, channels) (the

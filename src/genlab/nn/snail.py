@@ -3,7 +3,10 @@ temporal convolutions and causal soft attention over a sequence, each adding its
 input as new channels, so later blocks read everything earlier ones computed.
 
 Sequences are (B, T, C) throughout: batch, time, channels. Every block is causal: the output
-at step t depends on steps <= t only.
+at step t depends on steps <= t only. So a block can also run one step at a time (`step`),
+keeping what later steps read in a cache (a dense block: its last `dilation` inputs; attention:
+every key and value so far), and gives the same outputs as over the whole sequence: an agent
+acts step by step, and learns from the whole episode at once.
 """
 
 from __future__ import annotations
@@ -55,6 +58,16 @@ class DenseBlock(nn.Module):
         f, g = self.conv(x).chunk(2, dim=-1)
         return torch.cat([x, torch.tanh(f) * torch.sigmoid(g)], dim=-1)
 
+    def step(self, x: torch.Tensor, past: list[torch.Tensor]) -> torch.Tensor:
+        """x (B, C) at step t; `past` holds the inputs of steps t - dilation .. t - 1 (fewer
+        at the start) and is updated -> (B, C + filters)."""
+        d, w, b = self.conv.dilation, self.conv.conv.weight, self.conv.conv.bias  # w (2F, C, 2)
+        back = past[0] if len(past) == d else torch.zeros_like(x)  # x_{t-d}, or the padding
+        f, g = (back @ w[:, :, 0].T + x @ w[:, :, 1].T + b).chunk(2, dim=-1)
+        past.append(x)
+        del past[:-d]
+        return torch.cat([x, torch.tanh(f) * torch.sigmoid(g)], dim=-1)
+
 
 class TCBlock(nn.Module):
     """Dense blocks with dilations 2, 4, ..., 2^ceil(log2 T): the last step's receptive field
@@ -72,6 +85,14 @@ class TCBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.blocks(x)
 
+    def step(self, x: torch.Tensor, cache: list) -> torch.Tensor:
+        """x (B, C) at step t -> (B, out_channels); `cache` holds one list per dense block."""
+        if not cache:
+            cache.extend([] for _ in self.blocks)
+        for block, past in zip(self.blocks, cache, strict=True):
+            x = block.step(x, past)
+        return x
+
 
 class AttentionBlock(nn.Module):
     """Causal key-value attention: x (B, T, C) -> cat(x, causal_attention(xWq, xWk, xWv))
@@ -87,3 +108,44 @@ class AttentionBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         read = causal_attention(self.query(x), self.key(x), self.value(x))
         return torch.cat([x, read], dim=-1)
+
+    def step(self, x: torch.Tensor, cache: list) -> torch.Tensor:
+        """x (B, C) at step t -> (B, C + value_size), attending to steps 0..t; `cache` holds
+        [keys (B, t, K), values (B, t, V)] of the steps before (empty at the start)."""
+        k, v = self.key(x)[:, None], self.value(x)[:, None]
+        if cache:
+            k, v = torch.cat([cache[0], k], 1), torch.cat([cache[1], v], 1)
+        cache[:] = [k, v]
+        scores = (k @ self.query(x)[:, :, None]).squeeze(2) / math.sqrt(k.shape[-1])  # (B, t+1)
+        return torch.cat([x, (scores.softmax(-1)[:, None] @ v).squeeze(1)], dim=-1)
+
+
+class SNAILStack(nn.Module):
+    """Attention and TC blocks in the order `plan` gives: ("attention", key_size, value_size)
+    or ("tc", filters), for sequences of up to `steps` steps. (B, T, C) -> (B, T, out_channels),
+    or one step at a time with `step`."""
+
+    def __init__(self, channels: int, steps: int, plan: tuple[tuple, ...]):
+        super().__init__()
+        blocks: list[nn.Module] = []
+        for kind, *sizes in plan:
+            if kind == "attention":
+                blocks.append(AttentionBlock(channels, *sizes))
+            elif kind == "tc":
+                blocks.append(TCBlock(channels, steps, *sizes))
+            else:
+                raise ValueError(f"unknown SNAIL block '{kind}'")
+            channels = blocks[-1].out_channels
+        self.blocks = nn.Sequential(*blocks)
+        self.out_channels = channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.blocks(x)
+
+    def step(self, x: torch.Tensor, cache: list) -> torch.Tensor:
+        """x (B, C) at step t -> (B, out_channels); `cache` starts as [] and is updated."""
+        if not cache:
+            cache.extend([] for _ in self.blocks)
+        for block, state in zip(self.blocks, cache, strict=True):
+            x = block.step(x, state)
+        return x
