@@ -84,7 +84,8 @@ def test_rl2_trains_and_evaluates_beside_the_baselines(core, tmp_path, capsys):
     capsys.readouterr()
     assert main(["eval", str(out), "--tasks", "200", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert set(result["baselines"]) == set(B.BASELINES)
+    assert set(result["baselines"]) == {*B.BASELINES, "ucb1_tuned", "epsilon_greedy_tuned"}
+    assert all(result["tuned"][name] in grid for name, (_, grid) in B.TUNED.items())
     assert result["pulls"] == 10 and result["arms"] == 3 and result["tasks"] == 200
     assert 0.0 <= result["reward"] <= 10.0
     assert result["fraction_of_gittins"] == pytest.approx(
@@ -113,3 +114,23 @@ def test_a_snail_core_learns_from_the_episode_it_played():
             logps.append(logp.gather(1, a[:, None]).squeeze(1))
             prev_a, prev_r = F.one_hot(a, 3).float(), played["rewards"][t][:, None]
     torch.testing.assert_close(torch.stack(logps), played["log_probs"].detach())
+
+
+def test_tuning_picks_the_best_value_on_the_tuning_episodes_alone():
+    fam = Bandits(arms=3, pulls=30)
+    tuning = fam.sample(400, torch.Generator().manual_seed(0))
+    grid = (0.0, 0.1, 0.5)
+    best, means = B.tune(B.epsilon_greedy, grid, fam, tuning, seed=7)
+    for eps in grid:  # each value was scored on the same episodes with the same randomness
+        again = B.run_policy(B.epsilon_greedy(eps), fam, tuning, torch.Generator().manual_seed(7))
+        assert means[eps] == pytest.approx(again.mean().item())
+    assert means[best] == max(means.values())
+    assert means[0.5] < means[0.1]  # exploring half the time over 30 pulls costs reward
+
+
+def test_ucb_with_c_sqrt_2_is_ucb1_and_a_small_c_exploits():
+    fam = Bandits(arms=4, pulls=40)
+    batch = fam.sample(300, torch.Generator().manual_seed(1))
+    run = lambda policy: B.run_policy(policy, fam, batch, torch.Generator().manual_seed(2))  # noqa: E731
+    assert torch.equal(run(B.ucb(2**0.5)), run(B.ucb1))
+    assert run(B.ucb(0.2)).mean() > run(B.ucb1).mean()  # UCB1 over-explores short episodes

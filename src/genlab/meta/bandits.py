@@ -12,6 +12,8 @@ number of pulls left. The Bayesian baselines use the U[0, 1] = Beta(1, 1) prior 
   is the posterior mean.
 - `bayes_optimal_value(k, n)`: the exact Bayes-optimal expected total reward, by dynamic
   programming over all arms' counts (tractable for small k and n, e.g. (5 arms, 10 pulls)).
+- `tune`: a baseline's parameter (UCB's exploration constant, epsilon) chosen on tuning episodes
+  apart from the test episodes, per setting (`TUNED` holds the grids).
 """
 
 from __future__ import annotations
@@ -51,13 +53,21 @@ def epsilon_greedy(eps: float = 0.1) -> Policy:
     return act
 
 
-def ucb1(left, s, f, g):
-    """Auer et al. 2002: every arm once, then argmax mean + sqrt(2 ln t / n_i)."""
-    n = s + f
-    t = n.sum(1, keepdim=True).clamp_min(1)
-    score = s / n.clamp_min(1) + torch.sqrt(2 * torch.log(t) / n.clamp_min(1))
-    score = torch.where(n == 0, torch.full_like(score, math.inf), score)
-    return _argmax_random_ties(score, g)
+def ucb(c: float = math.sqrt(2)) -> Policy:
+    """Every arm once, then argmax mean + c sqrt(ln t / n_i) (c = sqrt 2: UCB1, Auer et al.
+    2002)."""
+
+    def act(left, s, f, g):
+        n = s + f
+        t = n.sum(1, keepdim=True).clamp_min(1)
+        score = s / n.clamp_min(1) + c * torch.sqrt(torch.log(t) / n.clamp_min(1))
+        score = torch.where(n == 0, torch.full_like(score, math.inf), score)
+        return _argmax_random_ties(score, g)
+
+    return act
+
+
+ucb1 = ucb()
 
 
 def thompson(left, s, f, g):
@@ -159,6 +169,24 @@ def bayes_optimal_value(arms: int, pulls: int) -> float:
 
     return value(tuple([(0, 0)] * arms), pulls)
 
+
+def tune(
+    make: Callable[[float], Policy], grid: tuple[float, ...], family: Bandits,
+    batch: dict[str, torch.Tensor], seed: int,
+) -> tuple[float, dict[float, float]]:  # fmt: skip
+    """The value of `grid` whose policy `make(value)` earns the most on the tuning episodes
+    `batch` (each value on the same episodes and with the same randomness, seeded by `seed`),
+    and every value's mean total reward."""
+    means = {v: run_policy(make(v), family, batch, torch.Generator().manual_seed(seed)).mean()
+             .item() for v in grid}  # fmt: skip
+    return max(means, key=means.__getitem__), means
+
+
+# The baselines tuned per setting, as Duan et al. tuned theirs: the parameter and its grid.
+TUNED: dict[str, tuple[Callable[[float], Policy], tuple[float, ...]]] = {
+    "ucb1": (ucb, (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, math.sqrt(2))),
+    "epsilon_greedy": (epsilon_greedy, (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3)),
+}
 
 BASELINES: dict[str, Callable[[int], Policy]] = {
     "random": lambda n: random_policy,

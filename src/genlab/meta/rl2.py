@@ -189,7 +189,9 @@ def evaluate_bandits(
     model: RL2Agent, options: RL2Config, data, tasks: int = 1000, seed: int = 0, **_
 ) -> dict:
     """Mean total reward per episode (and 95% CI) of the agent, sampling its actions, on `tasks`
-    test tasks, beside every baseline on the same tasks (their own action randomness)."""
+    test tasks, beside every baseline on the same tasks (their own action randomness), and UCB1
+    and epsilon-greedy with their parameter tuned on as many other tasks (`tuned`: the values
+    chosen)."""
     fam = options.family()
     batch = fam.sample(tasks, seeded(EVAL_SEED, seed))
     t0 = time.monotonic()
@@ -197,11 +199,7 @@ def evaluate_bandits(
     out = {}
     out["reward"], out["ci95"] = mean_ci95(model.rollout(batch)["rewards"].sum(0))
     out["reward_greedy"], _ = mean_ci95(model.rollout(batch, greedy=True)["rewards"].sum(0))
-    baselines = {}
-    for name, make in bandit_baselines.BASELINES.items():
-        g = seeded(EVAL_SEED, seed, 1)
-        total = bandit_baselines.run_policy(make(fam.pulls), fam, batch, g)
-        baselines[name] = round(total.mean().item(), 3)
+    baselines, out["tuned"] = baseline_rewards(fam, batch, seed)
     out["baselines"] = baselines
     out["fraction_of_gittins"] = out["reward"] / baselines["gittins"]
     return {
@@ -211,6 +209,23 @@ def evaluate_bandits(
         "tasks": tasks,
         "seconds": round(time.monotonic() - t0, 1),
     }
+
+
+def baseline_rewards(fam: Bandits, batch: dict, seed: int = 0) -> tuple[dict, dict]:
+    """Every baseline's mean total reward on the episodes of `batch` (their own randomness
+    seeded from `seed`), and UCB1 and epsilon-greedy with their parameter tuned on as many other
+    episodes: ({name: reward}, {tuned name: value chosen})."""
+    baselines, chosen = {}, {}
+    for name, make in bandit_baselines.BASELINES.items():
+        total = bandit_baselines.run_policy(make(fam.pulls), fam, batch, seeded(EVAL_SEED, seed, 1))
+        baselines[name] = round(total.mean().item(), 3)
+    tuning = fam.sample(len(batch["probs"]), seeded(EVAL_SEED, seed, 3))
+    for name, (make, values) in bandit_baselines.TUNED.items():
+        chosen[name], _ = bandit_baselines.tune(make, values, fam, tuning, seed)
+        total = bandit_baselines.run_policy(make(chosen[name]), fam, batch,
+                                            seeded(EVAL_SEED, seed, 1))  # fmt: skip
+        baselines[f"{name}_tuned"] = round(total.mean().item(), 3)
+    return baselines, chosen
 
 
 @torch.no_grad()
