@@ -10,6 +10,13 @@ and `reward(batch, t, actions (B,))` -> rewards (B,) plus `observe(batch, t)` ->
   episode brings two new objects (random vectors); one of them is rewarded for the whole episode.
   On each trial both appear, in random left/right order; the agent picks a side and gets 1 if
   the rewarded object is there. Trial 1 is a guess; a learner-to-learn is right from trial 2.
+- `TabularMDPs(states, actions, horizon, episodes)`: random finite MDPs as in Duan et al.
+  (2016, section 3.2): transitions from a flat Dirichlet, each (state, action)'s mean reward
+  from N(1, 1), rewards observed with N(0, 1) noise. A trial is `episodes` episodes of `horizon`
+  steps in the same MDP; each episode starts in a uniformly drawn state (our choice). The
+  observation is the state one-hot and a flag on an episode's first step. The current state
+  lives in the batch (`batch["state"]`), set again at every episode start, so a batch can be
+  played more than once.
 """
 
 from __future__ import annotations
@@ -82,3 +89,51 @@ class Harlow:
     def reward(self, batch: dict, t: int, actions: torch.Tensor) -> torch.Tensor:
         rewarded_side = batch["swap"][:, t].long()  # 0 = left, 1 = right
         return (actions == rewarded_side).float()
+
+
+@dataclass(frozen=True)
+class TabularMDPs:
+    states: int = 10
+    actions: int = 5
+    horizon: int = 10
+    episodes: int = 10
+
+    @property
+    def obs_dim(self) -> int:
+        return self.states + 1  # the state one-hot, and 1 on an episode's first step
+
+    @property
+    def n_actions(self) -> int:
+        return self.actions
+
+    @property
+    def length(self) -> int:
+        return self.horizon * self.episodes
+
+    def sample(self, n: int, g: torch.Generator) -> dict[str, torch.Tensor]:
+        s, a, t = self.states, self.actions, self.length
+        flat = -torch.log(torch.rand(n, s, a, s, generator=g).clamp_min(1e-12))  # Gamma(1)
+        return {
+            "transitions": flat / flat.sum(-1, keepdim=True),  # (B, S, A, S'): Dirichlet(1)
+            "means": 1.0 + torch.randn(n, s, a, generator=g),  # (B, S, A)
+            "noise": torch.randn(n, t, generator=g),  # (B, T): the reward noise at each step
+            "u": torch.rand(n, t, generator=g),  # (B, T): draws the next state
+            "starts": torch.randint(0, s, (n, self.episodes), generator=g),  # (B, episodes)
+            "state": torch.zeros(n, dtype=torch.long),  # (B,) where each episode is now
+        }
+
+    def observe(self, batch: dict, t: int) -> torch.Tensor:
+        first = t % self.horizon == 0
+        if first:
+            batch["state"] = batch["starts"][:, t // self.horizon].clone()
+        onehot = torch.nn.functional.one_hot(batch["state"], self.states).float()
+        return torch.cat([onehot, torch.full_like(onehot[:, :1], float(first))], 1)
+
+    def reward(self, batch: dict, t: int, actions: torch.Tensor) -> torch.Tensor:
+        """The reward of `actions` (B,) in the current states; moves each episode on."""
+        rows, state = torch.arange(len(actions)), batch["state"]
+        r = batch["means"][rows, state, actions] + batch["noise"][:, t]
+        cdf = batch["transitions"][rows, state, actions].cumsum(-1)  # (B, S')
+        nxt = (batch["u"][:, t, None] > cdf).sum(-1).clamp_max(self.states - 1)
+        batch["state"] = nxt
+        return r

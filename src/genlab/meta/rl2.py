@@ -27,7 +27,8 @@ from genlab.agents.returns import gae
 from genlab.data.batches import seeded
 from genlab.errors import ConfigError
 from genlab.meta import bandits as bandit_baselines
-from genlab.meta.episodes import Bandits, Harlow
+from genlab.meta import tabular
+from genlab.meta.episodes import Bandits, Harlow, TabularMDPs
 from genlab.metrics.stats import mean_ci95
 from genlab.nn.snail import SNAILStack
 from genlab.train.config import doc
@@ -80,6 +81,21 @@ class HarlowConfig(AgentConfig):
 
     def family(self) -> Harlow:
         return Harlow(self.trials, self.object_dim)
+
+
+@dataclass(frozen=True)
+class MDPConfig(AgentConfig):
+    TASK: ClassVar[str] = "mdps"
+    gamma: float = doc("discount", default=0.99)
+    gae_lambda: float = doc("GAE lambda", default=0.95)
+    states: int = doc("states per MDP", default=10)
+    actions: int = doc("actions per state", default=5)
+    horizon: int = doc("steps per episode", default=10)
+    episodes: int = doc("episodes per trial in the same MDP (Duan et al.: 10 to 100)",
+                        default=10)  # fmt: skip
+
+    def family(self) -> TabularMDPs:
+        return TabularMDPs(self.states, self.actions, self.horizon, self.episodes)
 
 
 class RL2Agent(nn.Module):
@@ -229,6 +245,27 @@ def baseline_rewards(fam: Bandits, batch: dict, seed: int = 0) -> tuple[dict, di
 
 
 @torch.no_grad()
+def evaluate_mdps(model: RL2Agent, options: MDPConfig, data, tasks: int = 1000, seed: int = 0,
+                  **_) -> dict:  # fmt: skip
+    """Mean total reward per trial (and 95% CI) of the agent on `tasks` test trials, beside
+    random play, the posterior-mean planner, posterior sampling (PSRL) and the optimal policy of
+    each true MDP on the same trials."""
+    fam = options.family()
+    batch = fam.sample(tasks, seeded(EVAL_SEED, seed))
+    t0 = time.monotonic()
+    torch.manual_seed(seed)
+    out = {}
+    out["reward"], out["ci95"] = mean_ci95(model.rollout(batch)["rewards"].sum(0))
+    out["reward_greedy"], _ = mean_ci95(model.rollout(batch, greedy=True)["rewards"].sum(0))
+    out["baselines"] = {k: round(tabular.play(k, fam, batch, seed).mean().item(), 3)
+                        for k in tabular.PLANNERS}  # fmt: skip
+    out["fraction_of_optimal"] = out["reward"] / out["baselines"]["optimal"]
+    return {**out, "states": fam.states, "actions": fam.actions, "horizon": fam.horizon,
+            "episodes": fam.episodes, "tasks": tasks,
+            "seconds": round(time.monotonic() - t0, 1)}  # fmt: skip
+
+
+@torch.no_grad()
 def evaluate_harlow(
     model: RL2Agent, options: HarlowConfig, data, tasks: int = 1000, seed: int = 0, **_
 ) -> dict:
@@ -252,7 +289,8 @@ def evaluate_harlow(
 def action_raster(model: RL2Agent, options: AgentConfig, data, out, seed: int = 0) -> list:
     """choices.png: 16 test episodes (rows) x their steps (columns). Bandits: the colour of the
     arm pulled, bright if it is the task's best arm and dim if not. Harlow: green where the
-    choice was rewarded, red where not. Learning within an episode shows as rows settling."""
+    choice was rewarded, red where not; MDPs: from red to green as the reward rises within the
+    trial. Learning within an episode shows as rows settling."""
     fam = options.family()
     batch = fam.sample(16, seeded(EVAL_SEED, seed, 2))
     torch.manual_seed(seed)
@@ -262,7 +300,9 @@ def action_raster(model: RL2Agent, options: AgentConfig, data, out, seed: int = 
         colours = torch.tensor(PALETTE, dtype=torch.float32)[a % len(PALETTE)] / 255  # (16, T, 3)
         best = batch["probs"].argmax(1, keepdim=True) == a  # (16, T)
         colours = colours * torch.where(best, 1.0, 0.35)[..., None]
-    else:
+    else:  # Harlow: rewards 0 or 1; MDPs: each trial's rewards scaled to [0, 1]
+        low, high = r.min(1, keepdim=True).values, r.max(1, keepdim=True).values
+        r = (r - low) / (high - low).clamp_min(1e-8)
         colours = torch.stack([1 - r, r, torch.zeros_like(r)], -1) * 0.8
     img = colours.permute(2, 0, 1)[None]  # (1, 3, 16, T)
     path = out / "choices.png"

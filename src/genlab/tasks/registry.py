@@ -33,7 +33,7 @@ MODELS: dict[str, ModelEntry] = {
         *meta.ENTRIES,  # maml fomaml reptile
         *learned_optimizers.ENTRIES,  # l2l_optimizer
         *neural_bo.ENTRIES,  # neural_bo
-        *rl2.ENTRIES,  # rl2 harlow
+        *rl2.ENTRIES,  # rl2 rl2_mdp harlow
         *programs.ENTRIES,  # npi
         *impala.ENTRIES,  # impala a2c spiral
     )

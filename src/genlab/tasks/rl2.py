@@ -1,5 +1,5 @@
-"""RL² on bandits and the Harlow task as an application: episodes are generated, not loaded;
-their registry entries."""
+"""RL² on bandits, random tabular MDPs and the Harlow task as an application: episodes are
+generated, not loaded; their registry entries."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ from genlab.meta.rl2 import (
     AgentConfig,
     EpisodeBatches,
     HarlowConfig,
+    MDPConfig,
     RL2Agent,
     RL2Config,
     action_raster,
     evaluate_bandits,
     evaluate_harlow,
+    evaluate_mdps,
 )
 from genlab.tasks.entry import ModelEntry
 
@@ -36,6 +38,7 @@ ENTRIES = tuple(
     for name, options, summary, data, evaluate in (
         ("rl2", RL2Config, "RL²: a recurrent agent that learns to explore bandits (A2C)",
          "bandits", evaluate_bandits),
+        ("rl2_mdp", MDPConfig, "RL² on random tabular MDPs (A2C)", "mdps", evaluate_mdps),
         ("harlow", HarlowConfig, "an LSTM agent that learns to learn Harlow's two-object task "
          "(A2C)", "harlow", evaluate_harlow),
     )
