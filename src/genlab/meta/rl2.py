@@ -200,6 +200,15 @@ class EpisodeBatches:
 EVAL_SEED = 8765
 
 
+def agent_rewards(model: RL2Agent, batch: dict, seed: int) -> dict:
+    """The agent's mean total reward per episode of `batch` sampling its actions (seeded), with
+    its 95% interval, and taking the likeliest action at every step."""
+    torch.manual_seed(seed)
+    reward, ci95 = mean_ci95(model.rollout(batch)["rewards"].sum(0))
+    greedy, _ = mean_ci95(model.rollout(batch, greedy=True)["rewards"].sum(0))
+    return {"reward": reward, "ci95": ci95, "reward_greedy": greedy}
+
+
 @torch.no_grad()
 def evaluate_bandits(
     model: RL2Agent, options: RL2Config, data, tasks: int = 1000, seed: int = 0, **_
@@ -211,10 +220,7 @@ def evaluate_bandits(
     fam = options.family()
     batch = fam.sample(tasks, seeded(EVAL_SEED, seed))
     t0 = time.monotonic()
-    torch.manual_seed(seed)
-    out = {}
-    out["reward"], out["ci95"] = mean_ci95(model.rollout(batch)["rewards"].sum(0))
-    out["reward_greedy"], _ = mean_ci95(model.rollout(batch, greedy=True)["rewards"].sum(0))
+    out = agent_rewards(model, batch, seed)
     baselines, out["tuned"] = baseline_rewards(fam, batch, seed)
     out["baselines"] = baselines
     out["fraction_of_gittins"] = out["reward"] / baselines["gittins"]
@@ -253,10 +259,7 @@ def evaluate_mdps(model: RL2Agent, options: MDPConfig, data, tasks: int = 1000, 
     fam = options.family()
     batch = fam.sample(tasks, seeded(EVAL_SEED, seed))
     t0 = time.monotonic()
-    torch.manual_seed(seed)
-    out = {}
-    out["reward"], out["ci95"] = mean_ci95(model.rollout(batch)["rewards"].sum(0))
-    out["reward_greedy"], _ = mean_ci95(model.rollout(batch, greedy=True)["rewards"].sum(0))
+    out = agent_rewards(model, batch, seed)
     out["baselines"] = {k: round(tabular.play(k, fam, batch, seed).mean().item(), 3)
                         for k in tabular.PLANNERS}  # fmt: skip
     out["fraction_of_optimal"] = out["reward"] / out["baselines"]["optimal"]

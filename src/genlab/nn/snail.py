@@ -69,29 +69,37 @@ class DenseBlock(nn.Module):
         return torch.cat([x, torch.tanh(f) * torch.sigmoid(g)], dim=-1)
 
 
-class TCBlock(nn.Module):
-    """Dense blocks with dilations 2, 4, ..., 2^ceil(log2 T): the last step's receptive field
-    covers a sequence of `steps` steps. (B, T, C) -> (B, T, C + filters * ceil(log2 T))."""
+class Chain(nn.Module):
+    """Blocks applied in turn, over a whole sequence or one step at a time (each block keeping
+    its own cache)."""
 
-    def __init__(self, channels: int, steps: int, filters: int):
+    def __init__(self, blocks: list[nn.Module]):
         super().__init__()
-        blocks = []
-        for i in range(1, max(1, math.ceil(math.log2(steps))) + 1):
-            blocks.append(DenseBlock(channels, 2**i, filters))
-            channels = blocks[-1].out_channels
         self.blocks = nn.Sequential(*blocks)
-        self.out_channels = channels
+        self.out_channels = blocks[-1].out_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.blocks(x)
 
     def step(self, x: torch.Tensor, cache: list) -> torch.Tensor:
-        """x (B, C) at step t -> (B, out_channels); `cache` holds one list per dense block."""
+        """x (B, C) at step t -> (B, out_channels); `cache` starts as [] and is updated."""
         if not cache:
             cache.extend([] for _ in self.blocks)
-        for block, past in zip(self.blocks, cache, strict=True):
-            x = block.step(x, past)
+        for block, state in zip(self.blocks, cache, strict=True):
+            x = block.step(x, state)
         return x
+
+
+class TCBlock(Chain):
+    """Dense blocks with dilations 2, 4, ..., 2^ceil(log2 T): the last step's receptive field
+    covers a sequence of `steps` steps. (B, T, C) -> (B, T, C + filters * ceil(log2 T))."""
+
+    def __init__(self, channels: int, steps: int, filters: int):
+        blocks = []
+        for i in range(1, max(1, math.ceil(math.log2(steps))) + 1):
+            blocks.append(DenseBlock(channels, 2**i, filters))
+            channels = blocks[-1].out_channels
+        super().__init__(blocks)
 
 
 class AttentionBlock(nn.Module):
@@ -120,13 +128,12 @@ class AttentionBlock(nn.Module):
         return torch.cat([x, (scores.softmax(-1)[:, None] @ v).squeeze(1)], dim=-1)
 
 
-class SNAILStack(nn.Module):
+class SNAILStack(Chain):
     """Attention and TC blocks in the order `plan` gives: ("attention", key_size, value_size)
     or ("tc", filters), for sequences of up to `steps` steps. (B, T, C) -> (B, T, out_channels),
     or one step at a time with `step`."""
 
     def __init__(self, channels: int, steps: int, plan: tuple[tuple, ...]):
-        super().__init__()
         blocks: list[nn.Module] = []
         for kind, *sizes in plan:
             if kind == "attention":
@@ -136,16 +143,4 @@ class SNAILStack(nn.Module):
             else:
                 raise ValueError(f"unknown SNAIL block '{kind}'")
             channels = blocks[-1].out_channels
-        self.blocks = nn.Sequential(*blocks)
-        self.out_channels = channels
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.blocks(x)
-
-    def step(self, x: torch.Tensor, cache: list) -> torch.Tensor:
-        """x (B, C) at step t -> (B, out_channels); `cache` starts as [] and is updated."""
-        if not cache:
-            cache.extend([] for _ in self.blocks)
-        for block, state in zip(self.blocks, cache, strict=True):
-            x = block.step(x, state)
-        return x
+        super().__init__(blocks)
