@@ -184,7 +184,7 @@ def tune(
 
 # The baselines tuned per setting, as Duan et al. tuned theirs: the parameter and its grid.
 TUNED: dict[str, tuple[Callable[[float], Policy], tuple[float, ...]]] = {
-    "ucb1": (ucb, (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, math.sqrt(2))),
+    "ucb1": (ucb, (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, math.sqrt(2))),
     "epsilon_greedy": (epsilon_greedy, (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3)),
 }
 
