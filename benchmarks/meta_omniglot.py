@@ -25,8 +25,6 @@ from pathlib import Path
 import torch
 
 from common import median_ms, parse_set, train_from_scratch
-from genlab.meta.learners import MetaLearner
-from genlab.meta.snail import SNAIL
 from genlab.meta.tasks import fewshot_data
 from genlab.tasks.meta import few_shot_classifier, train_batches
 from genlab.tasks.registry import get_model
@@ -34,11 +32,9 @@ from genlab.train.config import TrainConfig
 from genlab.workflow import evaluate
 
 
-def ms_per_iteration(options, data, batch_size: int, vectorize: bool | None) -> float:
-    """One meta-iteration (loss and meta-gradient) on the same meta-batch, median of 20
-    (`vectorize` None: SNAIL)."""
-    model = SNAIL(options) if vectorize is None else \
-        MetaLearner(dataclasses.replace(options, vectorize=vectorize))  # fmt: skip
+def ms_per_iteration(entry, options, data, batch_size: int) -> float:
+    """One meta-iteration (loss and meta-gradient) on the same meta-batch, median of 20."""
+    model = entry.build(options)
     batch = train_batches(options, data, batch_size, 0).batch(0)
     return median_ms(lambda: model.loss(batch)["loss"].backward())
 
@@ -85,11 +81,15 @@ def main() -> None:
     }
     data = fewshot_data(options.split)
     if args.model == "snail":
-        report["ms_per_iteration"] = {"step": ms_per_iteration(options, data, cfg.batch_size, None)}
+        report["ms_per_iteration"] = {
+            "step": ms_per_iteration(entry, options, data, cfg.batch_size)
+        }
     else:
         report["ms_per_iteration"] = {
-            "vmap": ms_per_iteration(options, data, cfg.batch_size, True),
-            "loop": ms_per_iteration(options, data, cfg.batch_size, False),
+            way: ms_per_iteration(
+                entry, dataclasses.replace(options, vectorize=vmap), data, cfg.batch_size
+            )
+            for way, vmap in (("vmap", True), ("loop", False))
         }
     if args.model != "snail" and not any(s.startswith("vectorize=") for s in args.set):
         faster = report["ms_per_iteration"]["vmap"] <= report["ms_per_iteration"]["loop"]

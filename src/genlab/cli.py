@@ -535,7 +535,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     model = (
         argv[1] if len(argv) >= 2 and argv[0] == "train" and not argv[1].startswith("-") else None
     )
-    if model is not None and model_for(model, flag_value(argv, "--data")) != model:
+    if model is not None:  # `train cpc --data fsdd` is cpc_audio: its options, its entry
         model = model_for(model, flag_value(argv, "--data"))
         argv = [argv[0], model, *argv[2:]]
     if argv[:2] == ["tune", "pba"]:  # population-based augmentation: its own options

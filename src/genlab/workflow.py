@@ -263,10 +263,9 @@ def probe(
     settings = representation.ProbeSettings(tuple(counts), draws, l2, seed, n, supervised_steps,
                                             supervised_up_to, mlp)  # fmt: skip
     entry, options, model, config = load_run(run_dir, overrides=overrides)
-    dataset = entry.load_data(config["data"], data_dir, options)
-    with threads_for(threads, "probing"):
-        tables = representation.probe_run(entry, options, model, config["data"], dataset,
-                                          settings, data_dir)  # fmt: skip
+    with threads_for(threads, "probing"):  # probe_run loads the labelled data it reads
+        tables = representation.probe_run(entry, options, model, config["data"], settings,
+                                          data_dir)  # fmt: skip
     keys = ("model", "data", "step", "train_seconds")
     result = json_safe({**{k: config[k] for k in keys}, "tasks": tables, "draws": draws, "l2": l2,
                         "supervised_steps": supervised_steps, "overrides": overrides or [],

@@ -4,6 +4,7 @@ end to end. (GAE's test is in tests/agents/test_returns.py.)"""
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -128,9 +129,23 @@ def test_tuning_picks_the_best_value_on_the_tuning_episodes_alone():
     assert means[0.5] < means[0.1]  # exploring half the time over 30 pulls costs reward
 
 
-def test_ucb_with_c_sqrt_2_is_ucb1_and_a_small_c_exploits():
+def test_ucb_scores_mean_plus_c_root_log_t_over_n_and_a_small_c_exploits():
+    g = torch.Generator().manual_seed(3)
+    s = torch.randint(0, 5, (200, 4), generator=g).float()
+    f = torch.randint(1, 5, (200, 4), generator=g).float()  # every arm tried at least once
+    for c in (2**0.5, 0.2):
+        picked, checked = B.ucb(c)(10, s, f, g).tolist(), 0
+        for row in range(200):  # Auer et al.'s score, written out arm by arm
+            t = float((s[row] + f[row]).sum())
+            scores = [float(s[row, i] / (s[row, i] + f[row, i]))
+                      + c * math.sqrt(math.log(t) / float(s[row, i] + f[row, i]))
+                      for i in range(4)]  # fmt: skip
+            top, second = sorted(scores)[-1], sorted(scores)[-2]
+            if top - second > 1e-6:  # a tie is broken at random: nothing to compare
+                assert picked[row] == scores.index(top)
+                checked += 1
+        assert checked > 150
     fam = Bandits(arms=4, pulls=40)
     batch = fam.sample(300, torch.Generator().manual_seed(1))
     run = lambda policy: B.run_policy(policy, fam, batch, torch.Generator().manual_seed(2))  # noqa: E731
-    assert torch.equal(run(B.ucb(2**0.5)), run(B.ucb1))
     assert run(B.ucb(0.2)).mean() > run(B.ucb1).mean()  # UCB1 over-explores short episodes

@@ -162,42 +162,47 @@ class ProbeSettings:
     mlp: bool = False
 
 
-def probe_run(entry: ModelEntry, options, model, data: str, dataset, settings: ProbeSettings,
+def probe_run(entry: ModelEntry, options, model, data: str, settings: ProbeSettings,
               data_dir: str | None = None) -> dict[str, dict]:  # fmt: skip
     """The probe tables of a trained model, by task: MNIST {"digit"}, Omniglot {"character"}
-    (`omniglot_characters`), FSDD {"digit", "speaker"}. A model that learned from another
-    dataset's images names it as `images_from` (SPIRAL's painter: the dataset its critic
+    (`omniglot_characters`), FSDD {"digit", "speaker"}; each beside the raw input and the same
+    network untrained (and, for images, trained on the labels alone). A model that learned from
+    another dataset's images names it as `images_from` (SPIRAL's painter: the dataset its critic
     judges). RunError if the model has no representation or the data no probe task."""
     s = settings
-    mlp = ("run",) if s.mlp else ()
-    if data == "fsdd" and hasattr(model, "embed_clips"):
-        torch.manual_seed(s.seed)
-        untrained = entry.build(options).eval()
-        clips, tasks = speech_tasks(dataset)
-        rows = {"run": clip_embedder(model, clips), "log_mel": clip_log_mel(clips),
-                "untrained": clip_embedder(untrained, clips)}  # fmt: skip
-        return {task: probe(rows, labelled, list(s.counts), s.draws, s.l2, s.seed, s.n, mlp=mlp)
-                for task, labelled in tasks.items()}  # fmt: skip
-    if not hasattr(model, "embed"):
+    speech = data == "fsdd" and hasattr(model, "embed_clips")
+    if speech:
+        clips, tasks = speech_tasks(entry.load_data(data, data_dir, options))
+        features, raw = (lambda net: clip_embedder(net, clips)), {"log_mel": clip_log_mel(clips)}
+    elif hasattr(model, "embed"):
+        tasks = image_tasks(getattr(model, "images_from", data), data_dir)
+        features, raw = (lambda net: embedder(net, options)), {"pixels": pixels}
+    else:
         raise RunError(f"model '{entry.name}' has no representation to probe (no embed())")
-    data = getattr(model, "images_from", data)
-    if data not in ("mnist", "omniglot"):
-        raise RunError(f"genlab probe reads the labels of mnist, omniglot and fsdd; this run "
-                       f"trained on '{data}'")  # fmt: skip
-    if data == "omniglot":
-        task, labelled = "character", omniglot_characters(data_dir)
-    else:  # a painter's dataset is not the one it trained on ("env")
-        task = "digit"
-        labelled = dataset if isinstance(dataset, ImageSplits) else image_splits(data, data_dir)
     torch.manual_seed(s.seed)
     untrained = entry.build(options).eval()
-    rows = {"run": embedder(model, options), "pixels": pixels,
-            "untrained": embedder(untrained, options)}  # fmt: skip
-    n_classes = int(labelled.train_y.max()) + 1
-    trainer = (supervised_trainer(entry.build, options, n_classes, s.supervised_steps, seed=s.seed)
-               if s.supervised_steps else None)  # fmt: skip
-    return {task: probe(rows, labelled, list(s.counts), s.draws, s.l2, s.seed, s.n, trainer,
-                        s.supervised_up_to, mlp)}  # fmt: skip
+    rows = {"run": features(model), **raw, "untrained": features(untrained)}
+    tables = {}
+    for task, labelled in tasks.items():
+        trainer = None
+        if s.supervised_steps and not speech:
+            n_classes = int(labelled.train_y.max()) + 1
+            trainer = supervised_trainer(
+                entry.build, options, n_classes, s.supervised_steps, seed=s.seed
+            )
+        tables[task] = probe(rows, labelled, list(s.counts), s.draws, s.l2, s.seed, s.n, trainer,
+                             s.supervised_up_to, ("run",) if s.mlp else ())  # fmt: skip
+    return tables
+
+
+def image_tasks(data: str, data_dir: str | None = None) -> dict[str, Labelled | ImageSplits]:
+    """The probe task of an image dataset: MNIST's digits, or Omniglot's unseen characters."""
+    if data == "mnist":
+        return {"digit": image_splits(data, data_dir)}
+    if data == "omniglot":
+        return {"character": omniglot_characters(data_dir)}
+    raise RunError(f"genlab probe reads the labels of mnist, omniglot and fsdd; this run "
+                   f"trained on '{data}'")  # fmt: skip
 
 
 def omniglot_characters(data_dir: str | None = None) -> Labelled:
