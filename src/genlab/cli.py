@@ -14,7 +14,7 @@ from pathlib import Path
 from genlab import population, tuning, workflow
 from genlab.data.check import check_all
 from genlab.data.files import to_json
-from genlab.errors import GenlabError
+from genlab.errors import ConfigError, GenlabError
 from genlab.meta.searchers import SEARCHERS
 from genlab.tasks import representation
 from genlab.tasks.registry import MODELS, get_model, model_for
@@ -340,9 +340,26 @@ def build_parser(model: str | None = None) -> argparse.ArgumentParser:
     dc.add_argument("--dataset", choices=("mnist", "omniglot", "fsdd"), help="only this one")
     dc.set_defaults(fn=cmd_data_check)
 
+    st = sub.add_parser("studio", help="the local web page: train, watch, sample, draw, paint",
+                        formatter_class=fmt)  # fmt: skip
+    st.add_argument("--runs", default="runs", help="the folder of runs to show and train into")
+    st.add_argument("--host", default="127.0.0.1", help="address to bind (others: a warning)")
+    st.add_argument("--port", type=int, default=8765)
+    st.add_argument("--data-dir")
+    st.set_defaults(fn=cmd_studio)
+
     add_worldmodels(sub)
     add_tune(sub)
     return p
+
+
+def cmd_studio(ns: argparse.Namespace) -> None:
+    try:
+        # fastapi and uvicorn come with the optional `studio` extra: imported only here.
+        from genlab.studio.server import serve
+    except ModuleNotFoundError as e:
+        raise ConfigError(f"genlab studio needs {e.name}: pip install -e '.[studio]'") from None
+    serve(Path(ns.runs), ns.host, ns.port, ns.data_dir)
 
 
 def cmd_tune(ns: argparse.Namespace) -> int:

@@ -1,5 +1,5 @@
-"""Pictures: learning curves draw lines where the data says, in the series' colours; labelled
-rows put each row's images where they belong."""
+"""Pictures: plots draw the data they are given, in the series' colours, with labels and
+legends; labelled rows put each row's images where they belong."""
 
 from __future__ import annotations
 
@@ -8,23 +8,57 @@ import pytest
 import torch
 from PIL import Image
 
-from genlab.viz.curves import save_curves
+from genlab.viz.curves import (
+    COLOURS,
+    curves_figure,
+    metrics_figure,
+    save_curves,
+    save_scatter,
+    scatter_figure,
+    svg,
+)
 from genlab.viz.images import PALETTE, save_labelled_rows
 
 
 def test_learning_curves_draw_each_series_in_its_colour(tmp_path):
-    path = save_curves(
-        {"rising": ([0, 1, 2], [0.0, 5.0, 10.0]), "flat": ([0, 2], [2.0, 2.0])},
-        tmp_path / "c.png", "frames", "return", hlines={"bar": 8.0},
-    )  # fmt: skip
+    series = {"rising": ([0, 1, 2], [0.0, 5.0, 10.0]), "flat": ([0, 2], [2.0, 2.0])}
+    fig = curves_figure(series, "frames", "return", hlines={"bar": 8.0})
+    ax = fig.axes[0]
+    lines = {ln.get_label(): ln for ln in ax.get_lines()}
+    assert list(lines["rising"].get_ydata()) == [0.0, 5.0, 10.0]
+    assert list(lines["bar"].get_ydata()) == [8.0, 8.0]  # a horizontal line at the bar
+    assert lines["rising"].get_color() == COLOURS[0] and lines["flat"].get_color() == COLOURS[1]
+    assert ax.get_xlabel() == "frames" and ax.get_ylabel() == "return"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["rising", "flat", "bar"]
+    path = save_curves(series, tmp_path / "c.png", "frames", "return", hlines={"bar": 8.0})
     img = Image.open(path).convert("RGB")
     assert img.size == (800, 500)
-    colours = {img.getpixel((x, y)) for x in range(70, 610) for y in range(36, 450)}
+    colours = set(map(tuple, np.asarray(img).reshape(-1, 3).tolist()))
     assert PALETTE[0] in colours and PALETTE[1] in colours
-    # the rising line starts at the bottom-left corner of the plot area and ends top-right
-    assert img.getpixel((71, 449)) == PALETTE[0] or img.getpixel((72, 448)) == PALETTE[0]
-    with pytest.raises(ValueError, match="no points"):
+    with pytest.raises(ValueError, match="empty.png: no points"):
         save_curves({}, tmp_path / "empty.png", "x", "y")
+
+
+def test_metrics_panels_plot_each_key_against_the_step():
+    rows = [
+        {"step": 10, "loss": 3.0, "kl": 1.0},
+        {"step": 20, "loss": 2.0},
+        {"step": 30, "loss": 1.5, "kl": 0.5},
+    ]
+    fig = metrics_figure(rows, ["loss", "kl"])
+    loss, kl = (ax.get_lines()[0] for ax in fig.axes)
+    assert list(loss.get_xdata()) == [10, 20, 30] and list(loss.get_ydata()) == [3.0, 2.0, 1.5]
+    assert list(kl.get_xdata()) == [10, 30]  # rows without the key are skipped
+    assert svg(fig).lstrip().startswith("<?xml") and "<svg" in svg(fig)
+
+
+def test_scatter_colours_points_by_label_with_named_legend(tmp_path):
+    pts, labels = torch.tensor([[0.0, 0.0], [1.0, 1.0], [2.0, 0.0]]), torch.tensor([0, 1, 1])
+    fig = scatter_figure(pts, labels, ("zero", "one"), "title")
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["zero", "one"]
+    ones = fig.axes[0].collections[1]
+    assert ones.get_offsets().tolist() == [[1.0, 1.0], [2.0, 0.0]]
+    assert save_scatter(pts, labels, ("zero", "one"), tmp_path / "s.png").is_file()
 
 
 def test_labelled_rows_stack_each_row_right_of_its_name(tmp_path):

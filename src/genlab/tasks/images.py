@@ -35,7 +35,8 @@ from genlab.models.vae import VAE, AutoEncoder, VAEConfig
 from genlab.nn.latent import attribute_vector, lerp, pca_2d, slerp
 from genlab.nn.modes import eval_mode
 from genlab.tasks.entry import ModelEntry
-from genlab.viz.images import save_grid, save_scatter
+from genlab.viz.curves import save_scatter
+from genlab.viz.images import save_grid
 
 TEST_BINARIZATION_SEED = 5678  # the fixed stochastic binarization of the test set
 

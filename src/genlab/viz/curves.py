@@ -1,25 +1,98 @@
-"""Learning curves as PNG with Pillow: several named (x, y) series on shared axes."""
+"""Line charts and scatter plots drawn by matplotlib (axes, ticks, labels and legends as
+matplotlib lays them out), written as PNG files or given as SVG text (the studio's plots).
+
+Figures are made with `matplotlib.figure.Figure`, not pyplot: no global state, no display
+backend, safe to draw from the studio's worker threads.
+"""
 
 from __future__ import annotations
 
+import io
+import math
 from pathlib import Path
 
-from PIL import Image, ImageDraw
+import torch
+from matplotlib.figure import Figure
 
 from genlab.viz.images import PALETTE
 
-
-def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
-    return [lo + (hi - lo) * i / (n - 1) for i in range(n)]
+COLOURS = [f"#{r:02x}{g:02x}{b:02x}" for r, g, b in PALETTE]
 
 
-def _label(v: float) -> str:
-    a = abs(v)
-    if a >= 1e6:
-        return f"{v / 1e6:.3g}M"
-    if a >= 1e3:
-        return f"{v / 1e3:.3g}k"
-    return f"{v:.3g}"
+def curves_figure(
+    series: dict[str, tuple[list[float], list[float]]],
+    xlabel: str,
+    ylabel: str,
+    title: str = "",
+    hlines: dict[str, float] | None = None,
+    size: tuple[float, float] = (8.0, 5.0),
+) -> Figure:
+    """One line per named series (x ascending) and optional labelled horizontal reference
+    lines (a bar to reach); ValueError if there is no point to draw."""
+    if not any(len(xs) for xs, _ in series.values()):
+        raise ValueError("no points to plot")
+    fig = Figure(figsize=size, layout="constrained")
+    ax = fig.add_subplot()
+    for i, (name, (xs, ys)) in enumerate(series.items()):
+        ax.plot(xs, ys, color=COLOURS[i % len(COLOURS)], label=name, lw=1.6,
+                marker="o" if len(xs) < 12 else None, ms=3)  # fmt: skip
+    for name, y in (hlines or {}).items():
+        ax.axhline(y, color="0.55", lw=1, ls="--", label=name)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize="small", frameon=False)
+    return fig
+
+
+def metrics_figure(rows: list[dict], keys: list[str], size=(9.0, 2.6)) -> Figure:
+    """Training metrics rows ({"step": ..., key: value}) as one small panel per key, side by
+    side, against the step (the studio's live curves)."""
+    keys = keys or ["loss"]
+    fig = Figure(figsize=(size[0], size[1] * math.ceil(len(keys) / 3)), layout="constrained")
+    for i, key in enumerate(keys):
+        ax = fig.add_subplot(math.ceil(len(keys) / 3), min(3, len(keys)), i + 1)
+        pts = [(r["step"], r[key]) for r in rows if isinstance(r.get(key), int | float)]
+        if pts:
+            ax.plot(
+                *zip(*pts, strict=True),
+                color=COLOURS[i % len(COLOURS)],
+                lw=1.4,
+                marker="o" if len(pts) < 12 else None,
+                ms=3,
+            )
+        ax.set(title=key, xlabel="step")
+        ax.grid(alpha=0.3)
+    return fig
+
+
+def scatter_figure(
+    points: torch.Tensor, labels: torch.Tensor, names: tuple[str, ...], title: str = ""
+) -> Figure:
+    """(N, 2) points coloured by integer label, with a legend of the first 30 names."""
+    p, y = points.detach().float().cpu().numpy(), labels.cpu().numpy()
+    fig = Figure(figsize=(8.0, 6.5), layout="constrained")
+    ax = fig.add_subplot()
+    for c in sorted(set(y.tolist())):
+        mask = y == c
+        ax.scatter(p[mask, 0], p[mask, 1], s=4, color=COLOURS[c % len(COLOURS)],
+                   label=names[c] if c < 30 else None)  # fmt: skip
+    ax.set(title=title)
+    ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize="small", markerscale=3,
+              frameon=False)  # fmt: skip
+    return fig
+
+
+def save_figure(fig: Figure, path: Path, dpi: int = 100) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    return path
+
+
+def svg(fig: Figure) -> str:
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg")
+    return buf.getvalue()
 
 
 def save_curves(
@@ -30,48 +103,16 @@ def save_curves(
     title: str = "",
     hlines: dict[str, float] | None = None,
 ) -> Path:
-    """Line chart, 800x500: one line per series (x ascending), optional labelled horizontal
-    reference lines (e.g. a bar to reach)."""
-    w, h, left, right, top, bottom = 800, 500, 70, 190, 36, 50
-    xs = [x for s in series.values() for x in s[0]]
-    ys = [y for s in series.values() for y in s[1]] + list((hlines or {}).values())
-    if not xs:
-        raise ValueError(f"{path}: no points to plot")
-    x0, x1 = min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1
-    y0, y1 = min(ys), max(ys) if max(ys) > min(ys) else min(ys) + 1
-    pw, ph = w - left - right, h - top - bottom
+    """`curves_figure` as an 800x500 PNG; ValueError naming `path` if there is nothing to draw."""
+    try:
+        fig = curves_figure(series, xlabel, ylabel, title, hlines)
+    except ValueError:
+        raise ValueError(f"{path}: no points to plot") from None
+    return save_figure(fig, path)
 
-    def to_px(x: float, y: float) -> tuple[float, float]:
-        return left + (x - x0) / (x1 - x0) * pw, top + ph - (y - y0) / (y1 - y0) * ph
 
-    img = Image.new("RGB", (w, h), "white")
-    d = ImageDraw.Draw(img)
-    d.rectangle((left, top, left + pw, top + ph), outline="black")
-    for x in _ticks(x0, x1):
-        px, _ = to_px(x, y0)
-        d.line((px, top + ph, px, top + ph + 4), fill="black")
-        d.text((px - 12, top + ph + 8), _label(x), fill="black")
-    for y in _ticks(y0, y1):
-        _, py = to_px(x0, y)
-        d.line((left - 4, py, left, py), fill="black")
-        d.text((8, py - 6), _label(y), fill="black")
-    d.text((left + pw // 2 - 30, h - 20), xlabel, fill="black")
-    d.text((8, 10), ylabel, fill="black")
-    if title:
-        d.text((left + 120, 10), title, fill="black")
-    for name, y in (hlines or {}).items():
-        _, py = to_px(x0, y)
-        d.line((left, py, left + pw, py), fill=(160, 160, 160))
-        d.text((left + pw + 8, py - 6), name, fill=(120, 120, 120))
-    for i, (name, (sx, sy)) in enumerate(series.items()):
-        colour = PALETTE[i % len(PALETTE)]
-        points = [to_px(x, y) for x, y in zip(sx, sy, strict=True)]
-        if len(points) > 1:
-            d.line(points, fill=colour, width=2)
-        ly = top + 20 * i
-        d.rectangle((left + pw + 8, ly + 30, left + pw + 18, ly + 40), fill=colour)
-        d.text((left + pw + 24, ly + 29), name[:26], fill="black")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    img.save(path)
-    return path
+def save_scatter(
+    points: torch.Tensor, labels: torch.Tensor, names: tuple[str, ...], path: Path, title: str = ""
+) -> Path:
+    """`scatter_figure` as an 800x650 PNG."""
+    return save_figure(scatter_figure(points, labels, names, title), path)

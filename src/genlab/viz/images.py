@@ -1,4 +1,4 @@
-"""Write image grids and scatter plots as PNG with Pillow (no plotting library needed)."""
+"""Image grids, labelled rows and GIFs with Pillow (plots: `genlab.viz.curves`, matplotlib)."""
 
 from __future__ import annotations
 
@@ -58,32 +58,6 @@ def save_labelled_rows(rows: dict[str, torch.Tensor], path: Path, scale: int = 2
         img.paste(picture, (label_w, y))
         draw.text((4, y + picture.height // 2 - 6), name, fill="black")
         y += picture.height
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    img.save(path)
-    return path
-
-
-def save_scatter(
-    points: torch.Tensor, labels: torch.Tensor, names: tuple[str, ...], path: Path, title: str = ""
-) -> Path:
-    """(N, 2) points coloured by integer label, with a legend, as a 640x640 PNG."""
-    size, margin = 640, 40
-    p = points.detach().float().cpu()
-    lo, hi = p.min(0).values, p.max(0).values
-    xy = (p - lo) / (hi - lo).clamp_min(1e-8) * (size - 2 * margin) + margin
-    img = Image.new("RGB", (size + 140, size), "white")
-    draw = ImageDraw.Draw(img)
-    for (x, y), c in zip(xy.tolist(), labels.tolist(), strict=True):
-        draw.ellipse(
-            (x - 1.5, size - y - 1.5, x + 1.5, size - y + 1.5), fill=PALETTE[c % len(PALETTE)]
-        )
-    for i, name in enumerate(names[:30]):
-        y = margin + 18 * i
-        draw.rectangle((size + 10, y, size + 20, y + 10), fill=PALETTE[i % len(PALETTE)])
-        draw.text((size + 26, y - 2), name[:16], fill="black")
-    if title:
-        draw.text((margin, 12), title, fill="black")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     img.save(path)

@@ -1,0 +1,257 @@
+"""The model work behind the studio's pages: small functions from a loaded run and plain
+inputs to JSON-ready results (images as PNG data URLs, audio as WAV data URLs).
+
+Each function takes the model and options that `genlab.tasks.runs.load_run` gives and never
+reads a run directory itself; `genlab.studio.library` loads runs and guards them.
+"""
+
+from __future__ import annotations
+
+import base64
+import inspect
+import io
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from genlab.agents.spiral import paint_episode
+from genlab.envs.paint import ink, to_gcode, to_json, to_svg
+from genlab.envs.paint_tasks import PaintTask
+from genlab.errors import ConfigError, RunError
+from genlab.meta.live import FewShotClassifier, prepare
+from genlab.nn.latent import attribute_vector, lerp_at, plane, principal_axes, slerp_at
+from genlab.tasks.audio import generate_clips
+from genlab.tasks.images import test_images
+from genlab.viz.audio import save_audio_picture, save_wav
+from genlab.viz.images import grid
+
+MAX_SAMPLES = 64
+MAX_SPEECH = 10
+MAX_SPEECH_SECONDS = 2.0
+MAX_GRID = 15  # cells per side of the latent plane
+DRAWING_SIDE = 28 * 4  # a drawing is sent as a square of at most this many pixels a side
+MAX_DRAWINGS = 100  # support drawings in one few-shot request
+PATHS = {"linear": lerp_at, "spherical": slerp_at}
+
+
+def png(images: torch.Tensor, nrow: int | None = None, scale: int = 2) -> str:
+    """(N, C, H, W) in [0, 1] -> a PNG data URL of their grid (no gaps for a single image)."""
+    picture = grid(images, nrow, pad=0 if len(images) == 1 else 2, scale=scale)
+    return data_url(picture_bytes(picture), "image/png")
+
+
+def picture_bytes(picture) -> bytes:
+    buf = io.BytesIO()
+    picture.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def data_url(raw: bytes, mime: str) -> str:
+    return f"data:{mime};base64,{base64.b64encode(raw).decode()}"
+
+
+def timed(fn):
+    """Call fn(); return (its value, milliseconds it took)."""
+    t0 = time.perf_counter()
+    value = fn()
+    return value, round(1000 * (time.perf_counter() - t0), 1)
+
+
+def in_range(name: str, value, lo, hi):
+    if not lo <= value <= hi:
+        raise ConfigError(f"{name} must be between {lo} and {hi}, got {value}")
+    return value
+
+
+# --- samples --------------------------------------------------------------------------------------
+def sampling_kwargs(model, options, temperature: float | None, label: int | None) -> dict:
+    """The keyword arguments of `model.sample` the request may set: a temperature (flows,
+    PixelCNN) and a class (class-conditional models)."""
+    params = inspect.signature(model.sample).parameters
+    kw = {}
+    if temperature is not None:
+        if "temperature" not in params:
+            raise ConfigError(f"this model ({type(model).__name__}) has no sampling temperature")
+        kw["temperature"] = in_range("temperature", float(temperature), 0.0, 2.0)
+    if label is not None:
+        n_classes = getattr(model.cfg, "n_classes", 0)
+        if "y" not in params or not getattr(model.cfg, "conditional", False):
+            raise ConfigError("this model is not class-conditional")
+        kw["y"] = int(in_range("class", int(label), 0, n_classes - 1))
+    return kw
+
+
+@torch.no_grad()
+def sample_images(model, options, n: int, seed: int, temperature=None, label=None) -> dict:
+    in_range("n", n, 1, MAX_SAMPLES)
+    kw = sampling_kwargs(model, options, temperature, label)
+    if "y" in kw:
+        kw["y"] = torch.full((n,), kw["y"], dtype=torch.long)
+    g = torch.Generator().manual_seed(seed)
+    images, ms = timed(lambda: model.sample(n, generator=g, **kw))
+    return {"image": png(images), "ms": ms, "n": n}
+
+
+@torch.no_grad()
+def sample_speech(model, options, n: int, seed: int, temperature: float = 1.0) -> dict:
+    """n clips (`options.sample_seconds` each) as WAV data URLs with titles, and a picture of
+    their waveforms and spectrograms."""
+    in_range("n", n, 1, MAX_SPEECH)
+    in_range("temperature", temperature, 0.0, 2.0)
+    in_range("seconds", options.sample_seconds, 0.05, MAX_SPEECH_SECONDS)
+    (clips, titles), ms = timed(lambda: generate_clips(model, options, n, seed, temperature))
+    with tempfile.TemporaryDirectory() as tmp:
+        audio = []
+        for i, clip in enumerate(clips):
+            path = save_wav(clip, Path(tmp) / f"{i}.wav")
+            audio.append({"title": titles[i], "src": data_url(path.read_bytes(), "audio/wav")})
+        picture = save_audio_picture(clips, titles, Path(tmp) / "clips.png").read_bytes()
+    return {"clips": audio, "image": data_url(picture, "image/png"), "ms": ms, "n": n}
+
+
+# --- the latent explorer --------------------------------------------------------------------------
+class LatentSpace:
+    """A latent model with the codes of some test images (for picking ends, a plane through
+    the codes' two main directions, and class-mean attribute vectors)."""
+
+    def __init__(self, model, x: torch.Tensor, labels: torch.Tensor, names: tuple[str, ...]):
+        self.model, self.x, self.labels, self.names = model, x, labels, names  # x: (N, C, H, W)
+        with torch.no_grad():
+            self.z = torch.cat([model.embed(b) for b in x.split(500)])  # (N, Z)
+        self.axes = principal_axes(self.z)  # (2, Z)
+
+    def index(self, i: int) -> int:
+        return int(in_range("image index", int(i), 0, len(self.x) - 1))
+
+    def thumbnails(self, count: int = 24) -> dict:
+        count = min(count, len(self.x))
+        return {"image": png(self.x[:count].float().clamp(0, 1), nrow=count), "count": count,
+                "labels": [self.names[int(y)] for y in self.labels[:count]]}  # fmt: skip
+
+    @torch.no_grad()
+    def between(self, a: int, b: int, t: float, path: str = "linear") -> dict:
+        if path not in PATHS:
+            raise ConfigError(f"path must be one of {', '.join(PATHS)}, got '{path}'")
+        z0, z1 = self.z[self.index(a)], self.z[self.index(b)]
+        t = in_range("t", float(t), 0.0, 1.0)
+        image, ms = timed(lambda: self.model.mean_image(PATHS[path](z0, z1, torch.tensor([t]))))
+        return {"image": png(image, scale=6), "ms": ms}
+
+    @torch.no_grad()
+    def grid(self, center: int, x: float, y: float, size: int = 7, span: float = 3.0) -> dict:
+        """A size x size grid on the plane of the two main directions, centred on image
+        `center`'s code moved by (x, y) standard deviations; `span` wide."""
+        size = int(in_range("size", int(size), 2, MAX_GRID))
+        span = in_range("span", float(span), 0.1, 20.0)
+        x, y = in_range("x", float(x), -20, 20), in_range("y", float(y), -20, 20)
+        steps = torch.linspace(-span / 2, span / 2, size)
+        points = plane(self.z[self.index(center)], self.axes, x + steps, y - steps)  # (S, S, Z)
+        image, ms = timed(lambda: self.model.mean_image(points.flatten(0, 1)))
+        return {"image": png(image, nrow=size), "ms": ms}
+
+    @torch.no_grad()
+    def attribute(self, i: int, src: int, dst: int, strength: float) -> dict:
+        """Image i's code plus `strength` times (mean code of class dst - of class src)."""
+        strength = in_range("strength", float(strength), -3.0, 3.0)
+        try:
+            vec = attribute_vector(self.z, self.labels, int(src), int(dst))
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+        z = self.z[self.index(i)] + strength * vec
+        image, ms = timed(lambda: self.model.mean_image(z[None]))
+        return {"image": png(image, scale=6), "ms": ms}
+
+
+def latent_space(model, options, data, count: int = 2000) -> LatentSpace:
+    """A latent model with the codes of its first `count` test images."""
+    x, _ = test_images(options, data)
+    return LatentSpace(model, x[:count], data.test_y[:count], data.label_names)
+
+
+# --- drawings -------------------------------------------------------------------------------------
+def drawing(values) -> np.ndarray:
+    """A drawing sent by the page: a square list of rows of numbers in [0, 1] (ink = 1), at
+    most DRAWING_SIDE a side; ConfigError naming what is wrong otherwise."""
+    try:
+        a = np.asarray(values, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise ConfigError("a drawing must be a square list of rows of numbers") from None
+    if a.ndim != 2 or a.shape[0] != a.shape[1] or not 8 <= a.shape[0] <= DRAWING_SIDE:
+        raise ConfigError(f"a drawing must be square, 8 to {DRAWING_SIDE} pixels a side; "
+                          f"got shape {a.shape}")  # fmt: skip
+    if not np.isfinite(a).all() or a.min() < 0 or a.max() > 1:
+        raise ConfigError("a drawing's values must lie in [0, 1]")
+    return a
+
+
+def as_input(options, x01: torch.Tensor) -> torch.Tensor:
+    """(N, 1, 28, 28) ink in [0, 1] -> what the model reads (8-bit codes for uint8 models)."""
+    if getattr(options, "representation", "float") == "uint8":
+        return (x01 * 255).round().to(torch.uint8)
+    return x01
+
+
+@torch.no_grad()
+def classify(model, options, picture: np.ndarray) -> dict:
+    x = prepare([picture])  # (1, 1, 28, 28), ink = 1
+    probs, ms = timed(lambda: model(as_input(options, x)).softmax(-1)[0])
+    return {"probabilities": [round(p, 4) for p in probs.tolist()],
+            "label": int(probs.argmax()), "input": png(x, scale=4), "ms": ms}  # fmt: skip
+
+
+@torch.no_grad()
+def reconstruct(space: LatentSpace, options, picture: np.ndarray, k: int = 8) -> dict:
+    """A latent model's reconstruction of the drawing and the k training images whose codes
+    lie nearest the drawing's."""
+    x = prepare([picture])
+    z = space.model.embed(as_input(options, x))  # (1, Z)
+    nearest = (space.z - z).square().sum(1).topk(k, largest=False).indices
+    return {"reconstruction": png(space.model.mean_image(z), scale=4),
+            "nearest": png(space.x[nearest].float().clamp(0, 1), nrow=k)}  # fmt: skip
+
+
+def few_shot(model, support: list, labels: list[int], query: list) -> dict:
+    """Adapt a few-shot learner to drawn symbols and classify the query drawings."""
+    if not 1 <= len(support) <= MAX_DRAWINGS or not 1 <= len(query) <= MAX_DRAWINGS:
+        raise ConfigError(f"send 1 to {MAX_DRAWINGS} support and query drawings")
+    clf = FewShotClassifier(model)
+    _, ms = timed(lambda: clf.fit([drawing(d) for d in support], labels))
+    probs, query_ms = timed(lambda: clf.predict_proba([drawing(d) for d in query]))
+    return {"probabilities": [[round(p, 4) for p in row] for row in probs.tolist()],
+            "labels": probs.argmax(-1).tolist(), "adapt_ms": ms, "query_ms": query_ms,
+            "ways": model.cfg.ways}  # fmt: skip
+
+
+# --- painting -------------------------------------------------------------------------------------
+@torch.no_grad()
+def paint(model, options, target: np.ndarray | None, seed: int = 0) -> dict:
+    """A SPIRAL agent paints once (greedy choices): every canvas as the strokes land, the
+    program as JSON, SVG and G-code, and, given a target, the mean squared ink difference."""
+    task = options.tasks[0].split(":", 1)[1]
+    targets = None
+    if target is not None:
+        ink_28 = prepare([target])[0, 0].mul(255).round().to(torch.uint8).numpy()  # (28, 28)
+        targets = ink_28[None]
+    env = PaintTask(task, targets=targets) if "-target" in task else PaintTask(task)
+    (frames, program), ms = timed(
+        lambda: paint_episode(model.eval(), env, seed, torch.Generator().manual_seed(seed), True)
+    )
+    canvas = env.cfg.canvas
+    out = {"frames": [png(torch.from_numpy(f).permute(2, 0, 1)[None].float() / 255, scale=3)
+                      for f in frames],
+           "json": to_json(program, canvas), "svg": to_svg(program, canvas),
+           "gcode": to_gcode(program, canvas), "strokes": len(program), "ms": ms,
+           "conditional": "-target" in task}  # fmt: skip
+    if "-target" in task and target is not None:
+        out["mse"] = float(np.mean((ink(frames[-1]) - ink(env.env.target)) ** 2))
+    return out
+
+
+def require(model, kind: str, *methods: str) -> None:
+    """RunError unless the model has every method (the page asked a run of the wrong kind)."""
+    missing = [m for m in methods if not callable(getattr(model, m, None))]
+    if missing:
+        raise RunError(f"this run's model ({type(model).__name__}) is not {kind}")
