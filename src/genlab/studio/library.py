@@ -130,12 +130,12 @@ class Library:
             r.config["data"], self.data_dir, r.options))  # fmt: skip
 
     @contextlib.contextmanager
-    def busy(self, run: str, wait: float = BUSY_WAIT) -> Iterator[None]:
+    def busy(self, run: str, wait: float | None = None) -> Iterator[None]:
         """Hold run `run` for one heavy request, waiting up to `wait` seconds for the one
         before it (a page's slider and grid queue, not fail); Busy if it does not end by then."""
         with self._lock:
             lock = self._busy.setdefault(run, threading.Lock())
-        if not lock.acquire(timeout=wait):
+        if not lock.acquire(timeout=BUSY_WAIT if wait is None else wait):
             raise Busy(f"run '{run}' is busy with another request; try again when it is done")
         try:
             yield
@@ -143,12 +143,28 @@ class Library:
             lock.release()
 
 
-def is_training(run_dir: Path) -> bool:
-    """Whether the process named in the run's lock file is alive. (Taking the lock to test it
-    could make a training that starts at that instant fail, so it is not taken.)"""
+def is_training(run_dir: Path, locks: Path = Path("/proc/locks")) -> bool:
+    """Whether some process holds the run's training lock (an flock on <run>/.lock) now. It
+    is read from the kernel's lock table, not tested by taking the lock, which could make a
+    training that starts at that instant fail; where there is no such table, whether the
+    process named in the lock file is alive."""
+    path = Path(run_dir) / LOCK
     try:
-        pid = int((Path(run_dir) / LOCK).read_text().split()[0])
-        os.kill(pid, 0)
+        st = path.stat()
+    except OSError:
+        return False
+    try:
+        table = locks.read_text()
+    except OSError:
+        return pid_alive(path)
+    where = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    return any(line.split()[1] == "FLOCK" and where in line.split()
+               for line in table.splitlines() if len(line.split()) > 5)  # fmt: skip
+
+
+def pid_alive(lock: Path) -> bool:
+    try:
+        os.kill(int(lock.read_text().split()[0]), 0)
     except (OSError, ValueError, IndexError):
         return False
     return True

@@ -7,7 +7,8 @@ export function showError(message) {
   line.hidden = !message;
 }
 
-async function call(method, path, body) {
+// A background call (a poll) neither shows its failure nor clears the line.
+async function call(method, path, body, background = false) {
   const init = { method, headers: {} };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
@@ -17,20 +18,22 @@ async function call(method, path, body) {
   try {
     response = await fetch(path, init);
   } catch (e) {
-    showError(`the studio does not answer (${e.message}); is genlab studio still running?`);
+    if (!background) showError(`the studio does not answer (${e.message}); is genlab studio still running?`);
     throw e;
   }
   const value = await response.json().catch(() => ({ error: `HTTP ${response.status}` }));
   if (!response.ok) {
-    showError(value.error || `HTTP ${response.status}`);
+    if (!background) showError(value.error || `HTTP ${response.status}`);
     throw new Error(value.error);
   }
-  showError("");
+  if (!background) showError("");
   return value;
 }
 
 export const get = (path, params = {}) =>
   call("GET", `${path}?${new URLSearchParams(params)}`);
+export const poll = (path, params = {}) =>
+  call("GET", `${path}?${new URLSearchParams(params)}`, undefined, true);
 export const post = (path, body) => call("POST", path, body);
 
 export function el(tag, attrs = {}, ...children) {
@@ -39,7 +42,7 @@ export function el(tag, attrs = {}, ...children) {
     if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
     else if (v !== undefined && v !== null && v !== false) node.setAttribute(k, v === true ? "" : v);
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child !== null && child !== undefined) node.append(child);
   }
   return node;

@@ -1,6 +1,6 @@
 // Runs: every run under --runs, filterable; a run's page with its curves updating live; and
 // the one training started from the page (presets), with a progress bar and a Stop button.
-import { el, fileUrl, fmt, get, post } from "../api.js";
+import { el, fileUrl, fmt, get, poll, post } from "../api.js";
 
 const COLUMNS = ["model", "data", "step", "loss", "nll_nats", "neg_elbo_nats", "fid", "accuracy",
                  "mean_return", "reward"];
@@ -23,7 +23,7 @@ export async function runsPage(root) {
       el("p", {}, `No runs under ${dir} yet. Start one: the VAE learns to draw digits in a minute, `,
          "and its curve moves within seconds."),
       el("div", { class: "row" }, presetButtons(status.presets, busy))));
-    return poll(root, runs.length);
+    return watchRuns(root, runs.length);
   }
   root.append(el("div", { class: "row" }, el("span", { class: "muted" }, "Train:"),
                  presetButtons(status.presets, busy)));
@@ -46,13 +46,13 @@ export async function runsPage(root) {
               el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, "run"),
                  cols.map((c) => el("th", {}, c)), el("th", {}))), body));
   draw();
-  return poll(root, runs.length);
+  return watchRuns(root, runs.length);
 }
 
 // Re-show the runs page when a run appears (a training started from the page).
-function poll(root, count) {
+function watchRuns(root, count) {
   const timer = setInterval(async () => {
-    const { runs } = await get("/api/runs").catch(() => ({ runs: [] }));
+    const { runs } = await poll("/api/runs").catch(() => ({ runs: [] }));
     if (runs.length !== count) window.dispatchEvent(new HashChangeEvent("hashchange"));
   }, 3000);
   return () => clearInterval(timer);
@@ -71,13 +71,13 @@ export async function runPage(root, run) {
   if (detail.progress) root.append(el("h2", {}, "Samples at the latest checkpoint"), progress);
   let next = 0;
   const refresh = async () => {
-    const m = await get("/api/metrics", { run, since: next }).catch(() => null);
+    const m = await poll("/api/metrics", { run, since: next }).catch(() => null);
     if (!m || (m.next === next && next > 0)) return;
     next = m.next;
     if (m.rows.length) document.getElementById("step").textContent = m.rows.at(-1).step;
     curves.src = `/api/curves.svg?${new URLSearchParams({ run, n: next })}`;
     curves.dataset.rows = next;
-    const d = await get("/api/run", { run }).catch(() => null);
+    const d = await poll("/api/run", { run }).catch(() => null);
     if (d && d.progress) progress.src = fileUrl(run, d.progress);
   };
   await refresh();
@@ -103,7 +103,7 @@ export function trainingBadge(node) {
 }
 
 export async function refreshBadge() {
-  const s = await get("/api/train").catch(() => null);
+  const s = await poll("/api/train").catch(() => null);
   if (!s || !badge) return;
   const active = ["running", "stopping"].includes(s.state);
   badge.hidden = s.state === "idle";
