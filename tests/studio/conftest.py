@@ -1,4 +1,4 @@
-"""Tiny runs made once per session under one runs root, and the studio app over them."""
+"""Tiny runs made once per session under one runs root (each on first use)."""
 
 from __future__ import annotations
 
@@ -8,22 +8,7 @@ from pathlib import Path
 import pytest
 
 from genlab.cli import main
-
-TestClient = pytest.importorskip(
-    "fastapi.testclient", reason="the studio extra (fastapi, uvicorn) is not installed"
-).TestClient
-
-VAE = ["--latent-dim", "2", "--channels", "4", "--hidden", "16", "--batch-size", "32"]
-TINY = {
-    "vae": ["vae", "--steps", "30", *VAE],
-    "classifier": ["classifier", "--steps", "30", "--channels", "4", "--features", "16"],
-    "glow": ["glow", "--steps", "3", "--levels", "1", "--depth", "2", "--hidden", "8"],
-    "maml": ["maml", "--steps", "2", "--channels", "4", "--ways", "3", "--eval-inner-steps", "2"],
-    "spiral": ["spiral", "--steps", "2", "--batch-size", "2", "--lstm", "16"],
-    "wavenet": ["wavenet", "--steps", "2", "--channels", "4", "--gate-channels", "4",
-                "--skip-channels", "8", "--stacks", "1", "--layers", "3", "--crop", "200",
-                "--batch-size", "4", "--sample-seconds", "0.05"],
-}  # fmt: skip
+from studio_helpers import TINY
 
 
 @pytest.fixture(scope="session")
@@ -43,8 +28,3 @@ def tiny_run(runs_root, data_root):
         return name
 
     return make
-
-
-def studio_client(app, host="127.0.0.1:8765"):
-    """A client that names the studio's bound address in its Host header."""
-    return TestClient(app, base_url=f"http://{host}")

@@ -10,19 +10,17 @@ import wave
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
+from genlab.data.images import image_splits
 from genlab.envs.paint import from_json
 from genlab.meta.live import prepare
 from genlab.studio import app as studio_app
 from genlab.studio import library as studio_library
 from genlab.studio.app import create_app
-from genlab.data.images import image_splits
 from genlab.tasks import images as image_tasks
 from genlab.tasks.runs import load_run
-
-from conftest import TestClient, studio_client
+from studio_helpers import TestClient, studio_client
 
 
 def decode_png(url: str) -> np.ndarray:
@@ -188,7 +186,9 @@ def test_latent_walk_ends_at_the_two_images_reconstructions(client, vae):
 def test_latent_plane_and_attribute_vector(client):
     grid = ok(client.post("/api/latent/grid", json={"run": "vae", "center": 0, "size": 3}))
     assert decode_png(grid["image"]).shape == (2 * (2 + 3 * 30), 2 * (2 + 3 * 30))
-    panned = ok(client.post("/api/latent/grid", json={"run": "vae", "center": 0, "size": 3, "x": 2}))
+    panned = ok(
+        client.post("/api/latent/grid", json={"run": "vae", "center": 0, "size": 3, "x": 2})
+    )
     assert panned["image"] != grid["image"]
     refused(client.post("/api/latent/grid", json={"run": "vae", "size": 99}), 400, "size must be")
     still = ok(client.post("/api/latent/attribute", json={"run": "vae", "image": 0, "src": 7,

@@ -14,10 +14,11 @@ import pytest
 
 from genlab.studio.app import create_app
 from genlab.studio.jobs import Preset, Trainer
+from studio_helpers import VAE
 
-from conftest import VAE
-
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (the dev extra) is missing")
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="playwright (the dev extra) is missing"
+)
 uvicorn = pytest.importorskip("uvicorn", reason="the studio extra is not installed")
 CHROMIUM = Path(os.environ.get("GENLAB_CHROMIUM", "/usr/bin/chromium"))
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

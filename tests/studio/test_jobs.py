@@ -11,8 +11,7 @@ from genlab.errors import ConfigError
 from genlab.studio.guard import Busy
 from genlab.studio.jobs import Preset, Trainer
 from genlab.train.state import read_checkpoint
-
-from conftest import VAE
+from studio_helpers import VAE
 
 TINY = Preset("tiny VAE", "vae", 2.0, ("--steps", "100000", "--log-every", "5", *VAE))
 

@@ -95,9 +95,14 @@ export async function runPage(root, run) {
 }
 
 // The header's training badge: what trains, how far, and Stop (as Ctrl-C: checkpoint saved).
+// Built once and updated in place, so the button never moves from under the pointer.
 let badge = null;
 export function trainingBadge(node) {
-  badge = node;
+  const stop = el("button", { id: "stop", onclick: () => post("/api/train/stop", {}).then(refreshBadge) },
+                  "Stop");
+  badge = { node, link: el("a", {}), bar: el("progress", { max: 1, id: "train-progress" }),
+            state: el("span", { id: "train-state" }), stop, error: el("span", { class: "muted" }) };
+  node.append(badge.link, badge.bar, badge.state, stop, badge.error);
   refreshBadge();
   setInterval(refreshBadge, 1500);
 }
@@ -106,14 +111,14 @@ export async function refreshBadge() {
   const s = await poll("/api/train").catch(() => null);
   if (!s || !badge) return;
   const active = ["running", "stopping"].includes(s.state);
-  badge.hidden = s.state === "idle";
+  badge.node.hidden = s.state === "idle";
   for (const b of document.querySelectorAll("button[data-preset]")) b.disabled = active;
   if (s.state === "idle") return;
-  const link = el("a", { href: `#/run/${encodeURIComponent(s.run)}` }, s.label);
-  badge.replaceChildren(link, el("progress", { value: s.progress, max: 1, id: "train-progress" }),
-    el("span", { id: "train-state" }, `${s.state}, step ${s.step}`),
-    active ? el("button", { id: "stop", disabled: s.state === "stopping",
-                            onclick: () => post("/api/train/stop", {}).then(refreshBadge) }, "Stop")
-           : null,
-    s.error ? el("span", { class: "muted" }, s.error) : null);
+  badge.link.href = `#/run/${encodeURIComponent(s.run)}`;
+  badge.link.textContent = s.label;
+  badge.bar.value = s.progress;
+  badge.state.textContent = `${s.state}, step ${s.step}`;
+  badge.stop.hidden = !active;
+  badge.stop.disabled = s.state === "stopping";
+  badge.error.textContent = s.error || "";
 }
