@@ -15,6 +15,7 @@ TINY = {
     "glow": ["glow", "--steps", "3", "--levels", "1", "--depth", "2", "--hidden", "8"],
     "maml": ["maml", "--steps", "2", "--channels", "4", "--ways", "3", "--eval-inner-steps", "2"],
     "spiral": ["spiral", "--steps", "2", "--batch-size", "2", "--lstm", "16"],
+    "rl2": ["rl2", "--steps", "3", "--arms", "3", "--pulls", "10", "--hidden", "8", "--batch-size", "4"],
     "wavenet": ["wavenet", "--steps", "2", "--channels", "4", "--gate-channels", "4",
                 "--skip-channels", "8", "--stacks", "1", "--layers", "3", "--crop", "200",
                 "--batch-size", "4", "--sample-seconds", "0.05"],

@@ -10,10 +10,12 @@ import wave
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from genlab.data.images import image_splits
 from genlab.envs.paint import from_json
+from genlab.meta import bandits
 from genlab.meta.live import prepare
 from genlab.studio import app as studio_app
 from genlab.studio import library as studio_library
@@ -263,6 +265,31 @@ def test_a_painting_is_replayed_stroke_by_stroke_with_its_program(client):
     again = ok(client.post("/api/paint", json={"run": "spiral", "target": stroke(), "seed": 1}))
     assert again["json"] == r["json"]  # greedy: the same program every time
     refused(client.post("/api/paint", json={"run": "vae"}), 400, "does not paint")
+
+
+def test_a_bandit_episode_is_played_on_the_same_draws_by_user_agent_and_gittins(
+    runs_root, tiny_run
+):
+    tiny_run("rl2")
+    _, options, model, _ = load_run(runs_root / "rl2")
+    fam = options.family()
+    batch = fam.sample(1, torch.Generator().manual_seed(5))
+    pulls = [t % 3 for t in range(10)]
+    paid = [int(batch["u"][0, t] < batch["probs"][0, a]) for t, a in enumerate(pulls)]
+    with studio_client(create_app(runs_root)) as client:
+        half = ok(client.post("/api/bandit", json={"run": "rl2", "seed": 5, "pulls": pulls[:4]}))
+        assert half["rewards"] == paid[:4] and "agent" not in half and "probs" not in half
+        done = ok(client.post("/api/bandit", json={"run": "rl2", "seed": 5, "pulls": pulls}))
+        assert done["rewards"] == paid and done["total"] == sum(paid)
+        greedy = model.rollout(batch, greedy=True)
+        assert done["agent"]["arms"] == greedy["actions"][:, 0].tolist()
+        assert done["agent"]["total"] == int(greedy["rewards"].sum())
+        want = bandits.run_policy(bandits.gittins(10), fam, batch, torch.Generator().manual_seed(0))
+        assert done["gittins"]["total"] == int(want.item()) == sum(done["gittins"]["rewards"])
+        refused(client.post("/api/bandit", json={"run": "rl2", "pulls": [3]}), 400, "each in 0..2")
+        refused(client.post("/api/bandit", json={"run": "rl2", "pulls": [0] * 11}), 400,
+                "up to 10 arms")  # fmt: skip
+        refused(client.post("/api/bandit", json={"run": "vae"}), 404, "no run 'vae'")
 
 
 # --- robustness -----------------------------------------------------------------------------------

@@ -175,6 +175,18 @@ def test_speech_samples_play_in_audio_elements(page, tiny_run):
     assert abs(duration - 0.2) < 0.01
 
 
+def test_a_bandit_episode_ends_with_the_agents_scores_beside_yours(page, tiny_run):
+    tiny_run("rl2")
+    page.goto("/#/bandits/rl2")
+    for t in range(10):
+        page.click(f"button[data-arm='{t % 3}']")
+        page.wait_for_function(f"document.querySelector('#score').textContent"
+                               f".startsWith('pull {t + 1} ')")  # fmt: skip
+    for who in ("you", "RL² agent", "Gittins"):
+        assert 0 <= int(page.locator(f"td[data-total='{who}']").inner_text()) <= 10
+    assert page.locator("button[data-arm='0']").is_disabled()
+
+
 def test_an_unknown_run_is_a_one_line_error_on_the_page(page):
     page.goto("/#/samples/nosuch")
     page.locator("#error").wait_for()

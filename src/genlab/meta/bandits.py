@@ -131,11 +131,12 @@ def gittins(n: int) -> Policy:
 
 
 def run_policy(
-    policy: Policy, family: Bandits, batch: dict[str, torch.Tensor], generator: torch.Generator
-) -> torch.Tensor:
+    policy: Policy, family: Bandits, batch: dict[str, torch.Tensor], generator: torch.Generator,
+    record: list | None = None,
+) -> torch.Tensor:  # fmt: skip
     """Total reward (B,) of `policy` over the episodes of `batch` (from `family.sample`), paid
     by the family's own reward rule: the same draws an RL² agent sees. `generator` drives only
-    the policy's own randomness."""
+    the policy's own randomness. `record`, if given, receives each step's (arms, rewards)."""
     probs = batch["probs"]  # (B, k)
     s, f = torch.zeros_like(probs), torch.zeros_like(probs)
     total = torch.zeros(probs.shape[0])
@@ -143,6 +144,8 @@ def run_policy(
     for t in range(family.pulls):
         arms = policy(family.pulls - t, s, f, generator)
         r = family.reward(batch, t, arms)
+        if record is not None:
+            record.append((arms, r))
         s[rows, arms] += r
         f[rows, arms] += 1 - r
         total += r

@@ -57,6 +57,7 @@ def pages_of(model: str) -> list[str]:
     pages += ["draw"] if model == "classifier" else []
     pages += ["fewshot"] if model in FEW_SHOT else []
     pages += ["paint"] if model == "spiral" else []
+    pages += ["bandits"] if model == "rl2" else []
     return pages
 
 
@@ -112,6 +113,11 @@ class FewShotRequest(RunRequest):
 class PaintRequest(RunRequest):
     target: Drawing | None = None
     seed: int = 0
+
+
+class BanditRequest(RunRequest):
+    seed: int = 0
+    pulls: list[int] = Field(default_factory=list, max_length=10_000)
 
 
 class TrainRequest(BaseModel):
@@ -291,6 +297,15 @@ def create_app(
             if r.config["model"] != "spiral":
                 raise RunError(f"a {r.config['model']} run does not paint")
             return work.paint(r.model, r.options, target, body.seed)
+
+        return with_run(body.run, go)
+
+    @app.post("/api/bandit")
+    def bandit(body: BanditRequest):
+        def go(r: Loaded):
+            if r.config["model"] != "rl2":
+                raise RunError(f"a {r.config['model']} run does not play bandits")
+            return work.bandit(r.model, r.options, body.seed, body.pulls)
 
         return with_run(body.run, go)
 

@@ -20,7 +20,8 @@ import torch
 from genlab.agents.spiral import paint_episode
 from genlab.envs.paint import ink, to_gcode, to_json, to_svg
 from genlab.envs.paint_tasks import PaintTask
-from genlab.errors import ConfigError, RunError
+from genlab.errors import ConfigError
+from genlab.meta import bandits as bandit_policies
 from genlab.meta.live import FewShotClassifier, prepare
 from genlab.nn.latent import attribute_vector, lerp_at, plane, principal_axes, slerp_at
 from genlab.tasks.audio import generate_clips
@@ -250,8 +251,29 @@ def paint(model, options, target: np.ndarray | None, seed: int = 0) -> dict:
     return out
 
 
-def require(model, kind: str, *methods: str) -> None:
-    """RunError unless the model has every method (the page asked a run of the wrong kind)."""
-    missing = [m for m in methods if not callable(getattr(model, m, None))]
-    if missing:
-        raise RunError(f"this run's model ({type(model).__name__}) is not {kind}")
+# --- bandits -------------------------------------------------------------------------------------
+@torch.no_grad()
+def bandit(model, options, seed: int, pulls: list[int]) -> dict:
+    """One Bernoulli bandit episode (fixed by `seed`) played three ways on the same draws: the
+    user's `pulls` so far (reward r_t = u_t < p[arm_t], as the agents are paid), and when the
+    user has played the whole episode, the RL² agent's greedy play and Gittins' index policy,
+    with the arms' probabilities revealed."""
+    fam = options.family()
+    if not 0 <= len(pulls) <= fam.pulls or any(not 0 <= a < fam.arms for a in pulls):
+        raise ConfigError(f"pulls must be up to {fam.pulls} arms, each in 0..{fam.arms - 1}")
+    batch = fam.sample(1, torch.Generator().manual_seed(int(seed)))
+    mine = [int(fam.reward(batch, t, torch.tensor([a])).item()) for t, a in enumerate(pulls)]
+    out = {"arms": fam.arms, "length": fam.pulls, "rewards": mine, "total": sum(mine)}
+    if len(pulls) < fam.pulls:
+        return out
+    agent = model.rollout(batch, greedy=True)
+    steps: list = []
+    index_policy = bandit_policies.gittins(fam.pulls)  # its table is computed once per horizon
+    bandit_policies.run_policy(index_policy, fam, batch, torch.Generator().manual_seed(0), steps)
+    return {**out, "probs": [round(p, 3) for p in batch["probs"][0].tolist()],
+            "agent": {"arms": agent["actions"][:, 0].tolist(),
+                      "rewards": agent["rewards"][:, 0].int().tolist(),
+                      "total": int(agent["rewards"].sum())},
+            "gittins": {"arms": [int(a[0]) for a, _ in steps],
+                        "rewards": [int(r[0]) for _, r in steps],
+                        "total": int(sum(r[0] for _, r in steps))}}  # fmt: skip

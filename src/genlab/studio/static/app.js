@@ -6,10 +6,11 @@ import { latentPage } from "./pages/latent.js";
 import { drawPage } from "./pages/draw.js";
 import { fewShotPage } from "./pages/fewshot.js";
 import { paintPage } from "./pages/paint.js";
+import { banditsPage } from "./pages/bandits.js";
 
 const PAGES = {
   runs: runsPage, run: runPage, samples: samplesPage, latent: latentPage,
-  draw: drawPage, fewshot: fewShotPage, paint: paintPage,
+  draw: drawPage, fewshot: fewShotPage, paint: paintPage, bandits: banditsPage,
 };
 let leave = null; // the shown page's clean-up (timers, listeners)
 

@@ -5,7 +5,7 @@ import { el, fileUrl, fmt, get, poll, post } from "../api.js";
 const COLUMNS = ["model", "data", "step", "loss", "nll_nats", "neg_elbo_nats", "fid", "accuracy",
                  "mean_return", "reward"];
 const PAGE_NAMES = { samples: "Samples", latent: "Latent", draw: "Draw", fewshot: "Few-shot",
-                     paint: "Paint" };
+                     paint: "Paint", bandits: "Bandits" };
 
 function presetButtons(presets, disabled) {
   return Object.entries(presets).map(([name, label]) =>
