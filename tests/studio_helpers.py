@@ -21,6 +21,13 @@ TINY = {
                 "--batch-size", "4", "--sample-seconds", "0.05"],
 }  # fmt: skip
 
+WORLD_MODEL = [
+    ["collect", "--episodes", "2", "--workers", "1", "--max-steps", "8"],
+    ["train-v", "--steps", "2", "--batch-size", "8", "--quiet"],
+    ["train-m", "--steps", "2", "--batch-size", "2", "--seq-len", "4", "--hidden", "16", "--quiet"],
+]
+TINY["a2c"] = ["a2c", "--steps", "2", "--batch-size", "2"]
+
 
 def studio_client(app, host="127.0.0.1:8765"):
     """A client that names the studio's bound address in its Host header."""

@@ -292,6 +292,49 @@ def test_a_bandit_episode_is_played_on_the_same_draws_by_user_agent_and_gittins(
         refused(client.post("/api/bandit", json={"run": "vae"}), 404, "no run 'vae'")
 
 
+def test_an_agent_plays_an_episode_as_an_animated_gif(runs_root, tiny_run):
+    tiny_run("a2c")
+    with studio_client(create_app(runs_root)) as client:
+        r = ok(client.post("/api/episode", json={"run": "a2c", "seed": 2}))
+        assert r["env"] == "minatar:breakout" and r["frames"] >= 2
+        gif = Image.open(io.BytesIO(base64.b64decode(r["gif"].split(",", 1)[1])))
+        assert gif.format == "GIF" and gif.n_frames == r["frames"]
+        again = ok(client.post("/api/episode", json={"run": "a2c", "seed": 2}))
+        assert (again["return"], again["gif"]) == (r["return"], r["gif"])  # seeded
+        refused(client.post("/api/episode", json={"run": "a2c", "task": 1}), 400, "task must be")
+
+
+def test_driving_in_the_dream_is_seeded_ends_and_forgets(runs_root, tiny_run):
+    m = tiny_run("worldmodel")
+    with studio_client(create_app(runs_root)) as client:
+        runs = {r["run"]: r for r in ok(client.get("/api/runs"))["runs"]}
+        assert runs[m]["pages"] == ["agents"]
+
+        def drive(seed, tau, steps=5):
+            start = ok(client.post("/api/dream/start", json={"run": m, "seed": seed, "tau": tau}))
+            frames = [start["frame"]]
+            for _ in range(steps):
+                r = ok(client.post("/api/dream/step", json={"dream": start["dream"], "tau": tau,
+                                                             "action": [0.5, 1.0, 0.0]}))  # fmt: skip
+                frames.append(r["frame"])
+                if r["done"]:
+                    refused(client.post("/api/dream/step", json={"dream": start["dream"],
+                                                                  "action": [0, 0, 0]}), 404,
+                            "no dream")  # fmt: skip
+                    break
+            return frames
+
+        assert decode_png(drive(1, 1.0)[0]).shape == (256, 256, 3)
+        assert drive(1, 1.0) == drive(1, 1.0) != drive(2, 1.0)
+        refused(client.post("/api/dream/step", json={"dream": "nosuch", "action": [0, 0, 0]}),
+                404, "no dream 'nosuch'")  # fmt: skip
+        start = ok(client.post("/api/dream/start", json={"run": m}))
+        refused(client.post("/api/dream/step", json={"dream": start["dream"], "action": [1, 2]}),
+                400, "an action is")  # fmt: skip
+        refused(client.post("/api/dream/start", json={"run": m, "tau": 9}), 400, "tau must be")
+        refused(client.post("/api/dream/start", json={"run": "wm/vae"}), 400, "not a world model")
+
+
 # --- robustness -----------------------------------------------------------------------------------
 def test_a_busy_run_refuses_a_request_that_waited_too_long(client, monkeypatch):
     monkeypatch.setattr(studio_library, "BUSY_WAIT", 0.05)

@@ -187,6 +187,26 @@ def test_a_bandit_episode_ends_with_the_agents_scores_beside_yours(page, tiny_ru
     assert page.locator("button[data-arm='0']").is_disabled()
 
 
+def test_an_agent_episode_is_replayed_with_its_return(page, tiny_run):
+    tiny_run("a2c")
+    page.goto("/#/agents/a2c")
+    page.click("#play")
+    page.wait_for_function("document.querySelector('#episode').naturalWidth > 0")
+    assert "minatar:breakout: return" in page.locator("#return").inner_text()
+
+
+def test_the_keyboard_drives_inside_the_dream(page, tiny_run):
+    m = tiny_run("worldmodel")
+    page.goto(f"/#/agents/{m}")
+    page.click("#start")
+    page.wait_for_function("document.querySelector('#dream').src.startsWith('data:image/png')")
+    page.keyboard.down("ArrowUp")
+    page.wait_for_function("/step ([3-9]|[1-9][0-9])/.test(document.querySelector('#dream-info')"
+                           ".textContent) || /ended/.test(document.querySelector('#dream-info')"
+                           ".textContent)")  # fmt: skip
+    page.keyboard.up("ArrowUp")
+
+
 def test_an_unknown_run_is_a_one_line_error_on_the_page(page):
     page.goto("/#/samples/nosuch")
     page.locator("#error").wait_for()

@@ -33,6 +33,7 @@ from genlab.studio.guard import (
 )
 from genlab.studio.jobs import Trainer
 from genlab.studio.library import Library, Loaded
+from genlab.tasks import world_models
 from genlab.tasks.registry import get_model
 from genlab.viz.curves import metrics_figure, svg
 
@@ -45,6 +46,7 @@ SERVED = {".png": "image/png", ".gif": "image/gif", ".svg": "image/svg+xml", ".j
 LATENT = ("vae", "ae", "glow", "realnvp", "pixelvae")
 SPEECH = ("wavenet", "parallel_wavenet", "linear_ar")
 FEW_SHOT = ("maml", "fomaml", "reptile", "snail")
+AGENTS = ("impala", "a2c")
 
 
 def pages_of(model: str) -> list[str]:
@@ -58,6 +60,7 @@ def pages_of(model: str) -> list[str]:
     pages += ["fewshot"] if model in FEW_SHOT else []
     pages += ["paint"] if model == "spiral" else []
     pages += ["bandits"] if model == "rl2" else []
+    pages += ["agents"] if model in AGENTS or model == "mdnrnn" else []
     return pages
 
 
@@ -118,6 +121,22 @@ class PaintRequest(RunRequest):
 class BanditRequest(RunRequest):
     seed: int = 0
     pulls: list[int] = Field(default_factory=list, max_length=10_000)
+
+
+class EpisodeRequest(RunRequest):
+    task: int = 0
+    seed: int = 0
+
+
+class DreamStart(RunRequest):
+    tau: float = 1.15
+    seed: int = 0
+
+
+class DreamStep(BaseModel):
+    dream: str = Field(max_length=64)
+    action: list[float]
+    tau: float = 1.15
 
 
 class TrainRequest(BaseModel):
@@ -300,6 +319,31 @@ def create_app(
 
         return with_run(body.run, go)
 
+    @app.post("/api/episode")
+    def episode(body: EpisodeRequest):
+        def go(r: Loaded):
+            if r.config["model"] not in AGENTS:
+                raise RunError(f"a {r.config['model']} run is not an IMPALA or A2C agent")
+            return work.episode(r.model, r.options, body.task, body.seed)
+
+        return with_run(body.run, go)
+
+    dreams = work.Dreams()
+
+    @app.post("/api/dream/start")
+    def dream_start(body: DreamStart):
+        def go(r: Loaded):
+            if r.config["model"] != "mdnrnn":
+                raise RunError(f"a {r.config['model']} run is not a world model's M (mdnrnn)")
+            vae, initial_z = library.extra(r, "dream", lambda r: dream_parts(r, library.data_dir))
+            return dreams.start(r.model, vae, initial_z, body.tau, body.seed)
+
+        return with_run(body.run, go)
+
+    @app.post("/api/dream/step")
+    def dream_step(body: DreamStep):
+        return dreams.step(body.dream, body.action, body.tau)
+
     @app.post("/api/bandit")
     def bandit(body: BanditRequest):
         def go(r: Loaded):
@@ -310,6 +354,16 @@ def create_app(
         return with_run(body.run, go)
 
     return app
+
+
+def dream_parts(r: Loaded, data_dir: str | None):
+    """An M run's V and the latents of the real first frames its dreams start from (encoded
+    once and cached in V's run by `load_latents`). The episodes are looked for where
+    `genlab worldmodels` keeps them (DIR/data beside DIR/vae), else in the studio's data."""
+    vae, _ = world_models.load_v(r.options.vae)
+    beside = Path(r.options.vae).parent / "data"
+    where = str(beside) if (beside / "carracing").is_dir() else data_dir
+    return vae, world_models.load_latents(r.options.vae, where, False).first_latents().numpy()
 
 
 def default_keys(rows: list[dict]) -> list[str]:

@@ -10,24 +10,29 @@ from __future__ import annotations
 import base64
 import inspect
 import io
+import secrets
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from genlab.agents.impala.evaluation import play as play_agent
 from genlab.agents.spiral import paint_episode
+from genlab.agents.world_models.dream import DreamEnv
 from genlab.envs.paint import ink, to_gcode, to_json, to_svg
 from genlab.envs.paint_tasks import PaintTask
 from genlab.errors import ConfigError
 from genlab.meta import bandits as bandit_policies
 from genlab.meta.live import FewShotClassifier, prepare
 from genlab.nn.latent import attribute_vector, lerp_at, plane, principal_axes, slerp_at
+from genlab.studio.guard import Missing
 from genlab.tasks.audio import generate_clips
 from genlab.tasks.images import test_images
 from genlab.viz.audio import save_audio_picture, save_wav
-from genlab.viz.images import grid
+from genlab.viz.images import grid, write_gif
 
 MAX_SAMPLES = 64
 MAX_SPEECH = 10
@@ -249,6 +254,63 @@ def paint(model, options, target: np.ndarray | None, seed: int = 0) -> dict:
     if "-target" in task and target is not None:
         out["mse"] = float(np.mean((ink(frames[-1]) - ink(env.env.target)) ** 2))
     return out
+
+
+# --- agents ---------------------------------------------------------------------------------------
+@torch.no_grad()
+def episode(model, options, task: int, seed: int) -> dict:
+    """An IMPALA or A2C agent plays one episode of its task `task` (of `options.tasks`): the
+    return, the length, and the episode as an animated GIF (at most GIF_MAX_STEPS frames)."""
+    task = int(in_range("task", int(task), 0, len(options.tasks) - 1))
+    (returns, frames), ms = timed(lambda: play_agent(model.eval(), task, 1, seed, frames=True))
+    with tempfile.TemporaryDirectory() as tmp:
+        gif = write_gif(frames[0], Path(tmp) / "episode.gif", fps=15).read_bytes()
+    return {"gif": data_url(gif, "image/gif"), "return": float(returns[0]),
+            "frames": len(frames[0]), "env": options.tasks[task], "ms": ms}  # fmt: skip
+
+
+class Dreams:
+    """Drive inside a world model: each dream is a `DreamEnv` (M at temperature tau, started
+    from the latent of a real first frame) whose frames V draws; the page steers it with the
+    keyboard. The last MAX_DREAMS dreams are kept; a forgotten one must be started again."""
+
+    MAX_DREAMS = 8
+
+    def __init__(self):
+        self._dreams: dict[str, tuple[DreamEnv, object]] = {}
+        self._lock = threading.Lock()  # one step at a time: a dream is one LSTM state
+
+    def start(self, m, vae, initial_z, tau: float, seed: int) -> dict:
+        env = DreamEnv(m, initial_z, in_range("tau", float(tau), 0.0, 2.0), max_steps=1000)
+        env.reset(seed=int(seed))
+        key = secrets.token_hex(8)
+        with self._lock:
+            self._dreams[key] = (env, vae)
+            while len(self._dreams) > self.MAX_DREAMS:
+                self._dreams.pop(next(iter(self._dreams)))
+            return {"dream": key, **self._frame(env, vae, 0.0, False)}
+
+    @torch.no_grad()
+    def step(self, key: str, action, tau: float) -> dict:
+        a = np.asarray(action, dtype=np.float32)
+        if a.shape != (3,) or not np.isfinite(a).all():
+            raise ConfigError("an action is [steer -1..1, gas 0..1, brake 0..1]")
+        tau = in_range("tau", float(tau), 0.0, 2.0)
+        with self._lock:
+            if key not in self._dreams:
+                raise Missing(f"no dream '{key}' (it ended or was forgotten); start another")
+            env, vae = self._dreams[key]
+            env.tau = tau
+            _, reward, terminated, truncated, _ = env.step(a)
+            if terminated or truncated:
+                self._dreams.pop(key)
+            return self._frame(env, vae, reward, terminated or truncated)
+
+    @staticmethod
+    def _frame(env, vae, reward: float, done: bool) -> dict:
+        image = vae.mean_image(env.z[0])  # (1, 3, 64, 64)
+        return {"frame": png(image, scale=4), "reward": round(float(reward), 3),
+                "done": bool(done), "t": env.t, "tau": env.tau}  # fmt: skip
 
 
 # --- bandits -------------------------------------------------------------------------------------

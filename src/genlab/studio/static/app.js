@@ -7,10 +7,12 @@ import { drawPage } from "./pages/draw.js";
 import { fewShotPage } from "./pages/fewshot.js";
 import { paintPage } from "./pages/paint.js";
 import { banditsPage } from "./pages/bandits.js";
+import { agentsPage } from "./pages/agents.js";
 
 const PAGES = {
   runs: runsPage, run: runPage, samples: samplesPage, latent: latentPage,
   draw: drawPage, fewshot: fewShotPage, paint: paintPage, bandits: banditsPage,
+  agents: agentsPage,
 };
 let leave = null; // the shown page's clean-up (timers, listeners)
 

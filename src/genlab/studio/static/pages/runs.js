@@ -5,7 +5,7 @@ import { el, fileUrl, fmt, get, poll, post } from "../api.js";
 const COLUMNS = ["model", "data", "step", "loss", "nll_nats", "neg_elbo_nats", "fid", "accuracy",
                  "mean_return", "reward"];
 const PAGE_NAMES = { samples: "Samples", latent: "Latent", draw: "Draw", fewshot: "Few-shot",
-                     paint: "Paint", bandits: "Bandits" };
+                     paint: "Paint", bandits: "Bandits", agents: "Agents" };
 
 function presetButtons(presets, disabled) {
   return Object.entries(presets).map(([name, label]) =>
