@@ -8,10 +8,12 @@ import pytest
 import torch
 from PIL import Image
 
+from genlab.viz.audio import audio_figure
 from genlab.viz.curves import (
     COLOURS,
     curves_figure,
     metrics_figure,
+    raster_figure,
     save_curves,
     save_scatter,
     scatter_figure,
@@ -72,3 +74,28 @@ def test_labelled_rows_stack_each_row_right_of_its_name(tmp_path):
     assert np.asarray(img.crop((0, 0, label_w, 8))).min() < 128  # a name is written
     with pytest.raises(ValueError, match="at least one row"):
         save_labelled_rows({}, tmp_path / "none.png")
+
+
+def test_audio_figure_draws_each_clip_and_its_spectrogram_in_seconds_and_hertz():
+    t = torch.arange(8000) / 8000
+    tone, short = 0.5 * torch.sin(2 * torch.pi * 1000 * t), torch.zeros(100)
+    fig = audio_figure([tone, short], ["tone", "short"])
+    (wave_ax, spec_ax), (short_wave, short_spec) = np.array(fig.axes).reshape(2, 2)
+    assert wave_ax.get_title() == "tone" and spec_ax.get_ylabel() == "Hz"
+    assert np.allclose(wave_ax.get_lines()[0].get_ydata(), tone.numpy())
+    spec = spec_ax.get_images()[0]
+    assert spec.get_extent() == [0, 1.0, 0, 4000]  # 1 s, up to half of 8 kHz
+    rows = np.asarray(spec.get_array()).mean(1)  # energy per frequency bin
+    assert abs(rows.argmax() / (len(rows) - 1) * 4000 - 1000) < 40  # the tone's 1 kHz
+    assert not short_spec.axison  # 100 samples: no spectrogram
+
+
+def test_raster_cells_keep_their_colours_and_place():
+    colours = np.zeros((2, 3, 3))
+    colours[0, 2] = (1.0, 0.0, 0.0)
+    fig = raster_figure(colours, "step", "episode", legend={"red": (1.0, 0.0, 0.0)})
+    ax = fig.axes[0]
+    image = ax.get_images()[0]
+    assert np.array_equal(np.asarray(image.get_array()), colours)
+    assert image.get_extent() == [0.5, 3.5, 2.5, 0.5]  # episode 1 at the top, steps from 1
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["red"]

@@ -32,7 +32,8 @@ from genlab.meta.episodes import Bandits, Harlow, TabularMDPs
 from genlab.metrics.stats import mean_ci95
 from genlab.nn.snail import SNAILStack
 from genlab.train.config import doc
-from genlab.viz.images import PALETTE, grid
+from genlab.viz.curves import raster_figure, save_figure
+from genlab.viz.images import PALETTE
 
 CORES = ("gru", "lstm", "snail")
 SNAIL_PLAN = (("tc", 32), ("tc", 32), ("attention", 32, 32))
@@ -299,17 +300,20 @@ def action_raster(model: RL2Agent, options: AgentConfig, data, out, seed: int = 
     torch.manual_seed(seed)
     ro = model.rollout(batch)
     a, r = ro["actions"].T, ro["rewards"].T  # (16, T)
+    palette = torch.tensor(PALETTE, dtype=torch.float32) / 255
     if isinstance(fam, Bandits):
-        colours = torch.tensor(PALETTE, dtype=torch.float32)[a % len(PALETTE)] / 255  # (16, T, 3)
+        colours = palette[a % len(PALETTE)]  # (16, T, 3)
         best = batch["probs"].argmax(1, keepdim=True) == a  # (16, T)
         colours = colours * torch.where(best, 1.0, 0.35)[..., None]
+        legend = {f"arm {k + 1}": tuple(palette[k % len(PALETTE)].tolist())
+                  for k in range(fam.arms)} | {"dim: not the best arm": (0.3, 0.3, 0.3)}  # fmt: skip
+        what = "arm pulled"
     else:  # Harlow: rewards 0 or 1; MDPs: each trial's rewards scaled to [0, 1]
         low, high = r.min(1, keepdim=True).values, r.max(1, keepdim=True).values
         r = (r - low) / (high - low).clamp_min(1e-8)
         colours = torch.stack([1 - r, r, torch.zeros_like(r)], -1) * 0.8
-    img = colours.permute(2, 0, 1)[None]  # (1, 3, 16, T)
-    path = out / "choices.png"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    cell = 8 if fam.length <= 20 else 3
-    grid(img, nrow=1, pad=0, scale=cell).save(path)
+        legend, what = {"rewarded (highest)": (0, 0.8, 0), "not (lowest)": (0.8, 0, 0)}, "reward"
+    path = save_figure(raster_figure(colours.numpy(), "step", "test episode",
+                                     f"{what}, 16 test episodes", legend),
+                       out / "choices.png")  # fmt: skip
     return [path]

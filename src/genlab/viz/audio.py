@@ -1,5 +1,6 @@
-"""Audio people can hear and see: 16-bit WAV files, and a PNG with one row per clip holding its
-waveform (left) and log-magnitude spectrogram (right, time across, frequency up)."""
+"""Audio people can hear and see: 16-bit WAV files, and a matplotlib figure with one row per
+clip holding its waveform (left) and log-magnitude spectrogram (right, time across, frequency
+up), with axes in seconds and Hz."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw
+from matplotlib.figure import Figure
 
 from genlab.data.fsdd import SAMPLE_RATE
-from genlab.viz.images import PALETTE
+from genlab.viz.curves import COLOURS, save_figure
 
 
 def save_wav(audio: torch.Tensor, path: Path, rate: int = SAMPLE_RATE) -> Path:
@@ -35,41 +36,28 @@ def log_spectrogram(audio: torch.Tensor, n_fft: int = 256, hop: int = 64) -> tor
     return torch.log(spec.abs().square() + 1e-8)
 
 
-def _heat(values: np.ndarray) -> np.ndarray:
-    """(H, W) in [0, 1] -> (H, W, 3) uint8: black -> genlab blue -> white."""
-    blue = np.array(PALETTE[0], dtype=np.float32)
-    v = values[..., None]
-    low = 2 * v * blue
-    high = blue + (2 * v - 1) * (255 - blue)
-    return np.where(v < 0.5, low, high).clip(0, 255).astype(np.uint8)
-
-
-def save_audio_picture(
-    clips: list[torch.Tensor], titles: list[str], path: Path, width: int = 360, height: int = 80
-) -> Path:
-    """Float clips in [-1, 1] -> PNG, one row per clip: title, waveform, spectrogram."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    row_h, pad = height + 16, 6
-    img = Image.new("RGB", (2 * width + 3 * pad, len(clips) * row_h + pad), "white")
-    draw = ImageDraw.Draw(img)
-    for i, (clip, title) in enumerate(zip(clips, titles, strict=True)):
-        top = i * row_h + pad
-        draw.text((pad, top), title, fill=(0, 0, 0))
-        y0 = top + 14
-        draw.rectangle([pad, y0, pad + width, y0 + height], outline=(200, 200, 200))
+def audio_figure(clips: list[torch.Tensor], titles: list[str], rate: int = SAMPLE_RATE) -> Figure:
+    """One row per clip (float, [-1, 1]): its waveform against time, and its log spectrogram
+    (the top 12 nats of dynamic range) against time and frequency; the title above each row."""
+    fig = Figure(figsize=(10.0, 1.9 * max(1, len(clips))), layout="constrained")
+    axes = fig.subplots(max(1, len(clips)), 2, squeeze=False)
+    for (wave_ax, spec_ax), clip, title in zip(axes, clips, titles, strict=False):
         a = clip.float().numpy()
-        if len(a):  # min/max per pixel column, the usual waveform drawing
-            cols = np.array_split(a, width) if len(a) >= width else [a[[j]] for j in range(len(a))]
-            for x, col in enumerate(cols):
-                lo, hi = float(col.min()), float(col.max())
-                mid = y0 + height / 2
-                draw.line([(pad + x, mid - hi * height / 2), (pad + x, mid - lo * height / 2)],
-                          fill=PALETTE[0])  # fmt: skip
+        wave_ax.plot(np.arange(len(a)) / rate, a, color=COLOURS[0], lw=0.6)
+        wave_ax.set(ylim=(-1, 1), title=title, xlabel="seconds", ylabel="amplitude")
         if len(a) > 256:
-            s = log_spectrogram(clip).numpy()
-            s = (s - s.max() + 12).clip(0, None) / 12  # the top 12 nats of dynamic range
-            tile = Image.fromarray(_heat(s[::-1])).resize((width, height), Image.BILINEAR)
-            img.paste(tile, (2 * pad + width, y0))
-    img.save(path)
-    return path
+            spec = log_spectrogram(clip).numpy()
+            seconds = len(a) / rate
+            spec_ax.imshow(spec, origin="lower", aspect="auto", cmap="magma",
+                           vmin=spec.max() - 12, vmax=spec.max(),
+                           extent=(0, seconds, 0, rate / 2))  # fmt: skip
+            spec_ax.set(xlabel="seconds", ylabel="Hz", title="log spectrogram")
+        else:
+            spec_ax.set_axis_off()
+            spec_ax.set_title("too short for a spectrogram")
+    return fig
+
+
+def save_audio_picture(clips: list[torch.Tensor], titles: list[str], path: Path) -> Path:
+    """`audio_figure` as a PNG."""
+    return save_figure(audio_figure(clips, titles), path)

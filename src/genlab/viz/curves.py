@@ -11,8 +11,10 @@ import io
 import math
 from pathlib import Path
 
+import numpy as np
 import torch
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 from genlab.viz.images import PALETTE
 
@@ -79,6 +81,27 @@ def scatter_figure(
     ax.set(title=title)
     ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize="small", markerscale=3,
               frameon=False)  # fmt: skip
+    return fig
+
+
+def raster_figure(
+    colours: np.ndarray, xlabel: str, ylabel: str, title: str = "",
+    legend: dict[str, tuple[float, float, float]] | None = None,
+) -> Figure:  # fmt: skip
+    """(R, C, 3) colours in [0, 1] as a grid of cells (row r at the top), with axes and an
+    optional legend of named colours (what each colour means)."""
+    rows, cols = colours.shape[:2]
+    fig = Figure(
+        figsize=(max(6.0, min(12.0, 2.5 + cols * 0.12)), 1.5 + rows * 0.22), layout="constrained"
+    )
+    ax = fig.add_subplot()
+    ax.imshow(colours, aspect="auto", interpolation="nearest",
+              extent=(0.5, cols + 0.5, rows + 0.5, 0.5))  # fmt: skip
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    if legend:
+        handles = [Patch(color=c, label=name) for name, c in legend.items()]
+        ax.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5),
+                  fontsize="small", frameon=False)  # fmt: skip
     return fig
 
 
