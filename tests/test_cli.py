@@ -21,7 +21,9 @@ def run(*args: str) -> int:
     return main([str(a) for a in args])
 
 
-@pytest.mark.parametrize("verb", ["train", "eval", "sample", "latent", "runs", "data check"])
+@pytest.mark.parametrize(
+    "verb", ["train", "eval", "sample", "latent", "runs", "data check", "studio"]
+)
 def test_every_verb_has_help_with_defaults(verb, capsys):
     with pytest.raises(SystemExit) as e:
         main([*verb.split(), "--help"])
