@@ -270,7 +270,7 @@ def test_a_painting_is_replayed_stroke_by_stroke_with_its_program(client):
 def test_a_bandit_episode_is_played_on_the_same_draws_by_user_agent_and_gittins(
     runs_root, tiny_run
 ):
-    tiny_run("rl2")
+    tiny_run("rl2"), tiny_run("vae")
     _, options, model, _ = load_run(runs_root / "rl2")
     fam = options.family()
     batch = fam.sample(1, torch.Generator().manual_seed(5))
@@ -289,7 +289,7 @@ def test_a_bandit_episode_is_played_on_the_same_draws_by_user_agent_and_gittins(
         refused(client.post("/api/bandit", json={"run": "rl2", "pulls": [3]}), 400, "each in 0..2")
         refused(client.post("/api/bandit", json={"run": "rl2", "pulls": [0] * 11}), 400,
                 "up to 10 arms")  # fmt: skip
-        refused(client.post("/api/bandit", json={"run": "vae"}), 404, "no run 'vae'")
+        refused(client.post("/api/bandit", json={"run": "vae"}), 400, "does not play bandits")
 
 
 def test_an_agent_plays_an_episode_as_an_animated_gif(runs_root, tiny_run):
