@@ -223,7 +223,14 @@ def test_a_drawing_is_classified_as_the_classifier_itself_would(client, runs_roo
 def test_a_latent_model_reconstructs_a_drawing_and_finds_neighbours(client):
     r = ok(client.post("/api/draw", json={"run": "vae", "drawing": stroke()}))
     assert decode_png(r["reconstruction"]).shape == (112, 112)
-    assert decode_png(r["nearest"]).shape[1] == 2 * (2 + 8 * 30)
+    nearest = decode_png(r["nearest"])
+    assert nearest.shape[1] == 2 * (2 + 8 * 30)
+    _, options, model, _ = load_run(client.app.state.library.root / "vae")
+    train, _ = image_tasks.model_input(options, image_splits("mnist").train_x[:10_000], 0)
+    z = model.embed(prepare([np.array(stroke())]))  # (1, Z)
+    first = (model.embed(train) - z).square().sum(1).argmin()  # the nearest training image
+    want = np.kron(train[first, 0].numpy() * 255, np.ones((2, 2)))  # shown at 2x
+    assert np.array_equal(nearest[4:60, 4:60], want.round())
 
 
 @pytest.mark.parametrize(

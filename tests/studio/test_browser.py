@@ -129,13 +129,16 @@ def test_moving_the_latent_slider_changes_the_image(page, tiny_run):
     page.wait_for_function(f"document.querySelector('#between').src !== {start!r}")
 
 
-def test_a_drawn_digit_gets_a_predicted_class(page, tiny_run):
-    tiny_run("classifier")
+def test_a_drawn_digit_gets_a_class_and_a_reconstruction_beside_it(page, tiny_run):
+    tiny_run("classifier"), tiny_run("vae")
     page.goto("/#/draw/classifier")
+    page.locator("#second").select_option("vae")
     scribble(page, "#pad", [(0.5, 0.15), (0.5, 0.5), (0.5, 0.85)])
-    page.locator("#label").wait_for()
-    assert page.locator("#label").inner_text() in [str(d) for d in range(10)]
-    assert page.locator(".bar").count() == 10
+    page.locator("#result .label").wait_for()
+    assert page.locator("#result .label").inner_text() in [str(d) for d in range(10)]
+    assert page.locator("#result .bar").count() == 10
+    page.wait_for_function("document.querySelector('#second-result .nearest')?.naturalWidth > 0")
+    assert page.locator("#second-result .reconstruction").is_visible()
 
 
 def test_few_shot_adapts_to_drawn_symbols_and_classifies_a_new_one(page, tiny_run):

@@ -295,7 +295,11 @@ def create_app(
         def go(r: Loaded):
             if r.config["model"] == "classifier":
                 return work.classify(r.model, r.options, picture)
-            return work.reconstruct(space(r), r.options, picture)
+            if r.config["model"] not in LATENT:
+                raise RunError(f"a {r.config['model']} run does not read drawings")
+            train = library.extra(r, "train_space", lambda r: work.latent_space(
+                r.model, r.options, library.data(r), 10_000, "train"))  # fmt: skip
+            return work.reconstruct(train, r.options, picture)
 
         return with_run(body.run, go)
 

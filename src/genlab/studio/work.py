@@ -30,7 +30,7 @@ from genlab.meta.live import FewShotClassifier, prepare
 from genlab.nn.latent import attribute_vector, lerp_at, plane, principal_axes, slerp_at
 from genlab.studio.guard import Missing
 from genlab.tasks.audio import generate_clips
-from genlab.tasks.images import test_images
+from genlab.tasks.images import model_input, test_images
 from genlab.viz.audio import save_audio_picture, save_wav
 from genlab.viz.images import grid, write_gif
 
@@ -40,6 +40,7 @@ MAX_SPEECH_SECONDS = 2.0
 MAX_GRID = 15  # cells per side of the latent plane
 DRAWING_SIDE = 28 * 4  # a drawing is sent as a square of at most this many pixels a side
 MAX_DRAWINGS = 100  # support drawings in one few-shot request
+TRAIN_VIEW_SEED = 0  # binarization of the training images shown as a drawing's neighbours
 PATHS = {"linear": lerp_at, "spherical": slerp_at}
 
 
@@ -171,8 +172,12 @@ class LatentSpace:
         return {"image": png(image, scale=6), "ms": ms}
 
 
-def latent_space(model, options, data, count: int = 2000) -> LatentSpace:
-    """A latent model with the codes of its first `count` test images."""
+def latent_space(model, options, data, count: int = 2000, split: str = "test") -> LatentSpace:
+    """A latent model with the codes of the first `count` images of `split` ("test", or
+    "train": the images a drawing's neighbours are looked for among)."""
+    if split == "train":
+        x, _ = model_input(options, data.train_x[:count], TRAIN_VIEW_SEED)
+        return LatentSpace(model, x, data.train_y[:count], data.label_names)
     x, _ = test_images(options, data)
     return LatentSpace(model, x[:count], data.test_y[:count], data.label_names)
 
@@ -210,8 +215,8 @@ def classify(model, options, picture: np.ndarray) -> dict:
 
 @torch.no_grad()
 def reconstruct(space: LatentSpace, options, picture: np.ndarray, k: int = 8) -> dict:
-    """A latent model's reconstruction of the drawing and the k training images whose codes
-    lie nearest the drawing's."""
+    """A latent model's reconstruction of the drawing and the k images of `space` (training
+    images, on the Draw page) whose codes lie nearest the drawing's."""
     x = prepare([picture])
     z = space.model.embed(as_input(options, x))  # (1, Z)
     nearest = (space.z - z).square().sum(1).topk(k, largest=False).indices
