@@ -130,8 +130,11 @@ def screenshots(browser, url: str, runs: dict, out: Path) -> list[str]:
         shot("latent")
     if runs.get("classifier"):
         page.goto(f"{url}/#/draw/{runs['classifier']}")
+        if runs.get("vae"):
+            page.locator("#second").select_option(runs["vae"])
         scribble(page, "#pad", SEVEN)
-        page.locator("#label").wait_for()
+        page.locator("#result .label").wait_for()
+        page.wait_for_timeout(1500)
         shot("draw")
     if runs.get("maml"):
         page.goto(f"{url}/#/fewshot/{runs['maml']}")

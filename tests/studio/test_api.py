@@ -270,7 +270,14 @@ def test_a_painting_is_replayed_stroke_by_stroke_with_its_program(client):
     assert r["svg"].startswith("<svg") and r["gcode"].startswith("G21")
     assert decode_png(r["frames"][0]).min() == 255  # a blank canvas first
     again = ok(client.post("/api/paint", json={"run": "spiral", "target": stroke(), "seed": 1}))
-    assert again["json"] == r["json"]  # greedy: the same program every time
+    assert again["json"] == r["json"]  # sampled from the seed: the same program again
+    other = ok(client.post("/api/paint", json={"run": "spiral", "target": stroke(), "seed": 2}))
+    assert other["json"] != r["json"]
+    greedy = [
+        ok(client.post("/api/paint", json={"run": "spiral", "seed": s, "greedy": True}))
+        for s in (1, 2)
+    ]
+    assert greedy[0]["json"] == greedy[1]["json"]  # the likeliest choices, whatever the seed
     refused(client.post("/api/paint", json={"run": "vae"}), 400, "does not paint")
 
 

@@ -116,6 +116,7 @@ class FewShotRequest(RunRequest):
 class PaintRequest(RunRequest):
     target: Drawing | None = None
     seed: int = 0
+    greedy: bool = False  # each head's likeliest choice, else sampled (seeded)
 
 
 class BanditRequest(RunRequest):
@@ -319,7 +320,7 @@ def create_app(
         def go(r: Loaded):
             if r.config["model"] != "spiral":
                 raise RunError(f"a {r.config['model']} run does not paint")
-            return work.paint(r.model, r.options, target, body.seed)
+            return work.paint(r.model, r.options, target, body.seed, body.greedy)
 
         return with_run(body.run, go)
 

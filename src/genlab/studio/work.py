@@ -238,9 +238,10 @@ def few_shot(model, support: list, labels: list[int], query: list) -> dict:
 
 # --- painting -------------------------------------------------------------------------------------
 @torch.no_grad()
-def paint(model, options, target: np.ndarray | None, seed: int = 0) -> dict:
-    """A SPIRAL agent paints once (greedy choices): every canvas as the strokes land, the
-    program as JSON, SVG and G-code, and, given a target, the mean squared ink difference."""
+def paint(model, options, target: np.ndarray | None, seed: int = 0, greedy: bool = False) -> dict:
+    """A SPIRAL agent paints once (its strokes sampled from `seed`, or `greedy`): every canvas
+    as the strokes land, the program as JSON, SVG and G-code, and, given a target, the mean
+    squared ink difference."""
     task = options.tasks[0].split(":", 1)[1]
     targets = None
     if target is not None:
@@ -248,7 +249,7 @@ def paint(model, options, target: np.ndarray | None, seed: int = 0) -> dict:
         targets = ink_28[None]
     env = PaintTask(task, targets=targets) if "-target" in task else PaintTask(task)
     (frames, program), ms = timed(
-        lambda: paint_episode(model.eval(), env, seed, torch.Generator().manual_seed(seed), True)
+        lambda: paint_episode(model.eval(), env, seed, torch.Generator().manual_seed(seed), greedy)
     )
     canvas = env.cfg.canvas
     out = {"frames": [png(torch.from_numpy(f).permute(2, 0, 1)[None].float() / 255, scale=3)

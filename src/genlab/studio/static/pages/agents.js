@@ -10,7 +10,7 @@ export async function agentsPage(root, run) {
 }
 
 function playback(root, run, detail) {
-  const tasks = detail.config.model_options.tasks || [];
+  const tasks = (detail.config.model_options.env || "").split(","); // --env, comma-separated
   const task = el("select", { id: "task" }, tasks.map((t, i) => el("option", { value: i }, t)));
   const seed = el("input", { type: "number", id: "seed", value: 0, style: "width: 5rem" });
   const movie = el("img", { id: "episode", class: "pixelated", alt: "episode", style: "min-width: 320px" });

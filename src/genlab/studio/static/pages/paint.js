@@ -12,9 +12,11 @@ export async function paintPage(root, run) {
   const downloads = el("div", { class: "row", id: "downloads" });
   let timer = null;
   const stop = () => { if (timer) clearInterval(timer); timer = null; };
+  const greedy = el("input", { type: "checkbox", id: "greedy" });
   const go = el("button", { id: "paint", onclick: async () => {
     stop();
-    const r = await post("/api/paint", { run, target: pad.inked ? pad.pixels() : null });
+    const r = await post("/api/paint", { run, target: pad.inked ? pad.pixels() : null,
+                                         greedy: greedy.checked, seed: Math.floor(Math.random() * 1e6) });
     let k = 0;
     canvas.src = r.frames[0];
     canvas.dataset.stroke = "0";
@@ -32,12 +34,13 @@ export async function paintPage(root, run) {
                               link("program.svg", r.svg, "image/svg+xml", "program.svg"),
                               link("program.gcode", r.gcode, "text/plain", "program.gcode"));
   } }, "Paint");
-  const task = (detail.config.model_options.tasks || [""])[0];
+  const task = (detail.config.model_options.env || "").split(",")[0];
   root.append(el("h1", {}, `Paint: ${run}`),
     el("p", { class: "muted" }, task.includes("-target")
       ? `${task}: draw a target, then Paint.` : `${task}: an unconditional painter paints what it likes.`),
-    el("div", { class: "row" }, pad.canvas, el("div", {}, go, " ",
-       el("button", { class: "quiet", onclick: () => pad.clear() }, "Clear")), canvas),
+    el("div", { class: "row" }, pad.canvas, el("div", {}, el("p", {}, go, " ",
+       el("button", { class: "quiet", onclick: () => pad.clear() }, "Clear")),
+       el("label", {}, greedy, " each head's likeliest choice (else sampled)")), canvas),
     info, downloads);
   return stop;
 }
