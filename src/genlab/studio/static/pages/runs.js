@@ -67,8 +67,9 @@ export async function runPage(root, run) {
       el("a", { href: `#/${p}/${encodeURIComponent(run)}` }, PAGE_NAMES[p]))));
   const curves = el("img", { id: "curves", alt: "training curves" });
   const progress = el("img", { id: "progress", alt: "latest samples", class: "pixelated" });
-  root.append(el("h2", {}, "Training curves"), curves);
-  if (detail.progress) root.append(el("h2", {}, "Samples at the latest checkpoint"), progress);
+  const progressBox = el("div", { hidden: !detail.progress },
+                        el("h2", {}, "Samples at the latest checkpoint"), progress);
+  root.append(el("h2", {}, "Training curves"), curves, progressBox);
   let next = 0;
   const refresh = async () => {
     const m = await poll("/api/metrics", { run, since: next }).catch(() => null);
@@ -78,7 +79,10 @@ export async function runPage(root, run) {
     curves.src = `/api/curves.svg?${new URLSearchParams({ run, n: next })}`;
     curves.dataset.rows = next;
     const d = await poll("/api/run", { run }).catch(() => null);
-    if (d && d.progress) progress.src = fileUrl(run, d.progress);
+    if (d && d.progress) {
+      progress.src = fileUrl(run, d.progress);
+      progressBox.hidden = false;
+    }
   };
   await refresh();
   const timer = setInterval(refresh, 1500);
