@@ -23,7 +23,8 @@ uvicorn = pytest.importorskip("uvicorn", reason="the studio extra is not install
 CHROMIUM = Path(os.environ.get("GENLAB_CHROMIUM", "/usr/bin/chromium"))
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
-TINY = Preset("tiny VAE", "vae", 2.0, ("--steps", "100000", "--log-every", "5", *VAE))
+TINY = Preset("tiny VAE", "vae", 2.0, ("--steps", "100000", "--log-every", "5",
+                                       "--checkpoint-every", "20", *VAE))  # fmt: skip
 WAIT_MS = 15_000
 
 
@@ -104,6 +105,7 @@ def test_a_preset_starts_its_curve_moves_and_stop_saves_it(page):
     rows = int(page.locator("#curves").get_attribute("data-rows"))
     page.wait_for_function(f"Number(document.querySelector('#curves').dataset.rows) > {rows}")
     page.wait_for_function("document.querySelector('#curves').naturalWidth > 0")  # the SVG drew
+    page.wait_for_function("document.querySelector('#progress').naturalWidth > 0")  # samples
     page.click("#stop")
     page.wait_for_function("/stopped/.test(document.querySelector('#train-state').textContent)")
 

@@ -70,30 +70,42 @@ export async function runPage(root, run) {
   const progressBox = el("div", { hidden: !detail.progress },
                         el("h2", {}, "Samples at the latest checkpoint"), progress);
   root.append(el("h2", {}, "Training curves"), curves, progressBox);
+  const pictures = el("div", { id: "pictures" });
+  const showPictures = (names) => {
+    pictures.dataset.count = names.length;
+    pictures.replaceChildren(...(names.length ? [el("h2", {}, "Pictures"),
+      el("div", { class: "cards" }, names.map((p) =>
+        el("figure", { class: "card" }, el("img", { src: `${fileUrl(run, p)}&v=${Date.now()}`, alt: p,
+                                                    style: "max-width: 360px" }),
+           el("figcaption", {}, p))))] : []));
+  };
+  // Every 1.5 s: new metrics rows redraw the curves; new checkpoint samples and new pictures
+  // (written when a training ends) show as they appear.
   let next = 0;
+  let shownProgress = detail.progress;
   const refresh = async () => {
     const m = await poll("/api/metrics", { run, since: next }).catch(() => null);
-    if (!m || (m.next === next && next > 0)) return;
-    next = m.next;
-    if (m.rows.length) document.getElementById("step").textContent = m.rows.at(-1).step;
-    curves.src = `/api/curves.svg?${new URLSearchParams({ run, n: next })}`;
-    curves.dataset.rows = next;
+    if (m && (m.next !== next || next === 0)) {
+      next = m.next;
+      if (m.rows.length) document.getElementById("step").textContent = m.rows.at(-1).step;
+      curves.src = `/api/curves.svg?${new URLSearchParams({ run, n: next })}`;
+      curves.dataset.rows = next;
+    }
     const d = await poll("/api/run", { run }).catch(() => null);
-    if (d && d.progress) {
+    if (!d) return;
+    if (String(d.pictures.length) !== pictures.dataset.count) showPictures(d.pictures);
+    if (d.progress && (d.progress !== shownProgress || !progress.src)) {
+      shownProgress = d.progress;
       progress.src = fileUrl(run, d.progress);
       progressBox.hidden = false;
     }
   };
+  showPictures(detail.pictures);
   await refresh();
   const timer = setInterval(refresh, 1500);
   if (detail.eval) root.append(el("h2", {}, "Evaluation (eval.json)"),
                                el("pre", {}, JSON.stringify(detail.eval, null, 1)));
-  if (detail.pictures.length) {
-    root.append(el("h2", {}, "Pictures"), el("div", { class: "cards" }, detail.pictures.map((p) =>
-      el("figure", { class: "card" }, el("img", { src: fileUrl(run, p), alt: p,
-                                                  style: "max-width: 360px" }),
-         el("figcaption", {}, p)))));
-  }
+  root.append(pictures);
   root.append(el("h2", {}, "Config"), el("pre", {}, JSON.stringify(detail.config, null, 1)));
   return () => clearInterval(timer);
 }
