@@ -347,6 +347,11 @@ def test_driving_in_the_dream_is_seeded_ends_and_forgets(runs_root, tiny_run):
                 400, "an action is")  # fmt: skip
         refused(client.post("/api/dream/start", json={"run": m, "tau": 9}), 400, "tau must be")
         refused(client.post("/api/dream/start", json={"run": "wm/vae"}), 400, "not a world model")
+        strip = ok(client.post("/api/worldmodel", json={"run": m, "seed": 3, "steps": 5}))
+        gif = Image.open(io.BytesIO(base64.b64decode(strip["gif"].split(",", 1)[1])))
+        assert gif.size[0] == 3 * gif.size[1] and gif.n_frames == strip["steps"] + 1 <= 6
+        refused(client.post("/api/worldmodel", json={"run": m, "steps": 5000}), 400,
+                "steps must be between")  # fmt: skip
 
 
 # --- robustness -----------------------------------------------------------------------------------

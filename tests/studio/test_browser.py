@@ -210,6 +210,9 @@ def test_the_keyboard_drives_inside_the_dream(page, tiny_run):
                            ".textContent) || /ended/.test(document.querySelector('#dream-info')"
                            ".textContent)")  # fmt: skip
     page.keyboard.up("ArrowUp")
+    page.click("#compare")
+    page.wait_for_function("document.querySelector('#strip').naturalWidth > 0")
+    assert "M's dream of the same actions" in page.locator("#strip-info").inner_text()
 
 
 def test_an_unknown_run_is_a_one_line_error_on_the_page(page):

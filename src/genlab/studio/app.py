@@ -140,6 +140,12 @@ class DreamStep(BaseModel):
     tau: float = 1.15
 
 
+class WorldModelRequest(RunRequest):
+    seed: int = 0
+    steps: int = 150
+    tau: float = 1.15
+
+
 class TrainRequest(BaseModel):
     preset: str = Field(max_length=100)
 
@@ -342,6 +348,16 @@ def create_app(
                 raise RunError(f"a {r.config['model']} run is not a world model's M (mdnrnn)")
             vae, initial_z = library.extra(r, "dream", lambda r: dream_parts(r, library.data_dir))
             return dreams.start(r.model, vae, initial_z, body.tau, body.seed)
+
+        return with_run(body.run, go)
+
+    @app.post("/api/worldmodel")
+    def worldmodel(body: WorldModelRequest):
+        def go(r: Loaded):
+            if r.config["model"] != "mdnrnn":
+                raise RunError(f"a {r.config['model']} run is not a world model's M (mdnrnn)")
+            vae, _ = library.extra(r, "dream", lambda r: dream_parts(r, library.data_dir))
+            return work.real_v_and_dream(r.model, vae, body.seed, body.steps, body.tau)
 
         return with_run(body.run, go)
 

@@ -22,6 +22,8 @@ import torch
 from genlab.agents.impala.evaluation import play as play_agent
 from genlab.agents.spiral import paint_episode
 from genlab.agents.world_models.dream import DreamEnv
+from genlab.agents.world_models.rollouts import play as play_car
+from genlab.agents.world_models.vision import v_input
 from genlab.envs.paint import ink, to_gcode, to_json, to_svg
 from genlab.envs.paint_tasks import PaintTask
 from genlab.errors import ConfigError
@@ -317,6 +319,38 @@ class Dreams:
         image = vae.mean_image(env.z[0])  # (1, 3, 64, 64)
         return {"frame": png(image, scale=4), "reward": round(float(reward), 3),
                 "done": bool(done), "t": env.t, "tau": env.tau}  # fmt: skip
+
+
+MAX_CAR_STEPS = 300
+
+
+@torch.no_grad()
+def real_v_and_dream(m, vae, seed: int, steps: int, tau: float) -> dict:
+    """World Models side by side: a real CarRacing episode under brownian random actions
+    (left), V's reconstruction of each frame (middle), and M's dream (right): started from V's
+    code of the first real frame and fed the same actions, open loop, at temperature tau. One
+    animated GIF; the dream holds its last frame if M ends it early."""
+    steps = int(in_range("steps", int(steps), 1, MAX_CAR_STEPS))
+    tau = in_range("tau", float(tau), 0.0, 2.0)
+    (ep, t_play) = timed(lambda: play_car(int(seed), max_steps=steps))
+    x = v_input(ep.frames)  # (T + 1, 3, 64, 64)
+    recon = vae.mean_image(vae.embed(x))
+    dream = DreamEnv(m, vae.embed(x[:1]).numpy(), tau, max_steps=steps)
+    dream.reset(seed=int(seed))
+    imagined, ended = [vae.mean_image(dream.z[0])], None
+    for t, action in enumerate(ep.actions):
+        if ended is None:
+            _, _, terminated, truncated, _ = dream.step(action)
+            ended = t + 1 if terminated else None
+        imagined.append(vae.mean_image(dream.z[0]) if ended is None else imagined[-1])
+    panels = torch.cat([x, recon, torch.cat(imagined)], dim=3)  # (T + 1, 3, 64, 192)
+    frames = [(f.permute(1, 2, 0).clamp(0, 1).numpy() * 255).round().astype(np.uint8)
+              for f in panels]  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        gif = write_gif(frames, Path(tmp) / "strip.gif", fps=15).read_bytes()
+    return {"gif": data_url(gif, "image/gif"), "steps": len(ep.actions),
+            "real_return": round(float(ep.rewards.sum()), 1), "dream_ended_at": ended,
+            "ms": t_play}  # fmt: skip
 
 
 # --- bandits -------------------------------------------------------------------------------------

@@ -76,6 +76,26 @@ function drive(root, run) {
   document.addEventListener("keydown", keys);
   document.addEventListener("keyup", keys);
   const timer = setInterval(tick, 100);
+  const strip = el("img", { id: "strip", class: "pixelated", alt: "real, V, dream",
+                            style: "width: 576px" });
+  const stripInfo = el("p", { id: "strip-info", class: "muted" });
+  const compare = el("button", { class: "quiet", id: "compare", onclick: async () => {
+    compare.disabled = true;
+    stripInfo.textContent = "playing the real game...";
+    try {
+      const r = await post("/api/worldmodel", { run, seed: Math.floor(Math.random() * 1e6),
+                                                 steps: 150, tau: Number(tau.value) });
+      strip.src = r.gif;
+      stripInfo.textContent = `left: the real game (random actions, return ${r.real_return}); `
+        + "middle: V's reconstruction; right: M's dream of the same actions"
+        + (r.dream_ended_at ? `, which ended at step ${r.dream_ended_at}` : "");
+    } catch {
+      stripInfo.textContent = "";
+    } finally {
+      compare.disabled = false;
+    }
+  } }, "Real game, V and dream side by side");
+  root.append(el("div", { class: "row" }, compare), stripInfo, strip, el("h2", {}, "Drive in the dream"));
   root.append(el("p", { class: "muted" }, "Drive inside the world model: ← → steer, ↑ gas, ↓ brake. ",
                   "Nothing here is the real game: M dreams each frame and V draws it."),
               el("div", { class: "row" }, el("button", { id: "start", onclick: start }, "Start a dream"), tau, tauText),
