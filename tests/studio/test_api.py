@@ -20,9 +20,10 @@ from genlab.meta.live import prepare
 from genlab.studio import app as studio_app
 from genlab.studio import library as studio_library
 from genlab.studio.app import create_app
+from genlab.studio.jobs import Preset, Trainer
 from genlab.tasks import images as image_tasks
 from genlab.tasks.runs import load_run
-from studio_helpers import TestClient, studio_client
+from studio_helpers import VAE, TestClient, studio_client
 
 
 def decode_png(url: str) -> np.ndarray:
@@ -115,6 +116,24 @@ def test_oversized_and_malformed_bodies_are_one_line_errors(client):
             400, "JSON")  # fmt: skip
     refused(client.post("/api/sample", json={"run": "vae", "n": "many"}), 400, "n: ")
     refused(client.post("/api/sample", json={"n": 2}), 400, "run: Field required")
+
+
+def test_training_endpoints_start_refuse_a_second_and_stop(runs_root, tmp_path, data_root):
+    trainer = Trainer(tmp_path, {"tiny": Preset("tiny", "vae", 1.0, ("--steps", "100000", *VAE))})
+    with studio_client(create_app(runs_root, trainer=trainer)) as client:
+        idle = ok(client.get("/api/train"))
+        assert idle["state"] == "idle" and idle["presets"] == {"tiny": "tiny"}
+        refused(client.post("/api/train/stop"), 400, "no training is running")
+        refused(client.post("/api/train", json={"preset": "nosuch"}), 400, "unknown preset")
+        try:
+            assert ok(client.post("/api/train", json={"preset": "tiny"}))["state"] == "running"
+            refused(
+                client.post("/api/train", json={"preset": "tiny"}), 409, "a training is running"
+            )
+            assert ok(client.post("/api/train/stop"))["state"] == "stopping"
+        finally:
+            trainer.close()
+        assert ok(client.get("/api/train"))["state"] == "stopped"  # even before it had begun
 
 
 # --- samples --------------------------------------------------------------------------------------
@@ -274,11 +293,23 @@ def test_a_painting_is_replayed_stroke_by_stroke_with_its_program(client):
     other = ok(client.post("/api/paint", json={"run": "spiral", "target": stroke(), "seed": 2}))
     assert other["json"] != r["json"]
     greedy = [
-        ok(client.post("/api/paint", json={"run": "spiral", "seed": s, "greedy": True}))
+        ok(
+            client.post(
+                "/api/paint", json={"run": "spiral", "seed": s, "greedy": True, "target": stroke()}
+            )
+        )
         for s in (1, 2)
     ]
     assert greedy[0]["json"] == greedy[1]["json"]  # the likeliest choices, whatever the seed
-    refused(client.post("/api/paint", json={"run": "vae"}), 400, "does not paint")
+    refused(client.post("/api/paint", json={"run": "vae"}), 400, "is not a painter")
+    chosen = ok(client.post("/api/paint", json={"run": "spiral", "test_image": 3}))
+    want = image_splits("mnist").test_x[3, 0].numpy()  # (28, 28) ink
+    want = np.asarray(Image.fromarray(want).resize((64, 64), Image.Resampling.BILINEAR))
+    seen = 255 - decode_png(chosen["target"])[::2, ::2].mean(-1)  # the canvas' 64x64 ink
+    assert np.corrcoef(seen.ravel(), want.ravel().astype(float))[0, 1] > 0.95
+    assert 0 <= chosen["mse"] <= 1
+    refused(client.post("/api/paint", json={"run": "spiral", "test_image": -1}), 400,
+            "test image must be between")  # fmt: skip
 
 
 def test_a_bandit_episode_is_played_on_the_same_draws_by_user_agent_and_gittins(
@@ -303,7 +334,7 @@ def test_a_bandit_episode_is_played_on_the_same_draws_by_user_agent_and_gittins(
         refused(client.post("/api/bandit", json={"run": "rl2", "pulls": [3]}), 400, "each in 0..2")
         refused(client.post("/api/bandit", json={"run": "rl2", "pulls": [0] * 11}), 400,
                 "up to 10 arms")  # fmt: skip
-        refused(client.post("/api/bandit", json={"run": "vae"}), 400, "does not play bandits")
+        refused(client.post("/api/bandit", json={"run": "vae"}), 400, "is not an RL² bandit player")
 
 
 def test_an_agent_plays_an_episode_as_an_animated_gif(runs_root, tiny_run):

@@ -164,6 +164,9 @@ def test_a_painting_is_replayed_stroke_by_stroke(page, tiny_run):
     page.click("#paint")
     page.wait_for_function("Number(document.querySelector('#canvas').dataset.stroke) >= 3")
     assert page.locator("#downloads a").count() == 3
+    page.click("#test-digit")  # a test image as the target
+    page.wait_for_function("document.querySelector('#target').src.startsWith('data:image/png')")
+    page.wait_for_function("/MSE/.test(document.querySelector('#paint-info').textContent)")
 
 
 def test_speech_samples_play_in_audio_elements(page, tiny_run):

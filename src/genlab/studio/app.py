@@ -10,7 +10,6 @@ blocks the page.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,6 +20,8 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from genlab.data.files import json_safe
+from genlab.data.images import image_splits
 from genlab.errors import GenlabError, RunError
 from genlab.studio import work
 from genlab.studio.guard import (
@@ -47,6 +48,7 @@ LATENT = ("vae", "ae", "glow", "realnvp", "pixelvae")
 SPEECH = ("wavenet", "parallel_wavenet", "linear_ar")
 FEW_SHOT = ("maml", "fomaml", "reptile", "snail")
 AGENTS = ("impala", "a2c")
+M, M_IS = ("mdnrnn",), "a world model's M (mdnrnn)"
 
 
 def pages_of(model: str) -> list[str]:
@@ -115,6 +117,7 @@ class FewShotRequest(RunRequest):
 
 class PaintRequest(RunRequest):
     target: Drawing | None = None
+    test_image: int | None = None  # or the target is this test image of the painter's dataset
     seed: int = 0
     greedy: bool = False  # each head's likeliest choice, else sampled (seeded)
 
@@ -210,13 +213,13 @@ def create_app(
         rows = library.runs()
         for row in rows:
             row["pages"] = pages_of(row.get("model", ""))
-        return {"runs": sanitize(rows), "root": str(library.root)}
+        return {"runs": json_safe(rows), "root": str(library.root)}
 
     @app.get("/api/run")
     def run_detail(run: str):
         detail = library.detail(run)
         detail["pages"] = pages_of(detail.get("model", ""))
-        return sanitize(detail)
+        return json_safe(detail)
 
     @app.get("/api/file")
     def run_file(run: str, path: str):
@@ -228,7 +231,7 @@ def create_app(
     @app.get("/api/metrics")
     def metrics(run: str, since: int = 0):
         rows = library.metrics(run, since)
-        return {"rows": sanitize(rows), "next": since + len(rows)}
+        return {"rows": json_safe(rows), "next": since + len(rows)}
 
     @app.get("/api/curves.svg")
     def curves(run: str, keys: str = ""):
@@ -250,9 +253,15 @@ def create_app(
         return trainer.stop()
 
     # --- model work: one heavy request per run at a time ---
-    def with_run(run: str, fn: Callable[[Loaded], dict], overrides: tuple[str, ...] = ()):
+    def with_run(run: str, fn: Callable[[Loaded], dict], overrides: tuple[str, ...] = (),
+                 kinds: tuple[str, ...] = (), what: str = ""):  # fmt: skip
+        """fn(the loaded run), holding the run; RunError "a MODEL run is not WHAT" unless
+        its model is one of `kinds` (when given)."""
         with library.busy(run):
-            return fn(library.load(run, overrides))
+            r = library.load(run, overrides)
+            if kinds and r.config["model"] not in kinds:
+                raise RunError(f"a {r.config['model']} run is not {what}")
+            return fn(r)
 
     @app.post("/api/sample")
     def sample(body: SampleRequest):
@@ -312,54 +321,45 @@ def create_app(
 
     @app.post("/api/fewshot")
     def fewshot(body: FewShotRequest):
-        def go(r: Loaded):
-            if r.config["model"] not in FEW_SHOT:
-                raise RunError(f"a {r.config['model']} run is not a few-shot learner")
-            return work.few_shot(r.model, body.support, body.labels, body.query)
-
-        return with_run(body.run, go)
+        return with_run(body.run, lambda r: work.few_shot(r.model, body.support, body.labels,
+                                                          body.query),
+                        kinds=FEW_SHOT, what="a few-shot learner")  # fmt: skip
 
     @app.post("/api/paint")
     def paint(body: PaintRequest):
         target = work.drawing(body.target) if body.target is not None else None
 
         def go(r: Loaded):
-            if r.config["model"] != "spiral":
-                raise RunError(f"a {r.config['model']} run does not paint")
-            return work.paint(r.model, r.options, target, body.seed, body.greedy)
+            chosen = target
+            if body.test_image is not None:
+                chosen = work.test_image(library.extra(r, "targets", painter_targets),
+                                         body.test_image)  # fmt: skip
+            return work.paint(r.model, r.options, chosen, body.seed, body.greedy)
 
-        return with_run(body.run, go)
+        return with_run(body.run, go, kinds=("spiral",), what="a painter (SPIRAL)")
 
     @app.post("/api/episode")
     def episode(body: EpisodeRequest):
-        def go(r: Loaded):
-            if r.config["model"] not in AGENTS:
-                raise RunError(f"a {r.config['model']} run is not an IMPALA or A2C agent")
-            return work.episode(r.model, r.options, body.task, body.seed)
-
-        return with_run(body.run, go)
+        return with_run(body.run, lambda r: work.episode(r.model, r.options, body.task, body.seed),
+                        kinds=AGENTS, what="an IMPALA or A2C agent")  # fmt: skip
 
     dreams = work.Dreams()
 
     @app.post("/api/dream/start")
     def dream_start(body: DreamStart):
         def go(r: Loaded):
-            if r.config["model"] != "mdnrnn":
-                raise RunError(f"a {r.config['model']} run is not a world model's M (mdnrnn)")
             vae, initial_z = library.extra(r, "dream", lambda r: dream_parts(r, library.data_dir))
             return dreams.start(r.model, vae, initial_z, body.tau, body.seed)
 
-        return with_run(body.run, go)
+        return with_run(body.run, go, kinds=M, what=M_IS)
 
     @app.post("/api/worldmodel")
     def worldmodel(body: WorldModelRequest):
         def go(r: Loaded):
-            if r.config["model"] != "mdnrnn":
-                raise RunError(f"a {r.config['model']} run is not a world model's M (mdnrnn)")
             vae, _ = library.extra(r, "dream", lambda r: dream_parts(r, library.data_dir))
             return work.real_v_and_dream(r.model, vae, body.seed, body.steps, body.tau)
 
-        return with_run(body.run, go)
+        return with_run(body.run, go, kinds=M, what=M_IS)
 
     @app.post("/api/dream/step")
     def dream_step(body: DreamStep):
@@ -367,12 +367,8 @@ def create_app(
 
     @app.post("/api/bandit")
     def bandit(body: BanditRequest):
-        def go(r: Loaded):
-            if r.config["model"] != "rl2":
-                raise RunError(f"a {r.config['model']} run does not play bandits")
-            return work.bandit(r.model, r.options, body.seed, body.pulls)
-
-        return with_run(body.run, go)
+        return with_run(body.run, lambda r: work.bandit(r.model, r.options, body.seed, body.pulls),
+                        kinds=("rl2",), what="an RL² bandit player")  # fmt: skip
 
     return app
 
@@ -387,6 +383,11 @@ def dream_parts(r: Loaded, data_dir: str | None):
     return vae, world_models.load_latents(r.options.vae, where, False).first_latents().numpy()
 
 
+def painter_targets(r: Loaded):
+    """The test images of the dataset a SPIRAL run paints, (N, 28, 28) uint8 ink."""
+    return image_splits(r.model.images_from).test_x[:, 0]
+
+
 def default_keys(rows: list[dict]) -> list[str]:
     """The metrics worth a panel: loss first, then the other numbers a row logs (not time)."""
     keys = []
@@ -398,14 +399,3 @@ def default_keys(rows: list[dict]) -> list[str]:
 
 
 SKIPPED = {"step", "seconds", "time", "lr", "steps_per_second", "frames", "epoch"}
-
-
-def sanitize(value):
-    """JSON-safe: NaN and infinities (a diverged metric) become None."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: sanitize(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [sanitize(v) for v in value]
-    return value

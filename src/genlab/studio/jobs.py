@@ -22,7 +22,6 @@ from genlab.studio.guard import Busy
 from genlab.train.logger import read_metrics
 
 LOGS = ".studio"  # under the runs root: the trainings' output (no config.json: not a run)
-INTERRUPTED = 130  # `genlab train`'s exit status after Ctrl-C (or Stop): checkpoint saved
 
 
 @dataclass(frozen=True)
@@ -101,8 +100,10 @@ class Trainer:
             rows = read_metrics(self.root / job["run"])
         except RunError:
             rows = []
-        state = {None: "stopping" if job["stopped"] else "running", 0: "finished",
-                 INTERRUPTED: "stopped" if job["stopped"] else "failed"}.get(code, "failed")  # fmt: skip
+        state = "running" if code is None else "finished" if code == 0 else "failed"
+        if job["stopped"]:  # after Stop a training saves and exits with 130; stopped while
+            # Python was still starting, it dies of the signal with nothing yet to save
+            state = "stopping" if code is None else "stopped"
         out = {
             "state": state, "preset": job["preset"], "label": job["label"], "run": job["run"],
             "step": rows[-1]["step"] if rows else 0, "elapsed": round(elapsed, 1),

@@ -238,6 +238,12 @@ def few_shot(model, support: list, labels: list[int], query: list) -> dict:
             "ways": model.cfg.ways}  # fmt: skip
 
 
+def test_image(images: torch.Tensor, i: int) -> np.ndarray:
+    """Image i of (N, H, W) uint8 ink as a drawing: (H, W) floats in [0, 1], ink = 1."""
+    i = int(in_range("test image", int(i), 0, len(images) - 1))
+    return images[i].numpy().astype(np.float32) / 255.0
+
+
 # --- painting -------------------------------------------------------------------------------------
 @torch.no_grad()
 def paint(model, options, target: np.ndarray | None, seed: int = 0, greedy: bool = False) -> dict:
@@ -261,6 +267,7 @@ def paint(model, options, target: np.ndarray | None, seed: int = 0, greedy: bool
            "conditional": "-target" in task}  # fmt: skip
     if "-target" in task and target is not None:
         out["mse"] = float(np.mean((ink(frames[-1]) - ink(env.env.target)) ** 2))
+        out["target"] = png(torch.from_numpy(env.env.target).permute(2, 0, 1)[None].float() / 255)
     return out
 
 
