@@ -112,6 +112,9 @@ def test_foreign_host_and_cross_origin_changes_are_refused(client, runs_root):
 def test_oversized_and_malformed_bodies_are_one_line_errors(client):
     big = {"run": "classifier", "drawing": [[0.5] * 700] * 700}
     refused(client.post("/api/draw", json=big), 413, "over 1,000,000 bytes")
+    chunks = (part for part in (b'{"run": "classifier", ', b'"drawing": []}'))
+    refused(client.post("/api/draw", content=chunks, headers={"Content-Type": "application/json"}),
+            411, "Content-Length")  # fmt: skip
     refused(client.post("/api/draw", content=b"{nope", headers={"Content-Type": "application/json"}),
             400, "JSON")  # fmt: skip
     refused(client.post("/api/sample", json={"run": "vae", "n": "many"}), 400, "n: ")

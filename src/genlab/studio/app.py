@@ -179,6 +179,8 @@ def create_app(
             return error(403, f"host '{request.headers.get('host')}' is not this studio's")
         if not origin_allowed(request.method, request.headers.get("origin"), hosts):
             return error(403, "cross-origin requests may not change anything here")
+        if "transfer-encoding" in request.headers:  # a body of unstated length: not read
+            return error(411, "send the request body with a Content-Length")
         if int(request.headers.get("content-length") or 0) > MAX_BODY:
             return error(413, f"request body over {MAX_BODY:,} bytes")
         return await call_next(request)
