@@ -16,6 +16,7 @@ TINY = {
     "maml": ["maml", "--steps", "2", "--channels", "4", "--ways", "3", "--eval-inner-steps", "2"],
     "spiral": ["spiral", "--steps", "2", "--batch-size", "2", "--lstm", "16",
                "--env", "paint:mnist-target-l2", "--reward", "l2"],
+    "a2c": ["a2c", "--steps", "2", "--batch-size", "2"],
     "rl2": ["rl2", "--steps", "3", "--arms", "3", "--pulls", "10", "--hidden", "8", "--batch-size", "4"],
     "wavenet": ["wavenet", "--steps", "2", "--channels", "4", "--gate-channels", "4",
                 "--skip-channels", "8", "--stacks", "1", "--layers", "3", "--crop", "200",
@@ -27,7 +28,6 @@ WORLD_MODEL = [
     ["train-v", "--steps", "2", "--batch-size", "8", "--quiet"],
     ["train-m", "--steps", "2", "--batch-size", "2", "--seq-len", "4", "--hidden", "16", "--quiet"],
 ]
-TINY["a2c"] = ["a2c", "--steps", "2", "--batch-size", "2"]
 
 
 def studio_client(app, host="127.0.0.1:8765"):

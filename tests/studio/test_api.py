@@ -19,7 +19,7 @@ from genlab.meta import bandits
 from genlab.meta.live import prepare
 from genlab.studio import app as studio_app
 from genlab.studio import library as studio_library
-from genlab.studio.app import create_app
+from genlab.studio.app import create_app, default_keys
 from genlab.studio.jobs import Preset, Trainer
 from genlab.tasks import images as image_tasks
 from genlab.tasks.runs import load_run
@@ -76,7 +76,13 @@ def test_run_detail_metrics_curves_and_files(client):
     assert later == {"rows": [], "next": rows["next"]}
     svg = client.get("/api/curves.svg", params={"run": "vae"})
     assert svg.headers["content-type"].startswith("image/svg+xml") and "<svg" in svg.text
-    assert ">loss<" in svg.text.replace("\n", "") or "loss" in svg.text
+    assert default_keys(rows["rows"]) == ["loss", "kl", "neg_elbo", "rec"]
+    assert 'id="axes_4"' in svg.text and 'id="axes_5"' not in svg.text  # a panel per key
+    one = client.get("/api/curves.svg", params={"run": "vae", "keys": "kl"}).text
+    assert 'id="axes_1"' in one and 'id="axes_2"' not in one
+    assert ok(client.get("/api/runs/names"))["runs"] == sorted(
+        r["run"] for r in ok(client.get("/api/runs"))["runs"])  # fmt: skip
+    assert ok(client.get("/api/pictures", params={"run": "vae"}))["pictures"] == detail["pictures"]
 
 
 @pytest.mark.parametrize(

@@ -43,12 +43,14 @@ MAX_BODY = 1_000_000  # bytes: a request larger than this is refused before it i
 SERVED = {".png": "image/png", ".gif": "image/gif", ".svg": "image/svg+xml", ".json": None,
           ".jsonl": None, ".wav": "audio/wav", ".gcode": "text/plain", ".txt": "text/plain",
           ".jpg": "image/jpeg", ".webp": "image/webp"}  # fmt: skip
-# Which pages a run appears on, by its model's name (samples: every entry that can sample).
+# Which models each page works on (Samples: every entry that can sample, and speech).
 LATENT = ("vae", "ae", "glow", "realnvp", "pixelvae")
 SPEECH = ("wavenet", "parallel_wavenet", "linear_ar")
 FEW_SHOT = ("maml", "fomaml", "reptile", "snail")
 AGENTS = ("impala", "a2c")
 M, M_IS = ("mdnrnn",), "a world model's M (mdnrnn)"
+PAGES = {"latent": LATENT, "draw": (*LATENT, "classifier"), "fewshot": FEW_SHOT,
+         "paint": ("spiral",), "bandits": ("rl2",), "agents": (*AGENTS, *M)}  # fmt: skip
 
 
 def pages_of(model: str) -> list[str]:
@@ -56,14 +58,8 @@ def pages_of(model: str) -> list[str]:
         entry = get_model(model)
     except GenlabError:
         return []  # a World Models controller, an unknown model
-    pages = ["samples"] if entry.can_sample or model in SPEECH else []
-    pages += ["latent", "draw"] if model in LATENT else []
-    pages += ["draw"] if model == "classifier" else []
-    pages += ["fewshot"] if model in FEW_SHOT else []
-    pages += ["paint"] if model == "spiral" else []
-    pages += ["bandits"] if model == "rl2" else []
-    pages += ["agents"] if model in AGENTS or model == "mdnrnn" else []
-    return pages
+    samples = ["samples"] if entry.can_sample or model in SPEECH else []
+    return samples + [page for page, models in PAGES.items() if model in models]
 
 
 # --- request bodies -------------------------------------------------------------------------------
@@ -217,6 +213,14 @@ def create_app(
             row["pages"] = pages_of(row.get("model", ""))
         return {"runs": json_safe(rows), "root": str(library.root)}
 
+    @app.get("/api/runs/names")
+    def runs_names():  # the runs page polls this to see a run appear: no file is read
+        return {"runs": library.names()}
+
+    @app.get("/api/pictures")
+    def run_pictures(run: str):  # a run's page polls this for new pictures
+        return library.pictures(run)
+
     @app.get("/api/run")
     def run_detail(run: str):
         detail = library.detail(run)
@@ -338,7 +342,7 @@ def create_app(
                                          body.test_image)  # fmt: skip
             return work.paint(r.model, r.options, chosen, body.seed, body.greedy)
 
-        return with_run(body.run, go, kinds=("spiral",), what="a painter (SPIRAL)")
+        return with_run(body.run, go, kinds=PAGES["paint"], what="a painter (SPIRAL)")
 
     @app.post("/api/episode")
     def episode(body: EpisodeRequest):
@@ -370,7 +374,7 @@ def create_app(
     @app.post("/api/bandit")
     def bandit(body: BanditRequest):
         return with_run(body.run, lambda r: work.bandit(r.model, r.options, body.seed, body.pulls),
-                        kinds=("rl2",), what="an RL² bandit player")  # fmt: skip
+                        kinds=PAGES["bandits"], what="an RL² bandit player")  # fmt: skip
 
     return app
 

@@ -62,36 +62,44 @@ class Library:
             raise Missing(f"run '{run}' has no file '{rel}'")
         return path
 
+    def names(self) -> list[str]:
+        """Every run under the root, by its path relative to it (not the studio's own logs
+        or other hidden folders)."""
+        names = (path.relative_to(self.root) for path in find_runs(self.root))
+        return [n.as_posix() for n in names if not any(p.startswith(".") for p in n.parts)]
+
+    def summary(self, run: str) -> dict:
+        """`genlab runs`' row for run `run`, with whether it is training now."""
+        path = self.root / run
+        return {**summarize(path), "run": run, "training": is_training(path)}
+
     def runs(self) -> list[dict]:
-        rows = []
-        for path in find_runs(self.root):
-            if any(p.startswith(".") for p in path.relative_to(self.root).parts):
-                continue  # the studio's own logs, hidden folders
-            row = summarize(path)
-            row["run"] = path.relative_to(self.root).as_posix()
-            row["training"] = is_training(path)
-            rows.append(row)
-        return rows
+        return [self.summary(run) for run in self.names()]
+
+    def pictures(self, run: str) -> dict:
+        """The run's pictures (paths relative to it) and its latest checkpoint's samples."""
+        path = self.path(run)
+        pictures = path / "pictures"
+        if not pictures.is_dir():
+            return {"pictures": [], "progress": None}
+        shown = sorted(
+            p.relative_to(path).as_posix() for p in pictures.rglob("*")
+            if p.suffix.lower() in PICTURES and p.is_file()
+            and "progress" not in p.relative_to(pictures).parts
+        )  # fmt: skip
+        progress = sorted((pictures / "progress").glob("*.png"))
+        return {"pictures": shown,
+                "progress": progress[-1].relative_to(path).as_posix() if progress else None}  # fmt: skip
 
     def detail(self, run: str) -> dict:
         path = self.path(run)
-        out = summarize(path)
-        out["run"] = run
-        out["training"] = is_training(path)
+        out = {**self.summary(run), **self.pictures(run)}
         with contextlib.suppress(GenlabError):
             out["config"] = read_json(path / "config.json", RunError)
         evaluation = path / "eval.json"
         if evaluation.is_file():
             with contextlib.suppress(GenlabError):
                 out["eval"] = read_json(evaluation, RunError)
-        pictures = path / "pictures"
-        out["pictures"] = sorted(
-            p.relative_to(path).as_posix() for p in pictures.rglob("*")
-            if p.suffix.lower() in PICTURES and p.is_file()
-            and "progress" not in p.relative_to(pictures).parts
-        ) if pictures.is_dir() else []  # fmt: skip
-        progress = sorted((pictures / "progress").glob("*.png")) if pictures.is_dir() else []
-        out["progress"] = progress[-1].relative_to(path).as_posix() if progress else None
         return out
 
     def metrics(self, run: str, since: int = 0) -> list[dict]:

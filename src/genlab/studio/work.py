@@ -11,10 +11,8 @@ import base64
 import inspect
 import io
 import secrets
-import tempfile
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -33,8 +31,9 @@ from genlab.nn.latent import attribute_vector, lerp_at, plane, principal_axes, s
 from genlab.studio.guard import Missing
 from genlab.tasks.audio import generate_clips
 from genlab.tasks.images import model_input, test_images
-from genlab.viz.audio import save_audio_picture, save_wav
-from genlab.viz.images import grid, write_gif
+from genlab.viz.audio import audio_figure, wav_bytes
+from genlab.viz.curves import png_bytes
+from genlab.viz.images import gif_bytes, grid
 
 MAX_SAMPLES = 64
 MAX_SPEECH = 10
@@ -43,6 +42,7 @@ MAX_GRID = 15  # cells per side of the latent plane
 DRAWING_SIDE = 28 * 4  # a drawing is sent as a square of at most this many pixels a side
 MAX_DRAWINGS = 100  # support drawings in one few-shot request
 TRAIN_VIEW_SEED = 0  # binarization of the training images shown as a drawing's neighbours
+DRAWING_SEED = 0  # binarization of a drawing, for models that binarize their input
 PATHS = {"linear": lerp_at, "spherical": slerp_at}
 
 
@@ -76,7 +76,7 @@ def in_range(name: str, value, lo, hi):
 
 
 # --- samples --------------------------------------------------------------------------------------
-def sampling_kwargs(model, options, temperature: float | None, label: int | None) -> dict:
+def sampling_kwargs(model, temperature: float | None, label: int | None) -> dict:
     """The keyword arguments of `model.sample` the request may set: a temperature (flows,
     PixelCNN) and a class (class-conditional models)."""
     params = inspect.signature(model.sample).parameters
@@ -96,7 +96,7 @@ def sampling_kwargs(model, options, temperature: float | None, label: int | None
 @torch.no_grad()
 def sample_images(model, options, n: int, seed: int, temperature=None, label=None) -> dict:
     in_range("n", n, 1, MAX_SAMPLES)
-    kw = sampling_kwargs(model, options, temperature, label)
+    kw = sampling_kwargs(model, temperature, label)
     if "y" in kw:
         kw["y"] = torch.full((n,), kw["y"], dtype=torch.long)
     g = torch.Generator().manual_seed(seed)
@@ -112,12 +112,9 @@ def sample_speech(model, options, n: int, seed: int, temperature: float = 1.0) -
     in_range("temperature", temperature, 0.0, 2.0)
     in_range("seconds", options.sample_seconds, 0.05, MAX_SPEECH_SECONDS)
     (clips, titles), ms = timed(lambda: generate_clips(model, options, n, seed, temperature))
-    with tempfile.TemporaryDirectory() as tmp:
-        audio = []
-        for i, clip in enumerate(clips):
-            path = save_wav(clip, Path(tmp) / f"{i}.wav")
-            audio.append({"title": titles[i], "src": data_url(path.read_bytes(), "audio/wav")})
-        picture = save_audio_picture(clips, titles, Path(tmp) / "clips.png").read_bytes()
+    audio = [{"title": title, "src": data_url(wav_bytes(clip), "audio/wav")}
+             for clip, title in zip(clips, titles, strict=True)]  # fmt: skip
+    picture = png_bytes(audio_figure(clips, titles))
     return {"clips": audio, "image": data_url(picture, "image/png"), "ms": ms, "n": n}
 
 
@@ -200,17 +197,17 @@ def drawing(values) -> np.ndarray:
     return a
 
 
-def as_input(options, x01: torch.Tensor) -> torch.Tensor:
-    """(N, 1, 28, 28) ink in [0, 1] -> what the model reads (8-bit codes for uint8 models)."""
-    if getattr(options, "representation", "float") == "uint8":
-        return (x01 * 255).round().to(torch.uint8)
-    return x01
+def as_input(options, picture: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """A drawing -> ((1, 1, 28, 28) ink in [0, 1], the same as the model reads its data:
+    `model_input`, binarized with DRAWING_SEED where the model binarizes)."""
+    x = prepare([picture])
+    return x, model_input(options, (x * 255).round().to(torch.uint8), DRAWING_SEED)[0]
 
 
 @torch.no_grad()
 def classify(model, options, picture: np.ndarray) -> dict:
-    x = prepare([picture])  # (1, 1, 28, 28), ink = 1
-    probs, ms = timed(lambda: model(as_input(options, x)).softmax(-1)[0])
+    x, seen = as_input(options, picture)
+    probs, ms = timed(lambda: model(seen).softmax(-1)[0])
     return {"probabilities": [round(p, 4) for p in probs.tolist()],
             "label": int(probs.argmax()), "input": png(x, scale=4), "ms": ms}  # fmt: skip
 
@@ -219,8 +216,8 @@ def classify(model, options, picture: np.ndarray) -> dict:
 def reconstruct(space: LatentSpace, options, picture: np.ndarray, k: int = 8) -> dict:
     """A latent model's reconstruction of the drawing and the k images of `space` (training
     images, on the Draw page) whose codes lie nearest the drawing's."""
-    x = prepare([picture])
-    z = space.model.embed(as_input(options, x))  # (1, Z)
+    _, seen = as_input(options, picture)
+    z = space.model.embed(seen)  # (1, Z)
     nearest = (space.z - z).square().sum(1).topk(k, largest=False).indices
     return {"reconstruction": png(space.model.mean_image(z), scale=4),
             "nearest": png(space.x[nearest].float().clamp(0, 1), nrow=k)}  # fmt: skip
@@ -260,14 +257,13 @@ def paint(model, options, target: np.ndarray | None, seed: int = 0, greedy: bool
         lambda: paint_episode(model.eval(), env, seed, torch.Generator().manual_seed(seed), greedy)
     )
     canvas = env.cfg.canvas
-    out = {"frames": [png(torch.from_numpy(f).permute(2, 0, 1)[None].float() / 255, scale=3)
-                      for f in frames],
+    out = {"frames": [png(v_input(f[None]), scale=3) for f in frames],
            "json": to_json(program, canvas), "svg": to_svg(program, canvas),
            "gcode": to_gcode(program, canvas), "strokes": len(program), "ms": ms,
            "conditional": "-target" in task}  # fmt: skip
     if "-target" in task and target is not None:
         out["mse"] = float(np.mean((ink(frames[-1]) - ink(env.env.target)) ** 2))
-        out["target"] = png(torch.from_numpy(env.env.target).permute(2, 0, 1)[None].float() / 255)
+        out["target"] = png(v_input(env.env.target[None]))
     return out
 
 
@@ -278,9 +274,7 @@ def episode(model, options, task: int, seed: int) -> dict:
     return, the length, and the episode as an animated GIF (at most GIF_MAX_STEPS frames)."""
     task = int(in_range("task", int(task), 0, len(options.tasks) - 1))
     (returns, frames), ms = timed(lambda: play_agent(model.eval(), task, 1, seed, frames=True))
-    with tempfile.TemporaryDirectory() as tmp:
-        gif = write_gif(frames[0], Path(tmp) / "episode.gif", fps=15).read_bytes()
-    return {"gif": data_url(gif, "image/gif"), "return": float(returns[0]),
+    return {"gif": data_url(gif_bytes(frames[0]), "image/gif"), "return": float(returns[0]),
             "frames": len(frames[0]), "env": options.tasks[task], "ms": ms}  # fmt: skip
 
 
@@ -351,11 +345,10 @@ def real_v_and_dream(m, vae, seed: int, steps: int, tau: float) -> dict:
             ended = t + 1 if terminated else None
         imagined.append(vae.mean_image(dream.z[0]) if ended is None else imagined[-1])
     panels = torch.cat([x, recon, torch.cat(imagined)], dim=3)  # (T + 1, 3, 64, 192)
-    frames = [(f.permute(1, 2, 0).clamp(0, 1).numpy() * 255).round().astype(np.uint8)
-              for f in panels]  # fmt: skip
-    with tempfile.TemporaryDirectory() as tmp:
-        gif = write_gif(frames, Path(tmp) / "strip.gif", fps=15).read_bytes()
-    return {"gif": data_url(gif, "image/gif"), "steps": len(ep.actions),
+    frames = [
+        (f.permute(1, 2, 0).clamp(0, 1).numpy() * 255).round().astype(np.uint8) for f in panels
+    ]  # fmt: skip  (RGB uint8, as the GIF takes them)
+    return {"gif": data_url(gif_bytes(frames), "image/gif"), "steps": len(ep.actions),
             "real_return": round(float(ep.rewards.sum()), 1), "dream_ended_at": ended,
             "ms": t_play}  # fmt: skip
 

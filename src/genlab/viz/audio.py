@@ -4,6 +4,7 @@ up), with axes in seconds and Hz."""
 
 from __future__ import annotations
 
+import io
 import wave
 from pathlib import Path
 
@@ -15,16 +16,23 @@ from genlab.data.fsdd import SAMPLE_RATE
 from genlab.viz.curves import COLOURS, save_figure
 
 
-def save_wav(audio: torch.Tensor, path: Path, rate: int = SAMPLE_RATE) -> Path:
-    """Float audio (T,) in [-1, 1] -> a mono 16-bit WAV file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+def wav_bytes(audio: torch.Tensor, rate: int = SAMPLE_RATE) -> bytes:
+    """Float audio (T,) in [-1, 1] -> a mono 16-bit WAV file's bytes."""
     pcm = (audio.clamp(-1, 1) * 32767).round().to(torch.int16).numpy()
-    with wave.open(str(path), "wb") as w:
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
         w.setframerate(rate)
         w.writeframes(pcm.astype("<i2").tobytes())
+    return buf.getvalue()
+
+
+def save_wav(audio: torch.Tensor, path: Path, rate: int = SAMPLE_RATE) -> Path:
+    """`wav_bytes` as a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(wav_bytes(audio, rate))
     return path
 
 

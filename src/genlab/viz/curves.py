@@ -112,6 +112,12 @@ def save_figure(fig: Figure, path: Path, dpi: int = 100) -> Path:
     return path
 
 
+def png_bytes(fig: Figure, dpi: int = 100) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
+
+
 def svg(fig: Figure) -> str:
     buf = io.StringIO()
     fig.savefig(buf, format="svg")

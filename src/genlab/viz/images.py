@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 
@@ -70,10 +71,18 @@ def _upscale(frame: np.ndarray) -> Image.Image:
     return img.resize((img.width * scale, img.height * scale), Image.NEAREST)
 
 
-def write_gif(frames: list[np.ndarray], path: Path, fps: int = 15) -> Path:
+def gif_bytes(frames: list[np.ndarray], fps: int = 15) -> bytes:
     """Frames (H, W) or (H, W, 3) uint8 as a looping GIF, scaled up (nearest) to >= 160 px."""
+    images = [_upscale(f) for f in frames]
+    buf = io.BytesIO()
+    images[0].save(buf, format="GIF", save_all=True, append_images=images[1:],
+                   duration=1000 // fps, loop=0)  # fmt: skip
+    return buf.getvalue()
+
+
+def write_gif(frames: list[np.ndarray], path: Path, fps: int = 15) -> Path:
+    """`gif_bytes` as a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    images = [_upscale(f) for f in frames]
-    images[0].save(path, save_all=True, append_images=images[1:], duration=1000 // fps, loop=0)
+    path.write_bytes(gif_bytes(frames, fps))
     return path

@@ -52,7 +52,7 @@ export async function runsPage(root) {
 // Re-show the runs page when a run appears (a training started from the page).
 function watchRuns(root, count) {
   const timer = setInterval(async () => {
-    const { runs } = await poll("/api/runs").catch(() => ({ runs: [] }));
+    const { runs } = await poll("/api/runs/names").catch(() => ({ runs: [] }));
     if (runs.length !== count) window.dispatchEvent(new HashChangeEvent("hashchange"));
   }, 3000);
   return () => clearInterval(timer);
@@ -91,7 +91,7 @@ export async function runPage(root, run) {
       curves.src = `/api/curves.svg?${new URLSearchParams({ run, n: next })}`;
       curves.dataset.rows = next;
     }
-    const d = await poll("/api/run", { run }).catch(() => null);
+    const d = await poll("/api/pictures", { run }).catch(() => null);
     if (!d) return;
     if (String(d.pictures.length) !== pictures.dataset.count) showPictures(d.pictures);
     if (d.progress && (d.progress !== shownProgress || !progress.src)) {
