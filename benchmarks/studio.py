@@ -10,6 +10,8 @@ grid of 64, one latent-slider frame, a few-shot adaptation to 5 new Omniglot cha
 drawing each) with one query classified, and a SPIRAL painting; each request's round trip and
 the model time the server reports. The studio's bar: a slider frame under 200 ms for the VAE.
 `--screenshots DIR` also writes a PNG of each page (for docs/studio.md and the README).
+`--fresh` also times a fresh studio: an empty runs folder, a click on "VAE on MNIST, 1
+minute", then seconds until the first curve point, the first checkpoint's samples, the end.
 Runs are named relative to `--runs`; a run not given is skipped.
 """
 
@@ -20,6 +22,7 @@ import json
 import os
 import socket
 import statistics
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -169,6 +172,31 @@ def screenshots(browser, url: str, runs: dict, out: Path) -> list[str]:
     return written
 
 
+def fresh_start(browser) -> dict:
+    """Seconds from the click on the 1-minute VAE preset in an empty studio to its first
+    metrics row on the page, its first samples, and its end."""
+    with tempfile.TemporaryDirectory() as root:
+        url, server = serve(Path(root))
+        page = browser.new_page()
+        page.set_default_timeout(180_000)
+        t0 = time.perf_counter()
+        page.goto(f"{url}/#/runs")
+        page.click("button[data-preset='vae-1min']")
+        page.wait_for_function("/running, step [1-9]/.test(document.querySelector('#train-state')"
+                               "?.textContent || '')")  # fmt: skip
+        curve = time.perf_counter() - t0
+        page.click("#training a")
+        page.wait_for_function("document.querySelector('#progress')?.naturalWidth > 0")
+        samples = time.perf_counter() - t0
+        page.wait_for_function("/finished/.test(document.querySelector('#train-state')"
+                               ".textContent)")  # fmt: skip
+        done = time.perf_counter() - t0
+        page.close()
+        server.should_exit = True
+    return {"first_curve_s": round(curve, 1), "first_samples_s": round(samples, 1),
+            "finished_s": round(done, 1)}  # fmt: skip
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--runs", default="runs/studio")
@@ -177,6 +205,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--screenshots", help="write a PNG of each page into this folder")
     p.add_argument("--chromium", default="/usr/bin/chromium")
+    p.add_argument("--fresh", action="store_true", help="also time a fresh studio's first minute")
     args = p.parse_args()
     from playwright.sync_api import sync_playwright  # noqa: PLC0415 - a dev-extra tool
 
@@ -203,6 +232,8 @@ def main() -> None:
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=args.chromium, args=FLAGS)
         result["runs_page"] = page_paint(browser, url, max(5, args.repeats // 4))
+        if args.fresh:
+            result["fresh_studio"] = fresh_start(browser)
         if args.screenshots:
             runs = {k: getattr(args, k) for k in ("vae", "maml", "spiral", "classifier",
                                                   "bandits", "agents")}  # fmt: skip
