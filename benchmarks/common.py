@@ -53,7 +53,9 @@ def train_for_minutes(
     return train_from_scratch(model, data, options, cfg, out)
 
 
-def train_unless_done(model: str, data: str, options, run: Path, **train_options) -> None:
+def train_unless_done(
+    model: str, data: str, options, run: Path, data_dir: str | None = None, **train_options
+) -> None:
     """Train `model` into `run` with its default training options and those given, unless the
     run already holds a checkpoint: a part that exists is reused, not retrained (delete it to
     redo)."""
@@ -61,8 +63,9 @@ def train_unless_done(model: str, data: str, options, run: Path, **train_options
         return
     entry = get_model(model)
     cfg = TrainConfig(**{**entry.train_defaults, **train_options})
-    train(RunSpec(entry=entry, data=data, options=options, train=cfg, run_dir=Path(run)),
-          progress=False)  # fmt: skip
+    spec = RunSpec(entry=entry, data=data, options=options, train=cfg, run_dir=Path(run),
+                   data_dir=data_dir)  # fmt: skip
+    train(spec, progress=False)
 
 
 def evaluation(run: Path, **options) -> dict:

@@ -441,7 +441,8 @@ def add_tune(sub) -> None:
 
 WORLDMODELS_HELP = """World Models on CarRacing, one resumable stage at a time:
 
-    DIR/data/carracing/   collect   episodes of a random policy (one npz each)
+    DIR/data/carracing/   collect   episodes of a random policy (one npz each; --env
+                                    atari:Pong: DIR/data/pong, for V and PixelVAE)
     DIR/vae/              train-v   genlab's VAE on the frames (a `genlab train vae` run)
     DIR/mdnrnn/           train-m   M on V's latents (a `genlab train mdnrnn` run)
     DIR/controller*/      train-c   C by CMA-ES: controller, controller-dream, controller-vc
@@ -454,7 +455,7 @@ train-v and train-m pass any further arguments to `genlab train` (--minutes, --s
 def cmd_worldmodels(ns: argparse.Namespace) -> int:
     root = Path(ns.dir)
     if ns.stage == "collect":
-        report = workflow.collect(root, episodes=ns.episodes, workers=ns.workers,
+        report = workflow.collect(root, env=ns.env, episodes=ns.episodes, workers=ns.workers,
                                   max_steps=ns.max_steps, seed=ns.seed)  # fmt: skip
         print(json.dumps(report))
         return 0
@@ -495,6 +496,10 @@ def add_worldmodels(sub) -> None:
     stages = w.add_subparsers(dest="stage", required=True, metavar="STAGE")
     c = stages.add_parser("collect", help="random-policy rollouts", formatter_class=fmt)
     c.add_argument("--episodes", type=at_least(1), default=200)
+    c.add_argument("--env", default="gym:CarRacing-v3",
+                   help="gym:CarRacing-v3 into DIR/data/carracing, or atari:Pong into "
+                   "DIR/data/pong (binary 64x64 frames with the ball's position; train V on "
+                   "them with `genlab train vae --data pong --data-dir DIR/data ...`)")  # fmt: skip
     for name in ("train-v", "train-m"):
         t = stages.add_parser(name, help=f"{'V' if name == 'train-v' else 'M'} via genlab train "
                               "(further arguments go to it)", formatter_class=fmt)  # fmt: skip

@@ -344,9 +344,10 @@ def evaluate_controller(root: Path, controller: str, **options) -> dict:
     return world_models.evaluate_controller_run(Path(root) / controller, **options)
 
 
-def collect(root: Path, **options) -> dict:
-    """Stage collect: random-policy CarRacing episodes into DIR/data/carracing."""
-    return rollouts.collect(Path(root) / "data" / "carracing", **options)
+def collect(root: Path, env: str = "gym:CarRacing-v3", **options) -> dict:
+    """Stage collect: random-policy episodes of `env` into DIR/data/carracing (or pong)."""
+    folder = rollouts.game_folder(env)
+    return rollouts.collect(Path(root) / "data" / folder, env=env, **options)
 
 
 def is_main_process() -> bool:

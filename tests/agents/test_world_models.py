@@ -180,7 +180,7 @@ def test_dream_is_deterministic_under_a_seed_and_tau_matters():
 # --- data: rollouts and M's windows ------------------------------------------------------------
 def test_a_collected_episode_is_complete_replayable_and_atomic(tmp_path):
     from genlab.agents.world_models.rollouts import collect, play
-    from genlab.data.carracing import episode_files, load_episode
+    from genlab.data.episodes import episode_files, load_episode
 
     report = collect(tmp_path, 2, workers=1, max_steps=15, seed=3, progress=False)
     assert report["new_episodes"] == 2 and report["new_steps"] == 30
@@ -365,7 +365,7 @@ class _StubV:
 
 def test_a_v_that_draws_the_mean_frame_is_called_blind_and_one_that_sees_is_not(tmp_path):
     from genlab.agents.world_models.vision import reconstruction_check
-    from genlab.data.carracing import Episode, episode_path, save_episode
+    from genlab.data.episodes import Episode, episode_path, save_episode
 
     rng = np.random.default_rng(0)
     held_out = []

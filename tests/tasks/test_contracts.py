@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from genlab.agents.impala.evaluation import sample_gif
-from genlab.data.carracing import Episode, episode_path, save_episode
+from genlab.data.episodes import Episode, episode_path, save_episode
 from genlab.envs import paint_tasks
 from genlab.envs.paint import PaintConfig
 from genlab.models.audio_classifier import AudioClassifier, AudioClassifierConfig

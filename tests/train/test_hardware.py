@@ -18,12 +18,13 @@ from genlab.train.hardware import CpuSample, choose_precision, fair_threads, oth
 
 def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
     info = tmp_path / "cpuinfo"
-    info.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_bf16\n\n"
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_bf16 amx_bf16\n\n"
                     "processor\t: 1\nflags\t\t: fpu\n")  # fmt: skip
     flags = hardware.cpu_flags(info)
     assert "avx512_bf16" in flags and hardware.native_bf16(flags)
     assert not hardware.native_bf16({"avx2", "avx512f"})  # AVX-512 alone emulates bf16
-    assert hardware.native_bf16({"amx_bf16"})
+    assert not hardware.native_bf16({"avx512f", "avx512_bf16"})  # measured slower than fp32
+    assert hardware.native_bf16({"amx_bf16", "amx_tile"})
     assert hardware.cpu_flags(tmp_path / "missing") == set()
 
 
@@ -48,7 +49,7 @@ def test_a_run_keeps_the_precision_auto_chose_and_says_why(capsys):
     lacks = next(e for e in MODELS.values() if not e.bf16)
     assert resolved(offers, cfg, native=True).precision == "bf16"
     assert resolved(offers, cfg, native=False).precision == "fp32"
-    assert "no native bf16" in capsys.readouterr().err
+    assert "no AMX" in capsys.readouterr().err
     assert resolved(lacks, cfg, native=True).precision == "fp32"
     fixed = dataclasses.replace(cfg, precision="fp32")
     assert resolved(offers, fixed, native=True) is fixed  # a choice given is left alone

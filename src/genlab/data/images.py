@@ -1,26 +1,29 @@
 """Image datasets as uint8 tensors (N, C, H, W), and how models see them.
 
-`image_splits('mnist' | 'omniglot' | 'carracing')` gives train/test images and labels.
+`image_splits('mnist' | 'omniglot' | 'carracing' | 'pong')` gives train/test images and labels.
 MNIST and Omniglot are (N, 1, 28, 28). For Omniglot, train = the background set, test = the
-evaluation set, label = alphabet id. CarRacing frames (N, 3, 64, 64) are the World Models
-rollouts collected into `<data root>/carracing/` by `genlab worldmodels collect`; every tenth
-episode (the last, with fewer than ten) is test, the label is the episode number.
+evaluation set, label = alphabet id. CarRacing frames (N, 3, 64, 64) and Pong frames (N, 1,
+64, 64) are the World Models rollouts collected into `<data root>/carracing/` and `pong/` by
+`genlab worldmodels collect`; every tenth episode (the last, with fewer than ten) is test, the
+label is the episode number, and the episodes' per-frame facts (Pong: where the ball is) come
+as `test_labels`.
 `representation(kind)` turns a uint8 batch into what a model trains on.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from genlab.data import mnist, omniglot
 from genlab.data.batches import Transform
-from genlab.data.carracing import carracing_root, episode_files, is_test_episode, load_episode
+from genlab.data.episodes import episode_files, episodes_root, is_test_episode, load_episode
 from genlab.errors import DataError
 
-IMAGE_DATASETS = ("mnist", "omniglot", "carracing")
+ROLLOUT_DATASETS = ("carracing", "pong")
+IMAGE_DATASETS = ("mnist", "omniglot", *ROLLOUT_DATASETS)
 REPRESENTATIONS = ("binary_dynamic", "float", "uint8", "dequantized")
 
 
@@ -32,6 +35,7 @@ class ImageSplits:
     test_y: torch.Tensor
     label_names: tuple[str, ...]
     labels_are_classes: bool = True  # False: labels only say where an image came from
+    test_labels: dict[str, torch.Tensor] = field(default_factory=dict)  # name -> (N_test, ...)
 
 
 def image_splits(name: str, data_dir: str | Path | None = None) -> ImageSplits:
@@ -46,26 +50,32 @@ def image_splits(name: str, data_dir: str | Path | None = None) -> ImageSplits:
         return ImageSplits(
             x[bg], d["alphabet"][bg], x[~bg], d["alphabet"][~bg], tuple(d["alphabet_names"])
         )
-    if name == "carracing":
-        return carracing_frames(data_dir)
+    if name in ROLLOUT_DATASETS:
+        return rollout_frames(name, data_dir)
     raise DataError(f"unknown image dataset '{name}'; choose from {', '.join(IMAGE_DATASETS)}")
 
 
-def carracing_frames(data_dir: str | Path | None = None) -> ImageSplits:
-    """Every frame of the collected CarRacing episodes, from the first data root holding any."""
-    root = carracing_root(data_dir)
+def rollout_frames(game: str, data_dir: str | Path | None = None) -> ImageSplits:
+    """Every frame of the collected episodes of `game` (carracing, pong), from the first data
+    root holding any; the held-out episodes' per-frame labels as `test_labels`."""
+    root = episodes_root(game, data_dir)
     files = episode_files(root)
     if len(files) < 2:
         raise DataError(f"{root} holds one episode; a train/test split needs at least two")
-    frames, labels, test = [], [], []
+    frames, labels, test, facts = [], [], [], []
     for k, path in enumerate(files):
-        f = torch.from_numpy(load_episode(path).frames).permute(0, 3, 1, 2)  # (T, 3, 64, 64)
+        episode = load_episode(path)
+        f = torch.from_numpy(episode.frames).permute(0, 3, 1, 2)  # (T + 1, C, 64, 64)
         frames.append(f)
         labels.append(torch.full((len(f),), k))
         test.append(torch.full((len(f),), is_test_episode(k, len(files))))
+        if test[-1][0]:
+            facts.append({n: torch.from_numpy(v) for n, v in episode.labels.items()})
     x, y, is_test = torch.cat(frames), torch.cat(labels), torch.cat(test)
     names = tuple(f"episode {k}" for k in range(len(files)))
-    return ImageSplits(x[~is_test], y[~is_test], x[is_test], y[is_test], names, False)
+    test_labels = {n: torch.cat([f[n] for f in facts]) for n in facts[0]}
+    return ImageSplits(x[~is_test], y[~is_test], x[is_test], y[is_test], names, False,
+                       test_labels)  # fmt: skip
 
 
 def random_shift(x: torch.Tensor, max_shift: int, g: torch.Generator) -> torch.Tensor:

@@ -2,13 +2,15 @@
 conditioned on z, so the latents need only carry what the decoder cannot model locally.
 
 As in the paper, z reaches the PixelCNN as a map: the VAE's own convolutional decoder turns it
-into features (B, decoder_channels, 28, 28), and each pixel's gates are conditioned on the
-features at that pixel. So z can say where the strokes go; the PixelCNN, whose view is a few
-pixels, draws them. (`--no-spatial-z` gives every pixel the same bias from z instead, which
-leaves the decoder no way to place what z says: the latents then carry little.)
+into features (B, decoder_channels, S, S) (S = 28 for MNIST, 64 for Pong frames), and each
+pixel's gates are conditioned on the features at that pixel. So z can say where the strokes
+go; the PixelCNN, whose view is a few pixels, draws them. (`--no-spatial-z` gives every pixel
+the same bias from z instead, which leaves the decoder no way to place what z says: the
+latents then carry little.)
 
 q(z | x) = N(mu(x), diag(exp(logvar(x)))) from a conv encoder; p(z) = N(0, I);
-p(x | z) = prod_i Bernoulli(x_i | x_<i, z) (binarized MNIST). All terms are nats per image.
+p(x | z) = prod_i Bernoulli(x_i | x_<i, z) (binarized MNIST, or binary Pong frames). All terms
+are nats per image.
 
 A strong autoregressive decoder can ignore z ("posterior collapse"); two remedies, both options:
 - free bits (Kingma et al. 2016): each latent dimension's batch-mean KL counts as at least
@@ -26,9 +28,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from genlab.errors import ConfigError
 from genlab.metrics.likelihood import diagonal_normal_log_prob
 from genlab.models.pixelcnn import PixelCNN, PixelCNNConfig
-from genlab.nn.conv import ConvDecoder, ConvEncoder, gaussian_posterior
+from genlab.nn.conv import ConvDecoder, ConvEncoder, downsampling_plan, gaussian_posterior
 from genlab.nn.likelihoods import standard_normal_log_prob
 from genlab.train.config import doc
 
@@ -43,8 +46,16 @@ class PixelVAEConfig:
     free_bits: float = doc("minimum KL per latent dimension in the loss (nats; 0 = off)",
                            default=0.0)  # fmt: skip
     kl_warmup_steps: int = doc("steps over which the KL weight rises from 0 to 1", default=0)
-    spatial_z: bool = doc("condition each pixel on z decoded to a 28x28 map (else one bias "
-                          "for all pixels)", default=True)  # fmt: skip
+    spatial_z: bool = doc("condition each pixel on z decoded to an image-sized map (else one "
+                          "bias for all pixels)", default=True)  # fmt: skip
+    image_size: int = doc("side of the square binary input images (28: MNIST; 64: Pong frames)",
+                          default=28)  # fmt: skip
+
+    def __post_init__(self) -> None:
+        try:
+            downsampling_plan(self.image_size)
+        except ValueError as e:
+            raise ConfigError(f"image_size {self.image_size}: {e}") from None
 
     @property
     def representation(self) -> str:
@@ -59,25 +70,26 @@ class PixelVAE(nn.Module):
     def __init__(self, cfg: PixelVAEConfig):
         super().__init__()
         self.cfg = cfg
-        self.encoder = ConvEncoder(2 * cfg.latent_dim, cfg.channels, cfg.hidden)
+        size = cfg.image_size
+        self.encoder = ConvEncoder(2 * cfg.latent_dim, cfg.channels, cfg.hidden, size=size)
         decoder = PixelCNNConfig(kind="gated", channels=cfg.decoder_channels,
                                  layers=cfg.decoder_layers, output="bernoulli")  # fmt: skip
         if cfg.spatial_z:  # the VAE's decoder, with features out instead of logits
             self.z_map = ConvDecoder(cfg.latent_dim, cfg.channels, cfg.hidden,
-                                     out_channels=cfg.decoder_channels)  # fmt: skip
+                                     out_channels=cfg.decoder_channels, size=size)  # fmt: skip
         cond_dim = cfg.decoder_channels if cfg.spatial_z else cfg.latent_dim
         self.decoder = PixelCNN(decoder, cond_dim=cond_dim, spatial=cfg.spatial_z)
         self.register_buffer("steps_seen", torch.tensor(0, dtype=torch.long))
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, 1, 28, 28) -> mu, logvar (B, Z), float32 even under bfloat16 autocast."""
+        """(B, 1, S, S) -> mu, logvar (B, Z), float32 even under bfloat16 autocast."""
         return gaussian_posterior(self.encoder(x).float())
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         return self.encode(x)[0]
 
     def condition(self, z: torch.Tensor) -> torch.Tensor:
-        """z (B, Z) -> what the decoder is conditioned on: (B, decoder_channels, 28, 28) with
+        """z (B, Z) -> what the decoder is conditioned on: (B, decoder_channels, S, S) with
         spatial_z, else z itself."""
         return self.z_map(z) if self.cfg.spatial_z else z
 
@@ -121,13 +133,15 @@ class PixelVAE(nn.Module):
 
     @torch.no_grad()
     def decode(self, z: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-        """z (B, Z) and uniforms u (B, 28, 28, 2) -> binary images (B, 1, 28, 28)."""
+        """z (B, Z) and uniforms u (B, S, S, 2) -> binary images (B, 1, S, S)."""
         return self.decoder.sample_from_uniforms(u, z=self.condition(z))
 
     def mean_image(self, z: torch.Tensor) -> torch.Tensor:
         """The most likely pixel at every step given z (a deterministic picture of z)."""
-        return self.decode(z, torch.full((z.shape[0], 28, 28, 2), 0.5))
+        S = self.cfg.image_size
+        return self.decode(z, torch.full((z.shape[0], S, S, 2), 0.5))
 
     def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
         z = torch.randn(n, self.cfg.latent_dim, generator=generator)
-        return self.decode(z, torch.rand(n, 28, 28, 2, generator=generator))
+        S = self.cfg.image_size
+        return self.decode(z, torch.rand(n, S, S, 2, generator=generator))

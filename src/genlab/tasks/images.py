@@ -25,6 +25,7 @@ from genlab.data.images import (
 )
 from genlab.errors import ConfigError
 from genlab.interfaces import LatentModel, NoiseGenerator
+from genlab.metrics import objects
 from genlab.metrics.likelihood import gaussian_kl_standard_normal, importance_sampled_nll
 from genlab.models.classifier import Classifier, ClassifierConfig
 from genlab.models.flow_models import GlowConfig, ImageFlow, RealNVPConfig
@@ -42,7 +43,17 @@ TEST_BINARIZATION_SEED = 5678  # the fixed stochastic binarization of the test s
 
 
 def load_images(data: str, data_dir: str | None, options: object) -> ImageSplits:
-    return image_splits(data, data_dir)
+    """The dataset's splits, after checking that the model's image size and channels (where it
+    has them) are the data's: a ConfigError naming the option otherwise."""
+    splits = image_splits(data, data_dir)
+    _, c, side, _ = splits.train_x.shape
+    for option, have in (("image_size", side), ("image_channels", c)):
+        wanted = getattr(options, option, have)
+        if wanted != have:
+            flag = "--" + option.replace("_", "-")
+            raise ConfigError(f"{flag} {wanted}: {data}'s images are {c}x{side}x{side} "
+                              f"(channels x side x side); pass {flag} {have}")  # fmt: skip
+    return splits
 
 
 def train_batches(options, splits: ImageSplits, batch_size: int, seed: int, **_) -> InMemoryBatches:
@@ -87,7 +98,10 @@ def evaluate_vae(
     posteriors = [model.encode(b) for b in x.split(1000)]
     kl = torch.cat([gaussian_kl_standard_normal(mu, logvar) for mu, logvar in posteriors])
     means = torch.cat([mu for mu, _ in posteriors])  # (N, Z)
+    seen = {"objects": objects_kept(model, x, means, splits.test_labels)} if "ball" in \
+        splits.test_labels else {}  # fmt: skip
     return {
+        **seen,
         "active_units": int((means.var(0) > 0.01).sum()),  # Burda et al. 2016
         "nll_nats": est["nll"].mean().item(),
         "neg_elbo_nats": est["neg_elbo"].mean().item(),
@@ -99,6 +113,41 @@ def evaluate_vae(
         "likelihood": options.likelihood,
         "test_data": how,
         "seconds": round(time.monotonic() - t0, 1),
+    }
+
+
+@torch.no_grad()
+def objects_kept(model, x: torch.Tensor, z: torch.Tensor, labels: dict, radius: int = 2) -> dict:
+    """Pong (the world-model talk's test of a V): on the test frames x (N, 1, S, S) with their
+    posterior means z (N, Z) and emulator positions `labels` (ball, opponent, player: (N', 2),
+    N' >= N): how often the reconstruction keeps the ball (frames where it is in the open
+    field, more than radius + 2 pixels across from either paddle) and the opponent's paddle
+    (`metrics.objects.kept`), how often it draws a ball where the frame has nothing (at the
+    mirrored spot), and the out-of-fold R^2 of a linear probe from z to the ball's (x, y)."""
+    n = len(x)
+    ball, opponent, player = (labels[k][:n] for k in ("ball", "opponent", "player"))
+    recon = torch.cat([model.mean_image(b) for b in z.split(250)])[:, 0]  # (N, S, S)
+    truth = x[:, 0].float()
+
+    def rate(images: torch.Tensor, where: torch.Tensor, frames: torch.Tensor) -> float:
+        return objects.kept(images[frames], where[frames], radius).float().mean().item()
+
+    present = ~ball.isnan().any(1)
+    apart = lambda paddle: ~((ball[:, 0] - paddle[:, 0]).abs() <= radius + 2)  # noqa: E731
+    field = present & apart(opponent) & apart(player)  # NaN paddles compare False: apart
+    alarms, clear = objects.false_alarms(recon[field], truth[field], ball[field], radius)
+    paddle = ~opponent.isnan().any(1)
+    return {
+        "ball_kept": rate(recon, ball, field),
+        "ball_frames": int(field.sum()),
+        "ball_in_truth": rate(truth, ball, field),
+        "ball_false_alarms": alarms / max(clear, 1),
+        "opponent_kept": rate(recon, opponent, paddle),
+        "opponent_frames": int(paddle.sum()),
+        "ball_probe_r2": objects.probe_r2(z[present], ball[present]),
+        "probe_frames": int(present.sum()),
+        "radius_px": radius,
+        "reconstruction": "the decoder's most likely frame given the posterior mean",
     }
 
 
@@ -194,14 +243,24 @@ def reconstructions_and_interpolations(
 
 @torch.no_grad()
 def decoded_pictures(model, options, splits: ImageSplits, out: Path, seed: int = 0) -> list[Path]:
-    """For models whose decoding is slow (autoregressive given z): 32 samples, 8
-    reconstructions and 4 linear interpolations of 8 steps."""
+    """For models whose decoding is slow (autoregressive given z: `decode(z, u)` from uniforms
+    u (B, S, S, 2)): 32 samples, 8 reconstructions and 4 linear interpolations of 8 steps, all
+    decoded in one batch (one pass over the pixels, not three)."""
     g = torch.Generator().manual_seed(seed)
     x, _ = test_images(options, splits)
+    S = x.shape[-1]
     with eval_mode(model):
-        written = [save_grid(model.sample(32, generator=g), out / "samples.png")]
+        z_prior = torch.randn(32, model.cfg.latent_dim, generator=g)  # as model.sample draws
+        u = torch.cat([torch.rand(32, S, S, 2, generator=g), torch.full((40, S, S, 2), 0.5)])
         shown = x[torch.randperm(x.shape[0], generator=g)[:8]]
-        return written + reconstructions_and_interpolations(model, shown, out, ("linear",), 8)
+        z_shown = model.embed(shown)  # (8, Z)
+        walks = [lerp(z_shown[2 * i], z_shown[2 * i + 1], 8) for i in range(4)]
+        images = model.decode(torch.cat([z_prior, z_shown, *walks]), u)  # (72, 1, S, S)
+    samples, recon, walked = images.split([32, 8, 32])
+    pairs = torch.stack([shown.float(), recon], 1).flatten(0, 1)  # input, recon, ...
+    return [save_grid(samples, out / "samples.png"),
+            save_grid(pairs, out / "reconstructions.png", nrow=8),
+            save_grid(walked, out / "interpolation_linear.png", nrow=8)]  # fmt: skip
 
 
 @torch.no_grad()
@@ -328,7 +387,8 @@ _PIXELCNN = {"lr": 1e-3, "batch_size": 64, "grad_clip": 1.0}
 _FLOW = {"lr": 1e-3, "batch_size": 64, "grad_clip": 50.0, "warmup_steps": 200}
 ENTRIES = (
     image_entry(name="vae", summary="convolutional variational autoencoder", options=VAEConfig,
-                build=VAE, datasets=("mnist", "omniglot", "carracing"), evaluate=evaluate_vae,
+                build=VAE, datasets=("mnist", "omniglot", "carracing", "pong"),
+                evaluate=evaluate_vae,
                 can_sample=True, bf16=True),
     image_entry(name="ae", summary="convolutional autoencoder (no prior; compare with vae)",
                 options=VAEConfig, build=AutoEncoder, datasets=("mnist", "omniglot"),
@@ -359,7 +419,7 @@ ENTRIES = (
                 evaluate=evaluate_autoregressive, can_sample=True, bf16=True,
                 train_defaults=_PIXELCNN),
     image_entry(name="pixelvae", summary="VAE with a Gated PixelCNN decoder (free bits, KL "
-                "warm-up)", options=PixelVAEConfig, build=PixelVAE, datasets=("mnist",),
+                "warm-up)", options=PixelVAEConfig, build=PixelVAE, datasets=("mnist", "pong"),
                 evaluate=evaluate_vae, can_sample=True, bf16=True, train_defaults=_PIXELCNN,
                 pictures=decoded_pictures),
     image_entry(name="glow", summary="Glow flow on dequantized 8-bit MNIST (shared coupling "

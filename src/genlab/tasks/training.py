@@ -111,7 +111,7 @@ def _train(spec: RunSpec, progress: bool) -> FitResult:
 
 
 def resolved(entry: ModelEntry, cfg: TrainConfig, native: bool | None = None) -> TrainConfig:
-    """`cfg` with `--precision auto` made a choice (`native`: has this CPU native bf16? None:
+    """`cfg` with `--precision auto` made a choice (`native`: has this CPU AMX, bf16 that pays? None:
     look), printed on rank 0 and kept in config.json."""
     if cfg.precision != "auto":
         return cfg

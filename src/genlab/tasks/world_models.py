@@ -24,7 +24,7 @@ from genlab.agents.world_models.dream import check_dream
 from genlab.agents.world_models.mdnrnn import MDNRNN, MDNRNNConfig
 from genlab.agents.world_models.sequences import LatentEpisodes, SequenceBatches, encode_episodes
 from genlab.agents.world_models.vision import reconstruction_check
-from genlab.data.carracing import carracing_root, episode_files
+from genlab.data.episodes import episode_files, episodes_root
 from genlab.data.files import atomic_write_json, read_json
 from genlab.errors import ConfigError, DataError, RunError
 from genlab.tasks import training
@@ -70,7 +70,7 @@ def load_latents(vae_run: str, data_dir: str | None, progress: bool = True) -> L
     """The collected episodes encoded by the V of run `vae_run` (cached in that run as
     `latents-step{N}.pt`, rebuilt when V trains on or the episodes change)."""
     vae, config = load_v(vae_run)
-    files = episode_files(carracing_root(data_dir))
+    files = episode_files(episodes_root("carracing", data_dir))
     cache = Path(vae_run) / f"latents-step{config['step']}.pt"
     if cache.is_file():
         saved = torch.load(cache, weights_only=True)

@@ -48,7 +48,7 @@ class TrainConfig:
         "torch CPU threads per process; None = cores / processes", default=None
     )
     precision: str = doc(
-        "'auto' (bf16 where the model's bf16 path is checked and the CPU has native bf16, "
+        "'auto' (bf16 where the model's bf16 path is checked and the CPU has AMX, "
         "else fp32; the choice is printed and kept in config.json), 'fp32', or 'bf16': "
         "convolutions and matrix products in bfloat16 (autocast; weights, gradients, optimizer "
         "state and the loss stay float32). A model without a checked bf16 path refuses 'bf16' "

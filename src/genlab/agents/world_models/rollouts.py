@@ -1,4 +1,5 @@
-"""Stage 1, `collect`: CarRacing-v3 rollouts under a random ("brownian") policy, stored compactly.
+"""Stage 1, `collect`: CarRacing-v3 rollouts under a random ("brownian") policy, stored compactly
+(Pong's, for the PixelCNN-decoder world model, are played by `pong.play` and stored the same way).
 
 Each episode is one file `episode_{i:05d}.npz` (written atomically, so a killed collection
 resumes where it stopped and never leaves a half file):
@@ -25,8 +26,9 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from genlab.data.carracing import Episode, episode_path, save_episode
-from genlab.errors import DataError
+from genlab.agents.world_models import pong
+from genlab.data.episodes import Episode, episode_path, save_episode
+from genlab.errors import ConfigError, DataError
 
 ENV_ID = "CarRacing-v3"
 FRAME = 64
@@ -87,22 +89,35 @@ def play(seed: int, max_steps: int = 1000, policy=None, patience: int = 0) -> Ep
                    np.asarray(rewards, np.float32), np.asarray(dones, bool))  # fmt: skip
 
 
-def _collect_one(args: tuple[str, int, int, int]) -> int:
-    root, i, seed, max_steps = args
-    episode = play(seed * 100_003 + i, max_steps)
+# `--env` names -> (the data folder, the episode player)
+GAMES = {"gym:CarRacing-v3": ("carracing", play), "atari:Pong": ("pong", pong.play)}
+
+
+def game_folder(env: str) -> str:
+    """The data folder of a world-model environment; a ConfigError listing them otherwise."""
+    if env not in GAMES:
+        raise ConfigError(f"--env {env}: world models collect from {', '.join(GAMES)}")
+    return GAMES[env][0]
+
+
+def _collect_one(args: tuple[str, int, int, int, str]) -> int:
+    root, i, seed, max_steps, env = args
+    episode = GAMES[env][1](seed * 100_003 + i, max_steps)
     save_episode(episode, episode_path(Path(root), i))
     return len(episode.actions)
 
 
 def collect(
     root: Path, episodes: int, workers: int = 2, max_steps: int = 1000, seed: int = 0,
-    progress: bool = True,
+    progress: bool = True, env: str = "gym:CarRacing-v3",
 ) -> dict:  # fmt: skip
-    """Episodes 0 .. episodes-1 into `root` (those already there are kept), `workers` processes
-    at a time. Returns {"episodes", "new_steps", "seconds", "steps_per_second"}."""
+    """Episodes 0 .. episodes-1 of `env` (a `GAMES` name) into `root` (those already there are
+    kept), `workers` processes at a time. Returns {"episodes", "new_steps", "seconds",
+    "steps_per_second"}."""
+    game_folder(env)
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    todo = [(str(root), i, seed, max_steps) for i in range(episodes)
+    todo = [(str(root), i, seed, max_steps, env) for i in range(episodes)
             if not episode_path(root, i).is_file()]  # fmt: skip
     t0 = time.monotonic()
     steps = 0

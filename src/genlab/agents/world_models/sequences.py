@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from genlab.agents.world_models.vision import v_input
 from genlab.data.batches import seeded
-from genlab.data.carracing import is_test_episode, load_episode
+from genlab.data.episodes import is_test_episode, load_episode
 from genlab.errors import ConfigError, DataError
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genlab.data.carracing import episode_files, is_test_episode, load_episode
+from genlab.data.episodes import episode_files, is_test_episode, load_episode
 
 # V is called blind when it removes less than 20% of the mean frame's error. Measured on
 # CarRacing: a V drawing the mean frame scored 1.03, one drawing the road 0.22.

@@ -1,16 +1,20 @@
-"""CarRacing rollouts on disk (collected by `genlab worldmodels collect`): one file per episode,
-`episode_{i:05d}.npz`, written atomically; every tenth episode is held out for testing.
+"""Rollouts on disk (collected by `genlab worldmodels collect`), one folder per game under a
+data root (`carracing/`, `pong/`): one file per episode, `episode_{i:05d}.npz`, written
+atomically; every tenth episode is held out for testing.
 
-    frames  (T+1, 64, 64, 3) uint8 the observation before each action and the one after the last
-    actions (T, 3) float32         steer in [-1, 1], gas and brake in [0, 1]
+    frames  (T+1, 64, 64, C) uint8 the observation before each action and the one after the last
+                                   (CarRacing: C = 3, colour; Pong: C = 1, 0 or 255)
+    actions (T, ...)               CarRacing (T, 3) float32 steer, gas, brake; Pong (T,) int64
     rewards (T,) float32           the reward that followed each action
     dones   (T,) bool              True on the last step if the episode terminated (not cut)
+    label_* (T+1, ...) float32     optional per-frame facts read from the emulator (Pong: the
+                                   ball's and paddles' positions), kept in `Episode.labels`
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +29,7 @@ class Episode:
     actions: np.ndarray
     rewards: np.ndarray
     dones: np.ndarray
+    labels: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def episode_path(root: Path, i: int) -> Path:
@@ -34,15 +39,17 @@ def episode_path(root: Path, i: int) -> Path:
 def save_episode(episode: Episode, path: Path) -> None:
     """Atomically: to a temporary name, then renamed."""
     tmp = path.with_name(path.name + ".partial.npz")
+    labels = {f"label_{k}": v for k, v in episode.labels.items()}
     np.savez_compressed(tmp, frames=episode.frames, actions=episode.actions,
-                        rewards=episode.rewards, dones=episode.dones)  # fmt: skip
+                        rewards=episode.rewards, dones=episode.dones, **labels)  # fmt: skip
     os.replace(tmp, path)
 
 
 def load_episode(path: Path) -> Episode:
     try:
         with np.load(path) as f:
-            return Episode(f["frames"], f["actions"], f["rewards"], f["dones"])
+            labels = {k[len("label_") :]: f[k] for k in f.files if k.startswith("label_")}
+            return Episode(f["frames"], f["actions"], f["rewards"], f["dones"], labels)
     except (OSError, ValueError, KeyError) as e:
         raise DataError(f"cannot read rollout {path}: {e} (delete it and collect again)") from e
 
@@ -52,10 +59,10 @@ def is_test_episode(k: int, n: int) -> bool:
     return k % 10 == 9 or (n < 10 and k == n - 1)
 
 
-def carracing_root(data_dir: str | Path | None = None) -> Path:
-    """`<root>/carracing` of the first data root (--data-dir, $GENLAB_DATA, cache) that holds
-    collected episodes; the first candidate if none does (so errors name it)."""
-    roots = [r / "carracing" for r in data_roots(data_dir)]
+def episodes_root(game: str, data_dir: str | Path | None = None) -> Path:
+    """`<root>/<game>` (carracing, pong) of the first data root (--data-dir, $GENLAB_DATA, cache)
+    that holds collected episodes; the first candidate if none does (so errors name it)."""
+    roots = [r / game for r in data_roots(data_dir)]
     return next((r for r in roots if r.is_dir() and any(r.glob("episode_*.npz"))), roots[0])
 
 
@@ -63,5 +70,5 @@ def episode_files(root: Path) -> list[Path]:
     """The collected episodes in `root`, in order; an error naming the folder if none."""
     files = sorted(Path(root).glob("episode_*[0-9].npz"))
     if not files:
-        raise DataError(f"no CarRacing rollouts in {root}: run `genlab worldmodels collect` first")
+        raise DataError(f"no rollouts in {root}: run `genlab worldmodels collect` first")
     return files

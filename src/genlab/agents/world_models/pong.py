@@ -1,0 +1,100 @@
+"""Pong frames for a world model, and where the ball is in each (the world-model talk's point: a
+VAE that models CarRacing "no longer sees the ball" on Pong).
+
+An Atari Pong screen (210, 160, 3) becomes a binary 64x64 frame: the playfield (rows 34-193,
+between the walls, so no score) is 160x160; a pixel is on where the screen is not background;
+the 160 pixels of a side fall into 64 cells, 2.5 each, and a cell is on if any pixel under it
+is ("any" pooling, so the 2x4-pixel ball always covers at least 1x2 cells, never blurs away).
+
+The positions come from the emulator screen's colours, not from a network: the ball is the
+playfield's (236, 236, 236) pixels, the opponent's paddle (left) its (213, 130, 74) ones, the
+agent's (right) its (92, 186, 92) ones; each position is the centroid, in the 64x64 frame's
+pixel coordinates (x right, y down), NaN where the object is not on the screen (the ball between
+points).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from genlab.data.episodes import Episode
+
+PLAYFIELD_ROWS = slice(34, 194)  # the 160 rows between the top and bottom walls
+BACKGROUND = (144, 72, 17)
+COLOURS = {"ball": (236, 236, 236), "opponent": (213, 130, 74), "player": (92, 186, 92)}
+FRAME = 64
+FIELD = 160  # the playfield's side in screen pixels
+ENV_ID = "ALE/Pong-v5"
+
+
+def playfield(screen: np.ndarray) -> np.ndarray:
+    """(210, 160, 3) uint8 screen -> (160, 160, 3), the rows between the walls."""
+    if screen.shape != (210, 160, 3) or screen.dtype != np.uint8:
+        raise ValueError(f"expected a (210, 160, 3) uint8 Atari screen, got {screen.shape} "
+                         f"{screen.dtype}")  # fmt: skip
+    return screen[PLAYFIELD_ROWS]
+
+
+def any_pool(mask: np.ndarray, size: int = FRAME) -> np.ndarray:
+    """(S, S) bool -> (size, size) bool, S >= size: cell (i, j) is on if any pixel under it is;
+    pixel r falls in cell floor(r * size / S)."""
+    S = mask.shape[0]
+    starts = np.searchsorted((np.arange(S) * size) // S, np.arange(size))  # first pixel per cell
+    rows = np.logical_or.reduceat(mask, starts, axis=0)  # (size, S)
+    return np.logical_or.reduceat(rows, starts, axis=1)
+
+
+def preprocess(screen: np.ndarray) -> np.ndarray:
+    """A screen (210, 160, 3) uint8 -> (64, 64, 1) uint8, 255 where anything is drawn."""
+    field = playfield(screen)
+    on = (field != np.array(BACKGROUND, np.uint8)).any(-1)  # (160, 160)
+    return (any_pool(on) * np.uint8(255))[..., None]
+
+
+def positions(screen: np.ndarray) -> dict[str, np.ndarray]:
+    """A screen -> {"ball", "opponent", "player"}: each (2,) float32 [x, y] in 64x64 frame
+    pixels (the centroid of the object's screen pixels), NaN if it is not in the playfield."""
+    field, out = playfield(screen), {}
+    for name, colour in COLOURS.items():
+        ys, xs = np.nonzero((field == np.array(colour, np.uint8)).all(-1))
+        if len(xs) == 0:
+            out[name] = np.full(2, np.nan, np.float32)
+            continue
+        # screen pixel p covers [p, p + 1): its centre p + 0.5 maps to (p + 0.5) * 64 / 160 in
+        # frame units, i.e. frame pixel coordinate (p + 0.5) * 0.4 - 0.5
+        to_frame = lambda p: (p.mean() + 0.5) * FRAME / FIELD - 0.5  # noqa: E731
+        out[name] = np.array([to_frame(xs), to_frame(ys)], np.float32)
+    return out
+
+
+def play(seed: int, max_steps: int = 1000) -> Episode:
+    """One episode of Pong under a uniformly random policy (ALE v5: 4 frames a step, sticky
+    actions 0.25), with `positions` of every frame as labels (ball, opponent, player:
+    (T+1, 2) each)."""
+    # ale-py comes with the rl extra: imported here, so `genlab` itself runs without it
+    import ale_py
+    import gymnasium as gym
+
+    gym.register_envs(ale_py)
+    env = gym.make(ENV_ID, obs_type="rgb", max_episode_steps=max_steps)
+    rng = np.random.default_rng(seed)
+    try:
+        screen, _ = env.reset(seed=seed)
+        frames, actions, rewards, dones, where = [], [], [], [], []
+        for _ in range(max_steps):
+            frames.append(preprocess(screen))
+            where.append(positions(screen))
+            action = int(rng.integers(env.action_space.n))
+            screen, reward, terminated, truncated, _ = env.step(action)
+            actions.append(action)
+            rewards.append(reward)
+            dones.append(terminated)
+            if terminated or truncated:
+                break
+        frames.append(preprocess(screen))
+        where.append(positions(screen))
+    finally:
+        env.close()
+    labels = {k: np.stack([w[k] for w in where]) for k in COLOURS}
+    return Episode(np.stack(frames), np.asarray(actions, np.int64),
+                   np.asarray(rewards, np.float32), np.asarray(dones, bool), labels)  # fmt: skip

@@ -1,0 +1,111 @@
+"""Pong frames for a world model: the preprocessing keeps a 2x4-pixel ball, positions come from
+the screen's colours, a collected episode is labelled and resumable, and V and PixelVAE train and
+are evaluated on the frames from the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from genlab.agents.world_models import pong
+
+
+def screen(ball=None, opponent=None, player=None) -> np.ndarray:
+    """A synthetic (210, 160, 3) screen: background, walls, and objects with their top-left
+    corners at the given playfield (x, y): ball 2x4 pixels, paddles 4x16."""
+    s = np.empty((210, 160, 3), np.uint8)
+    s[:] = pong.BACKGROUND
+    s[24:34] = s[194:] = pong.COLOURS["ball"]  # the walls share the ball's colour
+    for name, at, (w, h) in (("ball", ball, (2, 4)), ("opponent", opponent, (4, 16)),
+                             ("player", player, (4, 16))):  # fmt: skip
+        if at is not None:
+            x, y = at
+            s[34 + y : 34 + y + h, x : x + w] = pong.COLOURS[name]
+    return s
+
+
+def test_any_pool_matches_a_loop():
+    rng = np.random.default_rng(0)
+    mask = rng.random((160, 160)) > 0.995
+    got = pong.any_pool(mask, 64)
+    want = np.zeros((64, 64), bool)
+    for r, c in zip(*np.nonzero(mask), strict=True):
+        want[r * 64 // 160, c * 64 // 160] = True
+    assert (got == want).all() and want.sum() > 50
+
+
+@pytest.mark.parametrize("x, y", [(0, 0), (77, 40), (158, 156), (101, 3)])
+def test_the_ball_survives_preprocessing_where_its_label_says(x, y):
+    s = screen(ball=(x, y), opponent=(16, 60), player=(140, 100))
+    frame = pong.preprocess(s)[..., 0]
+    where = pong.positions(s)
+    bx, by = where["ball"]
+    assert bx == pytest.approx((x + 1) * 0.4 - 0.5) and by == pytest.approx((y + 2) * 0.4 - 0.5)
+    near = frame[max(0, round(by) - 1) : round(by) + 2, max(0, round(bx) - 1) : round(bx) + 2]
+    assert near.max() == 255  # drawn within a pixel of the label
+    assert frame.sum() // 255 <= 2 * 3 + 2 * (3 * 8)  # ball + two paddles, walls cropped off
+    assert where["opponent"] == pytest.approx([(16 + 2) * 0.4 - 0.5, (60 + 8) * 0.4 - 0.5])
+
+
+def test_objects_off_screen_are_nan_and_a_blank_field_is_black():
+    s = screen()
+    assert all(np.isnan(v).all() for v in pong.positions(s).values())
+    assert pong.preprocess(s).max() == 0
+    with pytest.raises(ValueError, match="210, 160, 3"):
+        pong.preprocess(s[:200])
+
+
+def test_a_pong_episode_is_labelled_frame_by_frame(tmp_path):
+    pytest.importorskip("ale_py")
+    from genlab.agents.world_models.rollouts import collect
+    from genlab.data.episodes import episode_files, load_episode
+
+    report = collect(tmp_path, 2, workers=1, max_steps=40, seed=1, progress=False, env="atari:Pong")
+    assert report["new_episodes"] == 2
+    episode = load_episode(episode_files(tmp_path)[0])
+    assert episode.frames.shape == (41, 64, 64, 1) and set(np.unique(episode.frames)) <= {0, 255}
+    assert episode.actions.shape == (40,) and episode.actions.max() < 6
+    assert {k: v.shape for k, v in episode.labels.items()} == {k: (41, 2) for k in pong.COLOURS}
+    again = pong.play(1 * 100_003 + 0, 40)  # episode i is replayed by its seed
+    assert (again.frames == episode.frames).all()
+    np.testing.assert_array_equal(again.labels["ball"], episode.labels["ball"])
+
+
+@pytest.fixture(scope="module")
+def pong_data(tmp_path_factory):
+    """Two collected Pong episodes of 150 steps (the second held out), from the CLI."""
+    pytest.importorskip("ale_py")
+    from genlab.cli import main
+
+    d = tmp_path_factory.mktemp("wm")
+    assert main(["worldmodels", "collect", str(d), "--env", "atari:Pong", "--episodes", "2",
+                 "--workers", "1", "--max-steps", "150"]) == 0  # fmt: skip
+    assert (d / "data" / "pong" / "episode_00001.npz").is_file()
+    return d / "data"
+
+
+TINY_DECODER = ["--decoder-layers", "2", "--decoder-channels", "8", "--channels", "8",
+                "--hidden", "32"]  # fmt: skip
+
+
+@pytest.mark.parametrize("model, extra", [("vae", []), ("pixelvae", TINY_DECODER)])
+def test_v_and_pixelvae_on_pong_frames_report_the_ball_from_the_cli(
+    pong_data, tmp_path, capsys, model, extra
+):
+    from genlab.cli import main
+
+    data = ["--data", "pong", "--data-dir", str(pong_data)]
+    tiny = ["--steps", "2", "--batch-size", "8", "--quiet"]
+    run = str(tmp_path / model)
+    assert main(["train", model, *data, "--out", run, *extra, *tiny]) == 2
+    assert "--image-size 28: pong's images are 1x64x64" in capsys.readouterr().err
+    assert main(["train", model, *data, "--image-size", "64", "--out", run, *extra, *tiny]) == 0
+    capsys.readouterr()
+    assert main(["eval", run, "--data-dir", str(pong_data), "--k", "2", "--n", "60",
+                 "--json"]) == 0  # fmt: skip
+    seen = json.loads(capsys.readouterr().out)["objects"]
+    assert 0 <= seen["ball_kept"] <= 1 and seen["ball_in_truth"] == 1.0
+    assert seen["ball_frames"] > 0 and seen["opponent_frames"] > 0
+    assert seen["ball_probe_r2"] < 1.0  # two steps have learned no position
