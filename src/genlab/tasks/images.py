@@ -147,7 +147,7 @@ def objects_kept(model, x: torch.Tensor, z: torch.Tensor, labels: dict, radius: 
         "ball_probe_r2": objects.probe_r2(z[present], ball[present]),
         "probe_frames": int(present.sum()),
         "radius_px": radius,
-        "reconstruction": "the decoder's most likely frame given the posterior mean",
+        "reconstruction": "greedy: each pixel its more likely value given z (posterior mean)",
     }
 
 
