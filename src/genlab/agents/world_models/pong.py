@@ -15,6 +15,7 @@ points).
 
 from __future__ import annotations
 
+import gymnasium as gym
 import numpy as np
 
 from genlab.data.episodes import Episode
@@ -73,7 +74,6 @@ def play(seed: int, max_steps: int = 1000) -> Episode:
     (T+1, 2) each)."""
     # ale-py comes with the rl extra: imported here, so `genlab` itself runs without it
     import ale_py
-    import gymnasium as gym
 
     gym.register_envs(ale_py)
     env = gym.make(ENV_ID, obs_type="rgb", max_episode_steps=max_steps)
