@@ -34,6 +34,7 @@ from pathlib import Path
 import torch
 
 from common import evaluation, train_unless_done
+from genlab.agents.world_models import pong
 from genlab.agents.world_models.rollouts import collect
 from genlab.data.images import image_splits
 from genlab.tasks.registry import get_model
@@ -44,7 +45,7 @@ MODELS = {
     "v": ("vae", {"image_size": 64, "image_channels": 1, "likelihood": "gaussian",
                   "gaussian_std": 0.7071, "latent_dim": 32}, {"batch_size": 32}),
     "vae": ("vae", {"image_size": 64, "image_channels": 1, "latent_dim": 32}, {}),
-    # a 64x64 PixelCNN decoder is costly on a CPU (default width and batch 64: ~10 s a step on
+    # a 64x64 PixelCNN decoder is costly on a CPU (default width and batch 64: 8.9 s a step on
     # 2 cores without AMX), so half the width and a quarter of the batch
     "pixelvae": ("pixelvae", {"image_size": 64, "latent_dim": 32, "decoder_channels": 16},
                  {"batch_size": 16}),
@@ -92,8 +93,7 @@ def draw(root: Path, data: Path, models: list[str], n: int = 12) -> Path:
     reconstruction of them (greedy: each pixel its more likely value given z and, for the PixelCNN
     decoder, the pixels before it)."""
     splits = image_splits("pong", data)
-    ball = splits.test_labels["ball"]
-    with_ball = (~ball.isnan().any(1) & (ball[:, 0] > 12) & (ball[:, 0] < 51)).nonzero()[:, 0]
+    with_ball = pong.in_open_field(splits.test_labels, 2 + 2).nonzero()[:, 0]  # as eval
     picked = with_ball[torch.linspace(0, len(with_ball) - 1, n).long()]
     x = splits.test_x[picked].float() / 255  # (n, 1, 64, 64), binary
     rows = [x]

@@ -48,8 +48,10 @@ def random_trajectory(agent, options: object, envs: int) -> Trajectory:
 
 
 def random_batch(model: str, options: object, batch_size: int, net=None):
+    side = getattr(options, "image_size", 28)  # `--set image_size=64` for Pong-sized frames
     if model in ("vae", "ae", "pixelvae", "dcgan", "wgan", "wgan_gp"):
-        return {"x": torch.randint(2, (batch_size, 1, 28, 28)).float(),
+        channels = getattr(options, "image_channels", 1)
+        return {"x": torch.randint(2, (batch_size, channels, side, side)).float(),
                 "y": torch.randint(10, (batch_size,))}  # fmt: skip
     if model in ("glow", "realnvp"):
         return {"x": torch.randint(256, (batch_size, 1, 28, 28)) / 256.0}

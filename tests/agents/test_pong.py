@@ -8,8 +8,10 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from genlab.agents.world_models import pong
+from genlab.data.images import image_splits
 
 
 def screen(ball=None, opponent=None, player=None) -> np.ndarray:
@@ -55,6 +57,15 @@ def test_objects_off_screen_are_nan_and_a_blank_field_is_black():
     assert pong.preprocess(s).max() == 0
     with pytest.raises(ValueError, match="210, 160, 3"):
         pong.preprocess(s[:200])
+
+
+def test_the_open_field_keeps_balls_away_from_both_paddles():
+    nan = float("nan")
+    ball = torch.tensor([[30.0, 5], [10.0, 5], [53.0, 5], [nan, nan], [8.0, 5]])
+    opponent = torch.tensor([[6.7, 20]] * 4 + [[nan, nan]])  # the last frame: no paddle
+    player = torch.full((5, 2), 56.7)
+    got = pong.in_open_field({"ball": ball, "opponent": opponent, "player": player}, 4)
+    assert got.tolist() == [True, False, False, False, True]  # 3.3 and 3.7 from a paddle: near
 
 
 def test_a_pong_episode_is_labelled_frame_by_frame(tmp_path):
@@ -106,6 +117,33 @@ def test_v_and_pixelvae_on_pong_frames_report_the_ball_from_the_cli(
     assert main(["eval", run, "--data-dir", str(pong_data), "--k", "2", "--n", "60",
                  "--json"]) == 0  # fmt: skip
     seen = json.loads(capsys.readouterr().out)["objects"]
-    assert 0 <= seen["ball_kept"] <= 1 and seen["ball_in_truth"] == 1.0
-    assert seen["ball_frames"] > 0 and seen["opponent_frames"] > 0
-    assert seen["ball_probe_r2"] < 1.0  # two steps have learned no position
+    first = {k: v[:60] for k, v in image_splits("pong", pong_data).test_labels.items()}
+    assert seen["ball_frames"] == int(pong.in_open_field(first, 2 + 2).sum()) > 0
+    assert seen["opponent_frames"] == int((~first["opponent"].isnan().any(1)).sum()) > 0
+    assert seen["probe_frames"] == int((~first["ball"].isnan().any(1)).sum())
+    assert seen["ball_in_truth"] == 1.0  # every labelled ball is drawn where its label says
+
+
+class Replay:
+    """A stand-in model whose reconstruction of code i is `frames[i]`."""
+
+    def __init__(self, frames: torch.Tensor):
+        self.frames = frames
+
+    def mean_image(self, z: torch.Tensor) -> torch.Tensor:
+        return self.frames[z[:, 0].long()]
+
+
+def test_a_perfect_reconstruction_keeps_everything_and_a_lit_one_raises_alarms(pong_data):
+    from genlab.tasks.images import objects_kept
+
+    splits = image_splits("pong", pong_data)
+    x = splits.test_x[:120].float() / 255  # (N, 1, 64, 64)
+    z = torch.arange(len(x), dtype=torch.float32)[:, None]  # code i: frame i
+    perfect = objects_kept(Replay(x), x, z, splits.test_labels)
+    assert perfect["ball_kept"] == perfect["opponent_kept"] == 1.0
+    assert perfect["ball_false_alarms"] == 0.0 and perfect["ball_frames"] > 0
+    lit = objects_kept(Replay(torch.ones_like(x)), x, z, splits.test_labels)
+    assert lit["ball_kept"] == 1.0 and lit["ball_false_alarms"] == 1.0
+    blank = objects_kept(Replay(torch.zeros_like(x)), x, z, splits.test_labels)
+    assert blank["ball_kept"] == blank["opponent_kept"] == 0.0

@@ -21,15 +21,15 @@ def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
     info.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_bf16 amx_bf16\n\n"
                     "processor\t: 1\nflags\t\t: fpu\n")  # fmt: skip
     flags = hardware.cpu_flags(info)
-    assert "avx512_bf16" in flags and hardware.native_bf16(flags)
-    assert not hardware.native_bf16({"avx2", "avx512f"})  # AVX-512 alone emulates bf16
-    assert not hardware.native_bf16({"avx512f", "avx512_bf16"})  # measured slower than fp32
-    assert hardware.native_bf16({"amx_bf16", "amx_tile"})
+    assert "avx512_bf16" in flags and hardware.has_amx(flags)
+    assert not hardware.has_amx({"avx2", "avx512f"})  # AVX-512 alone emulates bf16
+    assert not hardware.has_amx({"avx512f", "avx512_bf16"})  # measured slower than fp32
+    assert hardware.has_amx({"amx_bf16", "amx_tile"})
     assert hardware.cpu_flags(tmp_path / "missing") == set()
 
 
 @pytest.mark.parametrize(
-    "requested,offered,native,chosen",
+    "requested,offered,amx,chosen",
     [
         ("auto", True, True, "bf16"),
         ("auto", True, False, "fp32"),
@@ -38,8 +38,8 @@ def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
         ("bf16", True, False, "bf16"),
     ],  # fmt: skip
 )
-def test_auto_is_bf16_only_where_checked_and_native(requested, offered, native, chosen):
-    assert choose_precision(requested, offered, native)[0] == chosen
+def test_auto_is_bf16_only_where_checked_and_amx(requested, offered, amx, chosen):
+    assert choose_precision(requested, offered, amx)[0] == chosen
 
 
 def test_a_run_keeps_the_precision_auto_chose_and_says_why(capsys):
@@ -47,12 +47,12 @@ def test_a_run_keeps_the_precision_auto_chose_and_says_why(capsys):
     assert cfg.precision == "auto"  # the default
     offers = next(e for e in MODELS.values() if e.bf16)
     lacks = next(e for e in MODELS.values() if not e.bf16)
-    assert resolved(offers, cfg, native=True).precision == "bf16"
-    assert resolved(offers, cfg, native=False).precision == "fp32"
+    assert resolved(offers, cfg, amx=True).precision == "bf16"
+    assert resolved(offers, cfg, amx=False).precision == "fp32"
     assert "no AMX" in capsys.readouterr().err
-    assert resolved(lacks, cfg, native=True).precision == "fp32"
+    assert resolved(lacks, cfg, amx=True).precision == "fp32"
     fixed = dataclasses.replace(cfg, precision="fp32")
-    assert resolved(offers, fixed, native=True) is fixed  # a choice given is left alone
+    assert resolved(offers, fixed, amx=True) is fixed  # a choice given is left alone
 
 
 def test_other_processes_share_is_the_machines_less_this_ones():
@@ -109,7 +109,7 @@ def test_the_counters_are_read_from_proc():
 
 
 def test_config_json_keeps_the_precision_auto_chose(data_root, tmp_path, monkeypatch):
-    monkeypatch.setattr(hardware, "native_bf16", lambda flags=None: False)
+    monkeypatch.setattr(hardware, "has_amx", lambda flags=None: False)
     entry = next(e for e in MODELS.values() if e.bf16 and e.name == "vae")
     spec = RunSpec(entry=entry, data="mnist", options=entry.options(latent_dim=2, channels=4,
                    hidden=8), train=TrainConfig(steps=1, batch_size=4), run_dir=tmp_path)  # fmt: skip

@@ -68,8 +68,9 @@ def rollout_frames(game: str, data_dir: str | Path | None = None) -> ImageSplits
         f = torch.from_numpy(episode.frames).permute(0, 3, 1, 2)  # (T + 1, C, 64, 64)
         frames.append(f)
         labels.append(torch.full((len(f),), k))
-        test.append(torch.full((len(f),), is_test_episode(k, len(files))))
-        if test[-1][0]:
+        held_out = is_test_episode(k, len(files))
+        test.append(torch.full((len(f),), held_out))
+        if held_out:
             facts.append({n: torch.from_numpy(v) for n, v in episode.labels.items()})
     x, y, is_test = torch.cat(frames), torch.cat(labels), torch.cat(test)
     names = tuple(f"episode {k}" for k in range(len(files)))

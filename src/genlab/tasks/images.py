@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from genlab.agents.world_models import pong
 from genlab.data.batches import InMemoryBatches
 from genlab.data.images import (
     ImageSplits,
@@ -98,8 +99,8 @@ def evaluate_vae(
     posteriors = [model.encode(b) for b in x.split(1000)]
     kl = torch.cat([gaussian_kl_standard_normal(mu, logvar) for mu, logvar in posteriors])
     means = torch.cat([mu for mu, _ in posteriors])  # (N, Z)
-    seen = {"objects": objects_kept(model, x, means, splits.test_labels)} if "ball" in \
-        splits.test_labels else {}  # fmt: skip
+    labels = splits.test_labels
+    seen = {"objects": objects_kept(model, x, means, labels)} if "ball" in labels else {}
     return {
         **seen,
         "active_units": int((means.var(0) > 0.01).sum()),  # Burda et al. 2016
@@ -125,7 +126,8 @@ def objects_kept(model, x: torch.Tensor, z: torch.Tensor, labels: dict, radius: 
     (`metrics.objects.kept`), how often it draws a ball where the frame has nothing (at the
     mirrored spot), and the out-of-fold R^2 of a linear probe from z to the ball's (x, y)."""
     n = len(x)
-    ball, opponent, player = (labels[k][:n] for k in ("ball", "opponent", "player"))
+    labels = {k: v[:n] for k, v in labels.items()}
+    ball, opponent = labels["ball"], labels["opponent"]
     recon = torch.cat([model.mean_image(b) for b in z.split(250)])[:, 0]  # (N, S, S)
     truth = x[:, 0].float()
 
@@ -133,8 +135,7 @@ def objects_kept(model, x: torch.Tensor, z: torch.Tensor, labels: dict, radius: 
         return objects.kept(images[frames], where[frames], radius).float().mean().item()
 
     present = ~ball.isnan().any(1)
-    apart = lambda paddle: ~((ball[:, 0] - paddle[:, 0]).abs() <= radius + 2)  # noqa: E731
-    field = present & apart(opponent) & apart(player)  # NaN paddles compare False: apart
+    field = pong.in_open_field(labels, radius + 2)
     alarms, clear = objects.false_alarms(recon[field], truth[field], ball[field], radius)
     paddle = ~opponent.isnan().any(1)
     return {
@@ -147,7 +148,8 @@ def objects_kept(model, x: torch.Tensor, z: torch.Tensor, labels: dict, radius: 
         "ball_probe_r2": objects.probe_r2(z[present], ball[present]),
         "probe_frames": int(present.sum()),
         "radius_px": radius,
-        "reconstruction": "greedy: each pixel its more likely value given z (posterior mean)",
+        "reconstruction": "mean_image of the posterior mean, on where > 0.5 (a PixelCNN "
+        "decoder's pixel by pixel, each given those before it)",
     }
 
 

@@ -110,13 +110,13 @@ def _train(spec: RunSpec, progress: bool) -> FitResult:
                    entry.on_checkpoint)  # fmt: skip
 
 
-def resolved(entry: ModelEntry, cfg: TrainConfig, native: bool | None = None) -> TrainConfig:
-    """`cfg` with `--precision auto` made a choice (`native`: has this CPU AMX, bf16 that pays? None:
+def resolved(entry: ModelEntry, cfg: TrainConfig, amx: bool | None = None) -> TrainConfig:
+    """`cfg` with `--precision auto` made a choice (`amx`: has this CPU AMX, bf16 that pays? None:
     look), printed on rank 0 and kept in config.json."""
     if cfg.precision != "auto":
         return cfg
-    native = hardware.native_bf16() if native is None else native
-    precision, why = hardware.choose_precision("auto", entry.bf16, native)
+    amx = hardware.has_amx() if amx is None else amx
+    precision, why = hardware.choose_precision("auto", entry.bf16, amx)
     if dist.rank() == 0:
         hint = "; --precision fp32|bf16 to choose" if entry.bf16 else ""
         print(f"genlab: precision {precision} ({why}{hint})", file=sys.stderr)

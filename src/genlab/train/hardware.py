@@ -1,8 +1,8 @@
-"""What this CPU offers and who else is using it: native bfloat16, and how many threads a
+"""What this CPU offers and who else is using it: AMX (bfloat16 that pays), and how many threads a
 training should run beside other work.
 
-    native_bf16()                          # True on CPUs with AMX (bfloat16 matrix tiles)
-    choose_precision("auto", offered=True, native=True)   # ("bf16", "why ...")
+    has_amx()                          # True on CPUs with AMX (bfloat16 matrix tiles)
+    choose_precision("auto", offered=True, amx=True)      # ("bf16", "why ...")
     governor = ThreadGovernor(base=2)      # in the loop: governor.tick() after each step
 
 Two trainings that each run one thread per core on a 2-core machine fight over the cores
@@ -39,19 +39,19 @@ def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
     return set()
 
 
-def native_bf16(flags: set[str] | None = None) -> bool:
+def has_amx(flags: set[str] | None = None) -> bool:
     """Does this CPU have AMX, the bfloat16 matrix units that make bf16 training pay?"""
     return bool((cpu_flags() if flags is None else flags) & set(BF16_FLAGS))
 
 
-def choose_precision(requested: str, offered: bool, native: bool) -> tuple[str, str]:
+def choose_precision(requested: str, offered: bool, amx: bool) -> tuple[str, str]:
     """(precision, why) for `requested` ('auto', 'fp32' or 'bf16'): 'auto' is bf16 where the
-    model's bf16 path is checked (`offered`) and the CPU has it natively, else fp32."""
+    model's bf16 path is checked (`offered`) and the CPU has AMX (`amx`), else fp32."""
     if requested != "auto":
         return requested, "asked for"
     if not offered:
         return "fp32", "auto: this model has no checked bf16 path"
-    if not native:
+    if not amx:
         return "fp32", "auto: this CPU has no AMX (bf16 without it was slower than fp32)"
     return "bf16", "auto: the model's bf16 path is checked and this CPU has AMX"
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gymnasium as gym
 import numpy as np
+import torch
 
 from genlab.data.episodes import Episode
 
@@ -52,6 +53,13 @@ def preprocess(screen: np.ndarray) -> np.ndarray:
     return (any_pool(on) * np.uint8(255))[..., None]
 
 
+def to_frame(pixels: np.ndarray) -> float:
+    """The mean of screen pixel coordinates (each pixel p covers [p, p + 1)) in 64x64 frame
+    pixel coordinates: the centre p + 0.5 lies at (p + 0.5) * 64 / 160 frame units, which is
+    frame pixel (p + 0.5) * 0.4 - 0.5."""
+    return float((pixels.mean() + 0.5) * FRAME / FIELD - 0.5)
+
+
 def positions(screen: np.ndarray) -> dict[str, np.ndarray]:
     """A screen -> {"ball", "opponent", "player"}: each (2,) float32 [x, y] in 64x64 frame
     pixels (the centroid of the object's screen pixels), NaN if it is not in the playfield."""
@@ -61,11 +69,17 @@ def positions(screen: np.ndarray) -> dict[str, np.ndarray]:
         if len(xs) == 0:
             out[name] = np.full(2, np.nan, np.float32)
             continue
-        # screen pixel p covers [p, p + 1): its centre p + 0.5 maps to (p + 0.5) * 64 / 160 in
-        # frame units, i.e. frame pixel coordinate (p + 0.5) * 0.4 - 0.5
-        to_frame = lambda p: (p.mean() + 0.5) * FRAME / FIELD - 0.5  # noqa: E731
         out[name] = np.array([to_frame(xs), to_frame(ys)], np.float32)
     return out
+
+
+def in_open_field(labels: dict[str, torch.Tensor], margin: float) -> torch.Tensor:
+    """Frames whose ball is on screen and more than `margin` frame pixels across from either
+    paddle (so a window around it holds only the ball): labels {"ball", "opponent", "player"}
+    (N, 2) -> (N,) bool. A paddle off screen (NaN) is never near."""
+    ball = labels["ball"]
+    near = lambda paddle: (ball[:, 0] - paddle[:, 0]).abs() <= margin  # noqa: E731  NaN: False
+    return ~ball.isnan().any(1) & ~near(labels["opponent"]) & ~near(labels["player"])
 
 
 def play(seed: int, max_steps: int = 1000) -> Episode:
