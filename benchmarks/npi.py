@@ -5,7 +5,7 @@ at the training lengths and far beyond them.
     python benchmarks/npi.py [--dir runs/bench-npi] [--minutes 25] [--multi-minutes 65]
                              [--max-minutes 15] [--max-lr 0.1]
                              [--parts add,sort,multi,max,seq2seq] [--n 50] [--threads 1]
-                             [--reuse-evals]
+                             [--seed 0] [--reuse-evals]
 
 Each part trains into DIR/PART (an existing run is reused, not retrained: delete it to redo)
 and is evaluated with `genlab eval DIR/PART --n N` (N new problems per length; addition at
@@ -43,6 +43,8 @@ def main() -> None:
     p.add_argument("--parts", default="add,sort,multi,max,seq2seq")
     p.add_argument("--n", type=int, default=50, help="problems per length in evaluation")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0, help="of every part's training (another seed "
+                   "in another --dir: another core)")  # fmt: skip
     p.add_argument(
         "--reuse-evals",
         action="store_true",
@@ -57,7 +59,7 @@ def main() -> None:
         minutes = {"max": args.max_minutes, "multi": args.multi_minutes}.get(part, args.minutes)
         init = {"init_from": str(root / "multi"), "lr": args.max_lr} if part == "max" else {}
         train_unless_done(model, "programs", get_model(model).options(**PARTS[part]), run,
-                          minutes=minutes, threads=args.threads, **init)  # fmt: skip
+                          minutes=minutes, threads=args.threads, seed=args.seed, **init)  # fmt: skip
         saved = run / "eval.json"
         if args.reuse_evals and saved.is_file():
             report[part] = without_labels(json.loads(saved.read_text()))

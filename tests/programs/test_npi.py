@@ -137,18 +137,22 @@ def test_learning_max_with_a_frozen_core_leaves_every_other_weight_bit_identical
     fit(make_state(model, train), TraceBatches(cfg, 2, 0), train, tmp_path, progress=False)
     after = model.state_dict()
     changed = {k for k in before if not torch.equal(before[k], after[k])}
-    assert changed == {"new_embedding", "new_keys"}
+    assert changed == {"new_embedding", "new_keys", "new_ends"}
 
 
-def test_the_query_moves_with_the_running_programs_embedding_as_written():
+def test_the_query_and_the_end_logit_move_with_the_running_program_as_written():
     torch.manual_seed(0)
     model = NPI(NPIConfig(hidden=16, state_dim=16, program_dim=8, key_dim=4))
     h, p = torch.randn(5, 16), torch.randn(5, 8)
-    _, keys = model.program_tables()
-    _, logits, _ = model.heads(h, p)
+    r = torch.randn(5, 16)  # each row's running program's end readout
+    _, keys, _ = model.program_tables()
+    end, logits, _ = model.heads(h, p, r)
     W, V, b = model.program_query.weight, model.key_head.weight, model.key_head.bias
     naive = torch.stack([(V @ h[i] + b + W @ p[i]) @ keys.T for i in range(5)])
     assert torch.allclose(logits, naive, atol=1e-6)
+    w, c = model.end_head.weight[0], model.end_head.bias[0]
+    naive_end = torch.stack([(w + r[i]) @ h[i] + c for i in range(5)])
+    assert torch.allclose(end, naive_end, atol=1e-6)
 
 
 def test_a_new_embedding_alone_makes_a_frozen_core_call_a_program_it_never_called():
@@ -166,7 +170,7 @@ def test_a_new_embedding_alone_makes_a_frozen_core_call_a_program_it_never_calle
     for _ in range(150):
         p = model.program_tables()[0][batch["program"]][:, None]  # (S, 1, D)
         h, _ = model.core(torch.cat([states.detach(), p], -1))
-        logits = model.heads(h, p)[1][:, 0]
+        logits = model.heads(h, p, torch.zeros(16))[1][:, 0]
         loss = torch.nn.functional.cross_entropy(logits, batch["calls"][:, 0])
         opt.zero_grad()
         loss.backward()
@@ -234,6 +238,8 @@ def test_the_interpreters_step_by_step_core_equals_the_sequence_core():
     sequence model scores (same weights, same states)."""
     torch.manual_seed(0)
     model = NPI(NPIConfig(hidden=16, state_dim=16, layers=2)).eval()
+    with torch.no_grad():
+        model.ends.normal_(0, 1.0)  # the end readouts as trained ones, not their zero start
     segment = trace("sort", SortArray([3, 1, 2]))[0]  # BUBBLESORT's own steps
     batch = segment_batch([segment])
     with torch.no_grad():
@@ -241,7 +247,8 @@ def test_the_interpreters_step_by_step_core_equals_the_sequence_core():
         states = model.encode("array", batch["obs_array"], batch["args"][:, None].expand(-1, T, 3))
         program = model.program_tables()[0][batch["program"]][:, None]
         h, _ = model.core(torch.cat([states, program.expand(-1, T, -1)], -1))
-        want = model.heads(h[0], program[0].expand(T, -1))
+        end = model.program_tables()[2][batch["program"]]  # (1, H)
+        want = model.heads(h[0], program[0].expand(T, -1), end)
         core = NetworkCore(model)
         call = core.start("BUBBLESORT", segment.args)
         for t, obs in enumerate(segment.observations):

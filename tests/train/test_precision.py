@@ -10,6 +10,8 @@ from torch import nn
 from genlab import workflow
 from genlab.errors import ConfigError
 from genlab.models import pixelcnn, vae, wavenet
+from genlab.models.cpc import CPC, CPCConfig, RotNet, RotNetConfig
+from genlab.models.cpc_audio import AudioCPC, AudioCPCConfig
 from genlab.models.flow_models import GlowConfig, ImageFlow, RealNVPConfig
 from genlab.models.gan import GAN, critic_loss, gan_step, generator_loss
 from genlab.models.pixelcnn import GatedPixelCNNConfig, PixelCNN, PixelCNNConfig
@@ -55,6 +57,16 @@ def small(name: str, output: str) -> tuple[nn.Module, dict[str, torch.Tensor]]:
                                            decoder_layers=2)), {"x": x}  # fmt: skip
         options = VAEConfig(latent_dim=4, channels=8, hidden=32, likelihood=output)
         return (VAE if name == "vae" else AutoEncoder)(options), {"x": x}
+    if name in ("cpc", "rotnet"):
+        x = torch.rand(4, 1, 28, 28, generator=g)
+        small_patches = {"channels": 8, "code_dim": 16}
+        if name == "rotnet":
+            return RotNet(RotNetConfig(**small_patches)), {"x": x}
+        return CPC(CPCConfig(**small_patches, context_dim=16)), {"x": x}
+    if name == "cpc_audio":
+        x = torch.randint(256, (2, 800), generator=g)
+        batch = {"x": x, "mask": torch.ones_like(x, dtype=torch.bool)}
+        return AudioCPC(AudioCPCConfig(crop=800, channels=16, code_dim=16, context_dim=16)), batch
     raise AssertionError(f"no small '{name}' here: add one for the model that now offers bf16")
 
 
@@ -63,14 +75,16 @@ GANS = ("dcgan", "wgan", "wgan_gp")  # their own step: checked below
 OWN_TEST = ("impala", "a2c", "spiral")  # tests/agents/test_impala.py, test_spiral.py
 OUTPUTS = {"pixelcnn": pixelcnn.OUTPUTS, "gated_pixelcnn": pixelcnn.OUTPUTS,
            "wavenet": wavenet.OUTPUTS, "glow": ("affine", "additive"), "realnvp": ("affine",),
-           "vae": vae.LIKELIHOODS, "ae": ("bernoulli",), "pixelvae": ("bernoulli",)}  # fmt: skip
+           "vae": vae.LIKELIHOODS, "ae": ("bernoulli",), "pixelvae": ("bernoulli",),
+           "cpc": ("infonce",), "rotnet": ("rotation",), "cpc_audio": ("infonce",)}  # fmt: skip
 CASES = [(name, output) for name in OFFERED if name not in GANS + OWN_TEST
          for output in OUTPUTS[name]]  # fmt: skip
 
 
 def test_the_models_that_offer_bf16_are_the_ones_checked_here():
     assert set(OFFERED) == {"pixelcnn", "gated_pixelcnn", "wavenet", "glow", "realnvp", "vae",
-                            "ae", "pixelvae", *GANS, *OWN_TEST}  # fmt: skip
+                            "ae", "pixelvae", "cpc", "rotnet", "cpc_audio", *GANS,
+                            *OWN_TEST}  # fmt: skip
     for name in OFFERED:  # autocast wraps the default step's forward, and the GANs' own
         assert MODELS[name].make_step in (default_step, gan_step) or name == "spiral"
 
@@ -92,8 +106,8 @@ def test_bf16_loss_is_float32_and_near_the_float32_loss(name, output):
     assert abs(half.item() - full.item()) < TOLERANCE.get(output, 2e-4) * abs(full.item())
 
 
-# Relative |bf16 - fp32| loss, measured: flows, PixelCNNs, WaveNet <= 3.3e-5; VAE, AE and
-# PixelVAE <= 7.4e-5; the continuous Bernoulli's normaliser, steep near logit 0 where a fresh
+# Relative |bf16 - fp32| loss, measured: flows, PixelCNNs, WaveNet, both CPCs <= 3.3e-5; VAE, AE,
+# PixelVAE and RotNet <= 8.7e-5; the continuous Bernoulli's normaliser, steep near logit 0 where a fresh
 # decoder's logits are, 8.3e-3.
 TOLERANCE = {"continuous_bernoulli": 2e-2}
 

@@ -4,14 +4,16 @@ digit arguments) or to return; a sub-program runs with a fresh core state, recur
 
     s_t = f_enc[pad](observation_t, args)            (state_dim,)   one encoder per kind of pad
     h_t = LSTM(s_t, program embedding, h_{t-1})      (hidden,)
-    end_t = sigmoid(w_end . h_t)                     return now?
+    end_t = sigmoid((w_end + r) . h_t + b_end)       return now? (r: the running program's own
+                                                     end readout, zero until trained)
     next  = argmax_j  keys_j . (f_key(h_t) + W p)    which program to call (p: the running one's
                                                      embedding; W: (K, D), see below)
     args  = argmax f_arg_i(h_t), i = 1, 2, 3         its arguments, digits 0-9
 
 Trained on teacher traces (`genlab.programs.teachers`), each call a separate sequence (teacher
 forcing). The programs RJMP and MAX have their own embedding and key tables, so they can be
-learned last with everything else frozen (`freeze_core`), as the talk shows.
+learned last with everything else frozen (`freeze_core`), as the talk shows. A program's slot
+in that memory holds its embedding, its key and its end readout r.
 
 The query term W p is genlab's, not the paper's (whose f_prog sees h_t only). Without it a frozen
 core could not call BUBBLESORT at all: nothing calls BUBBLESORT while the core learns, and no MAX
@@ -21,6 +23,13 @@ BUBBLE; RJMP instead, right on 74-84% of short arrays. With W p a new embedding 
 query in every direction of the key space (W is K x D with D > K, full rank as initialised).
 Not yet enough on its own: see docs/learning-to-learn.md for a core on which MAX, so learned,
 took addition's calls.
+
+The end readout r is genlab's too. The shared end head reads h the way the old programs return;
+RJMP returns when pointer 0 reaches the right end, which no old program asks, and on one frozen
+core (B, docs/learning-to-learn.md) no RJMP embedding made the shared head say so at the right
+step: MAX 36/32/8/0% at 4/8/15/30 items after 30 minutes, RJMP returning early or late. With r
+the new program reads h its own way (a linear probe of the frozen core's state, learned with its
+embedding and key).
 """
 
 from __future__ import annotations
@@ -54,8 +63,9 @@ class NPIConfig:
     key_dim: int = doc("size of the program keys", default=16)
     max_digits: int = doc("training numbers have 1 to this many digits (add)", default=10)
     max_items: int = doc("training arrays have 2 to this many digits (sort, max)", default=8)
-    freeze_core: bool = doc("train only RJMP's and MAX's embeddings and keys (with --init-from "
-                            "a run that learned add and sort; --lr 0.1 is what was measured)",
+    freeze_core: bool = doc("train only RJMP's and MAX's slots: embeddings, keys, end readouts "
+                            "(with --init-from a run that learned add and sort; --lr 0.1 is what "
+                            "was measured)",
                             default=False)  # fmt: skip
     new_program: str = doc("with --freeze-core: the program to add, learned alone (max); the "
                            "same as --tasks max", default="")  # fmt: skip
@@ -98,24 +108,26 @@ class NPI(nn.Module):
         self.keys = nn.Parameter(0.1 * torch.randn(len(BASE), cfg.key_dim))
         self.new_embedding = nn.Parameter(0.1 * torch.randn(len(NEW_PROGRAMS), cfg.program_dim))
         self.new_keys = nn.Parameter(0.1 * torch.randn(len(NEW_PROGRAMS), cfg.key_dim))
+        self.ends = nn.Parameter(torch.zeros(len(BASE), cfg.hidden))  # r, per program
+        self.new_ends = nn.Parameter(torch.zeros(len(NEW_PROGRAMS), cfg.hidden))
         self.core = nn.LSTM(cfg.state_dim + cfg.program_dim, cfg.hidden, cfg.layers,
                             batch_first=True)  # fmt: skip
         self.end_head = nn.Linear(cfg.hidden, 1)
         self.key_head = nn.Linear(cfg.hidden, cfg.key_dim)
         self.program_query = nn.Linear(cfg.program_dim, cfg.key_dim, bias=False)  # W
         self.arg_heads = nn.Linear(cfg.hidden, 3 * ARG_VALUES)
-        new = ("new_embedding", "new_keys")
+        new = ("new_embedding", "new_keys", "new_ends")
         for name, p in self.named_parameters():
             if cfg.freeze_core:  # MAX learned last: everything else as it was
                 p.requires_grad_(name in new)
             elif name in new and "max" not in cfg.task_list:
                 p.requires_grad_(False)  # kept for a later run that learns MAX
 
-    def program_tables(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Every program's embedding (P, D) and key (P, K), in `PROGRAMS` order."""
-        return torch.cat([self.embedding, self.new_embedding]), torch.cat(
-            [self.keys, self.new_keys]
-        )
+    def program_tables(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Every program's embedding (P, D), key (P, K) and end readout (P, H), in `PROGRAMS`
+        order."""
+        return (torch.cat([self.embedding, self.new_embedding]),
+                torch.cat([self.keys, self.new_keys]), torch.cat([self.ends, self.new_ends]))  # fmt: skip
 
     def encode(self, pad: str, observations: torch.Tensor, args: torch.Tensor) -> torch.Tensor:
         """observations (..., F), the running program's args (..., 3) -> states (..., S)."""
@@ -123,14 +135,14 @@ class NPI(nn.Module):
         return self.encoders[pad](torch.cat([observations, one_hot], -1))
 
     def heads(
-        self, h: torch.Tensor, program: torch.Tensor
+        self, h: torch.Tensor, program: torch.Tensor, end: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """h (..., H) and the running program's embedding (..., D) -> end logit (...), program
-        logits (..., P), argument logits (..., 3, 10)."""
-        _, keys = self.program_tables()
+        """h (..., H), the running program's embedding (..., D) and end readout (..., H) -> end
+        logit (...), program logits (..., P), argument logits (..., 3, 10)."""
+        _, keys, _ = self.program_tables()
         query = self.key_head(h) + self.program_query(program)  # (..., K)
         return (
-            self.end_head(h).squeeze(-1),
+            self.end_head(h).squeeze(-1) + (end * h).sum(-1),
             query @ keys.T,
             self.arg_heads(h).unflatten(-1, (3, 10)),
         )
@@ -163,10 +175,11 @@ class NPI(nn.Module):
                 obs = batch[f"obs_{pad}"][rows]  # (s, T, F)
                 args = batch["args"][rows][:, None].expand(-1, obs.shape[1], -1)
                 states[rows] = self.encode(pad, obs, args)
-        embedding, _ = self.program_tables()
+        embedding, _, ends = self.program_tables()
         program = embedding[batch["program"]][:, None].expand(-1, states.shape[1], -1)
         h, _ = self.core(torch.cat([states, program], -1))  # (S, T, H)
-        end_logit, program_logits, arg_logits = self.heads(h, program)
+        end = ends[batch["program"]][:, None]  # (S, 1, H)
+        end_logit, program_logits, arg_logits = self.heads(h, program, end)
         valid, ends = batch["valid"], batch["end"]
         calling = valid & ~ends
         end_loss = F.binary_cross_entropy_with_logits(end_logit[valid], ends[valid].float())
@@ -238,9 +251,10 @@ class NetworkCore:
         self.model = model
 
     def start(self, program: str, args: tuple[int, int, int]):
-        embedding, _ = self.model.program_tables()
+        embedding, _, ends = self.model.program_tables()
         zeros = [torch.zeros(1, self.model.cfg.hidden) for _ in range(self.model.cfg.layers)]
-        return {"p": embedding[ID[program]][None], "a": torch.tensor(args)[None],
+        return {"p": embedding[ID[program]][None], "r": ends[ID[program]],
+                "a": torch.tensor(args)[None],
                 "h": zeros, "c": list(zeros)}  # fmt: skip
 
     def step(self, call, pad, pad_name: str) -> tuple[bool, str, tuple[int, int, int]]:
@@ -257,7 +271,7 @@ class NetworkCore:
                 x, (call["h"][layer], call["c"][layer]), *weights
             )
             x = call["h"][layer]
-        end_logit, program_logits, arg_logits = self.model.heads(x[0], call["p"][0])
+        end_logit, program_logits, arg_logits = self.model.heads(x[0], call["p"][0], call["r"])
         args = tuple(int(v) for v in arg_logits.argmax(-1))
         return bool(end_logit > 0), PROGRAMS[int(program_logits.argmax())], args
 

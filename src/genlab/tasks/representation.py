@@ -320,18 +320,18 @@ ENTRIES = (
         "for `genlab probe`; --data fsdd trains cpc_audio)", options=CPCConfig, build=CPC,
         datasets=("mnist", "omniglot"),
         load_data=load_images, batches=train_batches, evaluate=evaluate_pretext,
-        train_defaults={"lr": 1e-3, "batch_size": 64},
+        train_defaults={"lr": 1e-3, "batch_size": 64}, bf16=True,
     ),
     ModelEntry(
         name="rotnet", summary="rotation prediction, on CPC's patch encoder (a representation "
         "for `genlab probe`)", options=RotNetConfig, build=RotNet,
         datasets=("mnist", "omniglot"), load_data=load_images, batches=train_batches,
-        evaluate=evaluate_pretext, train_defaults={"lr": 1e-3, "batch_size": 64},
+        evaluate=evaluate_pretext, train_defaults={"lr": 1e-3, "batch_size": 64}, bf16=True,
     ),
     ModelEntry(
         name="cpc_audio", summary="contrastive predictive coding on raw 8 kHz speech (a "
         "representation for `genlab probe`)", options=AudioCPCConfig, build=AudioCPC,
         datasets=("fsdd",), load_data=audio.load_data, batches=audio.train_batches,
-        evaluate=evaluate_speech_pretext, train_defaults={"lr": 1e-3, "batch_size": 16},
+        evaluate=evaluate_speech_pretext, train_defaults={"lr": 1e-3, "batch_size": 16}, bf16=True,
     ),
 )  # fmt: skip
