@@ -57,7 +57,9 @@ def random_batch(model: str, options: object, batch_size: int, net=None):
         return {"x": torch.randint(256, (batch_size, 1, 28, 28)) / 256.0}
     if model in ("pixelcnn", "gated_pixelcnn"):
         return {"x": torch.randint(2, (batch_size, 1, 28, 28)).float()}
-    if model == "wavenet":
+    if model in ("cpc", "rotnet"):
+        return {"x": torch.rand(batch_size, 1, side, side)}
+    if model in ("wavenet", "cpc_audio"):
         x = torch.randint(256, (batch_size, options.crop))
         return {"x": x, "mask": torch.ones_like(x, dtype=torch.bool),
                 "speaker": torch.zeros(batch_size, dtype=torch.long),
