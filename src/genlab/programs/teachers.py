@@ -17,7 +17,8 @@ than any it was trained on. ACT is the one primitive: it changes the pad.
     BSTEP       COMPSWAP; RSHIFT
     COMPSWAP    ACT(swap) if the value under pointer 0 is larger than under pointer 1
     RESET       LSHIFT until pointer 1 is at the left end
-    RJMP        RSHIFT until pointer 0 is at the right end
+    RJMP        ACT(pointer 1 right); RSHIFT until pointer 1 is past the end (pointer 0 is then
+                on the last item): RSHIFT as BSTEP calls it, pointer 1 one ahead of pointer 0
     MAX         BUBBLESORT; RJMP  (the answer is then under pointer 0)
 """
 
@@ -165,7 +166,8 @@ def reset(c: Call) -> None:
 
 
 def rjmp(c: Call) -> None:
-    while c.pad.pointers[0] < len(c.pad.array) - 1:
+    c.sub("ACT", (MOVE, 1, RIGHT))
+    while c.pad.read(1) != BLANK:
         c.sub("RSHIFT")
 
 
