@@ -24,12 +24,10 @@ query in every direction of the key space (W is K x D with D > K, full rank as i
 Not yet enough on its own: see docs/learning-to-learn.md for a core on which MAX, so learned,
 took addition's calls.
 
-The end readout r is genlab's too. The shared end head reads h the way the old programs return;
-RJMP returns when pointer 0 reaches the right end, which no old program asks, and on one frozen
-core (B, docs/learning-to-learn.md) no RJMP embedding made the shared head say so at the right
-step: MAX 36/32/8/0% at 4/8/15/30 items after 30 minutes, RJMP returning early or late. With r
-the new program reads h its own way (a linear probe of the frozen core's state, learned with its
-embedding and key).
+The end readout r is genlab's too. The shared end head reads h the way the old programs return,
+and on one frozen core (B, docs/learning-to-learn.md) no RJMP embedding made it return at the
+right step: MAX 36/32/8/0% at 4/8/15/30 items after 30 minutes. With r a new program reads h its
+own way (a linear probe of the frozen core's state, learned with its embedding and key).
 """
 
 from __future__ import annotations
