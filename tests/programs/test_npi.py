@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from genlab.cli import main
+from genlab.programs import teachers
 from genlab.programs.npi import NPI, Interpreter, NetworkCore, NPIConfig, segment_batch
 from genlab.programs.pads import AdditionPad, SortArray
 from genlab.programs.teachers import PROGRAMS, TASKS, Tracer, make_pad, solved, trace
@@ -20,6 +21,24 @@ from genlab.train.loop import fit, make_state
 
 TINY = ["--hidden", "16", "--state-dim", "16", "--program-dim", "8", "--key-dim", "8",
         "--batch-size", "4", "--quiet"]  # fmt: skip
+
+
+def test_rshift_always_starts_with_pointer_1_one_ahead_of_pointer_0(monkeypatch):
+    """What lets MAX be learned on a frozen core: RJMP calls RSHIFT only as BSTEP does, on the
+    pads sorting trains it on (an RSHIFT with both pointers on one cell, as the first RJMP made,
+    misbehaved on a frozen core)."""
+    seen, rshift = [], teachers.TEACHERS["RSHIFT"]
+
+    def recording(c):
+        seen.append(int(c.pad.pointers[1] - c.pad.pointers[0]))
+        rshift(c)
+
+    monkeypatch.setitem(teachers.TEACHERS, "RSHIFT", recording)
+    rng = np.random.default_rng(0)
+    for task in ("sort", "max"):
+        for _ in range(50):
+            trace(task, make_pad(task, int(rng.integers(2, 12)), rng))
+    assert len(seen) > 500 and set(seen) == {1}
 
 
 @pytest.mark.parametrize("task", list(TASKS))

@@ -106,9 +106,9 @@ def test_bf16_loss_is_float32_and_near_the_float32_loss(name, output):
     assert abs(half.item() - full.item()) < TOLERANCE.get(output, 2e-4) * abs(full.item())
 
 
-# Relative |bf16 - fp32| loss, measured: flows, PixelCNNs, WaveNet, both CPCs <= 3.3e-5; VAE, AE,
-# PixelVAE and RotNet <= 8.7e-5; the continuous Bernoulli's normaliser, steep near logit 0 where a fresh
-# decoder's logits are, 8.3e-3.
+# Relative |bf16 - fp32| loss, measured: flows, PixelCNNs, WaveNet, both CPCs <= 3.3e-5; VAE,
+# AE, PixelVAE and RotNet <= 8.7e-5; the continuous Bernoulli's normaliser, steep near logit 0
+# where a fresh decoder's logits are, 8.3e-3.
 TOLERANCE = {"continuous_bernoulli": 2e-2}
 
 

@@ -24,10 +24,12 @@ query in every direction of the key space (W is K x D with D > K, full rank as i
 Not yet enough on its own: see docs/learning-to-learn.md for a core on which MAX, so learned,
 took addition's calls.
 
-The end readout r is genlab's too. The shared end head reads h the way the old programs return,
-and on one frozen core (B, docs/learning-to-learn.md) no RJMP embedding made it return at the
-right step: MAX 36/32/8/0% at 4/8/15/30 items after 30 minutes. With r a new program reads h its
-own way (a linear probe of the frozen core's state, learned with its embedding and key).
+The end readout r is genlab's too: with it a new program reads the frozen core's state its own
+way (a linear probe of h, learned with its embedding and key) to decide when to return, where
+the shared end head reads h the way the old programs return. It was added because on core B
+(docs/learning-to-learn.md) RJMP returned early or late (MAX 36/32/8/0% at 4/8/15/30 items);
+on core C the early return turned out to be RSHIFT's doing instead (see `teachers.rjmp`), so
+what r adds on its own is not measured.
 """
 
 from __future__ import annotations
@@ -124,8 +126,12 @@ class NPI(nn.Module):
     def program_tables(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Every program's embedding (P, D), key (P, K) and end readout (P, H), in `PROGRAMS`
         order."""
-        return (torch.cat([self.embedding, self.new_embedding]),
-                torch.cat([self.keys, self.new_keys]), torch.cat([self.ends, self.new_ends]))  # fmt: skip
+        return (torch.cat([self.embedding, self.new_embedding]), self.program_keys(),
+                torch.cat([self.ends, self.new_ends]))  # fmt: skip
+
+    def program_keys(self) -> torch.Tensor:
+        """Every program's key (P, K): all `heads` needs of the tables, at every step."""
+        return torch.cat([self.keys, self.new_keys])
 
     def encode(self, pad: str, observations: torch.Tensor, args: torch.Tensor) -> torch.Tensor:
         """observations (..., F), the running program's args (..., 3) -> states (..., S)."""
@@ -137,11 +143,10 @@ class NPI(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """h (..., H), the running program's embedding (..., D) and end readout (..., H) -> end
         logit (...), program logits (..., P), argument logits (..., 3, 10)."""
-        _, keys, _ = self.program_tables()
         query = self.key_head(h) + self.program_query(program)  # (..., K)
         return (
             self.end_head(h).squeeze(-1) + (end * h).sum(-1),
-            query @ keys.T,
+            query @ self.program_keys().T,
             self.arg_heads(h).unflatten(-1, (3, 10)),
         )
 
@@ -173,11 +178,11 @@ class NPI(nn.Module):
                 obs = batch[f"obs_{pad}"][rows]  # (s, T, F)
                 args = batch["args"][rows][:, None].expand(-1, obs.shape[1], -1)
                 states[rows] = self.encode(pad, obs, args)
-        embedding, _, ends = self.program_tables()
+        embedding, _, readouts = self.program_tables()
         program = embedding[batch["program"]][:, None].expand(-1, states.shape[1], -1)
         h, _ = self.core(torch.cat([states, program], -1))  # (S, T, H)
-        end = ends[batch["program"]][:, None]  # (S, 1, H)
-        end_logit, program_logits, arg_logits = self.heads(h, program, end)
+        readout = readouts[batch["program"]][:, None]  # (S, 1, H)
+        end_logit, program_logits, arg_logits = self.heads(h, program, readout)
         valid, ends = batch["valid"], batch["end"]
         calling = valid & ~ends
         end_loss = F.binary_cross_entropy_with_logits(end_logit[valid], ends[valid].float())
@@ -249,9 +254,9 @@ class NetworkCore:
         self.model = model
 
     def start(self, program: str, args: tuple[int, int, int]):
-        embedding, _, ends = self.model.program_tables()
+        embedding, _, readouts = self.model.program_tables()
         zeros = [torch.zeros(1, self.model.cfg.hidden) for _ in range(self.model.cfg.layers)]
-        return {"p": embedding[ID[program]][None], "r": ends[ID[program]],
+        return {"p": embedding[ID[program]][None], "r": readouts[ID[program]],
                 "a": torch.tensor(args)[None],
                 "h": zeros, "c": list(zeros)}  # fmt: skip
 
