@@ -22,10 +22,11 @@ from pathlib import Path
 import torch
 
 # The /proc/cpuinfo flag under which bfloat16 training is faster than float32. AVX512-BF16 alone
-# is not enough: on a host of this machine without AMX (2026-12-05) a bf16 step was slower than
-# a float32 one (VAE 67 vs 48 ms, Glow 0.31 vs 0.26 s, Gated PixelCNN 1.7-1.9 vs 1.6-2.1 s),
-# where with AMX it was 1.29x, 2.24x and 2.06x faster (2026-12-04).
-BF16_FLAGS = ("amx_bf16",)
+# is not enough: on a host of this machine without AMX (2026-12-05, idle,
+# benchmarks/precision_speed.py) a bf16 step ran at 0.69x float32's speed for the VAE (64 vs
+# 44 ms), 0.96x for Glow and 1.06x for the Gated PixelCNN, where with AMX it was 1.29x, 2.24x and
+# 2.06x (2026-12-04, docs/usage.md).
+AMX_FLAGS = ("amx_bf16",)
 
 
 def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
@@ -41,7 +42,7 @@ def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
 
 def has_amx(flags: set[str] | None = None) -> bool:
     """Does this CPU have AMX, the bfloat16 matrix units that make bf16 training pay?"""
-    return bool((cpu_flags() if flags is None else flags) & set(BF16_FLAGS))
+    return bool((cpu_flags() if flags is None else flags) & set(AMX_FLAGS))
 
 
 def choose_precision(requested: str, offered: bool, amx: bool) -> tuple[str, str]:
