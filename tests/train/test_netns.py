@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -18,7 +20,8 @@ peer, _ = server.accept()
 client.sendall(b"ping")
 print(json.dumps({"interfaces": [name for _, name in socket.if_nameindex()],
                   "echo": peer.recv(4).decode(), "mark": os.environ.get("GENLAB_PRIVATE_NETWORK"),
-                  "usage_stats": os.environ.get("RAY_USAGE_STATS_ENABLED")}))
+                  "usage_stats": os.environ.get("RAY_USAGE_STATS_ENABLED"),
+                  "ray_dir": os.environ.get("RAY_TMPDIR")}))
 """
 
 
@@ -33,8 +36,22 @@ def test_a_private_network_has_only_a_working_loopback(namespaces):
     out = subprocess.run(netns.command([sys.executable, "-c", PROBE]), capture_output=True,
                          text=True, timeout=60, check=True)  # fmt: skip
     seen = json.loads(out.stdout)
+    ray_dir = seen.pop("ray_dir")
     assert seen == {"interfaces": ["lo"], "echo": "ping", "mark": "1", "usage_stats": "0"}
     assert not netns.inside()  # this process is not in one
+    assert Path(ray_dir).is_dir() and Path(ray_dir).parent == Path(tempfile.gettempdir())
+
+
+def test_each_private_network_has_a_ray_folder_of_its_own(namespaces, monkeypatch):
+    """So a stale `ray_current_cluster` left by a killed run (it names a cluster that is gone)
+    cannot make a later Ray start try to join it."""
+    monkeypatch.delenv("RAY_TMPDIR", raising=False)
+    show = [sys.executable, "-c", "import os; print(os.environ['RAY_TMPDIR'])"]
+    folders = [subprocess.run(netns.command(show), capture_output=True, text=True, timeout=60,
+                              check=True).stdout.strip() for _ in range(2)]  # fmt: skip
+    assert folders[0] != folders[1]
+    assert all(Path(f).is_dir() and not (Path(f) / "ray_current_cluster").exists()
+               for f in folders)  # fmt: skip
 
 
 def test_the_wrapper_passes_the_exit_code_through(namespaces):

@@ -5,6 +5,12 @@ Ray probes addresses beyond loopback (to find the machine's own IP) even when to
 runs inside a new user and network namespace (`unshare -rn`, no root needed) where only `lo` is
 up: a probe fails at once with "network unreachable" instead of leaving the machine.
 
+Each namespace also gets its own Ray folder (RAY_TMPDIR, a fresh folder under the system's temp
+folder, left behind like Ray's own session folders). Ray joins whatever cluster the address file
+in its folder names: with the shared /tmp/ray, one run killed before Ray could tidy up (a test
+timed out on a loaded machine) left a stale file, and every later Ray start on the machine
+failed with "When connecting to an existing cluster, num_cpus and num_gpus must not be provided".
+
     python -m genlab.train.netns python benchmarks/impala_throughput.py --backend ray
 
 `command(argv)` is that wrapper as a list; `inside()` tells a process it is already in one
@@ -21,6 +27,7 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
 
 MARK = "GENLAB_PRIVATE_NETWORK"  # set to 1 inside
 SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
@@ -31,8 +38,8 @@ def inside() -> bool:
 
 
 def command(argv: list[str]) -> list[str]:
-    """`argv` run in a fresh user + network namespace with loopback up and Ray's usage
-    statistics off."""
+    """`argv` run in a fresh user + network namespace with loopback up, Ray's usage
+    statistics off and a Ray folder of its own."""
     return ["unshare", "--user", "--map-root-user", "--net", sys.executable, "-m",
             "genlab.train.netns", "--inside", *argv]  # fmt: skip
 
@@ -71,6 +78,7 @@ def main(argv: list[str]) -> int:
     loopback_up()
     os.environ[MARK] = "1"
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    os.environ.setdefault("RAY_TMPDIR", tempfile.mkdtemp(prefix="genlab-ray-"))
     os.execvp(argv[1], argv[1:])
 
 
