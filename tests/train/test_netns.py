@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -59,3 +61,41 @@ def test_the_wrapper_passes_the_exit_code_through(namespaces):
     assert subprocess.run([*wrapper, sys.executable, "-c", "raise SystemExit(3)"]).returncode == 3
     usage = subprocess.run([*wrapper, "--help"], capture_output=True, text=True)
     assert usage.returncode == 0 and "unshare -rn" in usage.stdout
+
+
+def test_killing_the_wrapper_kills_what_ran_inside_even_when_detached(namespaces):
+    """A test killed by its timeout must not leave Ray's daemons behind (they run in sessions
+    of their own, as this sleep does)."""
+    seconds = f"300.{os.getpid()}"  # a sleep no other process runs, to find it from outside
+    inner = ("import subprocess, time; "
+             f"subprocess.Popen(['sleep', '{seconds}'], start_new_session=True); time.sleep(300)")
+    wrapper = subprocess.Popen(netns.command([sys.executable, "-c", inner]))
+    try:
+        sleeps = _wait_for(lambda: _pids_running(["sleep", seconds]))
+        assert len(sleeps) == 1, "the process inside did not start"
+    finally:
+        wrapper.kill()
+        wrapper.wait(timeout=10)
+    assert _wait_for(lambda: not _pids_running(["sleep", seconds])), "it outlived the wrapper"
+
+
+def _pids_running(argv: list[str]) -> list[int]:
+    """Pids of the processes whose command line is `argv`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (entry / "cmdline").read_bytes().split(b"\0")[:-1] == [
+                a.encode() for a in argv
+            ]:
+                found.append(int(entry.name))
+        except OSError:  # it ended while we looked
+            pass
+    return found
+
+
+def _wait_for(condition, seconds: float = 30.0):
+    """condition()'s first true value within `seconds`, else its last value."""
+    deadline = time.monotonic() + seconds
+    while not (value := condition()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return value

@@ -11,6 +11,11 @@ in its folder names: with the shared /tmp/ray, one run killed before Ray could t
 timed out on a loaded machine) left a stale file, and every later Ray start on the machine
 failed with "When connecting to an existing cluster, num_cpus and num_gpus must not be provided".
 
+And each gets a process namespace of its own (`--pid --fork --kill-child`, with its own /proc):
+when the wrapper is killed (a test's timeout kills it), the kernel kills every process inside,
+Ray's daemons included. Without it, a timed-out test left Ray's dashboard and runtime-env
+agents running, on a CPU the next tests needed.
+
     python -m genlab.train.netns python benchmarks/impala_throughput.py --backend ray
 
 `command(argv)` is that wrapper as a list; `inside()` tells a process it is already in one
@@ -38,10 +43,10 @@ def inside() -> bool:
 
 
 def command(argv: list[str]) -> list[str]:
-    """`argv` run in a fresh user + network namespace with loopback up, Ray's usage
-    statistics off and a Ray folder of its own."""
-    return ["unshare", "--user", "--map-root-user", "--net", sys.executable, "-m",
-            "genlab.train.netns", "--inside", *argv]  # fmt: skip
+    """`argv` run in a fresh user + network + process namespace with loopback up, Ray's usage
+    statistics off and a Ray folder of its own; killing the returned command kills all inside."""
+    return ["unshare", "--user", "--map-root-user", "--net", "--pid", "--fork", "--kill-child",
+            "--mount-proc", sys.executable, "-m", "genlab.train.netns", "--inside", *argv]  # fmt: skip
 
 
 @functools.cache
