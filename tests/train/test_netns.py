@@ -67,8 +67,10 @@ def test_killing_the_wrapper_kills_what_ran_inside_even_when_detached(namespaces
     """A test killed by its timeout must not leave Ray's daemons behind (they run in sessions
     of their own, as this sleep does)."""
     seconds = f"300.{os.getpid()}"  # a sleep no other process runs, to find it from outside
-    inner = ("import subprocess, time; "
-             f"subprocess.Popen(['sleep', '{seconds}'], start_new_session=True); time.sleep(300)")
+    inner = (
+        "import subprocess, time; "
+        f"subprocess.Popen(['sleep', '{seconds}'], start_new_session=True); time.sleep(300)"
+    )
     wrapper = subprocess.Popen(netns.command([sys.executable, "-c", inner]))
     try:
         sleeps = _wait_for(lambda: _pids_running(["sleep", seconds]))
