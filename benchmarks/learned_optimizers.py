@@ -41,7 +41,7 @@ def main() -> None:
         run = root / part
         train_unless_done("l2l_optimizer", part, entry.options(), run, minutes=args.minutes,
                           threads=args.threads, batch_size=BATCH[part])  # fmt: skip
-        report[part] = evaluation(run, n=args.n)
+        report[part] = evaluation(run, n=args.n, threads=args.threads)
     print(json.dumps(report))
 
 

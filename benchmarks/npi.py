@@ -64,7 +64,7 @@ def main() -> None:
         if args.reuse_evals and saved.is_file():
             report[part] = without_labels(json.loads(saved.read_text()))
         else:
-            report[part] = evaluation(run, n=args.n)
+            report[part] = evaluation(run, n=args.n, threads=args.threads)
     series = {f"{part} {k.split('_')[0]}": ([int(x) for x in v], [100 * y for y in v.values()])
               for part, r in report.items() if isinstance(r, dict)
               for k, v in r.items() if k.endswith("_by_length")}  # fmt: skip

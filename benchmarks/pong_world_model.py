@@ -79,7 +79,7 @@ def main() -> None:
         entry = get_model(model)
         train_unless_done(model, "pong", entry.options(**options), root / name, data_dir=str(data),
                           minutes=a.minutes, threads=a.threads, **train)  # fmt: skip
-        result = evaluation(root / name, data_dir=str(data), n=a.n, k=a.k)
+        result = evaluation(root / name, data_dir=str(data), n=a.n, k=a.k, threads=a.threads)
         out["models"][name] = {k: result[k] for k in KEPT if k in result}
     draw(root, data, models)
     out.update(minutes_per_model=a.minutes, threads=a.threads,
