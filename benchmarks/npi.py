@@ -29,6 +29,9 @@ from genlab.viz.curves import save_curves
 
 PARTS = {"add": {"tasks": "add"}, "sort": {"tasks": "sort"}, "multi": {"tasks": "add,sort"},
          "max": {"new_program": "max", "freeze_core": True}, "seq2seq": {"tasks": "add,sort"}}  # fmt: skip
+LEGEND = {"add": "NPI, addition alone", "sort": "NPI, sorting alone", "multi": "NPI, one core for both",
+          "max": "NPI, MAX learned with it frozen", "seq2seq": "seq2seq, both, no traces"}  # fmt: skip
+TASK_NAMES = {"add": "addition", "sort": "sorting", "max": "MAX"}
 
 
 def main() -> None:
@@ -65,7 +68,8 @@ def main() -> None:
             report[part] = without_labels(json.loads(saved.read_text()))
         else:
             report[part] = evaluation(run, n=args.n, threads=args.threads)
-    series = {f"{part} {k.split('_')[0]}": ([int(x) for x in v], [100 * y for y in v.values()])
+    series = {f"{LEGEND[part]}: {TASK_NAMES[k.split('_')[0]]}":
+              ([int(x) for x in v], [100 * y for y in v.values()])
               for part, r in report.items() if isinstance(r, dict)
               for k, v in r.items() if k.endswith("_by_length")}  # fmt: skip
     if series:
