@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,11 @@ PRIVATE_TEST_TIMEOUT_S = 120
 
 def pytest_configure(config) -> None:
     torch.set_num_threads(1)
+    # Started in the background by a shell without job control (`.ci/run &`), this process
+    # inherits SIGINT ignored, and so would the trainings the studio tests start and Stop
+    # with SIGINT: one stopped while still starting ran on until killed. Answer it as usual.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     if not os.environ.get("GENLAB_DATA") and SHARED_DATA.is_dir():
         os.environ["GENLAB_DATA"] = str(SHARED_DATA)
     if os.environ.get("GENLAB_DATA"):  # absolute, so tests that change directory still find it

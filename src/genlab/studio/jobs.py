@@ -115,13 +115,17 @@ class Trainer:
         return out
 
     def close(self) -> None:
-        """Stop a training still running when the studio exits (it saves its checkpoint)."""
-        if self._proc is not None and self._proc.poll() is None:
+        """Stop a training still running when the studio exits (it saves its checkpoint): a
+        SIGINT unless Stop sent one (a second would interrupt the saving), then up to 30 s."""
+        if self._proc is None or self._proc.poll() is not None:
+            return
+        if not self._job["stopped"]:
             self._proc.send_signal(signal.SIGINT)
-            try:
-                self._proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
+        try:
+            self._proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
 
 
 def last_line(path: Path) -> str:
