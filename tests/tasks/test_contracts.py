@@ -55,6 +55,9 @@ SMALL: dict[str, dict] = {
     "l2l_optimizer": {"hidden": 4, "horizon": 4, "unroll": 2},
     "neural_bo": {"hidden": 8, "layers": 1, "horizon": 2},
     "wrn": {"widen": 1, "train_images": 200, "val_images": 100},
+    # one child alone: a search trains one child per step, so not every weight of its shared
+    # network moves in two steps (tests/tasks/test_architecture.py tests the search)
+    "enas": {"arch": "1", "cells": 1, "channels": 4, "train_images": 64, "val_images": 32},
 }  # fmt: skip
 # What `genlab sample --out` names for samplers that write one file.
 SAMPLE_FILE = {sample_images: "samples.png", sample_gif: "episode.gif"}

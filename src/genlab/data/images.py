@@ -7,6 +7,8 @@ evaluation set, label = alphabet id. CarRacing frames (N, 3, 64, 64) and Pong fr
 `genlab worldmodels collect`; every tenth episode (the last, with fewer than ten) is test, the
 label is the episode number, and the episodes' per-frame facts (Pong: where the ball is) come
 as `test_labels`.
+`labelled_splits(name, data_dir, train_images, val_images)`: a small labelled training set and a
+validation set carved from the training split (what a search scores), and the test split.
 `representation(kind)` turns a uint8 batch into what a model trains on.
 """
 
@@ -20,7 +22,7 @@ import torch
 from genlab.data import mnist, omniglot
 from genlab.data.batches import Transform
 from genlab.data.episodes import episode_files, episodes_root, is_test_episode, load_episode
-from genlab.errors import DataError
+from genlab.errors import ConfigError, DataError
 
 ROLLOUT_DATASETS = ("carracing", "pong")
 IMAGE_DATASETS = ("mnist", "omniglot", *ROLLOUT_DATASETS)
@@ -53,6 +55,37 @@ def image_splits(name: str, data_dir: str | Path | None = None) -> ImageSplits:
     if name in ROLLOUT_DATASETS:
         return rollout_frames(name, data_dir)
     raise DataError(f"unknown image dataset '{name}'; choose from {', '.join(IMAGE_DATASETS)}")
+
+
+SUBSET_SEED = 20190516  # the fixed permutation behind every train/validation subset
+
+
+@dataclass(frozen=True)
+class LabelledSplits:
+    train_x: torch.Tensor  # (N, C, H, W) uint8
+    train_y: torch.Tensor  # (N,) int64
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+
+
+def labelled_splits(
+    name: str, data_dir: str | Path | None, train_images: int, val_images: int
+) -> LabelledSplits:
+    """A fixed seeded permutation of the training split gives `train_images` (0: all but the
+    validation images) to train on and the next `val_images` to validate on; the test split is
+    the dataset's own."""
+    full = image_splits(name, data_dir)
+    n_all = len(full.train_x)
+    n_train = train_images or n_all - val_images
+    if n_train + val_images > n_all or n_train < 1:
+        raise ConfigError(f"--train-images {train_images} and --val-images {val_images} need "
+                          f"more than the {n_all} training images")  # fmt: skip
+    perm = torch.randperm(n_all, generator=torch.Generator().manual_seed(SUBSET_SEED))
+    train, val = perm[:n_train], perm[n_train : n_train + val_images]
+    return LabelledSplits(full.train_x[train], full.train_y[train], full.train_x[val],
+                          full.train_y[val], full.test_x, full.test_y)  # fmt: skip
 
 
 def rollout_frames(game: str, data_dir: str | Path | None = None) -> ImageSplits:

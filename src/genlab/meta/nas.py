@@ -12,8 +12,14 @@ update is REINFORCE with an exponential-moving-average baseline b (Williams 1992
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
+
+from genlab.errors import ConfigError
+from genlab.models.supernet import SearchSpace, SuperNet
+from genlab.train.config import doc
 
 
 class Controller(nn.Module):
@@ -60,3 +66,77 @@ def reinforce_loss(log_prob: torch.Tensor, reward: torch.Tensor, baseline: float
 def ema(baseline: float, value: float, decay: float) -> float:
     """The baseline after one more reward: decay b + (1 - decay) value."""
     return decay * baseline + (1 - decay) * value
+
+
+@dataclass(frozen=True)
+class ENASConfig:
+    cells: int = doc("cells after the stem, each choosing an operation and its skips", default=4)
+    channels: int = doc("channels of the stem and every cell", default=32)
+    arch: str = doc("a fixed architecture, its decisions comma-separated (as `genlab eval` of a "
+                    "search prints it): that child alone, trained from scratch; empty: ENAS's "
+                    "search, one shared network and a controller", default="")  # fmt: skip
+    controller_hidden: int = doc("the controller LSTM's units", default=64)
+    controller_every: int = doc("shared-weight steps between controller updates", default=5)
+    controller_samples: int = doc("architectures per controller update, each scored on one "
+                                  "validation batch", default=8)  # fmt: skip
+    controller_lr: float = doc("the controller's Adam learning rate (ENAS: 3.5e-4)",
+                               default=3.5e-4)  # fmt: skip
+    entropy_weight: float = doc("weight of the policy's entropy in the controller's loss "
+                                "(ENAS: 1e-4)", default=1e-4)  # fmt: skip
+    baseline_decay: float = doc("decay of the rewards' moving average (ENAS: 0.99)", default=0.95)
+    val_batch: int = doc("validation images that score one architecture", default=256)
+    train_images: int = doc("training images: a seeded subset of the training split (0 = all)",
+                            default=1000)  # fmt: skip
+    val_images: int = doc("validation images, from the rest of the training split", default=5000)
+    n_classes: int = doc("number of classes", default=10)
+
+    def __post_init__(self) -> None:
+        for name in ("controller_every", "controller_samples", "val_batch", "val_images"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        self.fixed_arch  # noqa: B018 -- a bad --arch fails here, naming its fault
+
+    @property
+    def space(self) -> SearchSpace:
+        return SearchSpace(self.cells, self.channels, self.n_classes)
+
+    @property
+    def fixed_arch(self) -> list[int] | None:
+        if not self.arch:
+            return None
+        try:
+            arch = [int(a) for a in self.arch.split(",")]
+        except ValueError:
+            raise ConfigError(
+                f"--arch must be integers separated by commas, got '{self.arch}'"
+            ) from None
+        try:
+            self.space.parse(arch)
+        except ConfigError as e:
+            raise ConfigError(f"--arch {self.arch}: {e}") from None
+        return arch
+
+
+class ENAS(nn.Module):
+    """ENAS's shared network (`net`) and its controller; with a fixed `arch`, that child alone
+    and no controller. `baseline` is the rewards' moving average (`rewarded`: since the first)."""
+
+    def __init__(self, cfg: ENASConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.net = SuperNet(cfg.space, cfg.fixed_arch)
+        self.controller = None
+        if cfg.fixed_arch is None:
+            self.controller = Controller(cfg.space.decision_sizes, cfg.controller_hidden)
+        self.register_buffer("baseline", torch.tensor(0.0))
+        self.register_buffer("rewarded", torch.tensor(False))
+
+    def child(self, generator: torch.Generator) -> list[int]:
+        """The architecture to train next: the fixed one, or one the controller draws."""
+        if self.controller is None:
+            return self.cfg.fixed_arch
+        with torch.no_grad():
+            return self.controller(1, generator=generator)[0][0].tolist()
+
+    def forward(self, x: torch.Tensor, arch) -> torch.Tensor:  # (B, 1, 28, 28) -> (B, classes)
+        return self.net(x, arch)

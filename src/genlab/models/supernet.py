@@ -72,13 +72,14 @@ class SearchSpace:
 
 
 class Cell(nn.Module):
-    """Every operation one cell may choose, with weights of its own. Convolutions are ENAS's
-    ReLU, conv, batch norm (no affine); pools keep the size (3x3, stride 1)."""
+    """The operations one cell may choose (`ops`), with weights of their own. Convolutions are
+    ENAS's ReLU, conv, batch norm (no affine); pools keep the size (3x3, stride 1)."""
 
-    def __init__(self, channels: int):
+    def __init__(self, channels: int, ops: tuple[str, ...] = OPS):
         super().__init__()
-        self.convs = nn.ModuleDict({f"conv{k}": nn.Conv2d(channels, channels, k, padding=k // 2,
-                                                          bias=False) for k in (3, 5)})  # fmt: skip
+        self.convs = nn.ModuleDict({op: nn.Conv2d(channels, channels, int(op[-1]),
+                                                  padding=int(op[-1]) // 2, bias=False)
+                                    for op in ops if op.startswith("conv")})  # fmt: skip
 
     def forward(self, x: torch.Tensor, op: str) -> torch.Tensor:  # (B, C, H, W) -> same
         if op == "maxpool3":
@@ -94,11 +95,15 @@ def batch_norm(x: torch.Tensor) -> torch.Tensor:
 
 
 class SuperNet(nn.Module):
-    def __init__(self, space: SearchSpace):
+    """Every architecture of `space` on shared weights; given `arch`, only that one (a child
+    trained alone, as NAS trains each, with no weights it does not use)."""
+
+    def __init__(self, space: SearchSpace, arch=None):
         super().__init__()
         self.space = space
         self.stem = nn.Conv2d(1, space.channels, 3, stride=2, padding=1, bias=False)
-        self.cells = nn.ModuleList(Cell(space.channels) for _ in range(space.cells))
+        ops = [(op,) for op, _ in space.parse(arch)] if arch is not None else [OPS] * space.cells
+        self.cells = nn.ModuleList(Cell(space.channels, o) for o in ops)
         self.head = nn.Linear(space.channels, space.n_classes)
 
     def forward(self, x: torch.Tensor, arch) -> torch.Tensor:  # (B, 1, 28, 28) -> (B, classes)

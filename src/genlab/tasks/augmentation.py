@@ -1,17 +1,15 @@
 """Learning with augmentation: a wide ResNet trained on a small labelled subset of MNIST with no
 augmentation, the standard shift-and-rotate, one random PBA policy, or a PBA schedule
-(`genlab.meta.pba`; the population search that learns one is not built yet). Its registry
-entry, data and evaluation.
+(`genlab.meta.pba`; `genlab tune pba` searches one). Its registry entry, data and evaluation.
 
-The split: a fixed seeded permutation of MNIST's training images gives `--train-images` to
-train on and the next `--val-images` to validate on (what a search scores); the test split is
+The split (`genlab.data.images.labelled_splits`): `--train-images` of MNIST's training images to
+train on, the next `--val-images` to validate on (what a search scores); the test split is
 MNIST's own, reported once at the end.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,36 +17,15 @@ import torch
 
 from genlab.data import augment
 from genlab.data.batches import InMemoryBatches
-from genlab.data.images import image_splits
+from genlab.data.images import LabelledSplits, labelled_splits
 from genlab.errors import ConfigError
 from genlab.meta import pba
 from genlab.models.wide_resnet import WideResNet, WRNConfig
 from genlab.tasks.entry import ModelEntry
 
-SUBSET_SEED = 20190516  # the fixed permutation behind every train/validation subset
 
-
-@dataclass(frozen=True)
-class Splits:
-    train_x: torch.Tensor  # (N, 1, 28, 28) uint8
-    train_y: torch.Tensor
-    val_x: torch.Tensor
-    val_y: torch.Tensor
-    test_x: torch.Tensor
-    test_y: torch.Tensor
-
-
-def load_data(data: str, data_dir, options: WRNConfig) -> Splits:
-    full = image_splits(data, data_dir)
-    n_all = len(full.train_x)
-    n_train = options.train_images or n_all - options.val_images
-    if n_train + options.val_images > n_all or n_train < 1:
-        raise ConfigError(f"--train-images {options.train_images} and --val-images "
-                          f"{options.val_images} need more than the {n_all} training images")  # fmt: skip
-    perm = torch.randperm(n_all, generator=torch.Generator().manual_seed(SUBSET_SEED))
-    train, val = perm[:n_train], perm[n_train : n_train + options.val_images]
-    return Splits(full.train_x[train], full.train_y[train], full.train_x[val],
-                  full.train_y[val], full.test_x, full.test_y)  # fmt: skip
+def load_data(data: str, data_dir, options: WRNConfig) -> LabelledSplits:
+    return labelled_splits(data, data_dir, options.train_images, options.val_images)
 
 
 def read_schedule(path: str | Path) -> list[tuple[int, np.ndarray]]:
@@ -81,7 +58,7 @@ class AugmentedBatches:
     """Shuffled [0, 1] training batches, augmented with draws seeded by (seed, step), so a
     resumed run sees the same batches."""
 
-    def __init__(self, splits: Splits, batch_size: int, seed: int, augment_fn):
+    def __init__(self, splits: LabelledSplits, batch_size: int, seed: int, augment_fn):
         self.base = InMemoryBatches({"x": splits.train_x, "y": splits.train_y}, batch_size, seed)
         self.seed, self.augment_fn = seed, augment_fn
 
@@ -94,7 +71,7 @@ class AugmentedBatches:
         return {"x": x, "y": b["y"]}
 
 
-def train_batches(options: WRNConfig, splits: Splits, batch_size: int, seed: int, **_):
+def train_batches(options: WRNConfig, splits: LabelledSplits, batch_size: int, seed: int, **_):
     return AugmentedBatches(splits, batch_size, seed, augmentation(options, seed))
 
 
@@ -104,7 +81,9 @@ def accuracy(model, x: torch.Tensor, y: torch.Tensor) -> float:
     return (logits.argmax(1) == y).float().mean().item()
 
 
-def evaluate_wrn(model, options: WRNConfig, splits: Splits, n: int | None = None, **_) -> dict:
+def evaluate_wrn(
+    model, options: WRNConfig, splits: LabelledSplits, n: int | None = None, **_
+) -> dict:
     """Validation and test accuracy and error (%); `n` limits the images of each."""
     val = accuracy(model, splits.val_x[:n], splits.val_y[:n])
     test_x, test_y = splits.test_x[:n], splits.test_y[:n]

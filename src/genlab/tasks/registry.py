@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from genlab.errors import GenlabError
 from genlab.tasks import (
+    architecture,
     audio,
     augmentation,
     images,
@@ -27,6 +28,7 @@ MODELS: dict[str, ModelEntry] = {
     for e in (
         *images.ENTRIES,  # vae ae classifier dcgan wgan wgan_gp pixelcnn gated_pixelcnn ...
         *augmentation.ENTRIES,  # wrn
+        *architecture.ENTRIES,  # enas
         *representation.ENTRIES,  # cpc rotnet
         *audio.ENTRIES,  # audio_classifier wavenet parallel_wavenet linear_ar
         *world_models.ENTRIES,  # mdnrnn
