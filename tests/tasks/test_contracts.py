@@ -56,7 +56,7 @@ SMALL: dict[str, dict] = {
     "neural_bo": {"hidden": 8, "layers": 1, "horizon": 2},
     "wrn": {"widen": 1, "train_images": 200, "val_images": 100},
     # one child alone: a search trains one child per step, so not every weight of its shared
-    # network moves in two steps (tests/tasks/test_architecture.py tests the search)
+    # network moves in two steps (tests/tasks/test_enas.py tests the search)
     "enas": {"arch": "1", "cells": 1, "channels": 4, "train_images": 64, "val_images": 32},
 }  # fmt: skip
 # What `genlab sample --out` names for samplers that write one file.
