@@ -116,6 +116,7 @@ def evaluate_search(model: ENAS, options: ENASConfig, splits: LabelledSplits,
     the shared weights. `n` limits the images of each split. Batches of 500 (batch norm uses
     each batch's statistics)."""
 
+    @torch.no_grad()
     def score(arch, x, y) -> float:
         x, y = x[:n], y[:n]
         logits = torch.cat([model.net(b.float() / 255, arch) for b in x.split(500)])
