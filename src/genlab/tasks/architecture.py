@@ -29,6 +29,7 @@ from genlab.train.loop import (
     check_finite,
     make_state,
     optimizer_update,
+    step_generator,
 )
 
 
@@ -37,21 +38,17 @@ def load_data(data: str, data_dir, options: ENASConfig) -> LabelledSplits:
 
 
 class SearchBatches:
-    """A shuffled training batch and a validation batch in [0, 1] per step, and `draw`, the
-    seed of the step's architecture draws: all pure functions of (seed, step), so a resumed run
-    draws what it would have."""
+    """A shuffled training batch and a validation batch in [0, 1] per step."""
 
     def __init__(self, splits: LabelledSplits, batch_size: int, seed: int, val_batch: int):
         self.train = InMemoryBatches({"x": splits.train_x, "y": splits.train_y}, batch_size, seed)
         self.val = InMemoryBatches({"x": splits.val_x, "y": splits.val_y},
                                    min(val_batch, len(splits.val_x)), seed + 1)  # fmt: skip
-        self.seed = seed
 
     def batch(self, step: int) -> dict[str, torch.Tensor]:
         b, v = self.train.batch(step), self.val.batch(step)
-        draw = int(np.random.default_rng([self.seed, step]).integers(2**62))
         return {"x": b["x"].float() / 255, "y": b["y"], "val_x": v["x"].float() / 255,
-                "val_y": v["y"], "draw": torch.tensor(draw)}  # fmt: skip
+                "val_y": v["y"]}  # fmt: skip
 
 
 def search_batches(options: ENASConfig, splits: LabelledSplits, batch_size: int, seed: int, **_):
@@ -70,11 +67,12 @@ def accuracy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (logits.argmax(1) == y).float().mean()
 
 
-def controller_update(state: TrainState, batch: dict) -> dict[str, torch.Tensor]:
+def controller_update(
+    state: TrainState, batch: dict, generator: torch.Generator
+) -> dict[str, torch.Tensor]:
     """One REINFORCE step of the controller: rewards are the drawn children's validation
     accuracies with the shared weights; the baseline starts at the first rewards' mean."""
     model, cfg = state.model, state.model.cfg
-    generator = torch.Generator().manual_seed(int(batch["draw"]) + 1)
     archs, log_prob, entropy = model.controller(cfg.controller_samples, generator=generator)
     with torch.no_grad():
         reward = torch.stack([accuracy(model.net(batch["val_x"], a.tolist()), batch["val_y"])
@@ -92,7 +90,8 @@ def controller_update(state: TrainState, batch: dict) -> dict[str, torch.Tensor]
 def search_step(cfg: TrainConfig) -> StepFn:
     def step(state: TrainState, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         model: ENAS = state.model
-        arch = model.child(torch.Generator().manual_seed(int(batch["draw"])))
+        generator = step_generator(cfg.seed, state.step)  # a resumed run draws what it would have
+        arch = model.child(generator)
         logits = model.net(batch["x"], arch)  # (B, classes)
         loss = F.cross_entropy(logits, batch["y"])
         check_finite(state.step + 1, {"loss": loss.detach()})
@@ -100,7 +99,7 @@ def search_step(cfg: TrainConfig) -> StepFn:
         metrics = {"loss": loss, "accuracy": accuracy(logits, batch["y"])}
         state.schedulers["main"].step()
         if model.controller is not None and (state.step + 1) % model.cfg.controller_every == 0:
-            metrics.update(controller_update(state, batch))
+            metrics.update(controller_update(state, batch, generator))
             state.schedulers["controller"].step()  # its schedule counts its own updates
         metrics["lr"] = torch.tensor(state.optimizers["main"].param_groups[0]["lr"])
         return {k: v.detach() for k, v in metrics.items()}
