@@ -95,6 +95,19 @@ def test_the_runs_list_shows_every_run_and_filters(page, tiny_run):
     assert page.locator("tr[data-run='spiral']").is_visible()
 
 
+def test_two_navigations_at_once_show_one_page(page, tiny_run):
+    tiny_run("vae")
+    page.goto("/#/runs")
+    page.locator("tr[data-run='vae']").wait_for()
+    # The hash's own event and one more, as when a click meets the runs list's refresh.
+    page.evaluate("location.hash = '#/run/vae';"
+                  "window.dispatchEvent(new HashChangeEvent('hashchange'))")  # fmt: skip
+    page.wait_for_function("document.querySelector('#curves')?.dataset.rows !== undefined")
+    time.sleep(1.0)  # both navigations have answered by now
+    assert page.locator("#curves").count() == 1
+    assert page.locator("h1").count() == 1
+
+
 def test_a_preset_starts_its_curve_moves_and_stop_saves_it(page):
     page.goto("/#/runs")
     page.click("button[data-preset='tiny']")

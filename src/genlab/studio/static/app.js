@@ -15,15 +15,19 @@ const PAGES = {
   agents: agentsPage,
 };
 let leave = null; // the shown page's clean-up (timers, listeners)
+let shown = 0; // which navigation owns the page: a later one overtakes an earlier one still loading
 
 async function route() {
+  const mine = ++shown;
   const [page = "runs", ...rest] = location.hash.replace(/^#\/?/, "").split("/");
   const run = rest.length ? decodeURIComponent(rest.join("/")) : null;
   if (leave) leave();
   leave = null;
   showError("");
-  const root = document.getElementById("page");
-  root.replaceChildren();
+  // Each navigation draws into its own box: one overtaken while it awaits the server (a click and
+  // the runs list's own refresh at once) draws into a box no longer shown, never beside the new page.
+  const root = document.createElement("div");
+  document.getElementById("page").replaceChildren(root);
   for (const a of document.querySelectorAll("nav a")) {
     a.classList.toggle("active", a.dataset.page === page || (page === "run" && a.dataset.page === "runs"));
   }
@@ -33,7 +37,9 @@ async function route() {
     return;
   }
   try {
-    leave = (await show(root, run)) || null;
+    const cleanUp = (await show(root, run)) || null;
+    if (mine === shown) leave = cleanUp;
+    else if (cleanUp) cleanUp();
   } catch (e) {
     console.error(e); // the error line already says what went wrong
   }

@@ -60,9 +60,9 @@ function watchRuns(root, count) {
 
 export async function runPage(root, run) {
   const detail = await get("/api/run", { run });
+  const step = el("span", { id: "step" }, fmt(detail.step));
   root.append(el("h1", {}, run),
-    el("p", { class: "muted" }, `${detail.model} on ${detail.data}, step `,
-       el("span", { id: "step" }, fmt(detail.step)), detail.training ? " (training)" : ""),
+    el("p", { class: "muted" }, `${detail.model} on ${detail.data}, step `, step, detail.training ? " (training)" : ""),
     el("div", { class: "row" }, detail.pages.map((p) =>
       el("a", { href: `#/${p}/${encodeURIComponent(run)}` }, PAGE_NAMES[p]))));
   const curves = el("img", { id: "curves", alt: "training curves" });
@@ -87,7 +87,7 @@ export async function runPage(root, run) {
     const m = await poll("/api/metrics", { run, since: next }).catch(() => null);
     if (m && (m.next !== next || next === 0)) {
       next = m.next;
-      if (m.rows.length) document.getElementById("step").textContent = m.rows.at(-1).step;
+      if (m.rows.length) step.textContent = m.rows.at(-1).step;
       curves.src = `/api/curves.svg?${new URLSearchParams({ run, n: next })}`;
       curves.dataset.rows = next;
     }
