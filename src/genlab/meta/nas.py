@@ -1,7 +1,9 @@
 """Architecture search with a controller trained by REINFORCE (Zoph & Le 2017): "architectures
 are strings", an LSTM writes them one decision at a time, and the validation accuracy of what it
 wrote is its reward. ENAS (Pham et al. 2018) keeps the same controller and makes the reward
-cheap: every child is a subgraph of one shared network (`genlab.models.supernet`).
+cheap: every child is a subgraph of one shared network (`genlab.models.supernet`). Three searches
+over one space (`ENASConfig.search`): 'enas' (shared weights), 'nas' (each child trained from
+scratch, as Zoph & Le) and 'random' (strings drawn uniformly, each trained from scratch).
 
 The controller's policy over whole strings is pi(a) = prod_t softmax(W_t h_t)[a_t], with h_t the
 LSTM's state after reading the embedding of a_{t-1} (a learned start vector at t = 0). Its
@@ -63,20 +65,31 @@ def reinforce_loss(log_prob: torch.Tensor, reward: torch.Tensor, baseline: float
     return -((reward - baseline).detach() * log_prob).mean()
 
 
+def uniform_strings(sizes: list[int], n: int, generator: torch.Generator) -> torch.Tensor:
+    """n strings, each decision uniform over its options: (n, len(sizes)) long."""
+    return torch.stack([torch.randint(k, (n,), generator=generator) for k in sizes], 1)
+
+
 def ema(baseline: float, value: float, decay: float) -> float:
     """The baseline after one more reward: decay b + (1 - decay) value."""
     return decay * baseline + (1 - decay) * value
 
 
+SEARCHES = ("enas", "nas", "random")
+
+
 @dataclass(frozen=True)
 class ENASConfig:
+    search: str = doc("enas: one shared network and a controller; nas: a controller whose every "
+                      "child is trained from scratch for --child-steps; random: uniform strings, "
+                      "each trained from scratch", default="enas")  # fmt: skip
     cells: int = doc("cells after the stem, each choosing an operation and its skips", default=4)
     channels: int = doc("channels of the stem and every cell", default=32)
     arch: str = doc("a fixed architecture, its decisions comma-separated (as `genlab eval` of a "
                     "search prints it): that child alone, trained from scratch; empty: ENAS's "
                     "search, one shared network and a controller", default="")  # fmt: skip
     controller_hidden: int = doc("the controller LSTM's units", default=64)
-    controller_every: int = doc("shared-weight steps between controller updates", default=5)
+    controller_every: int = doc("shared-weight steps between controller updates", default=10)
     controller_samples: int = doc("architectures per controller update, each scored on one "
                                   "validation batch", default=8)  # fmt: skip
     controller_lr: float = doc("the controller's Adam learning rate (ENAS: 3.5e-4)",
@@ -84,16 +97,23 @@ class ENASConfig:
     entropy_weight: float = doc("weight of the policy's entropy in the controller's loss "
                                 "(ENAS: 1e-4)", default=1e-4)  # fmt: skip
     baseline_decay: float = doc("decay of the rewards' moving average (ENAS: 0.99)", default=0.95)
-    val_batch: int = doc("validation images that score one architecture", default=256)
+    child_steps: int = doc("nas and random: steps each child trains from scratch (Adam at the "
+                           "run's --lr, batches of --batch-size)", default=300)  # fmt: skip
+    val_batch: int = doc("validation images that score one architecture", default=128)
     train_images: int = doc("training images: a seeded subset of the training split (0 = all)",
                             default=1000)  # fmt: skip
     val_images: int = doc("validation images, from the rest of the training split", default=5000)
     n_classes: int = doc("number of classes", default=10)
 
     def __post_init__(self) -> None:
-        for name in ("controller_every", "controller_samples", "val_batch", "val_images"):
+        for name in ("controller_every", "controller_samples", "child_steps", "val_batch",
+                     "val_images"):  # fmt: skip
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.search not in SEARCHES:
+            raise ConfigError(f"--search must be one of {', '.join(SEARCHES)}, got '{self.search}'")
+        if self.arch and self.search != "enas":
+            raise ConfigError(f"--arch trains one architecture; it takes no --search {self.search}")
         self.fixed_arch  # noqa: B018 -- a bad --arch fails here, naming its fault
 
     @property
@@ -118,18 +138,28 @@ class ENASConfig:
 
 
 class ENAS(nn.Module):
-    """ENAS's shared network (`net`) and its controller; with a fixed `arch`, that child alone
-    and no controller. `baseline` is the rewards' moving average (`rewarded`: since the first)."""
+    """A search and what it keeps. 'enas': the shared network (`net`) and the controller; 'nas':
+    the controller alone; 'random': nothing to train; a fixed `arch`: that child alone (`net`).
+    `baseline` is the rewards' moving average (`rewarded`: since the first). The searches that
+    train children from scratch keep the best child scored so far (`best_arch`, its score
+    `best_reward`, -1 before any) and count the children they trained (`children_trained`)."""
 
     def __init__(self, cfg: ENASConfig):
         super().__init__()
         self.cfg = cfg
-        self.net = SuperNet(cfg.space, cfg.fixed_arch)
+        self.net = None
+        if cfg.search == "enas":
+            self.net = SuperNet(cfg.space, cfg.fixed_arch)
         self.controller = None
-        if cfg.fixed_arch is None:
+        if cfg.fixed_arch is None and cfg.search != "random":
             self.controller = Controller(cfg.space.decision_sizes, cfg.controller_hidden)
         self.register_buffer("baseline", torch.tensor(0.0))
         self.register_buffer("rewarded", torch.tensor(False))
+        self.register_buffer(
+            "best_arch", torch.zeros(len(cfg.space.decision_sizes), dtype=torch.long)
+        )
+        self.register_buffer("best_reward", torch.tensor(-1.0))
+        self.register_buffer("children_trained", torch.tensor(0))
 
     def child(self, generator: torch.Generator) -> list[int]:
         """The architecture to train next: the fixed one, or one the controller draws."""
@@ -137,6 +167,21 @@ class ENAS(nn.Module):
             return self.cfg.fixed_arch
         with torch.no_grad():
             return self.controller(1, generator=generator)[0][0].tolist()
+
+    def draw(self, n: int, generator: torch.Generator):
+        """n strings to score, (n, T) long, and their log-probabilities and entropies under the
+        controller (None for random search)."""
+        if self.controller is None:
+            return uniform_strings(self.cfg.space.decision_sizes, n, generator), None, None
+        return self.controller(n, generator=generator)
+
+    def keep_best(self, archs: torch.Tensor, reward: torch.Tensor) -> None:
+        """Remember the best-scored of these children if it beats the best so far."""
+        self.children_trained += len(archs)
+        i = int(reward.argmax())
+        if reward[i] > self.best_reward:
+            self.best_reward.fill_(float(reward[i]))
+            self.best_arch.copy_(archs[i])
 
     def forward(self, x: torch.Tensor, arch) -> torch.Tensor:  # (B, 1, 28, 28) -> (B, classes)
         return self.net(x, arch)
