@@ -9,7 +9,7 @@ import math
 
 import torch
 
-from genlab.meta.nas import Controller, ema, reinforce_loss
+from genlab.meta.nas import ENAS, Controller, ENASConfig, ema, reinforce_loss, uniform_strings
 
 SIZES = [3, 2, 2]  # 12 strings
 
@@ -75,3 +75,21 @@ def test_the_baseline_is_an_exponential_moving_average():
     for r in [1.0, 1.0, 0.0]:
         b = ema(b, r, decay=0.9)
     assert abs(b - (0.9 * (0.9 * 0.1 + 0.1) + 0.0)) < 1e-12
+
+
+def test_uniform_strings_draw_every_option_of_every_decision_equally():
+    drawn = uniform_strings(SIZES, 30_000, torch.Generator().manual_seed(0))  # (N, 3)
+    assert drawn.shape == (30_000, 3)
+    for t, k in enumerate(SIZES):
+        counts = torch.bincount(drawn[:, t], minlength=k)
+        assert len(counts) == k and (counts - 30_000 / k).abs().max() < 0.03 * 30_000 / k
+
+
+def test_a_search_keeps_the_best_child_it_scored():
+    search = ENAS(ENASConfig(cells=2, channels=4, search="random"))
+    assert float(search.best_reward) == -1.0
+    search.keep_best(torch.tensor([[0, 1, 0], [2, 0, 1]]), torch.tensor([0.3, 0.7]))
+    search.keep_best(torch.tensor([[3, 1, 1], [1, 1, 1]]), torch.tensor([0.6, 0.5]))  # worse
+    assert search.best_arch.tolist() == [2, 0, 1] and abs(float(search.best_reward) - 0.7) < 1e-6
+    search.keep_best(torch.tensor([[3, 0, 0]]), torch.tensor([0.9]))
+    assert search.best_arch.tolist() == [3, 0, 0] and int(search.children_trained) == 5

@@ -99,3 +99,24 @@ def test_raster_cells_keep_their_colours_and_place():
     assert np.array_equal(np.asarray(image.get_array()), colours)
     assert image.get_extent() == [0.5, 3.5, 2.5, 0.5]  # episode 1 at the top, steps from 1
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["red"]
+
+
+def test_an_architecture_diagram_has_a_box_per_cell_and_an_arc_per_skip():
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    from genlab.viz.architectures import OP_COLOURS, architectures_figure
+
+    rows = {"a": [("conv3", ()), ("maxpool3", (0,)), ("conv5", (0, 1))],
+            "b": [("avgpool3", ())]}  # fmt: skip
+    ax = architectures_figure(rows).axes[0]
+    boxes = [p for p in ax.patches if isinstance(p, FancyBboxPatch)]
+    arrows = [p for p in ax.patches if isinstance(p, FancyArrowPatch)]
+    assert len(boxes) == (3 + 2) + (1 + 2)  # cells, stem and head per row
+    assert len(arrows) == (4 + 3) + 2  # the chain's arrows and row a's three skips
+    texts = [t.get_text() for t in ax.texts]
+    assert texts.count("stem") == 2 and "maxpool3" in texts and "a" in texts
+    colours = {tuple(round(c, 3) for c in b.get_facecolor()[:3]) for b in boxes}
+    assert len(colours) == 5  # four operations and the grey of stem and head
+    assert set(OP_COLOURS) == {"conv3", "conv5", "maxpool3", "avgpool3"}
+    with pytest.raises(ValueError, match="no architecture"):
+        architectures_figure({})
