@@ -85,6 +85,22 @@ def test_first_order_equals_the_gradient_at_adapted_weights_with_inner_gradient_
     assert max((a - s).abs().max() for a, s in zip(fo, so, strict=True)) > 1e-6  # they differ
 
 
+def test_adam_without_momentum_steps_as_torch_adam_does():
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(5, generator=g, dtype=torch.float64)
+    ref = w.clone().requires_grad_(True)
+    opt = torch.optim.Adam([ref], lr=0.01, betas=(0.0, 0.999), eps=1e-8)
+    p, v = w.clone(), torch.zeros_like(w)
+    for t in range(1, 6):
+        grad = torch.randn(5, generator=g, dtype=torch.float64)
+        ref.grad = grad.clone()
+        opt.step()
+        p, v = core.adam0_update(p, grad, v, t, lr=0.01)
+        torch.testing.assert_close(p, ref.detach())
+    with pytest.raises(ValueError, match="inner rule must be one of"):
+        core.adapt(tiny_net(), dict(tiny_net().named_parameters()), w, w, 1, 0.1, rule="lbfgs")
+
+
 def test_adaptation_never_mutates_the_module():
     net, b = tiny_net(), tiny_task()
     before = {k: p.detach().clone() for k, p in net.named_parameters()}
@@ -96,35 +112,55 @@ def test_adaptation_never_mutates_the_module():
 def test_vmap_over_tasks_equals_a_loop():
     net, b = tiny_net(), tiny_task(t=4)
     params = dict(net.named_parameters())
-    for fn in (core.maml_task(net, 2, 0.3, False, "support"), core.reptile_task(net, 3, 0.2)):
+    for fn in (core.maml_task(net, 2, 0.3, False, "support"), core.reptile_task(net, 3, 0.2, 3),
+               core.reptile_task(net, 3, 0.01, 3, "adam", batch=4)):  # fmt: skip
         vec, loop = core.over_tasks(fn, params, b, True), core.over_tasks(fn, params, b, False)
         vec, loop = (vec.values(), loop.values()) if isinstance(vec, dict) else (vec, loop)
         for v, lp in zip(vec, loop, strict=True):
             torch.testing.assert_close(v, lp)
 
 
-def test_reptile_outer_step_equals_its_formula():
-    cfg = ReptileConfig(ways=3, shots=2, queries=2, inner_steps=3, inner_lr=0.2, channels=2)
+@pytest.mark.parametrize("rule, batch", [("sgd", 0), ("adam", 4)])
+def test_reptile_outer_step_equals_its_formula(rule, batch):
+    """By hand, per task: its drawings in class-interleaved order, 3 steps of SGD on all of
+    them (or of Adam with beta1 = 0 on 4 at a time, as torch.optim.Adam does it), then the
+    outer step theta + eps (mean phi - theta)."""
+    lr = 0.2 if rule == "sgd" else 0.01
+    cfg = ReptileConfig(ways=3, shots=2, queries=2, inner_steps=3, inner_lr=lr, channels=2,
+                        inner_optimizer=rule, inner_batch=batch)  # fmt: skip
     model = MetaLearner(cfg).double()
     model.net = tiny_net()
     b = tiny_task(t=3)
     theta = {k: p.detach().clone() for k, p in model.net.named_parameters()}
     phis = []
-    for t in range(3):  # each task: 3 SGD steps on all of its drawings, by hand
-        x = torch.cat([b["support_x"][t], b["query_x"][t]])
-        y = torch.cat([b["support_y"][t], b["query_y"][t]])
-        w = {k: v.clone() for k, v in theta.items()}
-        for _ in range(3):
-            w = {k: v.requires_grad_(True) for k, v in w.items()}
-            g = torch.autograd.grad(core.task_loss(model.net, w, x, y), list(w.values()))
-            w = {k: (v - 0.2 * gi).detach() for (k, v), gi in zip(w.items(), g, strict=True)}
-        phis.append(w)
+    for t in range(3):
+        order = [0, 2, 4, 1, 3, 5]  # drawing 0 of classes 0, 1, 2, then drawing 1 of each
+        x = torch.cat([b["support_x"][t][order], b["query_x"][t][order]])
+        y = torch.cat([b["support_y"][t][order], b["query_y"][t][order]])
+        w = {k: v.clone().requires_grad_(True) for k, v in theta.items()}
+        opt = torch.optim.SGD(w.values(), lr=lr) if rule == "sgd" else (
+            torch.optim.Adam(w.values(), lr=lr, betas=(0.0, 0.999), eps=1e-8))  # fmt: skip
+        for step in range(3):
+            rows = [(step * batch + i) % 12 for i in range(batch)] if batch else list(range(12))
+            opt.zero_grad()
+            core.task_loss(model.net, w, x[rows], y[rows]).backward()
+            opt.step()
+        phis.append({k: v.detach() for k, v in w.items()})
     eps = 0.7
     state = make_reptile_state(model, TrainConfig(lr=eps, steps=1))
     gradient_step()(state, b)
     for k, p in model.net.named_parameters():
         phi_mean = torch.stack([w[k] for w in phis]).mean(0)
         torch.testing.assert_close(p.detach(), theta[k] + eps * (phi_mean - theta[k]))
+
+
+def test_by_drawing_puts_drawing_j_of_class_c_at_row_j_times_ways_plus_c():
+    ways, k = 4, 3
+    rows = torch.arange(ways * k)  # class-major: row c * k + j is class c's drawing j
+    out = core.by_drawing(rows, ways)
+    for c in range(ways):
+        for j in range(k):
+            assert out[j * ways + c] == c * k + j
 
 
 def test_support_mode_queries_do_not_see_each_other_but_transductive_ones_do():

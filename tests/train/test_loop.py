@@ -148,6 +148,15 @@ def test_lr_warmup_then_cosine_matches_formula():
         assert lr_factor(s, cfg) == pytest.approx(0.5 * (1 + math.cos(math.pi * (s - 10) / 100)))
 
 
+def test_the_linear_schedule_falls_to_zero_at_the_last_step():
+    cfg = TrainConfig(steps=110, warmup_steps=10, schedule="linear")
+    assert lr_factor(9, cfg) == pytest.approx(1.0)
+    assert [lr_factor(s, cfg) for s in (10, 35, 60, 110, 200)] == pytest.approx(
+        [1.0, 0.75, 0.5, 0.0, 0.0])  # fmt: skip
+    with pytest.raises(ValueError, match="the linear schedule needs a step budget"):
+        TrainConfig(minutes=1, schedule="linear")
+
+
 def test_optimizer_follows_the_schedule(tmp_path):
     train(tmp_path, 8, warmup_steps=4, lr=0.01)
     lrs = [r["lr"] for r in read_metrics(tmp_path)]

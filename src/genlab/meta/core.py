@@ -20,6 +20,7 @@ from torch.func import functional_call, grad, vmap
 
 Params = dict[str, torch.Tensor]
 BN_MODES = ("transductive", "support")
+INNER_RULES = ("sgd", "adam")  # adam: beta1 = 0, as Reptile's inner optimizer
 
 
 def logits_of(net: nn.Module, params: Params, x: torch.Tensor, stats_rows: int | None = None):
@@ -30,6 +31,25 @@ def task_loss(net: nn.Module, params: Params, x: torch.Tensor, y: torch.Tensor) 
     return F.cross_entropy(logits_of(net, params, x), y)
 
 
+def adam0_update(
+    p: torch.Tensor, g: torch.Tensor, v: torch.Tensor, t: int, lr: float,
+    beta2: float = 0.999, eps: float = 1e-8,
+) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """One step t (from 1) of Adam with beta1 = 0 (no momentum; Reptile's inner optimizer):
+    v <- beta2 v + (1 - beta2) g^2,  p <- p - lr g / (sqrt(v / (1 - beta2^t)) + eps).
+    Returns the new (p, v); every tensor the shape of p."""
+    v = beta2 * v + (1 - beta2) * g * g
+    return p - lr * g / ((v / (1 - beta2**t)).sqrt() + eps), v
+
+
+def minibatch(x: torch.Tensor, y: torch.Tensor, step: int, size: int | None):
+    """The step-th batch of `size` rows cycling through (x, y) in order (None: all rows)."""
+    if size is None or size >= len(x):
+        return x, y
+    rows = (step * size + torch.arange(size)) % len(x)  # (size,)
+    return x[rows], y[rows]
+
+
 def adapt(
     net: nn.Module,
     params: Params,
@@ -38,19 +58,31 @@ def adapt(
     steps: int,
     lr: float,
     first_order: bool = False,
+    rule: str = "sgd",
+    batch: int | None = None,
 ) -> Params:
-    """`steps` steps of gradient descent on the loss of (x, y), starting from `params`.
+    """`steps` steps of gradient descent (`rule`: SGD, or Adam with beta1 = 0 from fresh
+    moments) on the loss of (x, y), starting from `params`; each step on the next `batch` rows
+    of (x, y), cycling (None: all of them).
 
     Second order (default): the result is a differentiable function of `params`, so a loss on it
     backpropagates through the inner gradients (MAML). First order: the inner gradients are
     constants, so d(result)/d(params) is the identity (FOMAML).
     """
+    if rule not in INNER_RULES:
+        raise ValueError(f"inner rule must be one of {INNER_RULES}, got '{rule}'")
     inner_grad = grad(task_loss, argnums=1)
-    for _ in range(steps):
-        g = inner_grad(net, params, x, y)
+    moments = {k: torch.zeros_like(p) for k, p in params.items()}
+    for step in range(steps):
+        g = inner_grad(net, params, *minibatch(x, y, step, batch))
         if first_order:
             g = {k: v.detach() for k, v in g.items()}
-        params = {k: p - lr * g[k] for k, p in params.items()}
+        if rule == "sgd":
+            params = {k: p - lr * g[k] for k, p in params.items()}
+            continue
+        updated = {k: adam0_update(p, g[k], moments[k], step + 1, lr) for k, p in params.items()}
+        params = {k: p for k, (p, _) in updated.items()}
+        moments = {k: v for k, (_, v) in updated.items()}
     return params
 
 
@@ -68,27 +100,39 @@ def predict(
 
 
 def maml_task(
-    net: nn.Module, steps: int, lr: float, first_order: bool, bn: str
+    net: nn.Module, steps: int, lr: float, first_order: bool, bn: str, rule: str = "sgd"
 ) -> Callable[..., tuple[torch.Tensor, torch.Tensor]]:
     """(params, sx, sy, qx, qy) -> (query loss after adaptation, query accuracy) for one task."""
 
     def run(params: Params, sx, sy, qx, qy):
-        adapted = adapt(net, params, sx, sy, steps, lr, first_order)
+        adapted = adapt(net, params, sx, sy, steps, lr, first_order, rule)
         logits = predict(net, adapted, sx, qx, bn)
         return F.cross_entropy(logits, qy), (logits.argmax(-1) == qy).float().mean()
 
     return run
 
 
-def reptile_task(net: nn.Module, steps: int, lr: float) -> Callable[..., Params]:
-    """(params, sx, sy, qx, qy) -> the weights after `steps` steps of SGD on all of the task's
-    drawings (Reptile has no support/query distinction while training)."""
+def reptile_task(
+    net: nn.Module, steps: int, lr: float, ways: int, rule: str = "sgd", batch: int | None = None
+) -> Callable[..., Params]:
+    """(params, sx, sy, qx, qy) -> the weights after `steps` steps of `rule` on the task's
+    drawings (Reptile has no support/query distinction while training): all of them each step,
+    or batches of `batch` taken in turn from the drawings in class-interleaved order (support,
+    then query, each `by_drawing`), so a batch of a multiple of `ways` holds every class evenly."""
 
     def run(params: Params, sx, sy, qx, qy):
-        x, y = torch.cat([sx, qx]), torch.cat([sy, qy])
-        return adapt(net, params, x, y, steps, lr, first_order=True)
+        x = torch.cat([by_drawing(sx, ways), by_drawing(qx, ways)])
+        y = torch.cat([by_drawing(sy, ways), by_drawing(qy, ways)])
+        return adapt(net, params, x, y, steps, lr, first_order=True, rule=rule, batch=batch)
 
     return run
+
+
+def by_drawing(rows: torch.Tensor, ways: int) -> torch.Tensor:
+    """Class-major rows (N*K, ...) (K drawings of class 0, then class 1, ...) reordered
+    drawing-major: row j * N + c is class c's j-th drawing. Same shape."""
+    k = len(rows) // ways
+    return rows.view(ways, k, *rows.shape[1:]).transpose(0, 1).reshape(rows.shape)
 
 
 def over_tasks(task_fn: Callable, params: Params, batch: dict, vectorize: bool):

@@ -38,8 +38,10 @@ class MetaConfig:
     shots: int = doc("labelled drawings per class to adapt on (K-shot)", default=1)
     queries: int = doc("query drawings per class in each training task", default=1)
     inner_steps: int = doc("SGD steps on the support set while meta-training", default=1)
-    inner_lr: float = doc("inner SGD step size", default=0.4)
+    inner_lr: float = doc("inner step size (SGD's, or Adam's)", default=0.4)
     eval_inner_steps: int = doc("SGD steps on the support set at test time", default=3)
+    inner_optimizer: str = doc("the inner steps' rule, while training and at test time: 'sgd' "
+                               "or 'adam' (beta1 = 0, fresh moments per task)", default="sgd")  # fmt: skip
     bn: str = doc(
         "batch-norm statistics for queries: 'transductive' (from the query batch, as the papers "
         "evaluate) or 'support' (from the support set only)",
@@ -52,6 +54,9 @@ class MetaConfig:
     def __post_init__(self) -> None:
         if self.bn not in core.BN_MODES:
             raise ConfigError(f"bn must be one of {', '.join(core.BN_MODES)}, got '{self.bn}'")
+        if self.inner_optimizer not in core.INNER_RULES:
+            raise ConfigError(f"inner_optimizer must be one of {', '.join(core.INNER_RULES)}, "
+                              f"got '{self.inner_optimizer}'")  # fmt: skip
         if self.split not in SPLITS:
             raise ConfigError(f"unknown split '{self.split}'; known: {', '.join(SPLITS)}")
         for name in ("ways", "shots", "queries", "inner_steps", "eval_inner_steps"):
@@ -84,8 +89,16 @@ class ReptileConfig(MetaConfig):
         "extra drawings per class in each training task (Reptile adapts on all)", default=4
     )
     inner_steps: int = doc("SGD steps on each training task", default=5)
-    inner_lr: float = doc("inner SGD step size", default=0.1)
+    inner_lr: float = doc("inner step size (SGD's, or Adam's: the paper's 0.001)", default=0.1)
     eval_inner_steps: int = doc("SGD steps on the support set at test time", default=20)
+    inner_batch: int = doc("drawings per inner step while training, taken in turn with the "
+                           "classes interleaved (the paper: 10); 0 = all of the task's",
+                           default=0)  # fmt: skip
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.inner_batch < 0:
+            raise ConfigError(f"inner_batch must be >= 0, got {self.inner_batch}")
 
 
 class MetaLearner(nn.Module):
@@ -107,12 +120,14 @@ class MetaLearner(nn.Module):
         c = self.cfg
         params = self.params()
         if c.algorithm == "reptile":
-            fn = core.reptile_task(self.net, c.inner_steps, c.inner_lr)
+            fn = core.reptile_task(self.net, c.inner_steps, c.inner_lr, c.ways,
+                                   c.inner_optimizer, c.inner_batch or None)  # fmt: skip
             detached = {k: p.detach() for k, p in params.items()}
             phi = core.over_tasks(fn, detached, batch, c.vectorize)  # each (T, *shape)
             mean_phi = {k: v.mean(0) for k, v in phi.items()}
             return {"loss": core.reptile_objective(params, mean_phi)}
-        fn = core.maml_task(self.net, c.inner_steps, c.inner_lr, c.first_order, c.bn)
+        fn = core.maml_task(self.net, c.inner_steps, c.inner_lr, c.first_order, c.bn,
+                            c.inner_optimizer)  # fmt: skip
         losses, accs = core.over_tasks(fn, params, batch, c.vectorize)  # (T,), (T,)
         return {"loss": losses.mean(), "query_accuracy": accs.mean()}
 
@@ -127,7 +142,7 @@ class MetaLearner(nn.Module):
         # torch.func.grad differentiates even under a caller's no_grad (as in evaluation)
         adapted = core.adapt(
             self.net, params, support_x, support_y, steps or c.eval_inner_steps, c.inner_lr,
-            first_order=True,
+            first_order=True, rule=c.inner_optimizer,
         )  # fmt: skip
         return {k: v.detach() for k, v in adapted.items()}
 
@@ -162,7 +177,7 @@ def evaluate_fewshot(
     c = options
     chunk = 50  # tasks adapted together (vmap)
     sampler = TaskSampler(data.test, c.ways, c.shots, EVAL_QUERIES, chunk, EVAL_SEED + seed)
-    fn = core.maml_task(model.net, c.eval_inner_steps, c.inner_lr, True, c.bn)
+    fn = core.maml_task(model.net, c.eval_inner_steps, c.inner_lr, True, c.bn, c.inner_optimizer)
     params = {k: p.detach() for k, p in model.params().items()}
     t0 = time.monotonic()
     accs = []
@@ -183,6 +198,7 @@ def evaluate_fewshot(
         "query_per_class": EVAL_QUERIES,
         "inner_steps": c.eval_inner_steps,
         "inner_lr": c.inner_lr,
+        "inner_optimizer": c.inner_optimizer,
         "bn": c.bn,
         "split": data.split,
         "test_classes": int(data.test.shape[0]),

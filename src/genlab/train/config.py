@@ -12,6 +12,7 @@ from genlab.errors import ConfigError
 
 UNIONS = (typing.Union, types.UnionType)
 PRECISIONS = ("auto", "fp32", "bf16")
+SCHEDULES = ("constant", "cosine", "linear")
 
 
 def doc(text: str, **kw):
@@ -33,7 +34,8 @@ class TrainConfig:
     weight_decay: float = doc("AdamW weight decay", default=0.0)
     warmup_steps: int = doc("linear learning-rate warmup from 0 over this many steps", default=0)
     schedule: str = doc(
-        "after warmup: 'constant' or 'cosine' (decays to 0 at --steps)", default="constant"
+        "after warmup: 'constant', 'cosine' or 'linear' (both decay to 0 at --steps)",
+        default="constant",
     )
     grad_clip: float | None = doc("clip the global gradient norm to this value", default=None)
     ema_decay: float | None = doc(
@@ -72,15 +74,16 @@ class TrainConfig:
     )
 
     def __post_init__(self) -> None:
-        if self.schedule not in ("constant", "cosine"):
-            raise ConfigError(f"schedule must be 'constant' or 'cosine', got '{self.schedule}'")
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"schedule must be one of {', '.join(SCHEDULES)}, "
+                              f"got '{self.schedule}'")  # fmt: skip
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, "
                               f"got '{self.precision}'")  # fmt: skip
         if self.frames is not None and self.steps is not None:
             raise ConfigError("give --steps or --frames, not both")
-        if self.schedule == "cosine" and self.steps is None:
-            raise ConfigError("the cosine schedule needs a step budget (--steps)")
+        if self.schedule != "constant" and self.steps is None:
+            raise ConfigError(f"the {self.schedule} schedule needs a step budget (--steps)")
         check_finite_fields(self)
         positive = {"steps": self.steps, "frames": self.frames, "threads": self.threads,
                     "batch_size": self.batch_size, "checkpoint_every": self.checkpoint_every,
@@ -127,11 +130,13 @@ def lr_factor(step: int, cfg: TrainConfig) -> float:
     """Multiplier of the peak learning rate at `step` (0-based): linear warmup, then the schedule."""
     if step < cfg.warmup_steps:
         return (step + 1) / cfg.warmup_steps
-    if cfg.schedule == "cosine":
-        span = max(1, cfg.steps - cfg.warmup_steps)
-        progress = min(1.0, (step - cfg.warmup_steps) / span)
-        return 0.5 * (1.0 + math.cos(math.pi * progress))
-    return 1.0
+    if cfg.schedule == "constant":
+        return 1.0
+    span = max(1, cfg.steps - cfg.warmup_steps)
+    progress = min(1.0, (step - cfg.warmup_steps) / span)
+    if cfg.schedule == "linear":  # Reptile's meta step, annealed to 0
+        return 1.0 - progress
+    return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 def parse_overrides(items: list[str], options_cls: type) -> dict:
