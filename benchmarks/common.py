@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -66,6 +67,28 @@ def train_unless_done(
     spec = RunSpec(entry=entry, data=data, options=options, train=cfg, run_dir=Path(run),
                    data_dir=data_dir)  # fmt: skip
     train(spec, progress=False)
+
+
+def run_two_at_a_time(jobs: list[tuple[Path, list[str]]]) -> None:
+    """Run each (run directory, command) whose run has no checkpoint yet, at most two at once
+    (one-thread trainings on the 2-core machine); SystemExit naming a command that failed."""
+    todo = [(run, cmd) for run, cmd in jobs if not (Path(run) / "checkpoint.pt").is_file()]
+    running: list[subprocess.Popen] = []
+    while todo or running:
+        while todo and len(running) < 2:
+            running.append(subprocess.Popen(todo.pop(0)[1]))
+        time.sleep(1)
+        for proc in [r for r in running if r.poll() is not None]:
+            if proc.returncode:
+                raise SystemExit(f"a run failed: {' '.join(proc.args)}")
+            running.remove(proc)
+
+
+def seed_stats(values: list[float]) -> dict:
+    """Mean and sample standard deviation over seeds (0 for one seed), and each value."""
+    return {"mean": round(statistics.mean(values), 3),
+            "sd": round(statistics.stdev(values), 3) if len(values) > 1 else 0.0,
+            "errors": [round(v, 3) for v in values]}  # fmt: skip
 
 
 def evaluation(run: Path, **options) -> dict:

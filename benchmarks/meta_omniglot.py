@@ -3,6 +3,7 @@
     python benchmarks/meta_omniglot.py [--model maml|fomaml|reptile|snail] [--minutes 60]
                                        [--ways 5] [--shots 1]
                                        [--set inner_lr=0.4 --set bn=support ...] [--speed-only]
+                                       [--steps N --schedule linear]
 
 Prints one JSON line: `accuracy` and `ci95` (fractions) on `--tasks` meta-test tasks of the
 random1200-seed1 split with 15 queries per class, meta-iterations done, minutes trained, and
@@ -57,6 +58,9 @@ def main() -> None:
     p.add_argument("--shots", type=int, default=1)
     p.add_argument("--batch-size", type=int, default=None, help="tasks per meta-batch")
     p.add_argument("--lr", type=float, default=None, help="outer learning rate")
+    p.add_argument("--steps", type=int, default=None, help="stop at this meta-iteration too")
+    p.add_argument("--schedule", default=None, help="outer learning-rate schedule (linear and "
+                   "cosine reach 0 at --steps)")  # fmt: skip
     p.add_argument("--set", action="append", default=[], help="model option key=value")
     p.add_argument("--tasks", type=int, default=1000)
     p.add_argument("--speed-only", action="store_true", help="only time vmap vs loop")
@@ -67,7 +71,8 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     entry = get_model(args.model)
     options = entry.options(ways=args.ways, shots=args.shots, **parse_set(args.set, entry.options))
-    given = {k: v for k, v in (("batch_size", args.batch_size), ("lr", args.lr)) if v}
+    given = {k: v for k, v in (("batch_size", args.batch_size), ("lr", args.lr),
+                               ("steps", args.steps), ("schedule", args.schedule)) if v}  # fmt: skip
     cfg = TrainConfig(
         minutes=args.minutes, checkpoint_every=500, threads=args.threads,
         **{**entry.train_defaults, **given},

@@ -23,13 +23,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-from common import evaluation
+from common import evaluation, run_two_at_a_time, seed_stats
 from genlab.models.supernet import SearchSpace
 from genlab.viz.architectures import save_architectures
 
@@ -52,20 +50,6 @@ def search_command(search: str, minutes: float, args, run: Path) -> list[str]:
 def retrain_command(arch: str, seed: int, args, run: Path) -> list[str]:
     return genlab("train", "enas", "--arch", arch, "--steps", str(args.retrain_steps), "--seed",
                   str(seed), "--threads", "1", "--quiet", "--out", str(run))  # fmt: skip
-
-
-def run_two_at_a_time(jobs: list[tuple[Path, list[str]]]) -> None:
-    """Each (run, command) whose run has no checkpoint yet, at most two at once."""
-    todo = [(run, cmd) for run, cmd in jobs if not (run / "checkpoint.pt").is_file()]
-    running: list[subprocess.Popen] = []
-    while todo or running:
-        while todo and len(running) < 2:
-            running.append(subprocess.Popen(todo.pop(0)[1]))
-        time.sleep(1)
-        for proc in [r for r in running if r.poll() is not None]:
-            if proc.returncode:
-                raise SystemExit(f"a run failed: {' '.join(proc.args)}")
-            running.remove(proc)
 
 
 def main() -> None:
@@ -98,9 +82,7 @@ def main() -> None:
         errors = [evaluation(out / f"{method}-seed{s}", threads=2)["test_error"]
                   for s in range(args.seeds)]  # fmt: skip
         table[method] = {"arch": arch, "description": SearchSpace().describe(arch.split(",")),
-                         "mean": round(statistics.mean(errors), 3),
-                         "sd": round(statistics.stdev(errors), 3) if len(errors) > 1 else 0.0,
-                         "errors": [round(e, 3) for e in errors]}  # fmt: skip
+                         **seed_stats(errors)}  # fmt: skip
         if method in found:
             search = found[method]
             table[method].update(search_minutes=round(search["train_seconds"] / 60, 1),

@@ -18,13 +18,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-from common import evaluation, in_private_network
+from common import evaluation, in_private_network, run_two_at_a_time, seed_stats
 from genlab import population
 
 AUGMENTS = ("none", "standard", "random", "pba")
@@ -60,23 +58,11 @@ def main() -> None:
     summary["wall_minutes"] = round((time.monotonic() - t0) / 60, 1)
     schedule = out / "search" / population.SCHEDULE
     jobs = [(a, s, out / f"{a}-seed{s}") for a in AUGMENTS for s in range(args.seeds)]
-    todo = [j for j in jobs if not (j[2] / "checkpoint.pt").is_file()]
-    running: list[subprocess.Popen] = []
-    while todo or running:
-        while todo and len(running) < 2:
-            augment, seed, run = todo.pop(0)
-            running.append(subprocess.Popen(train_command(augment, seed, args, schedule, run)))
-        time.sleep(1)
-        for proc in [r for r in running if r.poll() is not None]:
-            if proc.returncode:
-                raise SystemExit(f"a training failed: {' '.join(proc.args)}")
-            running.remove(proc)
+    run_two_at_a_time([(run, train_command(a, s, args, schedule, run)) for a, s, run in jobs])
     table = {}
     for augment in AUGMENTS:
         errors = [evaluation(run, threads=2)["test_error"] for a, _, run in jobs if a == augment]
-        table[augment] = {"mean": round(statistics.mean(errors), 3),
-                          "sd": round(statistics.stdev(errors), 3) if len(errors) > 1 else 0.0,
-                          "errors": [round(e, 3) for e in errors]}  # fmt: skip
+        table[augment] = seed_stats(errors)
     bar = (table["pba"]["mean"] < table["none"]["mean"]
            and table["pba"]["mean"] <= table["standard"]["mean"]
            and summary["wall_minutes"] <= 120)  # fmt: skip
