@@ -59,8 +59,9 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=None, help="tasks per meta-batch")
     p.add_argument("--lr", type=float, default=None, help="outer learning rate")
     p.add_argument("--steps", type=int, default=None, help="stop at this meta-iteration too")
-    p.add_argument("--schedule", default=None, help="outer learning-rate schedule (linear and "
-                   "cosine reach 0 at --steps)")  # fmt: skip
+    p.add_argument("--schedule", default=None, help="outer learning-rate schedule: linear and "
+                   "cosine reach 0 at --steps, or without it at the iteration the measured "
+                   "speed reaches in 85%% of --minutes")  # fmt: skip
     p.add_argument("--set", action="append", default=[], help="model option key=value")
     p.add_argument("--tasks", type=int, default=1000)
     p.add_argument("--speed-only", action="store_true", help="only time vmap vs loop")
@@ -72,7 +73,7 @@ def main() -> None:
     entry = get_model(args.model)
     options = entry.options(ways=args.ways, shots=args.shots, **parse_set(args.set, entry.options))
     given = {k: v for k, v in (("batch_size", args.batch_size), ("lr", args.lr),
-                               ("steps", args.steps), ("schedule", args.schedule)) if v}  # fmt: skip
+                               ("steps", args.steps)) if v}  # fmt: skip
     cfg = TrainConfig(
         minutes=args.minutes, checkpoint_every=500, threads=args.threads,
         **{**entry.train_defaults, **given},
@@ -99,6 +100,11 @@ def main() -> None:
     if args.model != "snail" and not any(s.startswith("vectorize=") for s in args.set):
         faster = report["ms_per_iteration"]["vmap"] <= report["ms_per_iteration"]["loop"]
         options = dataclasses.replace(options, vectorize=faster)
+    if args.schedule:
+        ms = min(report["ms_per_iteration"].values())
+        steps = args.steps or int(0.85 * args.minutes * 60_000 / ms)
+        cfg = dataclasses.replace(cfg, schedule=args.schedule, steps=steps)
+        report.update(schedule=args.schedule, schedule_steps=steps)
     if not args.speed_only:
         out = Path(args.out) / f"{args.model}-{args.ways}w{args.shots}s"
         result = train_from_scratch(args.model, "omniglot", options, cfg, out)
