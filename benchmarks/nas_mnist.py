@@ -15,8 +15,9 @@ hand-designed one (issue 42 B).
    retrained from scratch for --retrain-steps with --seeds seeds, two one-thread trainings at a
    time; test error on MNIST's 10,000 test digits.
 Prints one JSON line and draws OUT/architectures.png. A part that exists is reused.
-Bar: ENAS's architecture, found in 1/ratio of NAS's time, retrains to a test error no more
-than one of NAS's seeds' standard deviations above NAS's.
+Bar: ENAS names its architecture (its search, then scoring 20 drawn children: `genlab eval`,
+one thread) >= 10x faster than NAS's search, and it retrains to a test error no more than one
+of NAS's seeds' standard deviations above NAS's.
 """
 
 from __future__ import annotations
@@ -72,7 +73,11 @@ def main() -> None:
             for s in range(args.seeds)]  # fmt: skip
     run_two_at_a_time([(out / "enas", search_command("enas", args.enas_minutes, args,
                                                     out / "enas")), *hand])  # fmt: skip
-    found = {s: evaluation(out / s, threads=2) for s in ("enas", "nas", "random")}
+    found, naming = {}, {}
+    for s in ("enas", "nas", "random"):
+        t = time.monotonic()
+        found[s] = evaluation(out / s, threads=1)
+        naming[s] = (time.monotonic() - t) / 60  # ENAS names its best here: part of its search
     archs = {"hand": HAND, **{s: f["arch"] for s, f in found.items()}}
     jobs = [(out / f"{m}-seed{s}", retrain_command(a, s, args, out / f"{m}-seed{s}"))
             for m, a in archs.items() for s in range(args.seeds)]  # fmt: skip
@@ -85,8 +90,8 @@ def main() -> None:
                          **seed_stats(errors)}  # fmt: skip
         if method in found:
             search = found[method]
-            table[method].update(search_minutes=round(search["train_seconds"] / 60, 1),
-                                 search_steps=search["step"],
+            minutes = search["train_seconds"] / 60 + (naming[method] if method == "enas" else 0)
+            table[method].update(search_minutes=round(minutes, 1), search_steps=search["step"],
                                  children=search.get("children", search.get("candidates")),
                                  score=search.get("best_reward", search.get("val_accuracy")))  # fmt: skip
     names = {
@@ -97,10 +102,12 @@ def main() -> None:
     }
     save_architectures({f"{names[m]}: {r['mean']:.2f}% error": SearchSpace().parse(r["arch"].split(","))
                         for m, r in table.items()}, out / "architectures.png")  # fmt: skip
-    bar = table["enas"]["mean"] <= table["nas"]["mean"] + table["nas"]["sd"]
+    speedup = table["nas"]["search_minutes"] / table["enas"]["search_minutes"]
+    bar = speedup >= 10 and table["enas"]["mean"] <= table["nas"]["mean"] + table["nas"]["sd"]
     print(json.dumps({"benchmark": "nas_mnist", "table": table, "ratio": args.ratio,
-                      "child_steps": args.child_steps, "retrain_steps": args.retrain_steps,
-                      "seeds": args.seeds, "bar_met": bar, "date": time.strftime("%Y-%m-%d")}))  # fmt: skip
+                      "speedup": round(speedup, 2), "child_steps": args.child_steps,
+                      "retrain_steps": args.retrain_steps, "seeds": args.seeds, "bar_met": bar,
+                      "date": time.strftime("%Y-%m-%d")}))  # fmt: skip
 
 
 if __name__ == "__main__":
