@@ -33,6 +33,7 @@ from genlab.models.supernet import SearchSpace
 from genlab.viz.architectures import save_architectures
 
 HAND = "0,0,1,0,0,1,0,0,0,1"  # conv3 | conv3 +stem | conv3 +c0 | conv3 +c1
+NAMES = {"enas": "ENAS", "nas": "NAS from scratch", "random": "random search"}
 
 
 def genlab(*args: str) -> list[str]:
@@ -94,12 +95,8 @@ def main() -> None:
             table[method].update(search_minutes=round(minutes, 1), search_steps=search["step"],
                                  children=search.get("children", search.get("candidates")),
                                  score=search.get("best_reward", search.get("val_accuracy")))  # fmt: skip
-    names = {
-        "hand": "hand-designed",
-        "enas": f"ENAS, {args.enas_minutes:g} min",
-        "nas": f"NAS from scratch, {long:g} min",
-        "random": f"random search, {long:g} min",
-    }
+    names = {"hand": "hand-designed", **{m: f"{NAMES[m]}, {table[m]['search_minutes']:g} min"
+                                         for m in found}}  # fmt: skip
     save_architectures({f"{names[m]}: {r['mean']:.2f}% error": SearchSpace().parse(r["arch"].split(","))
                         for m, r in table.items()}, out / "architectures.png")  # fmt: skip
     speedup = table["nas"]["search_minutes"] / table["enas"]["search_minutes"]
