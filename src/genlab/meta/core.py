@@ -72,7 +72,7 @@ def adapt(
     if rule not in INNER_RULES:
         raise ValueError(f"inner rule must be one of {INNER_RULES}, got '{rule}'")
     inner_grad = grad(task_loss, argnums=1)
-    moments = {k: torch.zeros_like(p) for k, p in params.items()}
+    moments = {k: torch.zeros_like(p) for k, p in params.items()} if rule == "adam" else {}
     for step in range(steps):
         g = inner_grad(net, params, *minibatch(x, y, step, batch))
         if first_order:
