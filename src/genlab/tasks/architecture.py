@@ -91,9 +91,10 @@ def controller_update(
     model, cfg = state.model, state.model.cfg
     archs, log_prob, entropy = model.draw(cfg.controller_samples, generator)
     reward = torch.stack([score(a.tolist()) for a in archs])  # (N,)
-    if cfg.search != "enas":
+    metrics = {"reward": reward.mean()}
+    if cfg.search != "enas":  # ENAS names its best at evaluation
         model.keep_best(archs, reward)
-    metrics = {"reward": reward.mean(), "best_reward": model.best_reward.clone()}
+        metrics["best_reward"] = model.best_reward.clone()
     if model.controller is None:
         return metrics
     if not model.rewarded:
@@ -104,8 +105,6 @@ def controller_update(
     optimizer_update(state, "controller", loss)
     state.schedulers["controller"].step()  # its schedule counts its own updates
     model.baseline.fill_(ema(float(model.baseline), float(reward.mean()), cfg.baseline_decay))
-    if cfg.search == "enas":
-        del metrics["best_reward"]  # ENAS names its best at evaluation
     return {**metrics, "entropy": entropy.mean()}
 
 
