@@ -35,7 +35,7 @@ import torch
 
 from common import evaluation, train_unless_done
 from genlab.agents.world_models import pong
-from genlab.agents.world_models.rollouts import collect
+from genlab.agents.world_models.games import collect
 from genlab.data.images import image_splits
 from genlab.tasks.registry import get_model
 from genlab.tasks.runs import load_run

@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 from common import StageLedger
-from genlab.agents.world_models.rollouts import collect
+from genlab.agents.world_models.games import collect
 from genlab.agents.world_models.search import SearchConfig
 from genlab.cli import main as genlab
 from genlab.tasks.world_models import (

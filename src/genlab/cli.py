@@ -439,16 +439,19 @@ def add_tune(sub) -> None:
     tu.set_defaults(fn=cmd_tune)
 
 
-WORLDMODELS_HELP = """World Models on CarRacing, one resumable stage at a time:
+WORLDMODELS_HELP = """World Models on CarRacing or Doom Take Cover, one resumable stage at a time:
 
-    DIR/data/carracing/   collect   episodes of a random policy (one npz each; --env
-                                    atari:Pong: DIR/data/pong, for V and PixelVAE)
-    DIR/vae/              train-v   genlab's VAE on the frames (a `genlab train vae` run)
+    DIR/data/<game>/      collect   episodes of a random policy (one npz each): --env
+                                    gym:CarRacing-v3 (carracing), vizdoom:TakeCover (doom), or
+                                    atari:Pong (pong: for V and PixelVAE only)
+    DIR/vae/              train-v   genlab's VAE on the frames (a `genlab train vae` run; --env)
     DIR/mdnrnn/           train-m   M on V's latents (a `genlab train mdnrnn` run)
     DIR/controller*/      train-c   C by CMA-ES: controller, controller-dream, controller-vc
-                          eval      mean +- std return on unseen tracks, GIFs
+                          eval      mean +- std return on unseen tracks or games, GIFs
 
-train-v and train-m pass any further arguments to `genlab train` (--minutes, --steps, ...).
+M, C and eval play V's game. train-v and train-m pass any further arguments to `genlab train`
+(--minutes, --steps, ...). Doom: `collect --env vizdoom:TakeCover DIR`, then `train-v --env
+vizdoom:TakeCover DIR`, then as CarRacing.
 """
 
 
@@ -460,7 +463,8 @@ def cmd_worldmodels(ns: argparse.Namespace) -> int:
         print(json.dumps(report))
         return 0
     if ns.stage in ("train-v", "train-m"):
-        argv = ["train", *workflow.worldmodels_train_options(ns.stage, root), *ns.extra]
+        env = getattr(ns, "env", "gym:CarRacing-v3")
+        argv = ["train", *workflow.worldmodels_train_options(ns.stage, root, env), *ns.extra]
         code = cmd_train(build_parser(argv[1]).parse_args(argv))
         if code == 0 and ns.stage == "train-v":
             check = workflow.check_v(root)
@@ -490,19 +494,24 @@ def cmd_worldmodels(ns: argparse.Namespace) -> int:
 
 def add_worldmodels(sub) -> None:
     fmt = argparse.ArgumentDefaultsHelpFormatter
-    w = sub.add_parser("worldmodels", help="World Models on CarRacing: collect, train-v, train-m, "
-                       "train-c, eval", description=WORLDMODELS_HELP,
+    w = sub.add_parser("worldmodels", help="World Models on CarRacing or Doom: collect, train-v, "
+                       "train-m, train-c, eval", description=WORLDMODELS_HELP,
                        formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     stages = w.add_subparsers(dest="stage", required=True, metavar="STAGE")
     c = stages.add_parser("collect", help="random-policy rollouts", formatter_class=fmt)
     c.add_argument("--episodes", type=at_least(1), default=200)
     c.add_argument("--env", default="gym:CarRacing-v3",
-                   help="gym:CarRacing-v3 into DIR/data/carracing, or atari:Pong into "
-                   "DIR/data/pong (binary 64x64 frames with the ball's position; train V on "
-                   "them with `genlab train vae --data pong --data-dir DIR/data ...`)")  # fmt: skip
+                   help="gym:CarRacing-v3 into DIR/data/carracing, vizdoom:TakeCover into "
+                   "DIR/data/doom, or atari:Pong into DIR/data/pong (binary 64x64 frames with "
+                   "the ball's position; train V on them with `genlab train vae --data pong "
+                   "--data-dir DIR/data ...`)")  # fmt: skip
     for name in ("train-v", "train-m"):
         t = stages.add_parser(name, help=f"{'V' if name == 'train-v' else 'M'} via genlab train "
                               "(further arguments go to it)", formatter_class=fmt)  # fmt: skip
+        if name == "train-v":
+            t.add_argument("--env", default="gym:CarRacing-v3",
+                           help="the game whose frames V learns: gym:CarRacing-v3 or "
+                           "vizdoom:TakeCover (before DIR)")  # fmt: skip
         t.add_argument("dir", metavar="DIR")
         t.add_argument("extra", nargs=argparse.REMAINDER, help="e.g. --minutes 20")
         t.set_defaults(fn=cmd_worldmodels)
@@ -533,7 +542,9 @@ def add_worldmodels(sub) -> None:
     for p in (c, s, e):
         p.add_argument("dir", metavar="DIR")
         p.add_argument("--workers", type=at_least(1), default=2, help="worker processes")
-        p.add_argument("--max-steps", type=at_least(1), default=1000)
+        p.add_argument("--max-steps", type=at_least(1), default=None,
+                       help="cut episodes here (default: the game's limit, CarRacing 1000, "
+                       "Doom 2100)")  # fmt: skip
         if p is not e:
             p.add_argument("--seed", type=int, default=0)
         p.set_defaults(fn=cmd_worldmodels)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from genlab.agents.world_models import rollouts
+from genlab.agents.world_models import games
 from genlab.data.files import atomic_write_json, json_safe
 from genlab.errors import ConfigError, GenlabError, RunError
 from genlab.interfaces import LatentModel
@@ -307,17 +307,23 @@ def sample(
         raise RunError(f"cannot write the samples to {out}: {e.strerror or e}") from None
 
 
-# --- World Models on CarRacing, stage by stage (`genlab worldmodels`) ---------------------------
-def worldmodels_train_options(stage: str, root: Path) -> list[str]:
-    """The `genlab train` arguments of stage train-v (V, the paper's recipe) or train-m (M on
-    V's encodings): model, data, run directory and the stage's fixed options."""
+# --- World Models on CarRacing or Doom, stage by stage (`genlab worldmodels`) ------------------
+def worldmodels_train_options(stage: str, root: Path, env: str = "gym:CarRacing-v3") -> list[str]:
+    """The `genlab train` arguments of stage train-v (V of game `env`, the paper's recipe) or
+    train-m (M on V's encodings, of V's game): model, data, run directory and the stage's fixed
+    options."""
     root = Path(root)
-    data = ["--data", "carracing", "--data-dir", str(root / "data")]
     if stage == "train-v":
-        return ["vae", *data, *world_models.V_OPTIONS, "--out", str(root / "vae")]
-    if stage == "train-m":
-        return ["mdnrnn", *data, "--vae", str(root / "vae"), "--out", str(root / "mdnrnn")]
-    raise ConfigError(f"'{stage}' is not a training stage (train-v, train-m)")
+        game = world_models.pipeline_game(env)
+    elif stage == "train-m":
+        game = world_models.game_of_v(root / "vae")
+    else:
+        raise ConfigError(f"'{stage}' is not a training stage (train-v, train-m)")
+    data = ["--data", game.folder, "--data-dir", str(root / "data")]
+    if stage == "train-v":
+        return ["vae", *data, *world_models.v_options(game), "--out", str(root / "vae")]
+    return ["mdnrnn", *data, *world_models.m_options(game), "--vae", str(root / "vae"),
+            "--out", str(root / "mdnrnn")]  # fmt: skip
 
 
 def check_v(root: Path) -> dict:
@@ -333,21 +339,24 @@ def search_controller(
     root = Path(root)
     cfg = world_models.search.SearchConfig(
         vae=str(root / "vae"), mdnrnn=str(root / "mdnrnn") if memory else "", dream=dream,
-        **search_options,
+        game=world_models.game_of_v(root / "vae").folder, **search_options,
     )  # fmt: skip
     out = world_models.controller_dir(root, dream, memory)
     return world_models.search_controller(cfg, out, str(root / "data")), out
 
 
 def evaluate_controller(root: Path, controller: str, **options) -> dict:
-    """Stage eval: the controller in DIR/`controller` on unseen tracks, and its GIFs."""
-    return world_models.evaluate_controller_run(Path(root) / controller, **options)
+    """Stage eval: the controller in DIR/`controller` on unseen tracks or games, and its GIFs."""
+    return world_models.evaluate_controller_run(
+        Path(root) / controller, data_dir=str(Path(root) / "data"), **options
+    )
 
 
 def collect(root: Path, env: str = "gym:CarRacing-v3", **options) -> dict:
-    """Stage collect: random-policy episodes of `env` into DIR/data/carracing (or pong)."""
-    folder = rollouts.game_folder(env)
-    return rollouts.collect(Path(root) / "data" / folder, env=env, **options)
+    """Stage collect: random-policy episodes of `env` into DIR/data/<its game> (carracing,
+    doom, pong)."""
+    folder = games.game(env).folder
+    return games.collect(Path(root) / "data" / folder, env=env, **options)
 
 
 def is_main_process() -> bool:

@@ -70,7 +70,7 @@ def test_the_open_field_keeps_balls_away_from_both_paddles():
 
 def test_a_pong_episode_is_labelled_frame_by_frame(tmp_path):
     pytest.importorskip("ale_py")
-    from genlab.agents.world_models.rollouts import collect
+    from genlab.agents.world_models.games import collect
     from genlab.data.episodes import episode_files, load_episode
 
     report = collect(tmp_path, 2, workers=1, max_steps=40, seed=1, progress=False, env="atari:Pong")

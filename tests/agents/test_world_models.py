@@ -179,7 +179,8 @@ def test_dream_is_deterministic_under_a_seed_and_tau_matters():
 
 # --- data: rollouts and M's windows ------------------------------------------------------------
 def test_a_collected_episode_is_complete_replayable_and_atomic(tmp_path):
-    from genlab.agents.world_models.rollouts import collect, play
+    from genlab.agents.world_models.games import collect
+    from genlab.agents.world_models.rollouts import play
     from genlab.data.episodes import episode_files, load_episode
 
     report = collect(tmp_path, 2, workers=1, max_steps=15, seed=3, progress=False)

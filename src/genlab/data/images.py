@@ -1,9 +1,10 @@
 """Image datasets as uint8 tensors (N, C, H, W), and how models see them.
 
-`image_splits('mnist' | 'omniglot' | 'carracing' | 'pong')` gives train/test images and labels.
-MNIST and Omniglot are (N, 1, 28, 28). For Omniglot, train = the background set, test = the
-evaluation set, label = alphabet id. CarRacing frames (N, 3, 64, 64) and Pong frames (N, 1,
-64, 64) are the World Models rollouts collected into `<data root>/carracing/` and `pong/` by
+`image_splits('mnist' | 'omniglot' | 'carracing' | 'doom' | 'pong')` gives train/test images and
+labels. MNIST and Omniglot are (N, 1, 28, 28). For Omniglot, train = the background set, test =
+the evaluation set, label = alphabet id. CarRacing and Doom frames (N, 3, 64, 64) and Pong frames
+(N, 1, 64, 64) are the World Models rollouts collected into `<data root>/carracing/`, `doom/` and
+`pong/` by
 `genlab worldmodels collect`; every tenth episode (the last, with fewer than ten) is test, the
 label is the episode number, and the episodes' per-frame facts (Pong: where the ball is) come
 as `test_labels`.
@@ -24,7 +25,7 @@ from genlab.data.batches import Transform
 from genlab.data.episodes import episode_files, episodes_root, is_test_episode, load_episode
 from genlab.errors import ConfigError, DataError
 
-ROLLOUT_DATASETS = ("carracing", "pong")
+ROLLOUT_DATASETS = ("carracing", "doom", "pong")
 IMAGE_DATASETS = ("mnist", "omniglot", *ROLLOUT_DATASETS)
 REPRESENTATIONS = ("binary_dynamic", "float", "uint8", "dequantized")
 
@@ -89,7 +90,7 @@ def labelled_splits(
 
 
 def rollout_frames(game: str, data_dir: str | Path | None = None) -> ImageSplits:
-    """Every frame of the collected episodes of `game` (carracing, pong), from the first data
+    """Every frame of the collected episodes of `game` (carracing, doom, pong), from the first data
     root holding any; the held-out episodes' per-frame labels as `test_labels`."""
     root = episodes_root(game, data_dir)
     files = episode_files(root)

@@ -1,5 +1,6 @@
 """Environments by name: "minatar:breakout", "atari:Breakout", "gym:CartPole-v1",
-"paint:mnist-target-l2" (SPIRAL's canvas, `genlab.envs.paint_tasks`).
+"paint:mnist-target-l2" (SPIRAL's canvas, `genlab.envs.paint_tasks`), "vizdoom:TakeCover"
+(`genlab.envs.vizdoom`).
 
 Every environment has a discrete (or dict-of-discrete) action space and an observation that is a
 vector (float32) or an image stack (uint8, channels first). `EnvSpec` tells an agent what it
@@ -19,6 +20,7 @@ from gymnasium import spaces
 from genlab.envs.atari import AtariEnv
 from genlab.envs.minatar import MinAtarEnv
 from genlab.envs.paint_tasks import PaintTask
+from genlab.envs.vizdoom import VizDoomEnv
 from genlab.errors import ConfigError
 
 # Published reference scores for normalising Atari returns: (random, human), Mnih et al. 2015.
@@ -33,14 +35,15 @@ ATARI_RANDOM_HUMAN = {
     "Seaquest": (68.4, 42054.7),
     "SpaceInvaders": (148.0, 1668.7),
 }
-MAX_STEPS = {"minatar": 10_000, "atari": 27_000, "paint": 1_000}  # agent steps before truncation
-FAMILIES = ("minatar", "atari", "gym", "paint")
+# agent steps before truncation (VizDoom: the World Models paper's limit for Take Cover)
+MAX_STEPS = {"minatar": 10_000, "atari": 27_000, "paint": 1_000, "vizdoom": 2_100}
+FAMILIES = ("minatar", "atari", "gym", "paint", "vizdoom")
 
 
 @dataclass(frozen=True)
 class EnvSpec:
     name: str  # as given, e.g. "minatar:breakout"
-    family: str  # "minatar", "atari" or "gym"
+    family: str  # one of FAMILIES
     obs_shape: tuple[int, ...]
     obs_dtype: str  # "uint8" or "float32"
     obs_scale: float  # the network multiplies observations by this (1/255 for Atari pixels)
@@ -103,6 +106,8 @@ def _make(name: str, channels: int | None = None, max_steps: int | None = None) 
         env = AtariEnv(game)
     elif family == "paint":  # episodes end by themselves after episode_length strokes
         env = PaintTask(game)
+    elif family == "vizdoom":
+        env = VizDoomEnv(game)
     else:  # gymnasium's own registry; its TimeLimit comes with the spec
         limit = {"max_episode_steps": max_steps} if max_steps else {}
         return gym.make(game, render_mode="rgb_array", **limit)
@@ -123,7 +128,7 @@ def env_spec(name: str, env: gym.Env) -> EnvSpec:
     else:
         raise ConfigError(f"{name}: actions must be Discrete or a Dict of Discrete, got {act}")
     image = obs.dtype == np.uint8
-    scale = 1 / 255 if family in ("atari", "paint") else 1.0
+    scale = 1 / 255 if family in ("atari", "paint", "vizdoom") else 1.0
     return EnvSpec(name, family, tuple(obs.shape), "uint8" if image else "float32", scale,
                    sizes, names)  # fmt: skip
 

@@ -389,7 +389,7 @@ _PIXELCNN = {"lr": 1e-3, "batch_size": 64, "grad_clip": 1.0}
 _FLOW = {"lr": 1e-3, "batch_size": 64, "grad_clip": 50.0, "warmup_steps": 200}
 ENTRIES = (
     image_entry(name="vae", summary="convolutional variational autoencoder", options=VAEConfig,
-                build=VAE, datasets=("mnist", "omniglot", "carracing", "pong"),
+                build=VAE, datasets=("mnist", "omniglot", "carracing", "doom", "pong"),
                 evaluate=evaluate_vae,
                 can_sample=True, bf16=True),
     image_entry(name="ae", summary="convolutional autoencoder (no prior; compare with vae)",

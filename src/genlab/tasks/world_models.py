@@ -1,8 +1,9 @@
-"""World Models on CarRacing (Ha & Schmidhuber 2018) as an application: V is genlab's VAE run,
-M the `mdnrnn` run trained on V's encodings of the collected episodes, C a CMA-ES search run.
-This file loads those runs and hands the modules to `genlab.agents.world_models`.
+"""World Models (Ha & Schmidhuber 2018) on CarRacing or Doom Take Cover as an application: V is
+genlab's VAE run, M the `mdnrnn` run trained on V's encodings of the collected episodes, C a
+CMA-ES search run. This file loads those runs and hands the modules to
+`genlab.agents.world_models`. The game is V's data (`carracing`, `doom`); M and C follow V.
 
-    DIR/data/carracing/   collect   episodes of a random policy (one npz each)
+    DIR/data/<game>/      collect   episodes of a random policy (one npz each)
     DIR/vae/              train-v   genlab's VAE on the frames (a `genlab train vae` run)
     DIR/mdnrnn/           train-m   M on V's latents (a `genlab train mdnrnn` run)
     DIR/controller*/      train-c   C by CMA-ES: controller, controller-dream, controller-vc
@@ -19,8 +20,11 @@ import numpy as np
 import torch
 
 from genlab.agents.world_models import evaluation, search
+from genlab.agents.world_models import games as games_module
 from genlab.agents.world_models.agent import n_params
+from genlab.agents.world_models.controller import OUTPUTS
 from genlab.agents.world_models.dream import check_dream
+from genlab.agents.world_models.games import GAMES, Game, game_of_data
 from genlab.agents.world_models.mdnrnn import MDNRNN, MDNRNNConfig
 from genlab.agents.world_models.sequences import LatentEpisodes, SequenceBatches, encode_episodes
 from genlab.agents.world_models.vision import reconstruction_check
@@ -41,24 +45,54 @@ from genlab.train.state import CHECKPOINT, read_checkpoint
 # 32) in one run of 2026-11-23 and saw the road after 6 in others (see agents/world_models/
 # vision.py). Batch 32, not genlab's 128: at equal minutes on 2 cores, 128 still drew the mean
 # frame after 15 minutes.
+# z has the game's size (the paper's: 32 for CarRacing, 64 for Doom): `v_options`.
 V_OPTIONS = ["--image-size", "64", "--image-channels", "3", "--likelihood", "gaussian",
-             "--gaussian-std", "0.7071", "--latent-dim", "32", "--batch-size", "32"]  # fmt: skip
+             "--gaussian-std", "0.7071", "--batch-size", "32"]  # fmt: skip
 V_CHECK = "v_check.json"  # written into V's run by check_v_run
 CONTROLLERS = ("mean", "best")  # CMA-ES's final mean, or the best candidate it scored
+WORLDS = tuple(g.folder for g in GAMES.values() if g.output)  # games with a whole pipeline
+
+
+def v_options(game: Game) -> list[str]:
+    """`genlab train vae` options of the game's V (the paper's recipe and size)."""
+    return [*V_OPTIONS, "--latent-dim", str(game.latent_dim)]
+
+
+def m_options(game: Game) -> list[str]:
+    """`genlab train mdnrnn` options of the game's M (the paper's size, the game's actions)."""
+    return ["--latent-dim", str(game.latent_dim), "--hidden", str(game.hidden),
+            "--action-dim", str(OUTPUTS[game.output])]  # fmt: skip
 
 
 def load_v(vae_run: str | Path) -> tuple[torch.nn.Module, dict]:
-    """V of run `vae_run` (a vae trained on carracing) and its config."""
+    """V of run `vae_run` (a vae trained on a `WORLDS` game's frames) and its config."""
     if not vae_run or not (Path(vae_run) / "config.json").is_file():
-        raise ConfigError(f"M needs --vae RUN, a trained `genlab train vae --data carracing` run; "
-                          f"'{vae_run}' is not one")  # fmt: skip
+        raise ConfigError(f"M needs --vae RUN, a trained `genlab train vae --data carracing` (or "
+                          f"doom) run; '{vae_run}' is not one")  # fmt: skip
     saved = read_config(Path(vae_run))
-    if saved["model"] != "vae" or saved["data"] != "carracing":
-        raise ConfigError(
-            f"'{vae_run}' is a {saved['model']} on {saved['data']}, not a vae on carracing"
-        )
+    if saved["model"] != "vae" or saved["data"] not in WORLDS:
+        raise ConfigError(f"'{vae_run}' is a {saved['model']} on {saved['data']}, not a vae on "
+                          f"{' or '.join(WORLDS)}")  # fmt: skip
     _, vae, config = training.load(IMAGE_ENTRY["vae"], Path(vae_run))
     return vae, config
+
+
+def game_of_v(vae_run: str | Path) -> Game:
+    """The game whose frames the V of run `vae_run` was trained on."""
+    if not (Path(vae_run) / "config.json").is_file():
+        raise ConfigError(f"no V at {vae_run}: train it first (`genlab worldmodels train-v`)")
+    return game_of_data(read_config(Path(vae_run))["data"])
+
+
+def pipeline_game(env: str) -> Game:
+    """The game of `--env` for the whole pipeline (V, M and C); a ConfigError for a game that
+    has no controller (Pong: frames only)."""
+    game = games_module.game(env)
+    if game.folder not in WORLDS:
+        names = ", ".join(g.env for g in GAMES.values() if g.folder in WORLDS)
+        raise ConfigError(f"--env {env}: the whole pipeline is built for {names}; "
+                          f"{env} is for collect and V only")  # fmt: skip
+    return game
 
 
 def load_m(m_run: str | Path) -> MDNRNN:
@@ -70,7 +104,7 @@ def load_latents(vae_run: str, data_dir: str | None, progress: bool = True) -> L
     """The collected episodes encoded by the V of run `vae_run` (cached in that run as
     `latents-step{N}.pt`, rebuilt when V trains on or the episodes change)."""
     vae, config = load_v(vae_run)
-    files = episode_files(episodes_root("carracing", data_dir))
+    files = episode_files(episodes_root(config["data"], data_dir))
     cache = Path(vae_run) / f"latents-step{config['step']}.pt"
     if cache.is_file():
         saved = torch.load(cache, weights_only=True)
@@ -86,10 +120,15 @@ def load_latents(vae_run: str, data_dir: str | None, progress: bool = True) -> L
 def load_memory_data(
     data: str, data_dir: str | None, options
 ) -> tuple[LatentEpisodes, LatentEpisodes]:
-    """(train, test) encoded episodes for M."""
-    if data != "carracing":
-        raise ConfigError(f"M trains on carracing rollouts, not '{data}'")
+    """(train, test) encoded episodes for M: V's game's."""
+    load_v(options.vae)  # a ConfigError unless it is a world model's V
+    if data != game_of_v(options.vae).folder:
+        raise ConfigError(f"M trains on the episodes V saw ({game_of_v(options.vae).folder}), "
+                          f"not '{data}'")  # fmt: skip
     latents = load_latents(options.vae, data_dir)
+    if latents.actions.shape[1] != options.action_dim:
+        raise ConfigError(f"the episodes' actions have {latents.actions.shape[1]} values; set "
+                          f"--action-dim {latents.actions.shape[1]} (got {options.action_dim})")  # fmt: skip
     if latents.mu.shape[1] != options.latent_dim:
         raise ConfigError(f"V's latents have {latents.mu.shape[1]} dimensions; set --latent-dim "
                           f"{latents.mu.shape[1]} (got {options.latent_dim})")  # fmt: skip
@@ -129,7 +168,7 @@ def no_pictures(model, options, data, out: Path, seed: int = 0) -> list[Path]:
 
 MDNRNN_ENTRY = ModelEntry(
     name="mdnrnn", summary="World Models' M: an LSTM with a mixture density head over V's next "
-    "latent", options=MDNRNNConfig, build=MDNRNN, datasets=("carracing",),
+    "latent", options=MDNRNNConfig, build=MDNRNN, datasets=WORLDS,
     load_data=load_memory_data, batches=memory_batches, evaluate=evaluate_memory,
     train_defaults={"lr": 1e-3, "batch_size": 32, "grad_clip": 1.0, "log_every": 20},
     pictures=no_pictures,
@@ -139,10 +178,10 @@ ENTRIES = (MDNRNN_ENTRY,)
 
 # --- V's check after train-v ----------------------------------------------------------------------
 def check_v_run(root: Path) -> dict:
-    """Does the V in root/vae see the road? Its reconstruction of held-out frames (episodes in
-    root/data/carracing) against their mean frame; also written to root/vae/v_check.json."""
-    vae, _ = load_v(Path(root) / "vae")
-    check = reconstruction_check(vae, Path(root) / "data" / "carracing")
+    """Does the V in root/vae see? Its reconstruction of held-out frames (episodes in
+    root/data/<its game>) against their mean frame; also written to root/vae/v_check.json."""
+    vae, config = load_v(Path(root) / "vae")
+    check = reconstruction_check(vae, Path(root) / "data" / config["data"])
     atomic_write_json(Path(root) / "vae" / V_CHECK, check, indent=None)
     return check
 
@@ -159,8 +198,8 @@ def make_players(cfg: search.SearchConfig, vae, m, initial_z):
         # Here, not at the top: the module imports Ray, which is optional.
         from genlab.agents.world_models.ray_players import RayPlayers
 
-        return RayPlayers(vae, m, initial_z, cfg.workers, cfg.address)
-    return search.Players(vae, m, initial_z, cfg.workers)
+        return RayPlayers(vae, m, initial_z, cfg.workers, cfg.address, cfg.game)
+    return search.Players(vae, m, initial_z, cfg.workers, cfg.game)
 
 
 def search_controller(
@@ -175,13 +214,18 @@ def search_controller(
                 raise ConfigError(f"{out} was searched with brake '{was}'; resume it with "
                                   f"--brake {was} or search into a fresh directory")  # fmt: skip
         vae, _ = load_v(cfg.vae)
+        game = game_of_v(cfg.vae)
+        if cfg.game != game.folder:
+            raise ConfigError(
+                f"the search is set for {cfg.game} but V ({cfg.vae}) saw {game.folder}"
+            )
         m = load_m(cfg.mdnrnn) if cfg.mdnrnn else None
         initial_z = None
         if cfg.dream:
             initial_z = load_latents(cfg.vae, data_dir, progress).first_latents().numpy()
-            check_dream(m, initial_z, cfg.tau)
+            check_dream(m, initial_z, cfg.tau, game=game)
         atomic_write_json(out / "config.json", {"stage": "train-c", **dataclasses.asdict(cfg)})
-        state = search.SearchState(cfg, n_params(vae, m))
+        state = search.SearchState(cfg, n_params(vae, m, game))
         players = make_players(cfg, vae, m, initial_z)
         try:
             result = fit(state, search.Tracks(cfg), cfg.loop_config(), out,
@@ -218,16 +262,22 @@ def load_controller(run: Path, which: str = "mean") -> tuple[search.SearchConfig
 
 
 def evaluate_controller_run(
-    run: Path, episodes: int = 20, workers: int = 2, which: str = "mean", max_steps: int = 1000,
-    progress: bool = True, gifs: bool = True,
+    run: Path, episodes: int = 20, workers: int = 2, which: str = "mean",
+    max_steps: int | None = None, progress: bool = True, gifs: bool = True,
+    data_dir: str | None = None,
 ) -> dict:  # fmt: skip
-    """The controller of search run `run` over `episodes` unseen tracks (mean +- std return),
-    written to `run`/eval.json, and (`gifs`) its GIFs in `run`/pictures ("gifs")."""
+    """The controller of search run `run` over `episodes` unseen tracks or games (mean +- std
+    return; episodes cut at `max_steps`, None: the game's limit), written to `run`/eval.json,
+    and (`gifs`) its GIFs in `run`/pictures ("gifs")."""
     cfg, params, generation = load_controller(run, which)
+    max_steps = max_steps or game_of_data(cfg.game).max_steps
     vae, _ = load_v(cfg.vae)
     m = load_m(cfg.mdnrnn) if cfg.mdnrnn else None
+    initial_z = None
+    if cfg.dream and m is not None:  # the dream's score beside the game's
+        initial_z = load_latents(cfg.vae, data_dir, progress).first_latents().numpy()
     report = evaluation.evaluate_controller(cfg, params, vae, m, episodes, workers, max_steps,
-                                            progress)  # fmt: skip
+                                            progress, initial_z)  # fmt: skip
     report = {**report, "controller": which, "generation": generation}
     atomic_write_json(Path(run) / "eval.json", report)
     if not gifs:

@@ -12,11 +12,11 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from genlab.agents.world_models.agent import WorldModelPolicy
+from genlab.agents.world_models.agent import WorldModelPolicy, reads_of_m
 from genlab.agents.world_models.controller import LinearController
-from genlab.agents.world_models.dream import DreamEnv
+from genlab.agents.world_models.dream import DreamEnv, dream_scores
+from genlab.agents.world_models.games import game_of_data
 from genlab.agents.world_models.mdnrnn import MDNRNN
-from genlab.agents.world_models.rollouts import play
 from genlab.agents.world_models.search import Players, SearchConfig
 from genlab.viz.images import write_gif
 
@@ -26,13 +26,15 @@ EVAL_SEED = 900_000_000  # evaluation tracks: far from every track the search pl
 def evaluate_controller(
     cfg: SearchConfig, params: np.ndarray, vae: nn.Module, m: MDNRNN | None,
     episodes: int = 20, workers: int = 2, max_steps: int = 1000, progress: bool = True,
+    initial_z: np.ndarray | None = None,
 ) -> dict:  # fmt: skip
     """Mean +- std return of controller `params` (searched with `cfg`) for V and M over
-    `episodes` unseen tracks in the real game."""
-    jobs = [(params, EVAL_SEED + i, False, cfg.tau, max_steps, 0, cfg.brake)
-            for i in range(episodes)]  # fmt: skip
+    `episodes` unseen tracks or games in the real game; for a controller searched in the dream
+    (given `initial_z`, where dreams start), also its mean return over as many unseen dreams
+    at the search's tau: the paper's gap between what M promises and the game gives."""
+    jobs = [("real", params, EVAL_SEED + i, max_steps, 0, cfg.brake) for i in range(episodes)]
     t0 = time.monotonic()
-    players = Players(vae, m, None, workers)
+    players = Players(vae, m, None, workers, cfg.game)
     try:
         results = list(tqdm(players.map(jobs), total=episodes, desc="eval", unit="episode",
                             disable=not progress))  # fmt: skip
@@ -50,6 +52,14 @@ def evaluate_controller(
         "env_steps": steps, "steps_per_second": round(steps / seconds, 1),
         "seconds": round(seconds, 1),
     }  # fmt: skip
+    if cfg.dream and m is not None and initial_z is not None:
+        game = game_of_data(cfg.game)
+        controller = LinearController(params, m.cfg.latent_dim, reads_of_m(m, game), cfg.brake,
+                                      game.output)  # fmt: skip
+        seeds = [EVAL_SEED + i for i in range(episodes)]
+        dreamed, _ = dream_scores(m, initial_z, [controller], seeds, cfg.tau, max_steps, game)
+        report.update(dream_mean_return=float(dreamed.mean()),
+                      dream_std_return=float(dreamed.std()))  # fmt: skip
     return report
 
 
@@ -58,16 +68,18 @@ def episode_gifs(
     cfg: SearchConfig, params: np.ndarray, vae: nn.Module, m: MDNRNN | None, out: Path,
     max_steps: int = 1000, every: int = 2,
 ) -> list[Path]:  # fmt: skip
-    """`out`/real.gif: one unseen track (V's 64x64 view, every `every`-th frame); and, with M,
-    dream.gif: the dream from that episode's first frame at the search's tau, decoded through
-    V."""
-    policy = WorldModelPolicy(vae, m, params, cfg.brake)
-    episode = play(EVAL_SEED, max_steps, policy)
+    """`out`/real.gif: one unseen track or game (V's 64x64 view, every `every`-th frame); and,
+    with M, dream.gif: the dream from that episode's first frame at the search's tau, decoded
+    through V."""
+    game = game_of_data(cfg.game)
+    policy = WorldModelPolicy(vae, m, params, cfg.brake, game)
+    episode = game.play(EVAL_SEED, max_steps, policy)
     out = Path(out)
     written = [write_gif(list(episode.frames[::every]), out / "real.gif")]
     if m is not None:
-        env = DreamEnv(m, policy.latents[0][None], cfg.tau, max_steps)
-        controller = LinearController(params, m.cfg.latent_dim, m.cfg.hidden, brake=cfg.brake)
+        env = DreamEnv(m, policy.latents[0][None], cfg.tau, max_steps, game)
+        controller = LinearController(params, m.cfg.latent_dim, reads_of_m(m, game), cfg.brake,
+                                      game.output)  # fmt: skip
         obs, _ = env.reset(seed=0)
         latents, done = [obs[: m.cfg.latent_dim]], False
         while not done:

@@ -21,18 +21,21 @@ class PlayerActor:
     def __init__(self, models: tuple) -> None:
         init_worker(*models)
 
-    def play(self, job: tuple) -> tuple[float, int]:
+    def play(self, job: tuple):
         return play_job(job)
 
 
 class RayPlayers:
     """`workers` Ray actors playing jobs (the interface of `search.Players`)."""
 
-    def __init__(self, vae: nn.Module, m: MDNRNN | None, initial_z, workers: int, address: str):
+    def __init__(
+        self, vae: nn.Module, m: MDNRNN | None, initial_z, workers: int, address: str,
+        game: str = "carracing",
+    ):  # fmt: skip
         self.leave = cluster.connect(address, cpus=workers)
         try:
             cluster.require_cpus(workers, "--workers")
-            models = ray.put((vae, m, initial_z))
+            models = ray.put((vae, m, initial_z, game))
             remote = ray.remote(num_cpus=1)(PlayerActor)
             self.actors = [remote.remote(models) for _ in range(workers)]
             self.pool = ActorPool(self.actors)
@@ -41,7 +44,7 @@ class RayPlayers:
             raise
 
     def map(self, jobs: list[tuple]):
-        """Each job's (return, env steps), in order."""
+        """Each job's result (`search.play_job`), in order."""
         return self.pool.map(lambda actor, job: actor.play.remote(job), jobs)
 
     def close(self) -> None:

@@ -1,5 +1,5 @@
-"""Stage 1, `collect`: CarRacing-v3 rollouts under a random ("brownian") policy, stored compactly
-(Pong's, for the PixelCNN-decoder world model, are played by `pong.play` and stored the same way).
+"""CarRacing-v3 episodes for stage 1, `collect` (`games.collect`): a random ("brownian") policy,
+stored compactly (Pong's and Doom's are played by `pong.play` and `doom.play`, stored the same way).
 
 Each episode is one file `episode_{i:05d}.npz` (written atomically, so a killed collection
 resumes where it stopped and never leaves a half file):
@@ -12,23 +12,16 @@ resumes where it stopped and never leaves a half file):
     dones   (T,) bool              True on the last step if the episode terminated (not cut)
 
 Episode i is played with seed `seed * 100_003 + i`, so any episode can be replayed exactly.
-Workers are separate processes (the physics and rendering are single-threaded Python).
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import time
-from pathlib import Path
-
 import gymnasium as gym
 import numpy as np
 from PIL import Image
-from tqdm import tqdm
 
-from genlab.agents.world_models import pong
-from genlab.data.episodes import Episode, episode_path, save_episode
-from genlab.errors import ConfigError, DataError
+from genlab.data.episodes import Episode
+from genlab.errors import DataError
 
 ENV_ID = "CarRacing-v3"
 FRAME = 64
@@ -87,51 +80,3 @@ def play(seed: int, max_steps: int = 1000, policy=None, patience: int = 0) -> Ep
         env.close()
     return Episode(np.stack(frames), np.asarray(actions, np.float32),
                    np.asarray(rewards, np.float32), np.asarray(dones, bool))  # fmt: skip
-
-
-# `--env` names -> (the data folder, the episode player)
-GAMES = {"gym:CarRacing-v3": ("carracing", play), "atari:Pong": ("pong", pong.play)}
-
-
-def game_folder(env: str) -> str:
-    """The data folder of a world-model environment; a ConfigError listing them otherwise."""
-    if env not in GAMES:
-        raise ConfigError(f"--env {env}: world models collect from {', '.join(GAMES)}")
-    return GAMES[env][0]
-
-
-def _collect_one(args: tuple[str, int, int, int, str]) -> int:
-    root, i, seed, max_steps, env = args
-    episode = GAMES[env][1](seed * 100_003 + i, max_steps)
-    save_episode(episode, episode_path(Path(root), i))
-    return len(episode.actions)
-
-
-def collect(
-    root: Path, episodes: int, workers: int = 2, max_steps: int = 1000, seed: int = 0,
-    progress: bool = True, env: str = "gym:CarRacing-v3",
-) -> dict:  # fmt: skip
-    """Episodes 0 .. episodes-1 of `env` (a `GAMES` name) into `root` (those already there are
-    kept), `workers` processes at a time. Returns {"episodes", "new_steps", "seconds",
-    "steps_per_second"}."""
-    game_folder(env)
-    root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    todo = [(str(root), i, seed, max_steps, env) for i in range(episodes)
-            if not episode_path(root, i).is_file()]  # fmt: skip
-    t0 = time.monotonic()
-    steps = 0
-    with tqdm(total=len(todo), desc="collect", unit="episode", disable=not progress) as bar:
-        if workers <= 1:
-            for job in todo:
-                steps += _collect_one(job)
-                bar.update()
-        else:
-            with mp.get_context("spawn").Pool(workers) as pool:
-                for n in pool.imap_unordered(_collect_one, todo):
-                    steps += n
-                    bar.update()
-    seconds = time.monotonic() - t0
-    return {"episodes": episodes, "new_episodes": len(todo), "new_steps": steps,
-            "seconds": round(seconds, 1),
-            "steps_per_second": round(steps / seconds, 1) if seconds > 0 else None}  # fmt: skip

@@ -1,6 +1,8 @@
 """Stage 4, `train-c`: C's parameters searched by CMA-ES (Hansen 2016; the `cma` package), each
 candidate scored by its mean return over a few episodes played in parallel worker processes,
-in the real CarRacing or in the dream (M at temperature tau).
+in the real game or in the dream (M at temperature tau). In the real game a job is one
+episode of one candidate; in the dream a job is a share of the candidates, each worker
+stepping all their dreams together through M (`dream.dream_scores`).
 
 The search is a state and a step that the shared training loop runs (`genlab.train.loop.fit`),
 so budgets, checkpoints, logging, Ctrl-C and resume work as for every model: one loop step is
@@ -22,8 +24,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from genlab.agents.world_models.agent import dream_return, real_return
-from genlab.agents.world_models.controller import BRAKES
+from genlab.agents.world_models.agent import reads_of_m, real_return
+from genlab.agents.world_models.controller import BRAKES, LinearController
+from genlab.agents.world_models.dream import dream_scores
+from genlab.agents.world_models.games import game_of_data
 from genlab.agents.world_models.mdnrnn import MDNRNN
 from genlab.errors import ConfigError
 from genlab.train.config import TrainConfig
@@ -46,12 +50,16 @@ class SearchConfig:
     workers: int = 2  # processes playing candidates (Ray actors with backend "ray")
     backend: str = "local"  # "local" worker processes, or "ray" actors (the distributed extra)
     address: str = ""  # backend ray: the cluster to join ("auto", HOST:PORT; "" starts one)
-    max_steps: int = 1000
+    max_steps: int | None = None  # an episode's limit (None: the game's, games.Game.max_steps)
     patience: int = 100  # real game: stop an episode after this many steps without reward
     seed: int = 0
     brake: str = "clip"  # C's brake: "clip" (the paper's) or "shift" (see controller.py)
+    game: str = "carracing"  # the game's data folder (games.Game.folder), V's --data
 
     def __post_init__(self) -> None:
+        game = game_of_data(self.game)  # a ConfigError naming the games otherwise
+        if self.max_steps is None:  # frozen: set through object.__setattr__, as dataclasses do
+            object.__setattr__(self, "max_steps", game.max_steps)
         if self.generations is None and self.minutes is None:
             raise ConfigError("give the search a budget: generations and/or minutes")
         if self.dream and not self.mdnrnn:
@@ -76,33 +84,45 @@ class SearchConfig:
 WORKER: dict = {}
 
 
-def init_worker(vae: nn.Module, m: MDNRNN | None, initial_z: np.ndarray | None) -> None:
-    """Keep V and M (given, pickled into each worker) for the jobs; one torch thread each."""
+def init_worker(
+    vae: nn.Module, m: MDNRNN | None, initial_z: np.ndarray | None, game: str = "carracing"
+) -> None:
+    """Keep V, M and the game (given, pickled into each worker) for the jobs; one torch thread
+    each."""
     torch.set_num_threads(1)
-    WORKER.update(vae=vae.eval(), m=None if m is None else m.eval(), initial_z=initial_z)
+    WORKER.update(vae=vae.eval(), m=None if m is None else m.eval(), initial_z=initial_z,
+                  game=game_of_data(game))  # fmt: skip
 
 
-def play_job(job: tuple) -> tuple[float, int]:
-    params, seed, dream, tau, max_steps, patience, brake = job
-    if dream:
-        return dream_return(WORKER["m"], WORKER["initial_z"], params, seed, tau, max_steps, brake)
-    return real_return(WORKER["vae"], WORKER["m"], params, seed, max_steps, patience, brake)
+def play_job(job: tuple):
+    """("real", params, seed, max_steps, patience, brake) -> (return, steps) of one episode;
+    ("dream", [params, ...], seeds, tau, max_steps, brake) -> ((p, R) returns, steps)."""
+    game, m = WORKER["game"], WORKER["m"]
+    if job[0] == "dream":
+        _, candidates, seeds, tau, max_steps, brake = job
+        controllers = [LinearController(c, m.cfg.latent_dim, reads_of_m(m, game), brake,
+                                        game.output) for c in candidates]  # fmt: skip
+        return dream_scores(m, WORKER["initial_z"], controllers, seeds, tau, max_steps, game)
+    _, params, seed, max_steps, patience, brake = job
+    return real_return(WORKER["vae"], m, params, seed, max_steps, patience, brake, game)
 
 
 class Players:
     """Plays jobs with V and M: in `workers` spawned processes, or here when `workers` is 1.
     `close()` stops the processes."""
 
-    def __init__(self, vae: nn.Module, m: MDNRNN | None, initial_z, workers: int):
-        self.pool = None
+    def __init__(
+        self, vae: nn.Module, m: MDNRNN | None, initial_z, workers: int, game: str = "carracing"
+    ):
+        self.pool, self.workers = None, workers
         if workers > 1:
             ctx = mp.get_context("spawn")
-            self.pool = ctx.Pool(workers, init_worker, (vae, m, initial_z))
+            self.pool = ctx.Pool(workers, init_worker, (vae, m, initial_z, game))
         else:
-            init_worker(vae, m, initial_z)
+            init_worker(vae, m, initial_z, game)
 
     def map(self, jobs: list[tuple]):
-        """Each job's (return, env steps), in order, as they finish."""
+        """Each job's result (`play_job`), in order, as they finish."""
         return self.pool.imap(play_job, jobs) if self.pool is not None else map(play_job, jobs)
 
     def close(self) -> None:
@@ -166,6 +186,24 @@ class SearchState:
         self.es = self._strategy(mean, float(sd["sigma"]))
 
 
+def play_generation(
+    cfg: SearchConfig, players: Players, candidates: list, seeds: list[int]
+) -> tuple[np.ndarray, int]:
+    """Every candidate on every seed: (P, R) returns and the (real or dream) steps played. The
+    dream's jobs are the candidates in `cfg.workers` shares, so a generation's dreams depend on
+    the seed and the worker count only, on either backend."""
+    if cfg.dream:
+        shares = np.array_split(np.arange(len(candidates)), min(cfg.workers, len(candidates)))
+        jobs = [("dream", [candidates[i] for i in share], seeds, cfg.tau, cfg.max_steps,
+                 cfg.brake) for share in shares]  # fmt: skip
+        results = list(players.map(jobs))
+        return np.concatenate([r for r, _ in results]), sum(n for _, n in results)
+    jobs = [("real", c, s, cfg.max_steps, cfg.patience, cfg.brake)
+            for c in candidates for s in seeds]  # fmt: skip
+    results = np.array(list(players.map(jobs)))  # (P * R, 2)
+    return results[:, 0].reshape(len(candidates), len(seeds)), int(results[:, 1].sum())
+
+
 def search_step(cfg: SearchConfig, players: Players):
     """One generation: ask CMA-ES for candidates, play each on the batch's tracks, tell it their
     mean returns; returns the generation's metrics."""
@@ -173,18 +211,15 @@ def search_step(cfg: SearchConfig, players: Players):
     def step(state: SearchState, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         t0 = time.monotonic()
         candidates = state.es.ask()
-        seeds = batch["seeds"].tolist()
-        jobs = [(c, s, cfg.dream, cfg.tau, cfg.max_steps, cfg.patience, cfg.brake)
-                for c in candidates for s in seeds]  # fmt: skip
-        results = np.array(list(players.map(jobs)))  # (P * R, 2)
-        returns = results[:, 0].reshape(len(candidates), len(seeds)).mean(1)  # (P,)
+        played, steps = play_generation(cfg, players, candidates, batch["seeds"].tolist())
+        returns = played.mean(1)  # (P,)
         state.es.tell(candidates, (-returns).tolist())
         if returns.max() > state.best_return:
             state.best_return = float(returns.max())
             state.best_params = np.asarray(candidates[returns.argmax()])
         return {"mean_return": float(returns.mean()), "max_return": float(returns.max()),
                 "min_return": float(returns.min()), "sigma": float(state.es.sigma),
-                "best_return": state.best_return, "env_steps": float(results[:, 1].sum()),
-                "steps_per_second": float(results[:, 1].sum() / (time.monotonic() - t0))}  # fmt: skip
+                "best_return": state.best_return, "env_steps": float(steps),
+                "steps_per_second": float(steps / (time.monotonic() - t0))}  # fmt: skip
 
     return step
