@@ -1,9 +1,12 @@
-"""World Models on CarRacing-v3, end to end on this machine, with the wall-clock of every stage.
+"""World Models on CarRacing-v3 or Doom Take Cover, end to end on this machine, with the
+wall-clock of every stage.
 
-    python benchmarks/world_models.py [--dir runs/bench-wm] [--episodes 100] [--v-minutes 20]
-                                      [--m-minutes 20] [--c-minutes 100] [--dream-minutes 20]
+    python benchmarks/world_models.py [--env gym:CarRacing-v3] [--dir runs/bench-wm]
+                                      [--episodes 100] [--v-minutes 20] [--m-minutes 20]
+                                      [--c-minutes 100] [--dream-minutes 20] [--taus 1.15]
                                       [--vc-minutes 0] [--eval-episodes 20] [--workers 2]
                                       [--rollouts 1] [--search-steps 1000]
+    python benchmarks/world_models.py --env vizdoom:TakeCover --dir runs/bench-doom ...
 
 Stages (run the same command again after an interruption, even a kill: finished stages are
 skipped, the one cut short resumes from its checkpoint with what is left of its budget, and
@@ -21,6 +24,14 @@ collection and search speed (environment steps/s), and mean +- std returns.
 Bars (issue 9): V+M+C >= 600 over 20 tracks with the real-game pipeline within 3 hours; the
 dream-trained controller reported beside it with its tau. Paper: 906 +- 21 (V+M+C), 632 +- 251
 (V+C), on 10,000 rollouts and a 64-CPU population.
+
+Doom (issue 36 A): C is searched only in the dream (--c-minutes defaults to 0 there), once per
+tau in --taus (the first into DIR/controller-dream, the others into controller-dream-tau{T}),
+each evaluated over --eval-episodes (default 100) real games, beside its score in as many
+dreams; plus a uniformly random policy (the paper's ~210). Bar: the first tau's controller
+>= 750 time steps over 100 real games with collect, V, M, its search and evaluation within 3
+hours. Paper (Ha & Schmidhuber 2018, table 2): tau 0.10: 193, 0.50: 196, 1.00: 868, 1.15:
+1092 +- 556, 1.30: 753 (10,000 rollouts, population 64, 16 dreams per candidate).
 """
 
 from __future__ import annotations
@@ -30,8 +41,10 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
+
 from common import StageLedger
-from genlab.agents.world_models.games import collect
+from genlab.agents.world_models.games import collect, game
 from genlab.agents.world_models.search import SearchConfig
 from genlab.cli import main as genlab
 from genlab.tasks.world_models import (
@@ -47,38 +60,52 @@ def main() -> None:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    p.add_argument("--env", default="gym:CarRacing-v3", help="or vizdoom:TakeCover")
     p.add_argument("--dir", default="runs/bench-wm")
     p.add_argument("--episodes", type=int, default=100, help="random-policy rollouts")
     p.add_argument("--v-minutes", type=float, default=20.0)
     p.add_argument("--m-minutes", type=float, default=20.0)
-    p.add_argument("--c-minutes", type=float, default=100.0, help="CMA-ES in the real game")
+    p.add_argument("--c-minutes", type=float, default=None,
+                   help="CMA-ES in the real game (default: CarRacing 100, Doom 0: skip)")  # fmt: skip
     p.add_argument(
         "--dream-minutes", type=float, default=20.0, help="CMA-ES in the dream (0: skip)"
     )
     p.add_argument("--vc-minutes", type=float, default=0.0, help="V+C without M (0: skip)")
-    p.add_argument("--tau", type=float, default=1.15)
+    p.add_argument("--taus", default="1.15", help="M's temperatures for the dream searches")
     p.add_argument("--popsize", type=int, default=16)
-    p.add_argument("--eval-episodes", type=int, default=20)
+    p.add_argument("--eval-episodes", type=int, default=None,
+                   help="real episodes per evaluation (default: CarRacing 20, Doom 100)")  # fmt: skip
     p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--max-steps", type=int, default=1000, help="episode cap (smoke runs: less)")
+    p.add_argument("--max-steps", type=int, default=None,
+                   help="episode cap (default: the game's, 1000 or 2100; smoke runs: less)")  # fmt: skip
     p.add_argument("--rollouts", type=int, default=1, help="tracks each CMA-ES candidate plays")
     p.add_argument("--search-steps", type=int, default=None,
                    help="episode cap while searching (default --max-steps; evaluation always "
                         "plays --max-steps)")  # fmt: skip
     args = p.parse_args()
+    world = game(args.env)
+    doom = world.folder == "doom"
+    args.c_minutes = (0.0 if doom else 100.0) if args.c_minutes is None else args.c_minutes
+    args.eval_episodes = args.eval_episodes or (100 if doom else 20)
+    args.max_steps = args.max_steps or world.max_steps
+    taus = [float(t) for t in args.taus.split(",")]
     root = Path(args.dir)
-    rollouts = root / "data" / "carracing"
+    rollouts = root / "data" / world.folder
     if not (root / "benchmark.json").is_file() and any(rollouts.glob("episode_*.npz")):
         raise SystemExit(f"{rollouts} holds episodes that this benchmark did not time (no "
                          f"{root / 'benchmark.json'}): give a fresh --dir")  # fmt: skip
-    searches = ("train-c", "train-c-dream", "train-c-vc")
+    dreams = ["train-c-dream"] + [f"train-c-dream-tau{t}" for t in taus[1:]]
+    searches = ("train-c", *dreams, "train-c-vc")
     later = {"v_minutes": ("train-v",), "m_minutes": ("train-m",), "c_minutes": ("train-c",),
-             "dream_minutes": ("train-c-dream",), "tau": ("train-c-dream",),
-             "vc_minutes": ("train-c-vc",), "rollouts": searches, "search_steps": searches}  # fmt: skip
+             "dream_minutes": tuple(dreams), "taus": tuple(dreams),
+             "vc_minutes": ("train-c-vc",), "rollouts": searches, "search_steps": searches,
+             "eval_episodes": tuple(f"eval-{s}" for s in searches)}  # fmt: skip
     ledger = StageLedger(root / "benchmark.json", vars(args), stage_options=later)
     report: dict = {"benchmark": "world_models", "dir": str(root)}
     report["collect"] = ledger.run("collect", lambda _: collect(
-        rollouts, args.episodes, args.workers, args.max_steps, progress=False))  # fmt: skip
+        rollouts, args.episodes, args.workers, args.max_steps, progress=False, env=args.env))  # fmt: skip
+    if doom:
+        report["random"] = ledger.run("random", lambda _: random_doom(args.eval_episodes))
 
     def left(budget: float, spent: float) -> str:  # what a resumed stage still has
         return str(max(budget - spent, budget / 20))
@@ -87,8 +114,9 @@ def main() -> None:
                                     ("m", "train-m", "mdnrnn", args.m_minutes)):  # fmt: skip
 
         def fit(spent: float, stage=stage, run=run, budget=budget) -> dict:
-            code = genlab(["worldmodels", stage, str(root), "--minutes", left(budget, spent),
-                           "--quiet"])  # fmt: skip
+            env = ["--env", args.env] if stage == "train-v" else []
+            code = genlab(["worldmodels", stage, *env, str(root), "--minutes",
+                           left(budget, spent), "--quiet"])  # fmt: skip
             if code != 0:
                 raise SystemExit(f"{stage} failed (exit {code})")
             return json.loads((root / run / "metrics.jsonl").read_text().splitlines()[-1])
@@ -105,34 +133,59 @@ def main() -> None:
                                  f"their mean frame ({report['v_check']}): a controller on it "
                                  "cannot see the road. Give a fresh --dir more --v-minutes")  # fmt: skip
 
-    def controller(name: str, minutes: float, dream: bool = False, memory: bool = True) -> dict:
+    def controller(
+        name: str, minutes: float, dream: bool = False, memory: bool = True, tau: float = 1.15
+    ) -> dict:
         out = controller_dir(root, dream, memory)
+        out = out if name in ("train-c", "train-c-dream", "train-c-vc") else out.with_name(
+            f"{out.name}-tau{tau}")  # fmt: skip
 
         def run_search(spent: float) -> dict:
-            cfg = SearchConfig(vae=str(root / "vae"), dream=dream, tau=args.tau,
+            cfg = SearchConfig(vae=str(root / "vae"), dream=dream, tau=tau,
                                mdnrnn=str(root / "mdnrnn") if memory else "",
                                popsize=args.popsize, minutes=float(left(minutes, spent)),
-                               workers=args.workers, rollouts=args.rollouts,
+                               workers=args.workers, rollouts=args.rollouts, game=world.folder,
                                max_steps=args.search_steps or args.max_steps)  # fmt: skip
             return search_controller(cfg, out, str(root / "data"), progress=False)
 
         last = ledger.run(name, run_search)
         result = ledger.run(f"eval-{name}", lambda _: evaluate_controller_run(
             out, args.eval_episodes, args.workers, max_steps=args.max_steps, progress=False,
-            gifs=False))  # fmt: skip
-        return {"search": last, **{k: v for k, v in result.items() if k != "returns"}}
+            gifs=name in ("train-c", "train-c-dream"), data_dir=str(root / "data")))  # fmt: skip
+        return {"search": last, "tau": tau, **{k: v for k, v in result.items() if k != "returns"}}
 
-    report["v_m_c"] = controller("train-c", args.c_minutes)
+    if args.c_minutes > 0:
+        report["v_m_c"] = controller("train-c", args.c_minutes)
     if args.dream_minutes > 0:
-        report["dream"] = controller("train-c-dream", args.dream_minutes, dream=True)
+        report["dream"] = controller("train-c-dream", args.dream_minutes, dream=True, tau=taus[0])
+        for stage, tau in zip(dreams[1:], taus[1:], strict=True):
+            report[f"dream_tau{tau}"] = controller(stage, args.dream_minutes, True, tau=tau)
     if args.vc_minutes > 0:
         report["v_c"] = controller("train-c-vc", args.vc_minutes, memory=False)
     report["minutes"] = {k: round(v, 1) for k, v in ledger.data["minutes"].items()}
-    pipeline = ("collect", "train-v", "train-m", "train-c", "eval-train-c")
+    c, bar = ("train-c-dream", 750) if doom else ("train-c", 600)
+    pipeline = ("collect", "train-v", "train-m", c, f"eval-{c}")
     report["pipeline_minutes"] = round(sum(ledger.minutes(s) for s in pipeline), 1)
-    report["bar_met"] = report["v_m_c"]["mean_return"] >= 600 and report["pipeline_minutes"] <= 180
+    scored = report.get("dream" if doom else "v_m_c")
+    report["bar_met"] = bool(scored) and scored["mean_return"] >= bar and (
+        report["pipeline_minutes"] <= 180)  # fmt: skip
     report["date"] = time.strftime("%Y-%m-%d")
     print(json.dumps(report))
+
+
+def random_doom(episodes: int) -> dict:
+    """The paper's random policy on Take Cover: a uniformly drawn move every step, over the
+    evaluation's games (the controllers' unseen seeds)."""
+    from genlab.agents.world_models.doom import play
+    from genlab.agents.world_models.evaluation import EVAL_SEED
+
+    lengths = []
+    for i in range(episodes):
+        rng = np.random.default_rng(i)
+        episode = play(EVAL_SEED + i, policy=lambda frame, rng=rng: rng.integers(-1, 2, 1))
+        lengths.append(len(episode.actions))
+    return {"mean_return": float(np.mean(lengths)), "std_return": float(np.std(lengths)),
+            "episodes": episodes}  # fmt: skip
 
 
 if __name__ == "__main__":

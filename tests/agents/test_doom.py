@@ -66,6 +66,39 @@ def test_a_doom_episode_is_stored_as_the_car_s_and_replays():
     assert (stay.actions == 0).all() and len(stay.actions) != T
 
 
+def test_no_vizdoom_process_outlives_a_collection_or_its_workers(tmp_path):
+    """Each game is a vizdoom process that ignores SIGTERM and outlives its owner unless
+    closed: a pool that finished, one that was terminated, and this process's own game."""
+    import multiprocessing as mp
+    import subprocess
+
+    from genlab.agents.world_models import doom
+    from genlab.agents.world_models.games import collect
+
+    def games() -> int:
+        ps = subprocess.run(["ps", "-eo", "cmd"], capture_output=True, text=True).stdout
+        return sum("vizdoom/vizdoom " in line for line in ps.splitlines())
+
+    before = games()
+    collect(tmp_path, 2, workers=2, max_steps=5, env="vizdoom:TakeCover", progress=False)
+    assert games() == before
+    pool = mp.get_context("spawn").Pool(2)
+    assert list(pool.map(_five_steps, [1, 2])) == [5, 5]
+    pool.terminate()
+    pool.join()
+    assert games() == before
+    doom.play(3, max_steps=5)
+    assert games() == before + 1
+    doom.close_games()
+    assert games() == before
+
+
+def _five_steps(seed: int) -> int:
+    from genlab.agents.world_models.doom import play
+
+    return len(play(seed, max_steps=5).actions)
+
+
 # --- C's moves --------------------------------------------------------------------------------
 def test_doom_controller_quantises_tanh_into_left_stay_right_as_the_paper():
     u = np.array([-0.9, -0.34, -0.33, 0.0, 0.33, 0.34, 0.99])
@@ -144,6 +177,18 @@ def test_the_doom_dream_shows_c_its_cell_state_too():
     assert obs.shape == (4 + 16,) and env.observation_space.shape == (20,)
     assert np.allclose(obs[4:], memory_features(env.state, True)[0].numpy())
     assert np.allclose(obs[4:12], h[0, 0].numpy()) and np.allclose(obs[12:], c[0, 0].numpy())
+
+
+def test_the_dream_gif_holds_the_real_episode_beside_the_dream():
+    from genlab.agents.world_models.evaluation import beside
+
+    left = np.arange(3 * 2 * 2 * 3, dtype=np.uint8).reshape(3, 2, 2, 3)
+    right = 200 + np.arange(2 * 2 * 2 * 3, dtype=np.uint8).reshape(2, 2, 2, 3)
+    frames = beside(left, right, gap=1)
+    assert len(frames) == 3 and frames[0].shape == (2, 5, 3)
+    for t in range(3):
+        assert np.array_equal(frames[t][:, :2], left[t]) and (frames[t][:, 2] == 255).all()
+        assert np.array_equal(frames[t][:, 3:], right[min(t, 1)])  # the dream ended: held
 
 
 # --- the pipeline, stage by stage -------------------------------------------------------------------

@@ -9,10 +9,18 @@ CarRacing ones are (`genlab.data.episodes`):
 The collection policy is random: a uniformly drawn move held for 1 to 8 steps (uniform), so the
 agent crosses the room instead of shaking in place and the frames cover where it can stand.
 `play(seed, ...)` is exactly repeatable. One game per process is kept and reused (starting
-VizDoom takes about 0.3 s; an episode about 0.05 s).
+VizDoom takes about 0.3 s; an episode about 0.05 s). Each game is a separate `vizdoom` process
+that outlives its Python owner unless closed (it ignores SIGTERM), so the games of a process are
+closed when it ends: at exit, when a pool worker finishes, and when a pool is terminated.
 """
 
 from __future__ import annotations
+
+import atexit
+import multiprocessing as mp
+import os
+import signal
+from multiprocessing import util
 
 import numpy as np
 
@@ -30,8 +38,28 @@ def environment(max_steps: int):
     if max_steps not in _ENVS:
         from genlab.envs.registry import make_env  # here: the registry imports every family
 
+        if not _ENVS:
+            close_games_when_this_process_ends()
         _ENVS[max_steps] = make_env(ENV, max_steps=max_steps)
     return _ENVS[max_steps]
+
+
+def close_games() -> None:
+    """Close this process's games (their vizdoom processes end)."""
+    while _ENVS:
+        _ENVS.popitem()[1].close()
+
+
+def _terminated(signum, frame) -> None:
+    close_games()
+    os._exit(128 + signum)
+
+
+def close_games_when_this_process_ends() -> None:
+    atexit.register(close_games)  # a main process
+    util.Finalize(None, close_games, exitpriority=10)  # a pool worker that finishes
+    if mp.parent_process() is not None:  # a pool worker: Pool.terminate() sends SIGTERM
+        signal.signal(signal.SIGTERM, _terminated)
 
 
 def random_moves(rng: np.random.Generator, steps: int) -> np.ndarray:

@@ -69,8 +69,8 @@ def episode_gifs(
     max_steps: int = 1000, every: int = 2,
 ) -> list[Path]:  # fmt: skip
     """`out`/real.gif: one unseen track or game (V's 64x64 view, every `every`-th frame); and,
-    with M, dream.gif: the dream from that episode's first frame at the search's tau, decoded
-    through V."""
+    with M, dream.gif: that real episode (left) beside the dream from its first frame at the
+    search's tau (right), decoded through V."""
     game = game_of_data(cfg.game)
     policy = WorldModelPolicy(vae, m, params, cfg.brake, game)
     episode = game.play(EVAL_SEED, max_steps, policy)
@@ -88,5 +88,15 @@ def episode_gifs(
             done = terminated or truncated
         images = vae.mean_image(torch.from_numpy(np.stack(latents[::every])))  # (T, 3, 64, 64)
         frames = (images.permute(0, 2, 3, 1) * 255).round().byte().numpy()
-        written.append(write_gif(list(frames), out / "dream.gif"))
+        written.append(write_gif(beside(episode.frames[::every], frames), out / "dream.gif"))
     return written
+
+
+def beside(left: np.ndarray, right: np.ndarray, gap: int = 2) -> list[np.ndarray]:
+    """Two clips (T1, H, W, C) and (T2, H, W, C) uint8 -> max(T1, T2) frames (H, 2W + gap, C),
+    left beside right with a white gap; the shorter clip holds its last frame (the episode
+    that ended first stays on screen)."""
+    n = max(len(left), len(right))
+    pad = np.full((*left.shape[1:2], gap, left.shape[3]), 255, np.uint8)  # (H, gap, C)
+    return [np.concatenate([left[min(t, len(left) - 1)], pad, right[min(t, len(right) - 1)]], 1)
+            for t in range(n)]  # fmt: skip
