@@ -76,6 +76,8 @@ def main() -> None:
     p.add_argument("--eval-episodes", type=int, default=None,
                    help="real episodes per evaluation (default: CarRacing 20, Doom 100)")  # fmt: skip
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads of V's and M's training (default: genlab's)")  # fmt: skip
     p.add_argument("--max-steps", type=int, default=None,
                    help="episode cap (default: the game's, 1000 or 2100; smoke runs: less)")  # fmt: skip
     p.add_argument("--rollouts", type=int, default=1, help="tracks each CMA-ES candidate plays")
@@ -115,8 +117,9 @@ def main() -> None:
 
         def fit(spent: float, stage=stage, run=run, budget=budget) -> dict:
             env = ["--env", args.env] if stage == "train-v" else []
+            threads = ["--threads", str(args.threads)] if args.threads else []
             code = genlab(["worldmodels", stage, *env, str(root), "--minutes",
-                           left(budget, spent), "--quiet"])  # fmt: skip
+                           left(budget, spent), "--quiet", *threads])  # fmt: skip
             if code != 0:
                 raise SystemExit(f"{stage} failed (exit {code})")
             return json.loads((root / run / "metrics.jsonl").read_text().splitlines()[-1])
