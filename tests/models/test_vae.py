@@ -60,6 +60,35 @@ def test_loss_terms_add_up_and_beta_weights_kl():
     assert m["loss"].item() == pytest.approx((m["rec"] + 4.0 * m["kl"]).item(), rel=1e-6)
 
 
+def test_kl_tolerance_counts_each_example_s_kl_as_at_least_its_floor():
+    """The World Models paper's V: max(KL, tolerance * Z) per example, so the first nats of z
+    are free (no gradient pulls q towards the prior below the floor)."""
+    cfg = dict(SMALL, likelihood="gaussian", gaussian_std=0.7071)
+    torch.manual_seed(0)
+    model = VAE(VAEConfig(**cfg, kl_tolerance=0.5))
+    batch = {"x": torch.rand(6, 1, 28, 28)}
+    torch.manual_seed(1)
+    m = model.loss(batch)
+    mu, logvar = model.encode(batch["x"])
+    kl = gaussian_kl_standard_normal(mu, logvar)  # (B,)
+    floor = 0.5 * model.cfg.latent_dim
+    counted = torch.tensor([max(float(k), floor) for k in kl])
+    assert m["loss"].item() == pytest.approx((m["rec"] + counted.mean()).item(), rel=1e-5)
+    assert m["kl"].item() == pytest.approx(kl.mean().item(), rel=1e-5)  # reported as it is
+    free = VAE(VAEConfig(**cfg, kl_tolerance=1e3))  # every example's KL below its floor
+    free.load_state_dict(model.state_dict())
+
+    def grads(term: str) -> list[torch.Tensor]:
+        free.zero_grad()
+        torch.manual_seed(2)  # the same z draw for both
+        free.loss(batch)[term].backward()
+        return [p.grad.clone() for p in free.parameters()]
+
+    assert all(torch.allclose(a, b) for a, b in zip(grads("loss"), grads("rec"), strict=True))
+    with pytest.raises(ConfigError, match="kl_tolerance"):
+        VAEConfig(**SMALL, kl_tolerance=-1.0)
+
+
 def test_analytic_kl_matches_monte_carlo():
     torch.manual_seed(0)
     mu, logvar = torch.randn(3, 5), torch.randn(3, 5) * 0.5

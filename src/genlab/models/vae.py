@@ -49,8 +49,15 @@ class VAEConfig:
     image_size: int = doc("side of the square input images (28: MNIST; 64: World Models frames)",
                           default=28)  # fmt: skip
     image_channels: int = doc("channels of the input images (1 grey, 3 colour)", default=1)
+    kl_tolerance: float = doc(
+        "the training loss counts each example's KL as at least this many nats per latent "
+        "dimension (the World Models paper's 0.5: its first nats cost nothing, so z is used; "
+        "0 = the plain ELBO)", default=0.0,
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
+        if self.kl_tolerance < 0:
+            raise ConfigError(f"kl_tolerance must be >= 0, got {self.kl_tolerance}")
         if self.likelihood not in LIKELIHOODS:
             raise ConfigError(f"likelihood must be one of {LIKELIHOODS}, got '{self.likelihood}'")
         if self.latent_dim < 1:
@@ -136,8 +143,9 @@ class VAE(_Decoding):
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
         rec = -self.log_px(self.decoder(z), x)  # (B,)
         kl = gaussian_kl_standard_normal(mu, logvar)  # (B,)
+        counted = kl.clamp(min=self.cfg.kl_tolerance * self.cfg.latent_dim)  # (B,)
         return {
-            "loss": (rec + self.cfg.beta * kl).mean(),
+            "loss": (rec + self.cfg.beta * counted).mean(),
             "neg_elbo": (rec + kl).mean(),
             "rec": rec.mean(),
             "kl": kl.mean(),
