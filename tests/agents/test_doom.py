@@ -68,29 +68,38 @@ def test_a_doom_episode_is_stored_as_the_car_s_and_replays():
 
 def test_no_vizdoom_process_outlives_a_collection_or_its_workers(tmp_path):
     """Each game is a vizdoom process that ignores SIGTERM and outlives its owner unless
-    closed: a pool that finished, one that was terminated, and this process's own game."""
+    closed: a pool that finished, one that was terminated, and this process's own game. Only
+    games started here count (others may run beside the tests): orphans (parent 1) and this
+    process's children that are new since the test began."""
     import multiprocessing as mp
+    import os
     import subprocess
 
     from genlab.agents.world_models import doom
     from genlab.agents.world_models.games import collect
 
-    def games() -> int:
-        ps = subprocess.run(["ps", "-eo", "cmd"], capture_output=True, text=True).stdout
-        return sum("vizdoom/vizdoom " in line for line in ps.splitlines())
+    def games() -> dict[int, int]:  # vizdoom pid -> parent pid
+        ps = subprocess.run(["ps", "-eo", "pid=,ppid=,args="], capture_output=True, text=True)
+        rows = [line.split(None, 2) for line in ps.stdout.splitlines()]
+        return {int(r[0]): int(r[1]) for r in rows if len(r) == 3 and "vizdoom/vizdoom " in r[2]}
 
-    before = games()
+    before = set(games())
+
+    def ours() -> dict[int, int]:
+        return {p: pp for p, pp in games().items()
+                if p not in before and pp in (1, os.getpid())}  # fmt: skip
+
     collect(tmp_path, 2, workers=2, max_steps=5, env="vizdoom:TakeCover", progress=False)
-    assert games() == before
+    assert ours() == {}
     pool = mp.get_context("spawn").Pool(2)
     assert list(pool.map(_five_steps, [1, 2])) == [5, 5]
     pool.terminate()
     pool.join()
-    assert games() == before
+    assert ours() == {}
     doom.play(3, max_steps=5)
-    assert games() == before + 1
+    assert list(ours().values()) == [os.getpid()]  # this process's own game, while it lives
     doom.close_games()
-    assert games() == before
+    assert ours() == {}
 
 
 def _five_steps(seed: int) -> int:

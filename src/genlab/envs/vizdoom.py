@@ -13,6 +13,9 @@ downloaded). A seed fixes an episode: `reset(seed=s)` twice plays the same fireb
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
@@ -29,7 +32,7 @@ BUTTONS = {"left": [1, 0], "right": [0, 1], "stay": [0, 0]}  # the scenario's MO
 def vizdoom_module():
     """The vizdoom package, or a one-line ConfigError saying how to install it."""
     try:
-        import vizdoom
+        import vizdoom  # here, not at the top: vizdoom is optional (the rl extra)
     except ImportError:
         raise ConfigError("VizDoom needs the vizdoom package: pip install 'genlab[rl]'") from None
     return vizdoom
@@ -57,6 +60,8 @@ class VizDoomEnv(gym.Env):
         game.set_screen_resolution(vzd.ScreenResolution.RES_160X120)
         game.set_screen_format(vzd.ScreenFormat.RGB24)
         game.set_episode_timeout(0)  # the registry's TimeLimit cuts episodes
+        # vizdoom writes its settings file into the working directory unless told where
+        game.set_doom_config_path(str(Path(tempfile.gettempdir()) / "genlab_vizdoom.ini"))
         game.init()
         self.game, self.render_mode = game, render_mode
         self.observation_space = spaces.Box(0, 255, (3, SIZE, SIZE), np.uint8)

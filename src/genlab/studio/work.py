@@ -317,7 +317,7 @@ class Dreams:
 
     @staticmethod
     def _frame(env, vae, reward: float, done: bool) -> dict:
-        image = vae.mean_image(env.z[0])  # (1, 3, 64, 64)
+        image = vae.mean_image(env.z)  # z (1, Z) -> (1, 3, 64, 64)
         return {"frame": png(image, scale=4), "reward": round(float(reward), 3),
                 "done": bool(done), "t": env.t, "tau": env.tau}  # fmt: skip
 
@@ -338,12 +338,12 @@ def real_v_and_dream(m, vae, seed: int, steps: int, tau: float) -> dict:
     recon = vae.mean_image(vae.embed(x))
     dream = DreamEnv(m, vae.embed(x[:1]).numpy(), tau, max_steps=steps)
     dream.reset(seed=int(seed))
-    imagined, ended = [vae.mean_image(dream.z[0])], None
+    imagined, ended = [vae.mean_image(dream.z)], None
     for t, action in enumerate(ep.actions):
         if ended is None:
             _, _, terminated, truncated, _ = dream.step(action)
             ended = t + 1 if terminated else None
-        imagined.append(vae.mean_image(dream.z[0]) if ended is None else imagined[-1])
+        imagined.append(vae.mean_image(dream.z) if ended is None else imagined[-1])
     panels = torch.cat([x, recon, torch.cat(imagined)], dim=3)  # (T + 1, 3, 64, 192)
     frames = [
         (f.permute(1, 2, 0).clamp(0, 1).numpy() * 255).round().astype(np.uint8) for f in panels
