@@ -70,7 +70,7 @@ class DreamEnv(gym.Env):
     ):  # fmt: skip
         self.initial_z = check_m_for(m, game, initial_z)
         self.m, self.tau, self.max_steps, self.game = m.eval(), tau, max_steps, game
-        size = m.cfg.latent_dim + m.cfg.hidden * (2 if game.cell_state else 1)
+        size = m.cfg.latent_dim + m.cfg.hidden * (2 if game.cell_state else 1)  # [z, h(, c)]
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (size,), np.float32)
         self.action_space = ACTION_SPACES[game.output]
         self._generator = torch.Generator()

@@ -40,11 +40,6 @@ class Game:
     cell_state: bool = False  # C reads M's cell state c beside h
     survival: bool = False  # the dream pays 1 per step alive instead of M's reward head
 
-    @property
-    def controller_reads(self) -> int:
-        """The size of what C reads of M: H, or 2H with the cell state."""
-        return self.hidden * (2 if self.cell_state else 1)
-
 
 CARRACING = Game("gym:CarRacing-v3", "carracing", rollouts.play, 1000, output="car")
 DOOM = Game(doom.ENV, "doom", doom.play, doom.MAX_STEPS, output="doom", latent_dim=64,
