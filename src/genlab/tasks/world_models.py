@@ -125,9 +125,9 @@ def load_memory_data(
     data: str, data_dir: str | None, options
 ) -> tuple[LatentEpisodes, LatentEpisodes]:
     """(train, test) encoded episodes for M: V's game's."""
-    load_v(options.vae)  # a ConfigError unless it is a world model's V
-    if data != game_of_v(options.vae).folder:
-        raise ConfigError(f"M trains on the episodes V saw ({game_of_v(options.vae).folder}), "
+    game = game_of_v(options.vae)  # a ConfigError unless V's data is a world-model game's
+    if data != game.folder:
+        raise ConfigError(f"M trains on the episodes V saw ({game.folder}), "
                           f"not '{data}'")  # fmt: skip
     latents = load_latents(options.vae, data_dir)
     if latents.actions.shape[1] != options.action_dim:

@@ -12,15 +12,10 @@ import numpy as np
 import torch
 
 from genlab.agents.world_models.controller import OUTPUTS, LinearController, controller_size
-from genlab.agents.world_models.dream import memory_features
+from genlab.agents.world_models.dream import memory_features, reads_of_m
 from genlab.agents.world_models.games import CARRACING, Game
 from genlab.agents.world_models.mdnrnn import MDNRNN
 from genlab.agents.world_models.vision import v_input
-
-
-def reads_of_m(m: MDNRNN | None, game: Game) -> int:
-    """The size of what C reads of M: 0 without M, H, or 2H with the cell state."""
-    return 0 if m is None else m.cfg.hidden * (2 if game.cell_state else 1)
 
 
 def n_params(vae, m: MDNRNN | None, game: Game = CARRACING) -> int:

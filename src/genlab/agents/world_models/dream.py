@@ -25,6 +25,11 @@ DOOM_MOVES = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)  # -1 left, 0 stay, +1 
 ACTION_SPACES = {"car": CAR_ACTIONS, "doom": DOOM_MOVES}
 
 
+def reads_of_m(m: MDNRNN | None, game: Game) -> int:
+    """The size of what C reads of M: 0 without M, H, or 2H with the cell state."""
+    return 0 if m is None else m.cfg.hidden * (2 if game.cell_state else 1)
+
+
 def memory_features(state: tuple[torch.Tensor, torch.Tensor], cell: bool) -> torch.Tensor:
     """What C reads of M's LSTM state ((1, B, H) each): h (B, H), or [h, c] (B, 2H)."""
     h, c = state
@@ -70,7 +75,7 @@ class DreamEnv(gym.Env):
     ):  # fmt: skip
         self.initial_z = check_m_for(m, game, initial_z)
         self.m, self.tau, self.max_steps, self.game = m.eval(), tau, max_steps, game
-        size = m.cfg.latent_dim + m.cfg.hidden * (2 if game.cell_state else 1)  # [z, h(, c)]
+        size = m.cfg.latent_dim + reads_of_m(m, game)  # [z, h(, c)]
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (size,), np.float32)
         self.action_space = ACTION_SPACES[game.output]
         self._generator = torch.Generator()

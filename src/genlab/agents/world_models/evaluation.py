@@ -12,9 +12,9 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from genlab.agents.world_models.agent import WorldModelPolicy, reads_of_m
+from genlab.agents.world_models.agent import WorldModelPolicy
 from genlab.agents.world_models.controller import LinearController
-from genlab.agents.world_models.dream import DreamEnv, dream_scores
+from genlab.agents.world_models.dream import DreamEnv, dream_scores, reads_of_m
 from genlab.agents.world_models.games import game_of_data
 from genlab.agents.world_models.mdnrnn import MDNRNN
 from genlab.agents.world_models.search import Players, SearchConfig

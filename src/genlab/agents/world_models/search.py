@@ -24,9 +24,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from genlab.agents.world_models.agent import reads_of_m, real_return
+from genlab.agents.world_models.agent import real_return
 from genlab.agents.world_models.controller import BRAKES, LinearController
-from genlab.agents.world_models.dream import dream_scores
+from genlab.agents.world_models.dream import dream_scores, reads_of_m
 from genlab.agents.world_models.games import game_of_data
 from genlab.agents.world_models.mdnrnn import MDNRNN
 from genlab.errors import ConfigError
