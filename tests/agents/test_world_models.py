@@ -280,6 +280,16 @@ def test_a_share_of_windows_starts_where_dreams_start():
         SequenceBatches(data, 4, 8, seed=0, from_start=1.5)
 
 
+def test_every_step_of_an_episode_is_seen_about_equally_often_its_last_too():
+    # The last step is where a Doom episode's death is: windows kept inside the episode
+    # showed it once in T - L + 1 windows, and M learned deaths a fifth as often as they are.
+    data = synthetic_latents((60,))
+    b = SequenceBatches(data, 10, 4000, seed=0, from_start=0.0).batch(0)
+    seen = torch.bincount(b["a"][..., 1][b["mask"]].long(), minlength=60).float()
+    assert seen[9:].min() > 0.8 * seen[9:].mean()  # steps any window can start before
+    assert seen[59] > 0.8 * seen[9:].mean()
+
+
 def test_split_and_first_latents_keep_episodes_whole():
     data = synthetic_latents((5, 3, 8, 2))
     train, test = data.split()  # fewer than ten episodes: the last one is test
