@@ -46,6 +46,7 @@ def test_a_tiny_population_learns_a_schedule_and_resumes(ray_here, data_root, tm
     schedule = read_schedule(out / "schedule.json")
     assert schedule[0][0] == 0 and schedule[0][1].sum() == 0  # PBA starts from no augmentation
     assert [s for s, _ in schedule] == sorted({s for s, _ in schedule}) and len(schedule) == 2
+    assert (out / "schedule.png").stat().st_size > 1000  # the schedule drawn
     runs = list((out / "pba").glob("*/run"))
     assert len(runs) == 2 and all((r / "checkpoint.pt").is_file() for r in runs)
     assert main(args) == 0  # run again: the finished search is resumed, not redone

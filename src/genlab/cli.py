@@ -386,7 +386,8 @@ def cmd_tune_pba(ns: argparse.Namespace) -> int:
     cfg = population.PBAConfig(**{k: v for k, v in vars(ns).items() if k in fields})
     report = population.search(cfg, Path(ns.out), progress=not ns.quiet)
     print(json.dumps(report))
-    print(f"schedule: {Path(ns.out) / population.SCHEDULE}; train with it: genlab train wrn "
+    print(f"schedule: {Path(ns.out) / population.SCHEDULE} (drawn in "
+          f"{Path(ns.out) / population.SCHEDULE_PICTURE}); train with it: genlab train wrn "
           f"--augment pba --pba-schedule {Path(ns.out) / population.SCHEDULE}")  # fmt: skip
     return 0
 

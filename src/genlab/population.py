@@ -12,6 +12,7 @@ best member's schedule: its policy over training time, including the policies it
         schedule.json      the schedule it trained with so far
     OUT/schedule.json      the best member's schedule (`genlab train wrn --augment pba
                            --pba-schedule OUT/schedule.json`)
+    OUT/schedule.png       that schedule drawn: each operation's probability and magnitude
     OUT/search.json        the search: population, steps, best validation accuracy, CPU-hours
 
 Ray may not start here except in a private network (`genlab.train.netns`): tests and
@@ -32,12 +33,13 @@ from genlab import workflow
 from genlab.data.files import atomic_write_json, read_json
 from genlab.errors import ConfigError, GenlabError
 from genlab.meta import pba
-from genlab.tasks.augmentation import read_schedule, schedule_json
+from genlab.tasks.augmentation import read_schedule, schedule_json, schedule_picture
 from genlab.train import cluster
 from genlab.train.config import doc
 from genlab.train.state import CHECKPOINT, read_checkpoint
 
 SCHEDULE = "schedule.json"
+SCHEDULE_PICTURE = "schedule.png"
 
 
 @dataclass(frozen=True)
@@ -170,6 +172,8 @@ def summarise(cfg: PBAConfig, results, out: Path) -> dict:
     with best.checkpoint.as_directory() as saved:
         schedule = json.loads((Path(saved) / SCHEDULE).read_text())
     atomic_write_json(out / SCHEDULE, schedule)
+    schedule_picture(read_schedule(out / SCHEDULE), cfg.interval * cfg.rounds,
+                     out / SCHEDULE_PICTURE)  # fmt: skip
     seconds = sum(float(r.metrics.get("time_total_s", 0.0)) for r in results)
     summary = {"population": cfg.population, "steps": cfg.interval * cfg.rounds,
                "best_val_accuracy": float(best.metrics["val_accuracy"]),

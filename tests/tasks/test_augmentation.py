@@ -19,6 +19,8 @@ from genlab.tasks.augmentation import (
     load_data,
     read_schedule,
     schedule_json,
+    schedule_panels,
+    schedule_picture,
 )
 
 
@@ -46,6 +48,21 @@ def test_schedules_round_trip_and_bad_files_are_one_line(tmp_path):
         read_schedule(path)
     with pytest.raises(ConfigError, match="go together"):
         WRNConfig(augment="pba")
+
+
+def test_the_schedule_picture_sums_each_operations_slots_at_each_change(tmp_path):
+    later = pba.empty_policy()
+    rotate = pba.NAMES.index("rotate")
+    later[rotate] = [[5, 9], [10, 0]]  # probabilities 0.5 and 1.0, magnitudes 1.0 and 0.0
+    panels = schedule_panels([(0, pba.empty_policy()), (40, later)])
+    probability, magnitude = panels.values()
+    assert probability["rotate"] == ([0, 40], [0.0, 1.5]) and magnitude["rotate"] == (
+        [0, 40],
+        [0.0, 1.0],
+    )
+    assert all(ys == [0.0, 0.0] for name, (_, ys) in probability.items() if name != "rotate")
+    path = schedule_picture([(0, pba.empty_policy()), (40, later)], 100, tmp_path / "s.png")
+    assert path.stat().st_size > 1000
 
 
 def test_augmented_batches_are_seeded_by_step_and_follow_the_schedule(data_root, tmp_path):

@@ -17,6 +17,7 @@ from genlab.viz.curves import (
     save_curves,
     save_scatter,
     scatter_figure,
+    stairs_figure,
     svg,
 )
 from genlab.viz.images import PALETTE, save_labelled_rows
@@ -39,6 +40,19 @@ def test_learning_curves_draw_each_series_in_its_colour(tmp_path):
     assert PALETTE[0] in colours and PALETTE[1] in colours
     with pytest.raises(ValueError, match="empty.png: no points"):
         save_curves({}, tmp_path / "empty.png", "x", "y")
+
+
+def test_stairs_hold_each_value_until_the_next_change_and_the_last_until_the_end():
+    panels = {"p": {"a": ([0, 30], [0.0, 0.5]), "b": ([0], [1.0])}, "m": {"a": ([0], [0.2])}}
+    fig = stairs_figure(panels, "step", end=100)
+    top, bottom = fig.axes[:2]
+    a, b = top.patches  # matplotlib draws stairs as StepPatch
+    assert list(a.get_data().values) == [0.0, 0.5] and list(a.get_data().edges) == [0, 30, 100]
+    assert list(b.get_data().edges) == [0, 100] and a.get_edgecolor() != b.get_edgecolor()
+    assert top.get_title() == "p" and bottom.get_xlabel() == "step"
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["a", "b"]
+    with pytest.raises(ValueError, match="no points"):
+        stairs_figure({"p": {"a": ([], [])}}, "step", end=1)
 
 
 def test_metrics_panels_plot_each_key_against_the_step():

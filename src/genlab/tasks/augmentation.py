@@ -22,6 +22,7 @@ from genlab.errors import ConfigError
 from genlab.meta import pba
 from genlab.models.wide_resnet import WideResNet, WRNConfig
 from genlab.tasks.entry import ModelEntry
+from genlab.viz.curves import save_figure, stairs_figure
 
 
 def load_data(data: str, data_dir, options: WRNConfig) -> LabelledSplits:
@@ -39,6 +40,26 @@ def read_schedule(path: str | Path) -> list[tuple[int, np.ndarray]]:
 
 def schedule_json(schedule: list[tuple[int, np.ndarray]]) -> dict:
     return {"schedule": [{"step": s, "policy": pba.policy_json(p)} for s, p in schedule]}
+
+
+def schedule_panels(schedule: list[tuple[int, np.ndarray]]) -> dict:
+    """The schedule as PBA's paper draws it: per operation, the sum over its two slots of the
+    probability (0..2) and of the magnitude (0..2), at each change: {panel: {op: (steps,
+    values)}} for `stairs_figure`."""
+    xs = [s for s, _ in schedule]
+    return {
+        title: {name: (xs, [float(p[i, :, k].sum()) / top for _, p in schedule])
+                for i, name in enumerate(pba.NAMES)}
+        for k, (title, top) in enumerate((("probability (sum of both slots)", pba.PROB_LEVELS),
+                                          ("magnitude (sum of both slots)", pba.MAG_LEVELS)))
+    }  # fmt: skip
+
+
+def schedule_picture(schedule: list[tuple[int, np.ndarray]], steps: int, path: Path) -> Path:
+    """`schedule_panels` drawn to `path` (PNG), each value held until the next change and the
+    last until `steps`."""
+    end = max([steps, *(s + 1 for s, _ in schedule)])
+    return save_figure(stairs_figure(schedule_panels(schedule), "training step", end), path)
 
 
 def augmentation(options: WRNConfig, seed: int):

@@ -105,6 +105,30 @@ def raster_figure(
     return fig
 
 
+def stairs_figure(
+    panels: dict[str, dict[str, tuple[list[float], list[float]]]], xlabel: str, end: float,
+    size: tuple[float, float] = (9.0, 3.0),
+) -> Figure:  # fmt: skip
+    """Piecewise-constant series (a value holds from its x to the next x, the last to `end`),
+    one panel per quantity stacked vertically, one line per name (dashed once the colours run
+    out), a shared legend; ValueError if no series has a point."""
+    if not any(len(xs) for series in panels.values() for xs, _ in series.values()):
+        raise ValueError("no points to plot")
+    fig = Figure(figsize=(size[0], size[1] * len(panels)), layout="constrained")
+    axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
+    for ax, (title, series) in zip(axes, panels.items(), strict=True):
+        for i, (name, (xs, ys)) in enumerate(series.items()):
+            if len(xs):
+                ax.stairs(ys, [*xs, end], color=COLOURS[i % len(COLOURS)], label=name, lw=1.6,
+                          ls=("-", "--", ":")[i // len(COLOURS) % 3], baseline=None)  # fmt: skip
+        ax.set(title=title)
+        ax.grid(alpha=0.3)
+    axes[-1].set(xlabel=xlabel)
+    handles, names = axes[0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="outside right center", fontsize="small", frameon=False)
+    return fig
+
+
 def save_figure(fig: Figure, path: Path, dpi: int = 100) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
