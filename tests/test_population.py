@@ -48,6 +48,8 @@ def test_a_tiny_population_learns_a_schedule_and_resumes(ray_here, data_root, tm
     assert [s for s, _ in schedule] == sorted({s for s, _ in schedule}) and len(schedule) == 2
     assert (out / "schedule.png").stat().st_size > 1000  # the schedule drawn
     runs = list((out / "pba").glob("*/run"))
+    seeds = [json.loads((r / "config.json").read_text())["train"]["seed"] for r in runs]
+    assert sorted(seeds) == [0, 1]  # each member its own seed, kept through exploits
     assert len(runs) == 2 and all((r / "checkpoint.pt").is_file() for r in runs)
     assert main(args) == 0  # run again: the finished search is resumed, not redone
     assert report(capsys.readouterr().out)["steps"] == 4

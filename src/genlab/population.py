@@ -1,7 +1,10 @@
 """`genlab tune pba`: population-based augmentation (Ho et al. 2019) on Ray Tune's
 population-based training scheduler.
 
-A population of `wrn` trainings (genlab runs, on the shared loop) starts with no augmentation.
+A population of `wrn` trainings (genlab runs, on the shared loop) starts with no augmentation,
+member k from training seed `seed + k`. (With one seed for all, the members were twins: on
+2026-12-05 every explored policy was compared with unaugmented twins, was a little behind after
+its next round, and was replaced, so the search learned no augmentation.)
 Every `interval` training steps each member reports its validation accuracy; Ray Tune's PBT
 then lets the bottom quarter copy a top quarter member's weights and schedule (exploit) and
 perturb its policy with PBA's explore (`genlab.meta.pba.explore`). What the search learns is the
@@ -36,6 +39,7 @@ from genlab.meta import pba
 from genlab.tasks.augmentation import read_schedule, schedule_json, schedule_picture
 from genlab.train import cluster
 from genlab.train.config import doc
+from genlab.train.runs import read_config
 from genlab.train.state import CHECKPOINT, read_checkpoint
 
 SCHEDULE = "schedule.json"
@@ -54,7 +58,8 @@ class PBAConfig:
     widen: int = doc("the wide ResNet's width multiplier", default=2)
     batch_size: int = doc("training batch size", default=64)
     lr: float = doc("learning rate", default=2e-3)
-    seed: int = doc("every member's training seed", default=0)
+    seed: int = doc("member k's training seed is seed + k (members start apart, as in PBT)",
+                    default=0)  # fmt: skip
     cpus_per_member: float = doc("CPUs Ray reserves for each member", default=1.0)
     address: str = doc("a Ray cluster to join, 'auto' or HOST:PORT; empty starts a local one",
                        default="")  # fmt: skip
@@ -98,6 +103,10 @@ def member(config: dict) -> None:
                 shutil.copyfile(Path(saved) / name, run / name)
     # The checkpoint is read once; each round then adds its interval.
     step = int(read_checkpoint(run)["step"]) if (run / CHECKPOINT).is_file() else 0
+    # The run keeps the seed it began with: an exploit copies the donor's config, its `member`
+    # too, but only the donor's weights and schedule come into this run.
+    begun = (run / "config.json").is_file()
+    seed = read_config(run)["train"]["seed"] if begun else cfg.seed + config["member"]
     while True:
         held = read_schedule(run / SCHEDULE) if (run / SCHEDULE).is_file() else []
         schedule = [(s, p) for s, p in held if s < step] + [(step, np.asarray(config["policy"]))]
@@ -105,7 +114,7 @@ def member(config: dict) -> None:
         spec = workflow.run_spec(
             "wrn", data="mnist", out=run, model_options=cfg.wrn_options(run / SCHEDULE),
             train_options={"steps": step + cfg.interval, "batch_size": cfg.batch_size,
-                           "lr": cfg.lr, "seed": cfg.seed, "threads": 1,
+                           "lr": cfg.lr, "seed": seed, "threads": 1,
                            "checkpoint_every": cfg.interval},
         )  # fmt: skip
         workflow.train(spec, progress=False, draw=False)
@@ -148,8 +157,9 @@ def search(cfg: PBAConfig, out: Path, progress: bool = True) -> dict:
             tuner = tune.Tuner(
                 trainable,
                 param_space={"policy": pba.empty_policy().tolist(), "search": asdict(cfg),
-                             "explore_seed": tune.uniform(0, 1)},
-                tune_config=tune.TuneConfig(scheduler=scheduler, num_samples=cfg.population,
+                             "explore_seed": tune.uniform(0, 1),
+                             "member": tune.grid_search(list(range(cfg.population)))},
+                tune_config=tune.TuneConfig(scheduler=scheduler, num_samples=1,
                                             reuse_actors=False),
                 run_config=tune.RunConfig(name="pba", storage_path=str(out),
                                           stop={"training_iteration": cfg.rounds},
