@@ -3,6 +3,7 @@ dream as a valid, seeded gymnasium.Env."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -16,7 +17,7 @@ from genlab.agents.world_models.dream import DreamEnv
 from genlab.agents.world_models.mdnrnn import MDNRNN, MDNRNNConfig, mdn_log_prob, mdn_sample
 from genlab.agents.world_models.sequences import LatentEpisodes, SequenceBatches
 from genlab.errors import ConfigError, DataError
-from genlab.tasks.world_models import load_controller
+from genlab.tasks.world_models import evaluate_memory, load_controller
 
 gym = pytest.importorskip("gymnasium")
 
@@ -288,6 +289,20 @@ def test_every_step_of_an_episode_is_seen_about_equally_often_its_last_too():
     seen = torch.bincount(b["a"][..., 1][b["mask"]].long(), minlength=60).float()
     assert seen[9:].min() > 0.8 * seen[9:].mean()  # steps any window can start before
     assert seen[59] > 0.8 * seen[9:].mean()
+
+
+def test_ms_evaluation_sets_the_deaths_it_expects_beside_those_that_happened():
+    data = synthetic_latents((5, 3, 8))
+    dones = torch.zeros(16)
+    dones[[4, 15]] = 1.0  # episodes 0 and 2 end in a death, episode 1 is cut
+    data = dataclasses.replace(data, dones=dones)
+    m = MDNRNN(MDNRNNConfig(latent_dim=2, action_dim=3, hidden=8, mixtures=2)).eval()
+    with torch.no_grad():  # p(done) 0.1 at every step, whatever M has seen
+        m.done.weight.zero_()
+        m.done.bias.fill_(math.log(0.1 / 0.9))
+    scores = evaluate_memory(m, m.cfg, (data, data))
+    assert scores["deaths"] == 2 and scores["steps"] == 16
+    assert scores["deaths_expected"] == pytest.approx(1.6, abs=0.01)  # 0.1 x 16 steps
 
 
 def test_split_and_first_latents_keep_episodes_whole():

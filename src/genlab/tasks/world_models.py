@@ -146,13 +146,16 @@ def memory_batches(options, data, batch_size: int, seed: int, **_) -> SequenceBa
 @torch.no_grad()
 def evaluate_memory(model, options, data, n: int | None = None, seed: int = 0, **_) -> dict:
     """M on the held-out episodes, each whole, z drawn from V's posterior with a fixed seed:
-    z NLL (nats per step), reward squared error and done cross-entropy, averaged over steps."""
+    z NLL (nats per step), reward squared error and done cross-entropy, averaged over steps;
+    and `deaths` (episodes that ended before their cut) beside `deaths_expected`, the sum of
+    M's done probabilities over every step. A dream dies as often as the game only if the two
+    agree: an M that saw deaths too rarely while training expected 0.21 per Doom death."""
     test: LatentEpisodes = data[1]
     k = len(test) if n is None else min(n, len(test))
     if k == 0:
         raise DataError("no held-out episodes to evaluate M on")
     g = torch.Generator().manual_seed(seed)
-    totals, steps = {}, 0
+    totals, steps, deaths, expected = {}, 0, 0.0, 0.0
     for e in range(k):
         one = test.select([i == e for i in range(len(test))])
         T = int(one.offsets[-1])
@@ -161,8 +164,14 @@ def evaluate_memory(model, options, data, n: int | None = None, seed: int = 0, *
                  "d": one.dones[None], "mask": torch.ones(1, T, dtype=torch.bool)}  # fmt: skip
         for name, v in model.loss(batch).items():
             totals[name] = totals.get(name, 0.0) + float(v) * T
+        out, _, _ = model(batch["z"][:, :-1], batch["a"])
+        deaths, expected = (
+            deaths + float(one.dones.sum()),
+            expected + float(out["done"].sigmoid().sum()),
+        )
         steps += T
-    return {**{name: v / steps for name, v in totals.items()}, "episodes": k, "steps": steps}
+    return {**{name: v / steps for name, v in totals.items()}, "episodes": k, "steps": steps,
+            "deaths": int(deaths), "deaths_expected": round(expected, 2)}  # fmt: skip
 
 
 def no_pictures(model, options, data, out: Path, seed: int = 0) -> list[Path]:
