@@ -15,7 +15,8 @@ minutes or --tau, may change until it begins, so `--vc-minutes 30` after a finis
 the ablation):
 collect (random policy) -> V (`genlab train vae`, 64x64x3, z 32; the benchmark stops here,
 naming the numbers, if V draws held-out frames no better than their mean frame: see
-genlab/tasks/world_models.py) -> M (`genlab train mdnrnn`) -> C by CMA-ES in the real
+genlab/tasks/world_models.py) -> M (`genlab train mdnrnn`; on Doom, the deaths it expects
+on held-out episodes beside those that happened: `m_check`) -> C by CMA-ES in the real
 game (V+M+C) -> evaluation over `--eval-episodes` unseen tracks.
 Then, beside it: C searched inside the dream (M at --tau) and evaluated in the real game, and
 V+C without M (the paper's ablation) if `--vc-minutes` > 0. One JSON line: each stage's minutes,
@@ -44,6 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from common import StageLedger
+from genlab import workflow
 from genlab.agents.world_models.games import collect, game
 from genlab.agents.world_models.search import SearchConfig
 from genlab.cli import main as genlab
@@ -135,6 +137,12 @@ def main() -> None:
                 raise SystemExit(f"V ({root / 'vae'}) reconstructs held-out frames no better than "
                                  f"their mean frame ({report['v_check']}): a controller on it "
                                  "cannot see the road. Give a fresh --dir more --v-minutes")  # fmt: skip
+
+    if doom:  # its dreams die as often as the game only if M expects the deaths that happened
+        report["m_check"] = ledger.run("check-m", lambda _: {
+            k: v for k, v in workflow.evaluate(root / "mdnrnn", str(root / "data"), write=False,
+                                               threads=args.threads).items()
+            if k in ("episodes", "deaths", "deaths_expected")})  # fmt: skip
 
     def controller(
         name: str, minutes: float, dream: bool = False, memory: bool = True, tau: float = 1.15
