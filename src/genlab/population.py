@@ -2,9 +2,8 @@
 population-based training scheduler.
 
 A population of `wrn` trainings (genlab runs, on the shared loop) starts with no augmentation,
-member k from training seed `seed + k`. (With one seed for all, the members were twins: on
-2026-12-05 every explored policy was compared with unaugmented twins, was a little behind after
-its next round, and was replaced, so the search learned no augmentation.)
+member k from training seed `seed + k`, as PBT's members start apart (until 2026-12-06 they
+shared one seed and were twins until explored).
 Every `interval` training steps each member reports its validation accuracy; Ray Tune's PBT
 then lets the bottom quarter copy a top quarter member's weights and schedule (exploit) and
 perturb its policy with PBA's explore (`genlab.meta.pba.explore`). What the search learns is the
