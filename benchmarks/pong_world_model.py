@@ -22,6 +22,14 @@ R^2 of a linear probe from z to the ball's (x, y) (5 contiguous folds). Prints o
 draws DIR/reconstructions.png (held-out frames with the ball; a row per model under the truth).
 Bars (issue 36 B): the plain VAE keeps the ball in < 30% of reconstructions, the PixelCNN-decoder
 model in >= 80% with probe R^2 >= 0.9 (the plain VAE's lower).
+
+Then, for each model in `--controllers` (e.g. v,pixelvae_free_bits), the rest of the world
+model on its z at equal compute: in DIR/world-MODEL (V linked in as `vae`, the episodes as
+`data`), M (`genlab worldmodels train-m`, --m-minutes), then C searched by CMA-ES in the real
+game (--c-minutes, population --popsize, one 1,000-step game per candidate) and scored over
+--eval-episodes unseen games of up to --eval-steps steps (a whole game: the first to 21 points).
+Each model's line goes to DIR/world-MODEL.json (kept: delete it to redo). The episodes must store
+moves, (T, 1), as collected since 2026-12-06: a DIR collected before holds ALE's actions.
 """
 
 from __future__ import annotations
@@ -36,9 +44,12 @@ import torch
 from common import evaluation, train_unless_done
 from genlab.agents.world_models import pong
 from genlab.agents.world_models.games import collect
+from genlab.agents.world_models.search import SearchConfig
+from genlab.cli import main as genlab
 from genlab.data.images import image_splits
 from genlab.tasks.registry import get_model
 from genlab.tasks.runs import load_run
+from genlab.tasks.world_models import evaluate_controller_run, search_controller
 from genlab.viz.images import save_grid
 
 MODELS = {
@@ -68,12 +79,18 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--n", type=int, default=2000, help="held-out frames evaluated")
     p.add_argument("--k", type=int, default=10, help="importance samples for the NLL")
+    p.add_argument("--controllers", default="", help="models to build M and C on (see above)")
+    p.add_argument("--m-minutes", type=float, default=10.0)
+    p.add_argument("--c-minutes", type=float, default=20.0)
+    p.add_argument("--popsize", type=int, default=16)
+    p.add_argument("--eval-episodes", type=int, default=20)
+    p.add_argument("--eval-steps", type=int, default=5000)
     a = p.parse_args()
     root, data = Path(a.dir), Path(a.dir) / "data"
     t0 = time.monotonic()
     collected = collect(data / "pong", a.episodes, workers=2, env="atari:Pong", progress=False)
     out = {"collect": collected, "models": {}}
-    models = a.models.split(",")
+    models = [m for m in a.models.split(",") if m]
     for name in models:
         model, options, train = MODELS[name]
         entry = get_model(model)
@@ -81,10 +98,47 @@ def main() -> None:
                           minutes=a.minutes, threads=a.threads, **train)  # fmt: skip
         result = evaluation(root / name, data_dir=str(data), n=a.n, k=a.k, threads=a.threads)
         out["models"][name] = {k: result[k] for k in KEPT if k in result}
-    draw(root, data, models)
+    if models:
+        draw(root, data, models)
+    for name in filter(None, a.controllers.split(",")):
+        out.setdefault("controllers", {})[name] = world_model(root, name, a)
     out.update(minutes_per_model=a.minutes, threads=a.threads,
                wall_minutes=round((time.monotonic() - t0) / 60, 1))  # fmt: skip
     print(json.dumps(out))
+
+
+def world_model(root: Path, name: str, a) -> dict:
+    """M and C on the z of model run DIR/`name`, as the module's docstring says; its result."""
+    done = root / f"world-{name}.json"
+    if done.is_file():
+        return json.loads(done.read_text())
+    if not (root / name / "checkpoint.pt").is_file():
+        raise SystemExit(f"no trained {root / name}: train it first (--models {name})")
+    world = root / f"world-{name}"
+    world.mkdir(exist_ok=True)
+    for link, target in (("vae", Path("..") / name), ("data", Path("..") / "data")):
+        if not (world / link).exists():
+            (world / link).symlink_to(target)
+    t0 = time.monotonic()
+    train_m = ["worldmodels", "train-m", str(world), "--minutes", str(a.m_minutes), "--quiet",
+               "--threads", str(a.threads)]  # fmt: skip
+    if not (world / "mdnrnn" / "checkpoint.pt").is_file() and genlab(train_m) != 0:
+        raise SystemExit(f"train-m failed on {world}")
+    m_minutes = (time.monotonic() - t0) / 60
+    cfg = SearchConfig(vae=str(world / "vae"), mdnrnn=str(world / "mdnrnn"), game="pong",
+                       popsize=a.popsize, minutes=a.c_minutes, workers=1)  # fmt: skip
+    t1 = time.monotonic()
+    search = search_controller(cfg, world / "controller", str(world / "data"), progress=False)
+    c_minutes = (time.monotonic() - t1) / 60
+    scored = evaluate_controller_run(world / "controller", a.eval_episodes, workers=1,
+                                     max_steps=a.eval_steps, progress=False, gifs=False)  # fmt: skip
+    result = {"m": json.loads((world / "mdnrnn" / "metrics.jsonl").read_text().splitlines()[-1]),
+              "m_minutes": round(m_minutes, 1), "search": search,
+              "c_minutes": round(c_minutes, 1),
+              **{k: scored[k] for k in ("mean_return", "std_return", "returns", "episodes",
+                                         "env_steps")}}  # fmt: skip
+    done.write_text(json.dumps(result))
+    return result
 
 
 @torch.no_grad()

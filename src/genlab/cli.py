@@ -440,11 +440,12 @@ def add_tune(sub) -> None:
     tu.set_defaults(fn=cmd_tune)
 
 
-WORLDMODELS_HELP = """World Models on CarRacing or Doom Take Cover, one resumable stage at a time:
+WORLDMODELS_HELP = """World Models on CarRacing, Doom Take Cover or Pong, one resumable stage at a time:
 
     DIR/data/<game>/      collect   episodes of a random policy (one npz each): --env
                                     gym:CarRacing-v3 (carracing), vizdoom:TakeCover (doom), or
-                                    atari:Pong (pong: for V and PixelVAE only)
+                                    atari:Pong (pong; its V may also be a PixelVAE run linked
+                                    as DIR/vae)
     DIR/vae/              train-v   genlab's VAE on the frames (a `genlab train vae` run; --env)
     DIR/mdnrnn/           train-m   M on V's latents (a `genlab train mdnrnn` run)
     DIR/controller*/      train-c   C by CMA-ES: controller, controller-dream, controller-vc
@@ -504,8 +505,8 @@ def add_worldmodels(sub) -> None:
     c.add_argument("--env", default="gym:CarRacing-v3",
                    help="gym:CarRacing-v3 into DIR/data/carracing, vizdoom:TakeCover into "
                    "DIR/data/doom, or atari:Pong into DIR/data/pong (binary 64x64 frames with "
-                   "the ball's position; train V on them with `genlab train vae --data pong "
-                   "--data-dir DIR/data ...`)")  # fmt: skip
+                   "the ball's position; V may also be `genlab train pixelvae --data pong "
+                   "--data-dir DIR/data ...`, linked as DIR/vae)")  # fmt: skip
     for name in ("train-v", "train-m"):
         t = stages.add_parser(name, help=f"{'V' if name == 'train-v' else 'M'} via genlab train "
                               "(further arguments go to it)", formatter_class=fmt)  # fmt: skip

@@ -77,7 +77,7 @@ def test_a_pong_episode_is_labelled_frame_by_frame(tmp_path):
     assert report["new_episodes"] == 2
     episode = load_episode(episode_files(tmp_path)[0])
     assert episode.frames.shape == (41, 64, 64, 1) and set(np.unique(episode.frames)) <= {0, 255}
-    assert episode.actions.shape == (40,) and episode.actions.max() < 6
+    assert episode.actions.shape == (40, 1) and set(np.unique(episode.actions)) <= {-1, 0, 1}
     assert {k: v.shape for k, v in episode.labels.items()} == {k: (41, 2) for k in pong.COLOURS}
     again = pong.play(1 * 100_003 + 0, 40)  # episode i is replayed by its seed
     assert (again.frames == episode.frames).all()
@@ -122,6 +122,37 @@ def test_v_and_pixelvae_on_pong_frames_report_the_ball_from_the_cli(
     assert seen["opponent_frames"] == int((~first["opponent"].isnan().any(1)).sum()) > 0
     assert seen["probe_frames"] == int((~first["ball"].isnan().any(1)).sum())
     assert seen["ball_in_truth"] == 1.0  # every labelled ball is drawn where its label says
+
+
+@pytest.mark.parametrize("v", ["vae", "pixelvae"])
+def test_the_pong_pipeline_runs_with_either_v_from_the_cli(pong_data, tmp_path, capsys, v):
+    """V (a World Models VAE, or a PixelVAE linked in as DIR/vae), M on its latents, C searched
+    in the real game, then evaluated: the talk's comparison, stage by stage."""
+    from genlab.cli import main
+
+    (tmp_path / "data").symlink_to(pong_data)
+    d, tiny = str(tmp_path), ["--workers", "1", "--max-steps", "30"]
+    small = ["--steps", "2", "--batch-size", "8", "--quiet"]
+    if v == "vae":
+        assert main(["worldmodels", "train-v", "--env", "atari:Pong", d, *small]) == 0
+        assert json.loads((tmp_path / "vae" / "config.json").read_text())["model_options"][
+            "image_channels"] == 1  # fmt: skip
+    else:
+        assert main(["train", "pixelvae", "--data", "pong", "--data-dir", str(pong_data),
+                     "--image-size", "64", "--out", str(tmp_path / "vae"), *TINY_DECODER,
+                     *small]) == 0  # fmt: skip
+    assert main(["worldmodels", "train-m", d, "--steps", "2", "--batch-size", "2", "--seq-len",
+                 "8", "--hidden", "16", "--quiet"]) == 0  # fmt: skip
+    m = json.loads((tmp_path / "mdnrnn" / "config.json").read_text())["model_options"]
+    assert m["action_dim"] == 1 and m["latent_dim"] == 32
+    assert main(["worldmodels", "train-c", d, "--popsize", "3", "--generations", "1",
+                 *tiny]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["worldmodels", "eval", d, "--controller", "controller", "--episodes", "2",
+                 *tiny]) == 0  # fmt: skip
+    report = json.loads(capsys.readouterr().out.splitlines()[0])
+    # a point takes longer than 30 steps (120 frames) from the serve: no one scores yet
+    assert report["returns"] == [0.0, 0.0] and report["env_steps"] == 60
 
 
 class Replay:

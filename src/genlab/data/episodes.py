@@ -1,10 +1,12 @@
 """Rollouts on disk (collected by `genlab worldmodels collect`), one folder per game under a
-data root (`carracing/`, `pong/`): one file per episode, `episode_{i:05d}.npz`, written
+data root (`carracing/`, `doom/`, `pong/`): one file per episode, `episode_{i:05d}.npz`, written
 atomically; every tenth episode is held out for testing.
 
     frames  (T+1, 64, 64, C) uint8 the observation before each action and the one after the last
                                    (CarRacing: C = 3, colour; Pong: C = 1, 0 or 255)
-    actions (T, ...)               CarRacing (T, 3) float32 steer, gas, brake; Pong (T,) int64
+    actions (T, ...)               CarRacing (T, 3) float32 steer, gas, brake; Doom and Pong
+                                   (T, 1) float32, the move in {-1, 0, 1} (Pong episodes
+                                   collected before 2026-12-06: (T,) int64, ALE's actions)
     rewards (T,) float32           the reward that followed each action
     dones   (T,) bool              True on the last step if the episode terminated (not cut)
     label_* (T+1, ...) float32     optional per-frame facts read from the emulator (Pong: the

@@ -1,7 +1,8 @@
-"""World Models (Ha & Schmidhuber 2018) on CarRacing or Doom Take Cover as an application: V is
-genlab's VAE run, M the `mdnrnn` run trained on V's encodings of the collected episodes, C a
-CMA-ES search run. This file loads those runs and hands the modules to
-`genlab.agents.world_models`. The game is V's data (`carracing`, `doom`); M and C follow V.
+"""World Models (Ha & Schmidhuber 2018) on CarRacing, Doom Take Cover or Pong as an application:
+V is genlab's VAE run (on Pong a PixelVAE may stand in), M the `mdnrnn` run trained on V's
+encodings of the collected episodes, C a CMA-ES search run. This file loads those runs and hands
+the modules to `genlab.agents.world_models`. The game is V's data (`carracing`, `doom`, `pong`);
+M and C follow V.
 
     DIR/data/<game>/      collect   episodes of a random policy (one npz each)
     DIR/vae/              train-v   genlab's VAE on the frames (a `genlab train vae` run)
@@ -46,11 +47,12 @@ from genlab.train.state import CHECKPOINT, read_checkpoint
 # vision.py). Batch 32, not genlab's 128: at equal minutes on 2 cores, 128 still drew the mean
 # frame after 15 minutes.
 # z has the game's size (the paper's: 32 for CarRacing, 64 for Doom): `v_options`.
-V_OPTIONS = ["--image-size", "64", "--image-channels", "3", "--likelihood", "gaussian",
-             "--gaussian-std", "0.7071", "--batch-size", "32"]  # fmt: skip
+V_OPTIONS = ["--image-size", "64", "--likelihood", "gaussian", "--gaussian-std", "0.7071",
+             "--batch-size", "32"]  # fmt: skip
 V_CHECK = "v_check.json"  # written into V's run by check_v_run
 CONTROLLERS = ("mean", "best")  # CMA-ES's final mean, or the best candidate it scored
 WORLDS = tuple(g.folder for g in GAMES.values() if g.output)  # games with a whole pipeline
+V_MODELS = ("vae", "pixelvae")  # what V may be: a run whose encoder gives z
 
 
 def v_options(game: Game) -> list[str]:
@@ -59,7 +61,8 @@ def v_options(game: Game) -> list[str]:
     every Doom frame as the mean frame after 15 minutes (1,691 steps, KL 2.5 nats), the room
     changing too little between frames for the squared error to pay for z."""
     tolerance = ["--kl-tolerance", "0.5"] if game.folder == "doom" else []
-    return [*V_OPTIONS, "--latent-dim", str(game.latent_dim), *tolerance]
+    size = ["--image-channels", str(game.channels), "--latent-dim", str(game.latent_dim)]
+    return [*V_OPTIONS, *size, *tolerance]
 
 
 def m_options(game: Game) -> list[str]:
@@ -69,15 +72,16 @@ def m_options(game: Game) -> list[str]:
 
 
 def load_v(vae_run: str | Path) -> tuple[torch.nn.Module, dict]:
-    """V of run `vae_run` (a vae trained on a `WORLDS` game's frames) and its config."""
+    """V of run `vae_run` (a vae trained on a `WORLDS` game's frames, or on Pong's a pixelvae:
+    its encoder is V, its PixelCNN decoder only trained it) and its config."""
     if not vae_run or not (Path(vae_run) / "config.json").is_file():
         raise ConfigError(f"M needs --vae RUN, a trained `genlab train vae --data carracing` (or "
-                          f"doom) run; '{vae_run}' is not one")  # fmt: skip
+                          f"doom, pong) run; '{vae_run}' is not one")  # fmt: skip
     saved = read_config(Path(vae_run))
-    if saved["model"] != "vae" or saved["data"] not in WORLDS:
-        raise ConfigError(f"'{vae_run}' is a {saved['model']} on {saved['data']}, not a vae on "
-                          f"{' or '.join(WORLDS)}")  # fmt: skip
-    _, vae, config = training.load(IMAGE_ENTRY["vae"], Path(vae_run))
+    if saved["model"] not in V_MODELS or saved["data"] not in WORLDS:
+        raise ConfigError(f"'{vae_run}' is a {saved['model']} on {saved['data']}, not a "
+                          f"{' or '.join(V_MODELS)} on {', '.join(WORLDS)}")  # fmt: skip
+    _, vae, config = training.load(IMAGE_ENTRY[saved["model"]], Path(vae_run))
     return vae, config
 
 

@@ -66,13 +66,13 @@ def save_labelled_rows(rows: dict[str, torch.Tensor], path: Path, scale: int = 2
 
 
 def _upscale(frame: np.ndarray) -> Image.Image:
-    img = Image.fromarray(frame)
+    img = Image.fromarray(frame[..., 0] if frame.ndim == 3 and frame.shape[2] == 1 else frame)
     scale = max(1, math.ceil(160 / max(frame.shape[:2])))
     return img.resize((img.width * scale, img.height * scale), Image.NEAREST)
 
 
 def gif_bytes(frames: list[np.ndarray], fps: int = 15) -> bytes:
-    """Frames (H, W) or (H, W, 3) uint8 as a looping GIF, scaled up (nearest) to >= 160 px."""
+    """Frames (H, W), (H, W, 1) or (H, W, 3) uint8 as a looping GIF, scaled up (nearest) to >= 160 px."""
     images = [_upscale(f) for f in frames]
     buf = io.BytesIO()
     images[0].save(buf, format="GIF", save_all=True, append_images=images[1:],

@@ -9,6 +9,7 @@ parameters can be searched by CMA-ES (Ha & Schmidhuber 2018, section 2.3).
     ("shift": a controller near zero brakes at 0.5; genlab's searches before 2026-11-23)
     Doom Take Cover ("doom", A = 1): tanh(.) quantised to left (-1) below -1/3, right (+1)
     above 1/3, stay (0) between, as the paper's code; M reads the quantised value
+    Pong ("pong", A = 1): the same three-way move, down (-1), stay (0) or up (+1)
 
 Plain NumPy: it runs inside the evaluation worker processes, one call per environment step.
 """
@@ -20,11 +21,12 @@ import numpy as np
 from genlab.errors import ConfigError
 
 BRAKES = ("clip", "shift")
-OUTPUTS = {"car": 3, "doom": 1}  # C's output kinds and their action sizes
+OUTPUTS = {"car": 3, "doom": 1, "pong": 1}  # C's output kinds and their action sizes
 
 
-def doom_action(u: np.ndarray) -> np.ndarray:
-    """tanh outputs (..., 1) in [-1, 1] -> the move in {-1, 0, 1}: left, stay, right."""
+def three_way(u: np.ndarray) -> np.ndarray:
+    """tanh outputs (..., 1) in [-1, 1] -> the move in {-1, 0, 1} (Doom: left, stay, right;
+    Pong: down, stay, up)."""
     return np.where(u < -1 / 3, -1.0, np.where(u > 1 / 3, 1.0, 0.0))
 
 
@@ -59,13 +61,13 @@ class LinearController:
 
     def __call__(self, observation: np.ndarray) -> np.ndarray:
         """[z, h] (..., Z + H) -> actions (..., A) float32: CarRacing's steer, gas, brake, or
-        Doom's move."""
+        Doom's or Pong's move."""
         if observation.shape[-1:] != (self.n_in,):
             raise ConfigError(f"controller input must be (..., {self.n_in}), got "
                               f"{observation.shape}")  # fmt: skip
         a = np.tanh(observation @ self.weight.T + self.bias)  # (..., A)
-        if self.output == "doom":
-            return doom_action(a).astype(np.float32)
+        if self.output in ("doom", "pong"):
+            return three_way(a).astype(np.float32)
         a[..., 1] = (a[..., 1] + 1) / 2
         a[..., 2] = np.clip(a[..., 2], 0.0, 1.0) if self.brake == "clip" else (a[..., 2] + 1) / 2
         return a.astype(np.float32)

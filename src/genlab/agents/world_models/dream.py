@@ -21,8 +21,8 @@ from genlab.agents.world_models.mdnrnn import MDNRNN, mdn_sample
 from genlab.errors import ConfigError
 
 CAR_ACTIONS = gym.spaces.Box(np.array([-1, 0, 0], np.float32), np.array([1, 1, 1], np.float32))
-DOOM_MOVES = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)  # -1 left, 0 stay, +1 right
-ACTION_SPACES = {"car": CAR_ACTIONS, "doom": DOOM_MOVES}
+MOVES = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)  # Doom: -1 left, +1 right; Pong: down, up
+ACTION_SPACES = {"car": CAR_ACTIONS, "doom": MOVES, "pong": MOVES}
 
 
 def reads_of_m(m: MDNRNN | None, game: Game) -> int:

@@ -7,7 +7,8 @@ C emits, what C reads of M, and what the dream pays:
     CarRacing  V z 32, M 256 units; C (steer, gas, brake) on [z, h]; the dream pays M's reward
     Take Cover V z 64, M 512 units; C (left, stay, right) on [z, h, c]; the dream pays 1 per
                step until M's done head says the agent died (the paper's section 4)
-    Pong       frames only, for V and the PixelCNN decoder (no controller)
+    Pong       V z 32 (binary 64x64 frames, one channel), M 256 units; C (down, stay, up) on
+               [z, h]; V may be a PixelVAE (a PixelCNN decoder: the world-model talk's test)
 
 Episode i of a collection is played with seed `seed * 100_003 + i`, so any episode can be
 replayed exactly. Workers are separate processes (the games are single-threaded).
@@ -39,12 +40,13 @@ class Game:
     hidden: int = 256  # M's LSTM units (the paper's)
     cell_state: bool = False  # C reads M's cell state c beside h
     survival: bool = False  # the dream pays 1 per step alive instead of M's reward head
+    channels: int = 3  # the frames' colour channels
 
 
 CARRACING = Game("gym:CarRacing-v3", "carracing", rollouts.play, 1000, output="car")
 DOOM = Game(doom.ENV, "doom", doom.play, doom.MAX_STEPS, output="doom", latent_dim=64,
             hidden=512, cell_state=True, survival=True)  # fmt: skip
-PONG = Game("atari:Pong", "pong", pong.play, 1000)
+PONG = Game("atari:Pong", "pong", pong.play, 1000, output="pong", channels=1)
 GAMES = {g.env: g for g in (CARRACING, DOOM, PONG)}  # by --env name
 
 

@@ -27,6 +27,7 @@ COLOURS = {"ball": (236, 236, 236), "opponent": (213, 130, 74), "player": (92, 1
 FRAME = 64
 FIELD = 160  # the playfield's side in screen pixels
 ENV_ID = "ALE/Pong-v5"
+MOVES = {-1.0: 3, 0.0: 0, 1.0: 2}  # move -> ALE action: LEFT moves the paddle down, RIGHT up
 
 
 def playfield(screen: np.ndarray) -> np.ndarray:
@@ -46,10 +47,20 @@ def any_pool(mask: np.ndarray, size: int = FRAME) -> np.ndarray:
     return np.logical_or.reduceat(rows, starts, axis=1)
 
 
+def colour_codes(pixels: np.ndarray) -> np.ndarray:
+    """(..., 3) uint8 RGB -> (...) uint32, one number per colour (0xRRGGBB): a colour is then
+    found with one comparison instead of three and an `all`."""
+    p = pixels.astype(np.uint32)
+    return (p[..., 0] << 16) | (p[..., 1] << 8) | p[..., 2]
+
+
+CODES = {name: int(colour_codes(np.array(c, np.uint8))) for name, c in COLOURS.items()}
+BACKGROUND_CODE = int(colour_codes(np.array(BACKGROUND, np.uint8)))
+
+
 def preprocess(screen: np.ndarray) -> np.ndarray:
     """A screen (210, 160, 3) uint8 -> (64, 64, 1) uint8, 255 where anything is drawn."""
-    field = playfield(screen)
-    on = (field != np.array(BACKGROUND, np.uint8)).any(-1)  # (160, 160)
+    on = colour_codes(playfield(screen)) != BACKGROUND_CODE  # (160, 160)
     return (any_pool(on) * np.uint8(255))[..., None]
 
 
@@ -63,9 +74,9 @@ def to_frame(pixels: np.ndarray) -> float:
 def positions(screen: np.ndarray) -> dict[str, np.ndarray]:
     """A screen -> {"ball", "opponent", "player"}: each (2,) float32 [x, y] in 64x64 frame
     pixels (the centroid of the object's screen pixels), NaN if it is not in the playfield."""
-    field, out = playfield(screen), {}
-    for name, colour in COLOURS.items():
-        ys, xs = np.nonzero((field == np.array(colour, np.uint8)).all(-1))
+    codes, out = colour_codes(playfield(screen)), {}
+    for name, code in CODES.items():
+        ys, xs = np.nonzero(codes == code)
         if len(xs) == 0:
             out[name] = np.full(2, np.nan, np.float32)
             continue
@@ -82,10 +93,12 @@ def in_open_field(labels: dict[str, torch.Tensor], margin: float) -> torch.Tenso
     return ~ball.isnan().any(1) & ~near(labels["opponent"]) & ~near(labels["player"])
 
 
-def play(seed: int, max_steps: int = 1000) -> Episode:
-    """One episode of Pong under a uniformly random policy (ALE v5: 4 frames a step, sticky
-    actions 0.25), with `positions` of every frame as labels (ball, opponent, player:
-    (T+1, 2) each)."""
+def play(seed: int, max_steps: int = 1000, policy=None, patience: int = 0) -> Episode:
+    """One episode of Pong (ALE v5: 4 frames a step, sticky actions 0.25) with `policy(frame
+    (64, 64, 1) uint8) -> move (1,)` or, if None, a uniformly drawn move every step from `seed`;
+    with `positions` of every frame as labels (ball, opponent, player: (T+1, 2) each). Actions
+    are stored as moves (T, 1) float32: -1 down, 0 stay, +1 up. `patience` is CarRacing's (steps
+    without reward) and is not used: Pong's points end nothing early."""
     # ale-py comes with the rl extra: imported here, so `genlab` itself runs without it
     import ale_py
 
@@ -96,11 +109,13 @@ def play(seed: int, max_steps: int = 1000) -> Episode:
         screen, _ = env.reset(seed=seed)
         frames, actions, rewards, dones, where = [], [], [], [], []
         for _ in range(max_steps):
-            frames.append(preprocess(screen))
+            frame = preprocess(screen)
+            frames.append(frame)
             where.append(positions(screen))
-            action = int(rng.integers(env.action_space.n))
-            screen, reward, terminated, truncated, _ = env.step(action)
-            actions.append(action)
+            move = rng.integers(-1, 2, 1) if policy is None else policy(frame)
+            move = np.asarray(move, np.float32).reshape(1)
+            screen, reward, terminated, truncated, _ = env.step(MOVES[float(move[0])])
+            actions.append(move)
             rewards.append(reward)
             dones.append(terminated)
             if terminated or truncated:
@@ -110,5 +125,5 @@ def play(seed: int, max_steps: int = 1000) -> Episode:
     finally:
         env.close()
     labels = {k: np.stack([w[k] for w in where]) for k in COLOURS}
-    return Episode(np.stack(frames), np.asarray(actions, np.int64),
-                   np.asarray(rewards, np.float32), np.asarray(dones, bool), labels)  # fmt: skip
+    return Episode(np.stack(frames), np.stack(actions), np.asarray(rewards, np.float32),
+                   np.asarray(dones, bool), labels)  # fmt: skip
