@@ -84,6 +84,18 @@ def test_a_pong_episode_is_labelled_frame_by_frame(tmp_path):
     np.testing.assert_array_equal(again.labels["ball"], episode.labels["ball"])
 
 
+def test_m_refuses_pong_episodes_of_the_old_action_format_in_one_line(tmp_path):
+    from genlab.agents.world_models.sequences import encode_episodes
+    from genlab.data.episodes import Episode, episode_path, save_episode
+    from genlab.errors import DataError
+
+    old = Episode(np.zeros((4, 64, 64, 1), np.uint8), np.array([0, 5, 2], np.int64),
+                  np.zeros(3, np.float32), np.zeros(3, bool))  # fmt: skip
+    save_episode(old, episode_path(tmp_path, 0))
+    with pytest.raises(DataError, match=r"episode_00000.npz: actions of shape \(3,\).*collect"):
+        encode_episodes(None, [episode_path(tmp_path, 0)], progress=False)
+
+
 @pytest.fixture(scope="module")
 def pong_data(tmp_path_factory):
     """Two collected Pong episodes of 150 steps (the second held out), from the CLI."""

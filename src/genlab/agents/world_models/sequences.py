@@ -67,7 +67,11 @@ def encode_episodes(
     mus, logvars, actions, rewards, dones, lengths = [], [], [], [], [], []
     for path in tqdm(files, desc="encode", unit="episode", disable=None if progress else True):
         ep = load_episode(path)
-        x = v_input(ep.frames)  # (T + 1, 3, 64, 64)
+        if ep.actions.ndim != 2:
+            raise DataError(f"{path}: actions of shape {ep.actions.shape}, where M needs (T, A); "
+                            "Pong episodes collected before 2026-12-06 hold ALE's action "
+                            "numbers: collect them again")  # fmt: skip
+        x = v_input(ep.frames)  # (T + 1, C, 64, 64)
         mu, logvar = zip(*(vae.encode(b) for b in x.split(batch)), strict=True)
         mus.append(torch.cat(mu))
         logvars.append(torch.cat(logvar))
