@@ -26,8 +26,10 @@ model in >= 80% with probe R^2 >= 0.9 (the plain VAE's lower).
 Then, for each model in `--controllers` (e.g. v,pixelvae_free_bits), the rest of the world
 model on its z at equal compute: in DIR/world-MODEL (V linked in as `vae`, the episodes as
 `data`), M (`genlab worldmodels train-m`, --m-minutes), then C searched by CMA-ES in the real
-game (--c-minutes, population --popsize, one 1,000-step game per candidate) and scored over
---eval-episodes unseen games of up to --eval-steps steps (a whole game: the first to 21 points).
+game (--c-minutes, population --popsize, one 1,000-step game per candidate, ranked by return
+and, among equal returns, by the game's length: genlab.agents.world_models.search.fitness) and
+scored over --eval-episodes unseen games of up to --eval-steps steps (a whole game: the first
+to 21 points).
 Each model's line goes to DIR/world-MODEL.json (kept: delete it to redo). The episodes must store
 moves, (T, 1), as collected since 2026-12-06: a DIR collected before holds ALE's actions.
 """
@@ -50,6 +52,7 @@ from genlab.data.images import image_splits
 from genlab.tasks.registry import get_model
 from genlab.tasks.runs import load_run
 from genlab.tasks.world_models import evaluate_controller_run, search_controller
+from genlab.train.state import read_checkpoint
 from genlab.viz.images import save_grid
 
 MODELS = {
@@ -119,12 +122,11 @@ def world_model(root: Path, name: str, a) -> dict:
     for link, target in (("vae", Path("..") / name), ("data", Path("..") / "data")):
         if not (world / link).exists():
             (world / link).symlink_to(target)
-    t0 = time.monotonic()
     train_m = ["worldmodels", "train-m", str(world), "--minutes", str(a.m_minutes), "--quiet",
                "--threads", str(a.threads)]  # fmt: skip
     if not (world / "mdnrnn" / "checkpoint.pt").is_file() and genlab(train_m) != 0:
         raise SystemExit(f"train-m failed on {world}")
-    m_minutes = (time.monotonic() - t0) / 60
+    m_minutes = float(read_checkpoint(world / "mdnrnn")["seconds"]) / 60  # its training time
     cfg = SearchConfig(vae=str(world / "vae"), mdnrnn=str(world / "mdnrnn"), game="pong",
                        popsize=a.popsize, minutes=a.c_minutes, workers=1)  # fmt: skip
     t1 = time.monotonic()

@@ -132,6 +132,21 @@ def dream(tau=1.0, max_steps=50) -> DreamEnv:
     return DreamEnv(m, np.random.default_rng(0).normal(size=(5, 4)), tau, max_steps)
 
 
+def test_fitness_orders_by_return_then_on_ties_by_length_as_a_sort_would():
+    from genlab.agents.world_models.search import fitness
+
+    rng = np.random.default_rng(0)
+    max_steps, P, R = 50, 40, 3
+    returns = rng.integers(-3, 2, (P, R)).astype(float)  # whole points, many ties
+    lengths = rng.integers(1, max_steps + 1, (P, R)).astype(float)
+    np.testing.assert_array_equal(fitness(returns, lengths, max_steps, False), returns.mean(1))
+    score = fitness(returns, lengths, max_steps, True)
+    keys = sorted(range(P), key=lambda p: (returns[p].sum(), lengths[p].sum()))  # exact sums
+    ranked = [(returns[p].sum(), lengths[p].sum()) for p in np.argsort(score, kind="stable")]
+    assert ranked == [(returns[p].sum(), lengths[p].sum()) for p in keys]
+    assert len({r for r, _ in ranked}) > 1 and len(set(ranked)) < P  # ties in both were drawn
+
+
 def test_dream_is_a_valid_gymnasium_env():
     from gymnasium.utils.env_checker import check_env
 

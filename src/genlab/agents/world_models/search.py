@@ -188,38 +188,57 @@ class SearchState:
 
 def play_generation(
     cfg: SearchConfig, players: Players, candidates: list, seeds: list[int]
-) -> tuple[np.ndarray, int]:
-    """Every candidate on every seed: (P, R) returns and the (real or dream) steps played. The
-    dream's jobs are the candidates in `cfg.workers` shares, so a generation's dreams depend on
-    the seed and the worker count only, on either backend."""
+) -> tuple[np.ndarray, np.ndarray | None, int]:
+    """Every candidate on every seed: (P, R) returns, (P, R) episode lengths (None in the dream,
+    whose batches count steps only) and the (real or dream) steps played. The dream's jobs are
+    the candidates in `cfg.workers` shares, so a generation's dreams depend on the seed and the
+    worker count only, on either backend."""
     if cfg.dream:
         shares = np.array_split(np.arange(len(candidates)), min(cfg.workers, len(candidates)))
         jobs = [("dream", [candidates[i] for i in share], seeds, cfg.tau, cfg.max_steps,
                  cfg.brake) for share in shares]  # fmt: skip
         results = list(players.map(jobs))
-        return np.concatenate([r for r, _ in results]), sum(n for _, n in results)
+        return np.concatenate([r for r, _ in results]), None, sum(n for _, n in results)
     jobs = [("real", c, s, cfg.max_steps, cfg.patience, cfg.brake)
             for c in candidates for s in seeds]  # fmt: skip
     results = np.array(list(players.map(jobs)))  # (P * R, 2)
-    return results[:, 0].reshape(len(candidates), len(seeds)), int(results[:, 1].sum())
+    shape = (len(candidates), len(seeds))
+    lengths = results[:, 1].reshape(shape)
+    return results[:, 0].reshape(shape), lengths, int(lengths.sum())
+
+
+def fitness(
+    returns: np.ndarray, lengths: np.ndarray | None, max_steps: int, ties_by_length: bool
+) -> np.ndarray:
+    """What CMA-ES ranks candidates by: (P, R) returns and lengths -> (P,). Their mean return;
+    with `ties_by_length` (and lengths), plus the mean length / (R * (max_steps + 1)): less
+    than 1 / R, the smallest gap between two mean returns of a game that pays whole points
+    (Pong), so length only orders candidates of equal return."""
+    score = returns.mean(1)
+    if not ties_by_length or lengths is None:
+        return score
+    return score + lengths.mean(1) / (returns.shape[1] * (max_steps + 1))
 
 
 def search_step(cfg: SearchConfig, players: Players):
     """One generation: ask CMA-ES for candidates, play each on the batch's tracks, tell it their
-    mean returns; returns the generation's metrics."""
+    `fitness`; returns the generation's metrics (with the mean episode length in the real game)."""
 
     def step(state: SearchState, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         t0 = time.monotonic()
         candidates = state.es.ask()
-        played, steps = play_generation(cfg, players, candidates, batch["seeds"].tolist())
+        played, lengths, steps = play_generation(cfg, players, candidates,
+                                                 batch["seeds"].tolist())  # fmt: skip
         returns = played.mean(1)  # (P,)
-        state.es.tell(candidates, (-returns).tolist())
+        score = fitness(played, lengths, cfg.max_steps, game_of_data(cfg.game).ties_by_length)
+        state.es.tell(candidates, (-score).tolist())
         if returns.max() > state.best_return:
             state.best_return = float(returns.max())
             state.best_params = np.asarray(candidates[returns.argmax()])
         return {"mean_return": float(returns.mean()), "max_return": float(returns.max()),
                 "min_return": float(returns.min()), "sigma": float(state.es.sigma),
                 "best_return": state.best_return, "env_steps": float(steps),
-                "steps_per_second": float(steps / (time.monotonic() - t0))}  # fmt: skip
+                "steps_per_second": float(steps / (time.monotonic() - t0)),
+                **({} if lengths is None else {"mean_length": float(lengths.mean())})}  # fmt: skip
 
     return step
