@@ -41,6 +41,7 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from common import evaluation, train_unless_done
@@ -88,6 +89,8 @@ def main() -> None:
     p.add_argument("--popsize", type=int, default=16)
     p.add_argument("--eval-episodes", type=int, default=20)
     p.add_argument("--eval-steps", type=int, default=5000)
+    p.add_argument("--baselines", action="store_true",
+                   help="also score a paddle that never moves and random moves on those games")  # fmt: skip
     a = p.parse_args()
     root, data = Path(a.dir), Path(a.dir) / "data"
     t0 = time.monotonic()
@@ -105,6 +108,8 @@ def main() -> None:
         draw(root, data, models)
     for name in filter(None, a.controllers.split(",")):
         out.setdefault("controllers", {})[name] = world_model(root, name, a)
+    if a.baselines:
+        out["baselines"] = baselines(a.eval_episodes, a.eval_steps)
     out.update(minutes_per_model=a.minutes, threads=a.threads,
                wall_minutes=round((time.monotonic() - t0) / 60, 1))  # fmt: skip
     print(json.dumps(out))
@@ -141,6 +146,20 @@ def world_model(root: Path, name: str, a) -> dict:
                                          "env_steps")}}  # fmt: skip
     done.write_text(json.dumps(result))
     return result
+
+
+def baselines(episodes: int, max_steps: int) -> dict:
+    """Returns of a paddle that never moves and of a uniformly random move every step on the
+    controllers' evaluation games (the same seeds), mean +- std."""
+    from genlab.agents.world_models.evaluation import EVAL_SEED
+
+    out = {}
+    for name, policy in (("still", lambda frame: 0.0), ("random", None)):
+        returns = [pong.play(EVAL_SEED + i, max_steps, policy).rewards.sum()
+                   for i in range(episodes)]  # fmt: skip
+        out[name] = {"mean_return": float(np.mean(returns)), "std_return": float(np.std(returns)),
+                     "returns": [float(r) for r in returns]}  # fmt: skip
+    return out
 
 
 @torch.no_grad()
