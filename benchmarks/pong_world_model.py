@@ -41,12 +41,12 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from common import evaluation, train_unless_done
 from genlab.agents.world_models import pong
-from genlab.agents.world_models.games import collect
+from genlab.agents.world_models.evaluation import baseline_returns
+from genlab.agents.world_models.games import PONG, collect
 from genlab.agents.world_models.search import SearchConfig
 from genlab.cli import main as genlab
 from genlab.data.images import image_splits
@@ -149,17 +149,10 @@ def world_model(root: Path, name: str, a) -> dict:
 
 
 def baselines(episodes: int, max_steps: int) -> dict:
-    """Returns of a paddle that never moves and of a uniformly random move every step on the
-    controllers' evaluation games (the same seeds), mean +- std."""
-    from genlab.agents.world_models.evaluation import EVAL_SEED
-
-    out = {}
-    for name, policy in (("still", lambda frame: 0.0), ("random", None)):
-        returns = [pong.play(EVAL_SEED + i, max_steps, policy).rewards.sum()
-                   for i in range(episodes)]  # fmt: skip
-        out[name] = {"mean_return": float(np.mean(returns)), "std_return": float(np.std(returns)),
-                     "returns": [float(r) for r in returns]}  # fmt: skip
-    return out
+    """A paddle that never moves and a uniformly random move every step, on the controllers'
+    evaluation games (the same seeds)."""
+    still = baseline_returns(PONG, episodes, max_steps, lambda i: lambda frame: 0.0)
+    return {"still": still, "random": baseline_returns(PONG, episodes, max_steps)}
 
 
 @torch.no_grad()

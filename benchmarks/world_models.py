@@ -46,6 +46,7 @@ import numpy as np
 
 from common import StageLedger
 from genlab import workflow
+from genlab.agents.world_models.evaluation import baseline_returns
 from genlab.agents.world_models.games import collect, game
 from genlab.agents.world_models.search import SearchConfig
 from genlab.cli import main as genlab
@@ -186,17 +187,16 @@ def main() -> None:
 
 def random_doom(episodes: int) -> dict:
     """The paper's random policy on Take Cover: a uniformly drawn move every step, over the
-    evaluation's games (the controllers' unseen seeds)."""
-    from genlab.agents.world_models.doom import play
-    from genlab.agents.world_models.evaluation import EVAL_SEED
+    evaluation's games (the controllers' unseen seeds). Doom pays 1 a step: the return is the
+    time survived."""
+    from genlab.agents.world_models.games import DOOM
 
-    lengths = []
-    for i in range(episodes):
+    def policy_for(i: int):
         rng = np.random.default_rng(i)
-        episode = play(EVAL_SEED + i, policy=lambda frame, rng=rng: rng.integers(-1, 2, 1))
-        lengths.append(len(episode.actions))
-    return {"mean_return": float(np.mean(lengths)), "std_return": float(np.std(lengths)),
-            "episodes": episodes}  # fmt: skip
+        return lambda frame: rng.integers(-1, 2, 1)
+
+    report = baseline_returns(DOOM, episodes, DOOM.max_steps, policy_for)
+    return {k: report[k] for k in ("mean_return", "std_return", "episodes")}
 
 
 if __name__ == "__main__":

@@ -440,7 +440,7 @@ def add_tune(sub) -> None:
     tu.set_defaults(fn=cmd_tune)
 
 
-WORLDMODELS_HELP = """World Models on CarRacing, Doom Take Cover or Pong, one resumable stage at a time:
+WORLDMODELS_HELP = """World Models on CarRacing, Doom Take Cover or Pong, a resumable stage at a time:
 
     DIR/data/<game>/      collect   episodes of a random policy (one npz each): --env
                                     gym:CarRacing-v3 (carracing), vizdoom:TakeCover (doom), or

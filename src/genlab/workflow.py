@@ -307,14 +307,14 @@ def sample(
         raise RunError(f"cannot write the samples to {out}: {e.strerror or e}") from None
 
 
-# --- World Models on CarRacing or Doom, stage by stage (`genlab worldmodels`) ------------------
+# --- World Models on CarRacing, Doom or Pong, stage by stage (`genlab worldmodels`) ------------------
 def worldmodels_train_options(stage: str, root: Path, env: str = "gym:CarRacing-v3") -> list[str]:
     """The `genlab train` arguments of stage train-v (V of game `env`, the paper's recipe) or
     train-m (M on V's encodings, of V's game): model, data, run directory and the stage's fixed
     options."""
     root = Path(root)
     if stage == "train-v":
-        game = world_models.pipeline_game(env)
+        game = games.game(env)
     elif stage == "train-m":
         game = world_models.game_of_v(root / "vae")
     else:

@@ -132,6 +132,27 @@ def dream(tau=1.0, max_steps=50) -> DreamEnv:
     return DreamEnv(m, np.random.default_rng(0).normal(size=(5, 4)), tau, max_steps)
 
 
+def test_baselines_play_the_controllers_evaluation_games_each_with_its_own_policy():
+    from genlab.agents.world_models.evaluation import EVAL_SEED, baseline_returns
+    from genlab.agents.world_models.games import PONG
+    from genlab.data.episodes import Episode
+
+    played = []
+
+    def play(seed, max_steps, policy=None):  # a game that pays its seed's last digit
+        played.append((seed, max_steps, policy))
+        return Episode(np.zeros((2, 1)), np.zeros((1, 1)), np.array([seed % 10], np.float32),
+                       np.zeros(1, bool))  # fmt: skip
+
+    game = dataclasses.replace(PONG, play=play)
+    report = baseline_returns(game, 3, 7, policy_for=lambda i: f"policy {i}")
+    assert played == [(EVAL_SEED + i, 7, f"policy {i}") for i in range(3)]
+    assert report["returns"] == [0.0, 1.0, 2.0] and report["mean_return"] == 1.0
+    assert report["std_return"] == pytest.approx(np.std([0, 1, 2]))
+    baseline_returns(game, 1, 7)
+    assert played[-1][2] is None  # the game's own random policy
+
+
 def test_fitness_orders_by_return_then_on_ties_by_length_as_a_sort_would():
     from genlab.agents.world_models.search import fitness
 

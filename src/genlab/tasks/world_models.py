@@ -21,7 +21,6 @@ import numpy as np
 import torch
 
 from genlab.agents.world_models import evaluation, search
-from genlab.agents.world_models import games as games_module
 from genlab.agents.world_models.agent import n_params
 from genlab.agents.world_models.controller import OUTPUTS
 from genlab.agents.world_models.dream import check_dream
@@ -51,7 +50,7 @@ V_OPTIONS = ["--image-size", "64", "--likelihood", "gaussian", "--gaussian-std",
              "--batch-size", "32"]  # fmt: skip
 V_CHECK = "v_check.json"  # written into V's run by check_v_run
 CONTROLLERS = ("mean", "best")  # CMA-ES's final mean, or the best candidate it scored
-WORLDS = tuple(g.folder for g in GAMES.values() if g.output)  # games with a whole pipeline
+WORLDS = tuple(g.folder for g in GAMES.values())  # every game has the whole pipeline
 V_MODELS = ("vae", "pixelvae")  # what V may be: a run whose encoder gives z
 
 
@@ -90,17 +89,6 @@ def game_of_v(vae_run: str | Path) -> Game:
     if not (Path(vae_run) / "config.json").is_file():
         raise ConfigError(f"no V at {vae_run}: train it first (`genlab worldmodels train-v`)")
     return game_of_data(read_config(Path(vae_run))["data"])
-
-
-def pipeline_game(env: str) -> Game:
-    """The game of `--env` for the whole pipeline (V, M and C); a ConfigError for a game that
-    has no controller (Pong: frames only)."""
-    game = games_module.game(env)
-    if game.folder not in WORLDS:
-        names = ", ".join(g.env for g in GAMES.values() if g.folder in WORLDS)
-        raise ConfigError(f"--env {env}: the whole pipeline is built for {names}; "
-                          f"{env} is for collect and V only")  # fmt: skip
-    return game
 
 
 def load_m(m_run: str | Path) -> MDNRNN:

@@ -72,7 +72,8 @@ def _upscale(frame: np.ndarray) -> Image.Image:
 
 
 def gif_bytes(frames: list[np.ndarray], fps: int = 15) -> bytes:
-    """Frames (H, W), (H, W, 1) or (H, W, 3) uint8 as a looping GIF, scaled up (nearest) to >= 160 px."""
+    """Frames (H, W), (H, W, 1) or (H, W, 3) uint8 as a looping GIF, scaled up (nearest) to
+    >= 160 px."""
     images = [_upscale(f) for f in frames]
     buf = io.BytesIO()
     images[0].save(buf, format="GIF", save_all=True, append_images=images[1:],

@@ -15,12 +15,25 @@ from tqdm import tqdm
 from genlab.agents.world_models.agent import WorldModelPolicy
 from genlab.agents.world_models.controller import LinearController
 from genlab.agents.world_models.dream import DreamEnv, dream_scores, reads_of_m
-from genlab.agents.world_models.games import game_of_data
+from genlab.agents.world_models.games import Game, game_of_data
 from genlab.agents.world_models.mdnrnn import MDNRNN
 from genlab.agents.world_models.search import Players, SearchConfig
 from genlab.viz.images import write_gif
 
 EVAL_SEED = 900_000_000  # evaluation tracks: far from every track the search plays
+
+
+def baseline_returns(game: Game, episodes: int, max_steps: int, policy_for=None) -> dict:
+    """A policy without V or M (a paper's random baseline, a still paddle) on the games the
+    controllers are evaluated on, EVAL_SEED + i: mean +- std return and each game's.
+    `policy_for(i)` gives game i's policy (frame -> action); None plays the game's own random
+    policy, drawn from the game's seed."""
+    returns = []
+    for i in range(episodes):
+        policy = None if policy_for is None else policy_for(i)
+        returns.append(float(game.play(EVAL_SEED + i, max_steps, policy).rewards.sum()))
+    return {"mean_return": float(np.mean(returns)), "std_return": float(np.std(returns)),
+            "returns": returns, "episodes": episodes}  # fmt: skip
 
 
 def evaluate_controller(

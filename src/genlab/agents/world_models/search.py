@@ -224,13 +224,15 @@ def search_step(cfg: SearchConfig, players: Players):
     """One generation: ask CMA-ES for candidates, play each on the batch's tracks, tell it their
     `fitness`; returns the generation's metrics (with the mean episode length in the real game)."""
 
+    ties_by_length = game_of_data(cfg.game).ties_by_length
+
     def step(state: SearchState, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         t0 = time.monotonic()
         candidates = state.es.ask()
         played, lengths, steps = play_generation(cfg, players, candidates,
                                                  batch["seeds"].tolist())  # fmt: skip
         returns = played.mean(1)  # (P,)
-        score = fitness(played, lengths, cfg.max_steps, game_of_data(cfg.game).ties_by_length)
+        score = fitness(played, lengths, cfg.max_steps, ties_by_length)
         state.es.tell(candidates, (-score).tolist())
         if returns.max() > state.best_return:
             state.best_return = float(returns.max())
