@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import time
 from pathlib import Path
 
@@ -79,6 +80,9 @@ def main() -> None:
     p.add_argument("--eval-episodes", type=int, default=None,
                    help="real episodes per evaluation (default: CarRacing 20, Doom 100)")  # fmt: skip
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--v-options", default="",
+                   help="more options of V's training, e.g. '--schedule cosine --steps 9000'")  # fmt: skip
+    p.add_argument("--m-options", default="", help="more options of M's training, as --v-options")
     p.add_argument("--threads", type=int, default=None,
                    help="torch threads of V's and M's training (default: genlab's)")  # fmt: skip
     p.add_argument("--max-steps", type=int, default=None,
@@ -102,6 +106,7 @@ def main() -> None:
     dreams = ["train-c-dream"] + [f"train-c-dream-tau{t}" for t in taus[1:]]
     searches = ("train-c", *dreams, "train-c-vc")
     later = {"v_minutes": ("train-v",), "m_minutes": ("train-m",), "c_minutes": ("train-c",),
+             "v_options": ("train-v",), "m_options": ("train-m",),
              "dream_minutes": tuple(dreams), "taus": tuple(dreams),
              "vc_minutes": ("train-c-vc",), "rollouts": searches, "search_steps": searches,
              "eval_episodes": tuple(f"eval-{s}" for s in searches)}  # fmt: skip
@@ -115,14 +120,16 @@ def main() -> None:
     def left(budget: float, spent: float) -> str:  # what a resumed stage still has
         return str(max(budget - spent, budget / 20))
 
-    for key, stage, run, budget in (("v", "train-v", "vae", args.v_minutes),
-                                    ("m", "train-m", "mdnrnn", args.m_minutes)):  # fmt: skip
+    for key, stage, run, budget, more in (
+        ("v", "train-v", "vae", args.v_minutes, args.v_options),
+        ("m", "train-m", "mdnrnn", args.m_minutes, args.m_options),
+    ):
 
-        def fit(spent: float, stage=stage, run=run, budget=budget) -> dict:
+        def fit(spent: float, stage=stage, run=run, budget=budget, more=more) -> dict:
             env = ["--env", args.env] if stage == "train-v" else []
             threads = ["--threads", str(args.threads)] if args.threads else []
             code = genlab(["worldmodels", stage, *env, str(root), "--minutes",
-                           left(budget, spent), "--quiet", *threads])  # fmt: skip
+                           left(budget, spent), "--quiet", *threads, *shlex.split(more)])  # fmt: skip
             if code != 0:
                 raise SystemExit(f"{stage} failed (exit {code})")
             return json.loads((root / run / "metrics.jsonl").read_text().splitlines()[-1])

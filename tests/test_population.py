@@ -25,6 +25,8 @@ def test_explore_policy_is_pbas_explore_seeded_by_the_config():
     assert np.array_equal(np.asarray(a), expected)
     with pytest.raises(ConfigError, match="--population must be >= 2"):
         population.PBAConfig(population=1)
+    with pytest.raises(ConfigError, match="--base-augment must be one of none, standard"):
+        population.PBAConfig(base_augment="flip")
 
 
 def report(stdout: str) -> dict:

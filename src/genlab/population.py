@@ -35,6 +35,7 @@ from genlab import workflow
 from genlab.data.files import atomic_write_json, read_json
 from genlab.errors import ConfigError, GenlabError
 from genlab.meta import pba
+from genlab.models.wide_resnet import BASES
 from genlab.tasks.augmentation import read_schedule, schedule_json, schedule_picture
 from genlab.train import cluster
 from genlab.train.config import doc
@@ -57,6 +58,9 @@ class PBAConfig:
     widen: int = doc("the wide ResNet's width multiplier", default=2)
     batch_size: int = doc("training batch size", default=64)
     lr: float = doc("learning rate", default=2e-3)
+    base_augment: str = doc("'standard': each member's policy runs on top of the shift and "
+                            "rotation, as PBA's on top of crop and flip; 'none': alone",
+                            default="none")  # fmt: skip
     seed: int = doc("member k's training seed is seed + k (members start apart, as in PBT)",
                     default=0)  # fmt: skip
     cpus_per_member: float = doc("CPUs Ray reserves for each member", default=1.0)
@@ -67,6 +71,9 @@ class PBAConfig:
         if self.population < 2:
             raise ConfigError(f"--population must be >= 2 (one member cannot learn from "
                               f"another), got {self.population}")  # fmt: skip
+        if self.base_augment not in BASES:
+            raise ConfigError(f"--base-augment must be one of {', '.join(BASES)}, "
+                              f"got '{self.base_augment}'")  # fmt: skip
         for name in ("interval", "rounds", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 1")
@@ -74,7 +81,7 @@ class PBAConfig:
     def wrn_options(self, schedule: Path) -> dict:
         return {"depth": self.depth, "widen": self.widen, "train_images": self.train_images,
                 "val_images": self.val_images, "augment": "pba",
-                "pba_schedule": str(schedule)}  # fmt: skip
+                "pba_schedule": str(schedule), "base_augment": self.base_augment}  # fmt: skip
 
 
 def explore_policy(config: dict) -> dict:

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from genlab.cli import main
+from genlab.data import augment
 from genlab.errors import ConfigError
 from genlab.meta import pba
 from genlab.models.wide_resnet import WideResNet, WRNConfig
@@ -79,6 +80,27 @@ def test_augmented_batches_are_seeded_by_step_and_follow_the_schedule(data_root,
     inverted = torch.isclose(later, 1 - base).all((1, 2, 3))
     assert 0.6 < inverted.float().mean() < 0.95  # PBA applies 0 operations one time in 5
     assert torch.equal(batches.batch(3)["x"], later)  # seeded by step: a resume sees the same
+
+
+def test_a_policy_on_the_standard_base_is_the_policy_then_the_shift_and_rotation(tmp_path):
+    x = torch.rand(16, 1, 28, 28)
+    invert = pba.empty_policy()
+    invert[pba.NAMES.index("invert")] = [(pba.PROB_LEVELS, 0), (0, 0)]
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps(schedule_json([(0, invert)])))
+    alone = augmentation(WRNConfig(augment="pba", pba_schedule=str(path)), 0)
+    based = augmentation(
+        WRNConfig(augment="pba", pba_schedule=str(path), base_augment="standard"), 0
+    )
+    g = torch.Generator().manual_seed(5)
+    expected = augment.standard(pba.apply_policy(x, invert, g), g)  # the same draws, in order
+    got = based(x, 0, torch.Generator().manual_seed(5))
+    assert torch.equal(got, expected)
+    assert not torch.equal(got, alone(x, 0, torch.Generator().manual_seed(5)))
+    with pytest.raises(ConfigError, match="--base-augment standard goes under a policy"):
+        WRNConfig(augment="none", base_augment="standard")
+    with pytest.raises(ConfigError, match="base_augment must be one of none, standard"):
+        WRNConfig(augment="random", base_augment="crop")
 
 
 def test_wide_resnet_shapes_and_depth_rule():

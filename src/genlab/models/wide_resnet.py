@@ -15,6 +15,7 @@ from genlab.errors import ConfigError
 from genlab.train.config import doc
 
 AUGMENTS = ("none", "standard", "random", "pba")
+BASES = ("none", "standard")  # what runs after a random or PBA policy
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,10 @@ class WRNConfig:
                        "--pba-schedule)", default="none")  # fmt: skip
     pba_schedule: str = doc("--augment pba: a PBA schedule JSON file",
                             default="")  # fmt: skip
+    base_augment: str = doc("--augment random or pba: 'standard' also shifts and rotates each "
+                            "image after the policy, as AutoAugment and PBA apply their "
+                            "policies on top of the baseline augmentation; 'none': the policy "
+                            "alone", default="none")  # fmt: skip
     n_classes: int = doc("number of classes", default=10)
 
     def __post_init__(self) -> None:
@@ -42,6 +47,12 @@ class WRNConfig:
             raise ConfigError(f"augment must be one of {', '.join(AUGMENTS)}, got '{self.augment}'")
         if (self.augment == "pba") != bool(self.pba_schedule):
             raise ConfigError("--augment pba and --pba-schedule FILE go together")
+        if self.base_augment not in BASES:
+            raise ConfigError(f"base_augment must be one of {', '.join(BASES)}, "
+                              f"got '{self.base_augment}'")  # fmt: skip
+        if self.base_augment != "none" and self.augment not in ("random", "pba"):
+            raise ConfigError(f"--base-augment {self.base_augment} goes under a policy: "
+                              f"--augment random or pba (got {self.augment})")  # fmt: skip
 
     @property
     def representation(self) -> str:

@@ -63,16 +63,21 @@ def schedule_picture(schedule: list[tuple[int, np.ndarray]], steps: int, path: P
 
 
 def augmentation(options: WRNConfig, seed: int):
-    """(x, step, generator) -> augmented x, as `options.augment` says."""
+    """(x, step, generator) -> augmented x, as `options.augment` says; a random or PBA policy
+    is followed by the standard shift and rotation if `options.base_augment` is 'standard'."""
     if options.augment == "standard":
         return lambda x, step, g: augment.standard(x, g)
     if options.augment == "random":
         policy = pba.random_policy(np.random.default_rng(seed))
-        return lambda x, step, g: pba.apply_policy(x, policy, g)
-    if options.augment == "pba":
+        policy_at = lambda step: policy  # noqa: E731
+    elif options.augment == "pba":
         schedule = read_schedule(options.pba_schedule)
-        return lambda x, step, g: pba.apply_policy(x, pba.policy_at(schedule, step), g)
-    return None
+        policy_at = lambda step: pba.policy_at(schedule, step)  # noqa: E731
+    else:
+        return None
+    if options.base_augment == "standard":
+        return lambda x, step, g: augment.standard(pba.apply_policy(x, policy_at(step), g), g)
+    return lambda x, step, g: pba.apply_policy(x, policy_at(step), g)
 
 
 class AugmentedBatches:
