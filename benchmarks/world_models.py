@@ -6,6 +6,7 @@ wall-clock of every stage.
                                       [--c-minutes 100] [--dream-minutes 20] [--taus 1.15]
                                       [--vc-minutes 0] [--eval-episodes 20] [--workers 2]
                                       [--rollouts 1] [--search-steps 1000]
+                                      [--v-options '--schedule cosine --steps 12000'] [--m-options ...]
     python benchmarks/world_models.py --env vizdoom:TakeCover --dir runs/bench-doom ...
 
 Stages (run the same command again after an interruption, even a kill: finished stages are
