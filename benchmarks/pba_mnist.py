@@ -28,6 +28,7 @@ from pathlib import Path
 
 from common import evaluation, in_private_network, run_two_at_a_time, seed_stats
 from genlab import population
+from genlab.models.wide_resnet import BASES
 from genlab.tasks.augmentation import read_schedule
 
 AUGMENTS = ("none", "standard", "random", "pba")
@@ -53,7 +54,7 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--train-images", type=int, default=1000)
     p.add_argument("--widen", type=int, default=2)
-    p.add_argument("--base-augment", default="none", choices=("none", "standard"),
+    p.add_argument("--base-augment", default="none", choices=BASES,
                    help="under the random and PBA policies (search included): 'standard' "
                         "shifts and rotates after the policy, as PBA on top of crop and flip")  # fmt: skip
     p.add_argument("--out", default="runs/bench-pba")
