@@ -25,8 +25,10 @@ def test_explore_policy_is_pbas_explore_seeded_by_the_config():
     assert np.array_equal(np.asarray(a), expected)
     with pytest.raises(ConfigError, match="--population must be >= 2"):
         population.PBAConfig(population=1)
-    with pytest.raises(ConfigError, match="--base-augment must be one of none, standard"):
+    with pytest.raises(ConfigError, match="base_augment must be one of none, standard"):
         population.PBAConfig(base_augment="flip")
+    with pytest.raises(ConfigError, match="depth must be 6n"):  # before Ray starts a member
+        population.PBAConfig(depth=12)
 
 
 def report(stdout: str) -> dict:

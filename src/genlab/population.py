@@ -35,7 +35,7 @@ from genlab import workflow
 from genlab.data.files import atomic_write_json, read_json
 from genlab.errors import ConfigError, GenlabError
 from genlab.meta import pba
-from genlab.models.wide_resnet import BASES
+from genlab.models.wide_resnet import WRNConfig
 from genlab.tasks.augmentation import read_schedule, schedule_json, schedule_picture
 from genlab.train import cluster
 from genlab.train.config import doc
@@ -71,12 +71,10 @@ class PBAConfig:
         if self.population < 2:
             raise ConfigError(f"--population must be >= 2 (one member cannot learn from "
                               f"another), got {self.population}")  # fmt: skip
-        if self.base_augment not in BASES:
-            raise ConfigError(f"--base-augment must be one of {', '.join(BASES)}, "
-                              f"got '{self.base_augment}'")  # fmt: skip
         for name in ("interval", "rounds", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 1")
+        WRNConfig(**self.wrn_options(Path(SCHEDULE)))  # the members' model, checked before Ray
 
     def wrn_options(self, schedule: Path) -> dict:
         return {"depth": self.depth, "widen": self.widen, "train_images": self.train_images,

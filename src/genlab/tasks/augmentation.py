@@ -67,17 +67,14 @@ def augmentation(options: WRNConfig, seed: int):
     is followed by the standard shift and rotation if `options.base_augment` is 'standard'."""
     if options.augment == "standard":
         return lambda x, step, g: augment.standard(x, g)
-    if options.augment == "random":
-        policy = pba.random_policy(np.random.default_rng(seed))
-        policy_at = lambda step: policy  # noqa: E731
+    if options.augment == "random":  # one random policy from the first step on
+        schedule = [(0, pba.random_policy(np.random.default_rng(seed)))]
     elif options.augment == "pba":
         schedule = read_schedule(options.pba_schedule)
-        policy_at = lambda step: pba.policy_at(schedule, step)  # noqa: E731
     else:
         return None
-    if options.base_augment == "standard":
-        return lambda x, step, g: augment.standard(pba.apply_policy(x, policy_at(step), g), g)
-    return lambda x, step, g: pba.apply_policy(x, policy_at(step), g)
+    then = augment.standard if options.base_augment == "standard" else lambda x, g: x
+    return lambda x, step, g: then(pba.apply_policy(x, pba.policy_at(schedule, step), g), g)
 
 
 class AugmentedBatches:
