@@ -445,7 +445,8 @@ WORLDMODELS_HELP = """World Models on CarRacing, Doom Take Cover or Pong, a resu
     DIR/data/<game>/      collect   episodes of a random policy (one npz each): --env
                                     gym:CarRacing-v3 (carracing), vizdoom:TakeCover (doom), or
                                     atari:Pong (pong; its V may also be a PixelVAE run linked
-                                    as DIR/vae)
+                                    as DIR/vae); with --controller, a searched C's episodes
+                                    (iterative training: M learns where C goes)
     DIR/vae/              train-v   genlab's VAE on the frames (a `genlab train vae` run; --env)
     DIR/mdnrnn/           train-m   M on V's latents (a `genlab train mdnrnn` run)
     DIR/controller*/      train-c   C by CMA-ES: controller, controller-dream, controller-vc
@@ -460,7 +461,8 @@ vizdoom:TakeCover DIR`, then as CarRacing.
 def cmd_worldmodels(ns: argparse.Namespace) -> int:
     root = Path(ns.dir)
     if ns.stage == "collect":
-        report = workflow.collect(root, env=ns.env, episodes=ns.episodes, workers=ns.workers,
+        report = workflow.collect(root, env=ns.env, controller=ns.controller,
+                                  explore=ns.explore, episodes=ns.episodes, workers=ns.workers,
                                   max_steps=ns.max_steps, seed=ns.seed)  # fmt: skip
         print(json.dumps(report))
         return 0
@@ -500,13 +502,21 @@ def add_worldmodels(sub) -> None:
                        "train-m, train-c, eval", description=WORLDMODELS_HELP,
                        formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     stages = w.add_subparsers(dest="stage", required=True, metavar="STAGE")
-    c = stages.add_parser("collect", help="random-policy rollouts", formatter_class=fmt)
-    c.add_argument("--episodes", type=at_least(1), default=200)
-    c.add_argument("--env", default="gym:CarRacing-v3",
-                   help="gym:CarRacing-v3 into DIR/data/carracing, vizdoom:TakeCover into "
-                   "DIR/data/doom, or atari:Pong into DIR/data/pong (binary 64x64 frames with "
-                   "the ball's position; V may also be `genlab train pixelvae --data pong "
-                   "--data-dir DIR/data ...`, linked as DIR/vae)")  # fmt: skip
+    c = stages.add_parser("collect", help="random-policy rollouts, or a controller's",
+                          formatter_class=fmt)  # fmt: skip
+    c.add_argument("--episodes", type=at_least(1), default=200,
+                   help="episodes 0..N-1 of the folder (those there are kept)")  # fmt: skip
+    c.add_argument("--env", default=None,
+                   help="gym:CarRacing-v3 (the default) into DIR/data/carracing, "
+                   "vizdoom:TakeCover into DIR/data/doom, or atari:Pong into DIR/data/pong "
+                   "(binary 64x64 frames with the ball's position; V may also be `genlab train "
+                   "pixelvae --data pong --data-dir DIR/data ...`, linked as DIR/vae)")  # fmt: skip
+    c.add_argument("--controller", default=None,
+                   help="iterative training: a search directory in DIR (e.g. controller-dream) "
+                   "plays the missing episodes, in its game, for M to train on again")  # fmt: skip
+    c.add_argument("--explore", type=float, default=0.25,
+                   help="with --controller: the chance that each stretch of 1-8 steps is played "
+                   "by the random policy instead")  # fmt: skip
     for name in ("train-v", "train-m"):
         t = stages.add_parser(name, help=f"{'V' if name == 'train-v' else 'M'} via genlab train "
                               "(further arguments go to it)", formatter_class=fmt)  # fmt: skip

@@ -352,11 +352,25 @@ def evaluate_controller(root: Path, controller: str, **options) -> dict:
     )
 
 
-def collect(root: Path, env: str = "gym:CarRacing-v3", **options) -> dict:
-    """Stage collect: random-policy episodes of `env` into DIR/data/<its game> (carracing,
-    doom, pong)."""
-    folder = games.game(env).folder
-    return games.collect(Path(root) / "data" / folder, env=env, **options)
+def collect(
+    root: Path, env: str | None = None, controller: str | None = None, explore: float = 0.25,
+    **options,
+) -> dict:  # fmt: skip
+    """Stage collect: random-policy episodes of `env` (default CarRacing) into DIR/data/<its
+    game> (carracing, doom, pong); or, given `controller` (a search directory in DIR), that
+    controller's episodes with random stretches (`explore`), into its game's folder: iterative
+    training's data for M (`world_models.collect_with_controller`)."""
+    root = Path(root)
+    if controller is None:
+        env = env or games.CARRACING.env
+        return games.collect(root / "data" / games.game(env).folder, env=env, **options)
+    cfg, _, _ = world_models.load_controller(root / controller)
+    game = games.game_of_data(cfg.game)
+    if env is not None and env != game.env:
+        raise ConfigError(f"--env {env}: the controller in {root / controller} plays {game.env}")
+    return world_models.collect_with_controller(
+        root / controller, root / "data" / game.folder, explore=explore, **options
+    )
 
 
 def is_main_process() -> bool:

@@ -228,3 +228,25 @@ def test_the_doom_pipeline_runs_stage_by_stage_from_the_cli(tmp_path, capsys):
     report = json.loads(capsys.readouterr().out.splitlines()[0])
     assert len(report["returns"]) == 2 and all(1 <= r <= 30 for r in report["returns"])
     assert report["trained_in"] == "dream (tau 1.15)" and "dream_mean_return" in report
+    # iterative training: the controller plays the missing episodes 3 and 4 for M
+    assert main(["worldmodels", "collect", d, "--controller", "controller-dream", "--episodes",
+                 "5", "--explore", "0.5", *tiny]) == 0  # fmt: skip
+    report = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert report["new_episodes"] == 2 and report["game"] == "doom"
+    assert sorted(p.name for p in (tmp_path / "data" / "doom").glob("episode_*.npz"))[-1] == (
+        "episode_00004.npz")  # fmt: skip
+    assert main(["worldmodels", "train-m", d, "--steps", "4", "--batch-size", "4", "--seq-len",
+                 "8", "--hidden", "16", "--quiet"]) == 0  # M resumes on the five  # fmt: skip
+    # V's encodings for M: the two new episodes encoded and added to the cached three
+    from genlab.agents.world_models.sequences import encode_episodes
+    from genlab.data.episodes import episode_files
+    from genlab.tasks.world_models import load_v
+
+    (cache,) = (tmp_path / "vae").glob("latents-step*.pt")
+    saved = torch.load(cache, weights_only=True)
+    whole = encode_episodes(load_v(tmp_path / "vae")[0], episode_files(tmp_path / "data" / "doom"))
+    assert len(saved["files"]) == 5 and torch.equal(saved["latents"]["offsets"], whole.offsets)
+    assert torch.allclose(saved["latents"]["mu"], whole.mu, atol=1e-5)
+    assert main(["worldmodels", "collect", d, "--controller", "controller-dream", "--env",
+                 "gym:CarRacing-v3", "--episodes", "6", *tiny]) == 2  # fmt: skip
+    assert "plays vizdoom:TakeCover" in capsys.readouterr().err

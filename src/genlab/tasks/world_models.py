@@ -4,7 +4,8 @@ encodings of the collected episodes, C a CMA-ES search run. This file loads thos
 the modules to `genlab.agents.world_models`. The game is V's data (`carracing`, `doom`, `pong`);
 M and C follow V.
 
-    DIR/data/<game>/      collect   episodes of a random policy (one npz each)
+    DIR/data/<game>/      collect   episodes of a random policy (one npz each); or of a
+                                    searched controller (`collect_with_controller`)
     DIR/vae/              train-v   genlab's VAE on the frames (a `genlab train vae` run)
     DIR/mdnrnn/           train-m   M on V's latents (a `genlab train mdnrnn` run)
     DIR/controller*/      train-c   C by CMA-ES: controller, controller-dream, controller-vc
@@ -15,20 +16,22 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
-from genlab.agents.world_models import evaluation, search
+from genlab.agents.world_models import evaluation, iteration, search
 from genlab.agents.world_models.agent import n_params
 from genlab.agents.world_models.controller import OUTPUTS
 from genlab.agents.world_models.dream import check_dream
-from genlab.agents.world_models.games import GAMES, Game, game_of_data
+from genlab.agents.world_models.games import GAMES, Game, episode_seed, game_of_data
 from genlab.agents.world_models.mdnrnn import MDNRNN, MDNRNNConfig
 from genlab.agents.world_models.sequences import LatentEpisodes, SequenceBatches, encode_episodes
 from genlab.agents.world_models.vision import reconstruction_check
-from genlab.data.episodes import episode_files, episodes_root
+from genlab.data.episodes import episode_files, episode_path, episodes_root
 from genlab.data.files import atomic_write_json, read_json
 from genlab.errors import ConfigError, DataError, RunError
 from genlab.tasks import training
@@ -98,15 +101,23 @@ def load_m(m_run: str | Path) -> MDNRNN:
 # --- M: `genlab train mdnrnn` --------------------------------------------------------------------
 def load_latents(vae_run: str, data_dir: str | None, progress: bool = True) -> LatentEpisodes:
     """The collected episodes encoded by the V of run `vae_run` (cached in that run as
-    `latents-step{N}.pt`, rebuilt when V trains on or the episodes change)."""
+    `latents-step{N}.pt`, rebuilt when V trains on or the episodes change; episodes added after
+    the cached ones, as iterative training adds them, are encoded alone)."""
     vae, config = load_v(vae_run)
     files = episode_files(episodes_root(config["data"], data_dir))
+    names = [f.name for f in files]
     cache = Path(vae_run) / f"latents-step{config['step']}.pt"
+    latents = None
     if cache.is_file():
         saved = torch.load(cache, weights_only=True)
-        if saved["files"] == [f.name for f in files]:
+        if saved["files"] == names:
             return LatentEpisodes(**saved["latents"])
-    latents = encode_episodes(vae, files, progress=progress)
+        if names[: len(saved["files"])] == saved["files"]:
+            latents = LatentEpisodes(**saved["latents"])
+    if latents is None:
+        latents = encode_episodes(vae, files, progress=progress)
+    else:
+        latents = latents.joined(encode_episodes(vae, files[len(latents) :], progress=progress))
     tmp = cache.with_name(cache.name + ".partial")
     torch.save({"files": [f.name for f in files], "latents": latents.__dict__}, tmp)
     os.replace(tmp, cache)
@@ -264,6 +275,42 @@ def load_controller(run: Path, which: str = "mean") -> tuple[search.SearchConfig
         raise RunError(
             f"{run / CHECKPOINT} is not a controller search's checkpoint ({e})"
         ) from None
+
+
+def collect_with_controller(
+    run: Path, data: Path, episodes: int, workers: int = 2, explore: float = 0.25,
+    max_steps: int | None = None, seed: int = 0, progress: bool = True,
+) -> dict:  # fmt: skip
+    """Iterative training's collection (`iteration`): episodes 0 .. episodes-1 of folder `data`
+    that are missing (those there are kept), each played by the controller of search run `run`
+    (its final mean, with its V and M) with random stretches of probability `explore`, game
+    `games.episode_seed(seed, i)` for episode i, cut at `max_steps` (None: the game's limit).
+    Returns the counts, speed and the episodes' mean return."""
+    cfg, params, generation = load_controller(run, "mean")
+    game = game_of_data(cfg.game)
+    vae, _ = load_v(cfg.vae)
+    m = load_m(cfg.mdnrnn) if cfg.mdnrnn else None
+    iteration.explore_mask(np.random.default_rng(0), 1, explore)  # a bad --explore fails here
+    data = Path(data)
+    data.mkdir(parents=True, exist_ok=True)
+    todo = [i for i in range(episodes) if not episode_path(data, i).is_file()]
+    max_steps = max_steps or game.max_steps
+    jobs = [("record", params, episode_seed(seed, i), max_steps, cfg.brake, explore,
+             str(episode_path(data, i))) for i in todo]  # fmt: skip
+    t0 = time.monotonic()
+    players = search.Players(vae, m, None, workers, cfg.game)
+    try:
+        results = list(tqdm(players.map(jobs), total=len(jobs), desc="collect", unit="episode",
+                            disable=not progress))  # fmt: skip
+    finally:
+        players.close()
+    seconds, steps = time.monotonic() - t0, sum(n for _, n in results)
+    return {"episodes": episodes, "new_episodes": len(todo), "new_steps": steps,
+            "seconds": round(seconds, 1),
+            "steps_per_second": round(steps / seconds, 1) if seconds > 0 else None,
+            "controller": str(run), "generation": generation, "explore": explore,
+            "mean_return": float(np.mean([r for r, _ in results])) if results else None,
+            "game": game.folder}  # fmt: skip
 
 
 def evaluate_controller_run(

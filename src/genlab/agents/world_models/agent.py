@@ -38,11 +38,15 @@ class WorldModelPolicy:
         self.latents: list[np.ndarray] = []  # z of every frame seen (for pictures)
 
     @torch.no_grad()
-    def __call__(self, frame: np.ndarray) -> np.ndarray:
+    def __call__(self, frame: np.ndarray, action: np.ndarray | None = None) -> np.ndarray:
+        """C's action for `frame`; or, given `action` (another policy's, taken instead), that
+        one, which M then consumes as it would C's."""
         x = v_input(frame[None])  # (1, 3, 64, 64)
         z = self.vae.encode(x)[0]  # (1, Z), the posterior mean
         self.latents.append(z[0].numpy())
-        action = self.controller(np.concatenate([z[0].numpy(), self.memory]))
+        if action is None:
+            action = self.controller(np.concatenate([z[0].numpy(), self.memory]))
+        action = np.asarray(action, np.float32)
         if self.m is not None:
             a = torch.from_numpy(action)[None, None]
             _, _, self.state = self.m(z[:, None], a, self.state)

@@ -10,8 +10,8 @@ C emits, what C reads of M, and what the dream pays:
     Pong       V z 32 (binary 64x64 frames, one channel), M 256 units; C (down, stay, up) on
                [z, h]; V may be a PixelVAE (a PixelCNN decoder: the world-model talk's test)
 
-Episode i of a collection is played with seed `seed * 100_003 + i`, so any episode can be
-replayed exactly. Workers are separate processes (the games are single-threaded).
+Episode i of a collection is played with seed `seed * 100_003 + i` (`episode_seed`), so any
+episode can be replayed exactly. Workers are separate processes (the games are single-threaded).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from genlab.agents.world_models import doom, pong, rollouts
@@ -43,15 +44,18 @@ class Game:
     channels: int = 3  # the frames' colour channels
     # CMA-ES ranks candidates of equal return by how long their episodes lasted (search.fitness)
     ties_by_length: bool = False
+    # the random policy's actions, (rng, steps) -> (steps, A) float32: its exploration when a
+    # controller collects episodes (`iteration.record`)
+    random_actions: Callable[[np.random.Generator, int], np.ndarray] = rollouts.brownian_actions
 
 
 CARRACING = Game("gym:CarRacing-v3", "carracing", rollouts.play, 1000, output="car")
 DOOM = Game(doom.ENV, "doom", doom.play, doom.MAX_STEPS, output="doom", latent_dim=64,
-            hidden=512, cell_state=True, survival=True)  # fmt: skip
+            hidden=512, cell_state=True, survival=True, random_actions=doom.random_moves)  # fmt: skip
 # Pong's return is sparse: at first every candidate loses 21-0 (a flat landscape for CMA-ES),
 # but one that returns the ball makes the game last longer
 PONG = Game("atari:Pong", "pong", pong.play, 1000, output="pong", channels=1,
-            ties_by_length=True)  # fmt: skip
+            ties_by_length=True, random_actions=pong.random_moves)  # fmt: skip
 GAMES = {g.env: g for g in (CARRACING, DOOM, PONG)}  # by --env name
 
 
@@ -71,9 +75,15 @@ def game_of_data(folder: str) -> Game:
     return found[0]
 
 
+def episode_seed(seed: int, i: int) -> int:
+    """The game seed of episode i of a collection drawn with `seed` (a random policy's or a
+    controller's): distinct for every episode of a data folder."""
+    return seed * 100_003 + i
+
+
 def _collect_one(args: tuple[str, int, int, int, str]) -> int:
     root, i, seed, max_steps, env = args
-    episode = GAMES[env].play(seed * 100_003 + i, max_steps)
+    episode = GAMES[env].play(episode_seed(seed, i), max_steps)
     save_episode(episode, episode_path(Path(root), i))
     return len(episode.actions)
 

@@ -93,6 +93,12 @@ def in_open_field(labels: dict[str, torch.Tensor], margin: float) -> torch.Tenso
     return ~ball.isnan().any(1) & ~near(labels["opponent"]) & ~near(labels["player"])
 
 
+def random_moves(rng: np.random.Generator, steps: int) -> np.ndarray:
+    """(steps, 1) float32 moves in {-1, 0, 1}, each drawn uniformly (a controller's exploration;
+    `play`'s own random policy draws its moves one step at a time, as it always has)."""
+    return rng.integers(-1, 2, (steps, 1)).astype(np.float32)
+
+
 def play(seed: int, max_steps: int = 1000, policy=None, patience: int = 0) -> Episode:
     """One episode of Pong (ALE v5: 4 frames a step, sticky actions 0.25) with `policy(frame
     (64, 64, 1) uint8) -> move (1,)` or, if None, a uniformly drawn move every step from `seed`;

@@ -19,11 +19,13 @@ from __future__ import annotations
 import multiprocessing as mp
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from genlab.agents.world_models import iteration
 from genlab.agents.world_models.agent import real_return
 from genlab.agents.world_models.controller import BRAKES, LinearController
 from genlab.agents.world_models.dream import dream_scores, reads_of_m
@@ -96,8 +98,14 @@ def init_worker(
 
 def play_job(job: tuple):
     """("real", params, seed, max_steps, patience, brake) -> (return, steps) of one episode;
-    ("dream", [params, ...], seeds, tau, max_steps, brake) -> ((p, R) returns, steps)."""
+    ("dream", [params, ...], seeds, tau, max_steps, brake) -> ((p, R) returns, steps);
+    ("record", params, seed, max_steps, brake, explore, path) -> (return, steps) of an episode
+    stored at path (`iteration.record`)."""
     game, m = WORKER["game"], WORKER["m"]
+    if job[0] == "record":
+        _, params, seed, max_steps, brake, explore, path = job
+        return iteration.record(WORKER["vae"], m, params, seed, max_steps, brake, game, explore,
+                                Path(path))  # fmt: skip
     if job[0] == "dream":
         _, candidates, seeds, tau, max_steps, brake = job
         controllers = [LinearController(c, m.cfg.latent_dim, reads_of_m(m, game), brake,

@@ -53,6 +53,13 @@ class LatentEpisodes:
         test = [is_test_episode(k, len(self)) for k in range(len(self))]
         return self.select([not t for t in test]), self.select(test)
 
+    def joined(self, other: LatentEpisodes) -> LatentEpisodes:
+        """These episodes, then `other`'s."""
+        offsets = torch.cat([self.offsets, other.offsets[1:] + self.offsets[-1]])
+        return LatentEpisodes(*(torch.cat([getattr(self, f), getattr(other, f)])
+                                for f in ("mu", "logvar", "actions", "rewards", "dones")),
+                              offsets)  # fmt: skip
+
     def first_latents(self) -> torch.Tensor:
         """The posterior means of every episode's first frame, (K, Z): where dreams start."""
         return self.mu[self.offsets[:-1] + torch.arange(len(self))]
