@@ -290,7 +290,7 @@ def collect_with_controller(
     game = game_of_data(cfg.game)
     vae, _ = load_v(cfg.vae)
     m = load_m(cfg.mdnrnn) if cfg.mdnrnn else None
-    iteration.explore_mask(np.random.default_rng(0), 1, explore)  # a bad --explore fails here
+    iteration.check_explore(explore)  # before the workers start
     data = Path(data)
     data.mkdir(parents=True, exist_ok=True)
     todo = [i for i in range(episodes) if not episode_path(data, i).is_file()]

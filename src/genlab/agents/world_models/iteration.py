@@ -27,11 +27,15 @@ from genlab.errors import ConfigError
 HOLD = 8  # random stretches last 1 .. HOLD steps, as Doom's random policy holds a move
 
 
+def check_explore(explore: float) -> None:
+    if not 0.0 <= explore <= 1.0:
+        raise ConfigError(f"--explore must be a probability in [0, 1], got {explore}")
+
+
 def explore_mask(rng: np.random.Generator, steps: int, explore: float) -> np.ndarray:
     """(steps,) bool: True where the random policy plays. Holds of 1..HOLD steps, each random
     with probability `explore` (so about that fraction of the steps)."""
-    if not 0.0 <= explore <= 1.0:
-        raise ConfigError(f"--explore must be a probability in [0, 1], got {explore}")
+    check_explore(explore)
     out, t = np.zeros(steps, bool), 0
     while t < steps:
         hold = int(rng.integers(1, HOLD + 1))
