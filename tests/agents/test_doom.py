@@ -250,3 +250,7 @@ def test_the_doom_pipeline_runs_stage_by_stage_from_the_cli(tmp_path, capsys):
     assert main(["worldmodels", "collect", d, "--controller", "controller-dream", "--env",
                  "gym:CarRacing-v3", "--episodes", "6", *tiny]) == 2  # fmt: skip
     assert "plays vizdoom:TakeCover" in capsys.readouterr().err
+    assert main(["worldmodels", "collect", d, "--controller", "controller-dream", "--explore",
+                 "1.5", "--episodes", "6", *tiny]) == 2  # fmt: skip
+    assert "--explore must be a probability in [0, 1], got 1.5" in capsys.readouterr().err
+    assert not (tmp_path / "data" / "doom" / "episode_00005.npz").exists()
