@@ -229,7 +229,7 @@ def main() -> None:
         link_pipeline(last, here, world.folder)
         total = len(episode_files(last / "data" / world.folder)) + args.iter_episodes
         got = {"collect": ledger.run(f"iter{k}-collect", lambda _: collect_with_controller(
-            last / "controller-dream", here / "data" / world.folder, total, args.workers,
+            last / "controller-dream", here / "data", total, args.workers,
             args.explore, args.max_steps, progress=False))}  # fmt: skip
         more = ["--init-from", str(last / "mdnrnn"), *shlex.split(args.m_options)]
         got["m"] = ledger.run(f"iter{k}-train-m", fit("train-m", here, args.iter_m_minutes, more))

@@ -364,12 +364,8 @@ def collect(
     if controller is None:
         env = env or games.CARRACING.env
         return games.collect(root / "data" / games.game(env).folder, env=env, **options)
-    cfg, _, _ = world_models.load_controller(root / controller)
-    game = games.game_of_data(cfg.game)
-    if env is not None and env != game.env:
-        raise ConfigError(f"--env {env}: the controller in {root / controller} plays {game.env}")
     return world_models.collect_with_controller(
-        root / controller, root / "data" / game.folder, explore=explore, **options
+        root / controller, root / "data", explore=explore, env=env, **options
     )
 
 

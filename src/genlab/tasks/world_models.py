@@ -278,20 +278,23 @@ def load_controller(run: Path, which: str = "mean") -> tuple[search.SearchConfig
 
 
 def collect_with_controller(
-    run: Path, data: Path, episodes: int, workers: int = 2, explore: float = 0.25,
-    max_steps: int | None = None, seed: int = 0, progress: bool = True,
+    run: Path, data_root: Path, episodes: int, workers: int = 2, explore: float = 0.25,
+    max_steps: int | None = None, seed: int = 0, progress: bool = True, env: str | None = None,
 ) -> dict:  # fmt: skip
-    """Iterative training's collection (`iteration`): episodes 0 .. episodes-1 of folder `data`
-    that are missing (those there are kept), each played by the controller of search run `run`
-    (its final mean, with its V and M) with random stretches of probability `explore`, game
-    `games.episode_seed(seed, i)` for episode i, cut at `max_steps` (None: the game's limit).
+    """Iterative training's collection (`iteration`): episodes 0 .. episodes-1 of the folder of
+    the controller's game in `data_root` that are missing (those there are kept), each played
+    by the controller of search run `run` (its final mean, with its V and M) with random
+    stretches of probability `explore`, game `games.episode_seed(seed, i)` for episode i, cut
+    at `max_steps` (None: the game's limit). `env`, if given, must be the controller's game.
     Returns the counts, speed and the episodes' mean return."""
     cfg, params, generation = load_controller(run, "mean")
     game = game_of_data(cfg.game)
+    if env is not None and env != game.env:
+        raise ConfigError(f"--env {env}: the controller in {run} plays {game.env}")
+    iteration.check_explore(explore)  # before the workers start
     vae, _ = load_v(cfg.vae)
     m = load_m(cfg.mdnrnn) if cfg.mdnrnn else None
-    iteration.check_explore(explore)  # before the workers start
-    data = Path(data)
+    data = Path(data_root) / game.folder
     data.mkdir(parents=True, exist_ok=True)
     todo = [i for i in range(episodes) if not episode_path(data, i).is_file()]
     max_steps = max_steps or game.max_steps
