@@ -201,7 +201,7 @@ def test_the_dream_gif_holds_the_real_episode_beside_the_dream():
 
 
 # --- the pipeline, stage by stage -------------------------------------------------------------------
-def test_the_doom_pipeline_runs_stage_by_stage_from_the_cli(tmp_path, capsys):
+def test_the_doom_pipeline_runs_stage_by_stage_from_the_cli(tmp_path, capsys, monkeypatch):
     from genlab.cli import main
 
     d, tiny = str(tmp_path), ["--workers", "1", "--max-steps", "30"]
@@ -235,6 +235,15 @@ def test_the_doom_pipeline_runs_stage_by_stage_from_the_cli(tmp_path, capsys):
     assert report["new_episodes"] == 2 and report["game"] == "doom"
     assert sorted(p.name for p in (tmp_path / "data" / "doom").glob("episode_*.npz"))[-1] == (
         "episode_00004.npz")  # fmt: skip
+    import genlab.tasks.world_models as tasks_wm
+
+    encoded, encode = [], tasks_wm.encode_episodes
+
+    def counting(vae, files, **kw):
+        encoded.append(len(files))
+        return encode(vae, files, **kw)
+
+    monkeypatch.setattr(tasks_wm, "encode_episodes", counting)
     assert main(["worldmodels", "train-m", d, "--steps", "4", "--batch-size", "4", "--seq-len",
                  "8", "--hidden", "16", "--quiet"]) == 0  # M resumes on the five  # fmt: skip
     # V's encodings for M: the two new episodes encoded and added to the cached three
@@ -245,6 +254,7 @@ def test_the_doom_pipeline_runs_stage_by_stage_from_the_cli(tmp_path, capsys):
     (cache,) = (tmp_path / "vae").glob("latents-step*.pt")
     saved = torch.load(cache, weights_only=True)
     whole = encode_episodes(load_v(tmp_path / "vae")[0], episode_files(tmp_path / "data" / "doom"))
+    assert encoded == [2]  # only the new episodes went through V
     assert len(saved["files"]) == 5 and torch.equal(saved["latents"]["offsets"], whole.offsets)
     assert torch.allclose(saved["latents"]["mu"], whole.mu, atol=1e-5)
     assert main(["worldmodels", "collect", d, "--controller", "controller-dream", "--env",
