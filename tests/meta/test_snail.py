@@ -12,7 +12,7 @@ from contracts import (
     check_seeded_runs_identical,
 )
 from genlab.cli import main
-from genlab.meta.snail import SNAIL, SNAILConfig, task_sequences
+from genlab.meta.snail import SNAIL, SNAILConfig, task_steps
 
 SMALL = SNAILConfig(ways=3, shots=2, channels=4, tc_filters=4)
 
@@ -31,16 +31,26 @@ def tasks(t: int = 2, queries: int = 2, seed: int = 0) -> dict:
 def test_each_query_follows_the_labelled_support_set():
     support, query = torch.randn(2, 4, 5), torch.randn(2, 3, 5)
     labels = torch.tensor([[0, 1, 2, 0], [2, 2, 1, 0]])
-    seq = task_sequences(support, labels, query, ways=3)  # (2 * 3, 5, 8)
-    assert seq.shape == (6, 5, 8)
-    for t in range(2):
-        for m in range(3):
-            s = seq[t * 3 + m]
-            torch.testing.assert_close(s[:4, :5], support[t])
-            assert torch.equal(s[:4, 5:].argmax(1), labels[t]) and torch.equal(s[:4, 5:].sum(1),
-                                                                               torch.ones(4))  # fmt: skip
-            torch.testing.assert_close(s[4, :5], query[t, m])
-            assert torch.equal(s[4, 5:], torch.zeros(3))  # the query's label is not given
+    labelled, unlabelled = task_steps(support, labels, query, ways=3)
+    assert labelled.shape == (2, 4, 8) and unlabelled.shape == (2, 3, 8)
+    torch.testing.assert_close(labelled[..., :5], support)
+    assert torch.equal(labelled[..., 5:].argmax(-1), labels)
+    assert torch.equal(labelled[..., 5:].sum(-1), torch.ones(2, 4))
+    torch.testing.assert_close(unlabelled[..., :5], query)
+    assert torch.equal(unlabelled[..., 5:], torch.zeros(2, 3, 3))  # the query's label is not given
+
+
+def test_query_logits_read_each_query_s_own_sequence():
+    torch.manual_seed(0)
+    model = SNAIL(SMALL).double().eval()
+    b = {k: v.double() if v.is_floating_point() else v for k, v in tasks(queries=3).items()}
+    with torch.no_grad():
+        fast = model.query_logits(b["support_x"], b["support_y"], b["query_x"])  # (2, 9, 3)
+        e = model.embed(torch.cat([b["support_x"], b["query_x"]], 1).flatten(0, 1)).view(2, 15, -1)
+        labelled, unlabelled = task_steps(e[:, :6], b["support_y"], e[:, 6:], ways=3)
+        for m in range(9):  # the query's whole sequence: support steps, then the query
+            seq = torch.cat([labelled, unlabelled[:, m : m + 1]], 1)  # (2, 7, D + 3)
+            torch.testing.assert_close(fast[:, m], model.out(model.blocks(seq))[:, -1])
 
 
 def test_contracts():

@@ -92,6 +92,21 @@ def test_a_stack_run_step_by_step_gives_the_whole_sequence_outputs():
     assert [len(past) for past in cache[0]] == [2, 4, 8, 11]  # each its last `dilation` inputs
 
 
+@pytest.mark.parametrize("prefix_steps", [0, 1, 3, 10])  # before, at and past the dilations
+def test_branches_after_a_shared_prefix_equal_separate_sequences(prefix_steps):
+    torch.manual_seed(0)
+    stack = SNAILStack(3, 11, (("tc", 4), ("attention", 5, 6), ("tc", 2), ("attention", 3, 2)))
+    stack.double()
+    prefix = torch.randn(2, prefix_steps, 3, dtype=torch.float64)
+    x = torch.randn(2, 4, 3, dtype=torch.float64)  # 4 alternatives for the next step
+    shared, last = stack.branch(prefix, x)
+    alone = [stack(torch.cat([prefix, x[:, j : j + 1]], 1)) for j in range(4)]  # (2, S + 1, out)
+    torch.testing.assert_close(last, torch.stack([a[:, -1] for a in alone], 1))
+    for a in alone:
+        torch.testing.assert_close(shared, a[:, :-1])
+    assert last.shape == (2, 4, stack.out_channels)
+
+
 def test_an_unknown_block_is_refused():
     with pytest.raises(ValueError, match="unknown SNAIL block 'lstm'"):
         SNAILStack(3, 4, (("lstm", 4),))

@@ -66,16 +66,13 @@ def embedding_net(channels: int) -> nn.Sequential:
     return nn.Sequential(*layers, nn.Flatten())
 
 
-def task_sequences(support: torch.Tensor, support_y: torch.Tensor, query: torch.Tensor,
-                   ways: int) -> torch.Tensor:  # fmt: skip
-    """Embeddings support (T, S, D), labels (T, S), queries (T, M, D) -> (T * M, S + 1, D + ways):
-    for each query, the support steps [embedding, one-hot label] then [query, zeros]."""
-    t, s, d = support.shape
-    m = query.shape[1]
+def task_steps(support: torch.Tensor, support_y: torch.Tensor, query: torch.Tensor,
+               ways: int) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """Embeddings support (T, S, D), labels (T, S), queries (T, M, D) -> the support steps
+    [embedding, one-hot label] (T, S, D + ways) and each query's step [query, zeros]
+    (T, M, D + ways): a query's sequence is the support steps then its own step."""
     labelled = torch.cat([support, F.one_hot(support_y, ways).to(support.dtype)], -1)
-    unlabelled = torch.cat([query, query.new_zeros(t, m, ways)], -1)  # (T, M, D + N)
-    prefix = labelled[:, None].expand(t, m, s, d + ways)
-    return torch.cat([prefix, unlabelled[:, :, None]], 2).flatten(0, 1)
+    return labelled, torch.cat([query, query.new_zeros(*query.shape[:2], ways)], -1)
 
 
 class SNAIL(nn.Module):
@@ -93,18 +90,15 @@ class SNAIL(nn.Module):
         representation `genlab probe` reads)."""
         return self.embedding(x)
 
-    def sequence_logits(self, seq: torch.Tensor) -> torch.Tensor:
-        """(B, T, channels + ways) -> logits (B, T, ways) at every step (causal)."""
-        return self.out(self.blocks(seq))
-
     def query_logits(self, support_x: torch.Tensor, support_y: torch.Tensor,
                      query_x: torch.Tensor) -> torch.Tensor:  # fmt: skip
         """support_x (T, S, 1, 28, 28), support_y (T, S), query_x (T, M, 1, 28, 28) -> each
-        query's class logits (T, M, ways), read off the last step of its sequence."""
+        query's class logits (T, M, ways), read off the last step of its sequence (the support
+        steps run once per task, shared by its queries: `Chain.branch`)."""
         t, s, m = support_x.shape[0], support_x.shape[1], query_x.shape[1]
         e = self.embedding(torch.cat([support_x, query_x], 1).flatten(0, 1)).view(t, s + m, -1)
-        seq = task_sequences(e[:, :s], support_y, e[:, s:], self.cfg.ways)
-        return self.sequence_logits(seq)[:, -1].view(t, m, -1)
+        _, last = self.blocks.branch(*task_steps(e[:, :s], support_y, e[:, s:], self.cfg.ways))
+        return self.out(last)
 
     def loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         sx, sy = batch["support_x"], batch["support_y"]

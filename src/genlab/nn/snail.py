@@ -6,7 +6,9 @@ Sequences are (B, T, C) throughout: batch, time, channels. Every block is causal
 at step t depends on steps <= t only. So a block can also run one step at a time (`step`),
 keeping what later steps read in a cache (a dense block: its last `dilation` inputs; attention:
 every key and value so far), and gives the same outputs as over the whole sequence: an agent
-acts step by step, and learns from the whole episode at once.
+acts step by step, and learns from the whole episode at once. And `branch` places each of M
+alternative steps right after one shared prefix (a few-shot task's support set, then one query)
+at the cost of S + M steps instead of the M (S + 1) of M separate sequences.
 """
 
 from __future__ import annotations
@@ -68,6 +70,16 @@ class DenseBlock(nn.Module):
         del past[:-d]
         return torch.cat([x, torch.tanh(f) * torch.sigmoid(g)], dim=-1)
 
+    def branch(self, prefix: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """prefix (B, S, C), x (B, M, C): M alternatives for step S -> (the prefix's outputs
+        (B, S, C + filters), each alternative's (B, M, C + filters))."""
+        d, w, b = self.conv.dilation, self.conv.conv.weight, self.conv.conv.bias  # w (2F, C, 2)
+        s = prefix.shape[1]
+        back = prefix[:, s - d] if s >= d else x.new_zeros(x.shape[0], x.shape[2])  # (B, C)
+        f, g = ((back @ w[:, :, 0].T)[:, None] + x @ w[:, :, 1].T + b).chunk(2, dim=-1)
+        shared = self(prefix) if s else prefix.new_zeros(len(prefix), 0, self.out_channels)
+        return shared, torch.cat([x, torch.tanh(f) * torch.sigmoid(g)], dim=-1)
+
 
 class Chain(nn.Module):
     """Blocks applied in turn, over a whole sequence or one step at a time (each block keeping
@@ -88,6 +100,14 @@ class Chain(nn.Module):
         for block, state in zip(self.blocks, cache, strict=True):
             x = block.step(x, state)
         return x
+
+    def branch(self, prefix: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """prefix (B, S, C) shared by M alternatives x (B, M, C) for step S -> (the prefix's
+        outputs (B, S, out), alternative j's output (B, M, out) as if it alone followed the
+        prefix: the last step of `self(cat(prefix, x[:, j:j+1], 1))`)."""
+        for block in self.blocks:
+            prefix, x = block.branch(prefix, x)
+        return prefix, x
 
 
 class TCBlock(Chain):
@@ -126,6 +146,17 @@ class AttentionBlock(nn.Module):
         cache[:] = [k, v]
         scores = (k @ self.query(x)[:, :, None]).squeeze(2) / math.sqrt(k.shape[-1])  # (B, t+1)
         return torch.cat([x, (scores.softmax(-1)[:, None] @ v).squeeze(1)], dim=-1)
+
+    def branch(self, prefix: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """prefix (B, S, C), x (B, M, C): M alternatives for step S, each reading the prefix's
+        keys and its own -> (the prefix's outputs (B, S, C + V), each alternative's (B, M, C + V))."""
+        k, v = self.key(prefix), self.value(prefix)  # (B, S, K), (B, S, V)
+        q, own_k, own_v = self.query(x), self.key(x), self.value(x)  # (B, M, K), (B, M, V)
+        scores = torch.cat([q @ k.transpose(1, 2), (q * own_k).sum(-1, keepdim=True)], dim=-1)
+        p = (scores / math.sqrt(k.shape[-1])).softmax(-1)  # (B, M, S + 1), over the keys
+        read = p[..., :-1] @ v + p[..., -1:] * own_v  # (B, M, V)
+        shared = torch.cat([prefix, causal_attention(self.query(prefix), k, v)], dim=-1)
+        return shared, torch.cat([x, read], dim=-1)
 
 
 class SNAILStack(Chain):
