@@ -63,22 +63,26 @@ class DenseBlock(nn.Module):
     def step(self, x: torch.Tensor, past: list[torch.Tensor]) -> torch.Tensor:
         """x (B, C) at step t; `past` holds the inputs of steps t - dilation .. t - 1 (fewer
         at the start) and is updated -> (B, C + filters)."""
-        d, w, b = self.conv.dilation, self.conv.conv.weight, self.conv.conv.bias  # w (2F, C, 2)
+        d = self.conv.dilation
         back = past[0] if len(past) == d else torch.zeros_like(x)  # x_{t-d}, or the padding
-        f, g = (back @ w[:, :, 0].T + x @ w[:, :, 1].T + b).chunk(2, dim=-1)
         past.append(x)
         del past[:-d]
-        return torch.cat([x, torch.tanh(f) * torch.sigmoid(g)], dim=-1)
+        return self.at(back, x)
 
     def branch(self, prefix: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """prefix (B, S, C), x (B, M, C): M alternatives for step S -> (the prefix's outputs
         (B, S, C + filters), each alternative's (B, M, C + filters))."""
-        d, w, b = self.conv.dilation, self.conv.conv.weight, self.conv.conv.bias  # w (2F, C, 2)
-        s = prefix.shape[1]
+        d, s = self.conv.dilation, prefix.shape[1]
         back = prefix[:, s - d] if s >= d else x.new_zeros(x.shape[0], x.shape[2])  # (B, C)
-        f, g = ((back @ w[:, :, 0].T)[:, None] + x @ w[:, :, 1].T + b).chunk(2, dim=-1)
         shared = self(prefix) if s else prefix.new_zeros(len(prefix), 0, self.out_channels)
-        return shared, torch.cat([x, torch.tanh(f) * torch.sigmoid(g)], dim=-1)
+        return shared, self.at(back[:, None], x)
+
+    def at(self, back: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The block's output at one step from its input there, x (..., C), and `dilation`
+        steps before, back (broadcasting against x) -> (..., C + filters)."""
+        w, b = self.conv.conv.weight, self.conv.conv.bias  # w (2F, C, 2): tap 0 reads back
+        f, g = (back @ w[:, :, 0].T + x @ w[:, :, 1].T + b).chunk(2, dim=-1)
+        return torch.cat([x, torch.tanh(f) * torch.sigmoid(g)], dim=-1)
 
 
 class Chain(nn.Module):
