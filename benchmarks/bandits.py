@@ -1,8 +1,8 @@
 """Meta-RL on 2 cores: RL² on Bernoulli bandits beside the classic baselines, and Harlow's task.
 
     python benchmarks/bandits.py [--settings 10x5,100x5,100x10] [--minutes 10] [--tasks 10000]
-                                 [--core gru|lstm|snail] [--threads N] [--harlow-minutes 10]
-                                 [--baselines-only]
+                                 [--core gru|lstm|snail] [--batch-size TASKS] [--threads N]
+                                 [--harlow-minutes 10] [--baselines-only]
 
 For each setting (n pulls x k arms) it trains `genlab train rl2 --core CORE` for `--minutes` and
 prints, on `--tasks` test tasks (arm probabilities ~ U[0, 1]), the mean total reward of the
@@ -33,9 +33,10 @@ from genlab.workflow import evaluate
 
 
 def run(model: str, data: str, options, minutes: float, out: Path, tasks: int,
-        threads: int | None = None) -> dict:  # fmt: skip
-    result = train_for_minutes(model, data, options, minutes, out, threads, checkpoint_every=500)
-    m = evaluate(out, tasks=tasks)
+        threads: int | None = None, **train) -> dict:  # fmt: skip
+    result = train_for_minutes(model, data, options, minutes, out, threads, checkpoint_every=500,
+                               **train)  # fmt: skip
+    m = evaluate(out, tasks=tasks, threads=threads)
     return {"steps": result.step, "train_minutes": round(result.seconds / 60, 1), **m}
 
 
@@ -48,13 +49,16 @@ def main() -> None:
     p.add_argument("--tasks", type=int, default=10_000)
     p.add_argument("--harlow-minutes", type=float, default=10.0, help="0 skips Harlow")
     p.add_argument("--core", default="gru", help="the agent's core: gru, lstm or snail")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="episodes per training step (default: the model's, 256)")  # fmt: skip
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     p.add_argument("--baselines-only", action="store_true", help="no training: baselines only")
     p.add_argument("--out", default="runs/bench-bandits")
     args = p.parse_args()
     report: dict = {"benchmark": "bandits", "minutes_per_setting": args.minutes,
-                    "core": args.core}  # fmt: skip
+                    "core": args.core, "batch_size": args.batch_size}  # fmt: skip
     rl2 = get_model("rl2")
+    batch = {"batch_size": args.batch_size} if args.batch_size else {}
     for setting in args.settings.split(","):
         pulls, arms = (int(v) for v in setting.split("x"))
         if args.baselines_only:
@@ -64,7 +68,7 @@ def main() -> None:
             continue
         m = run("rl2", "bandits", rl2.options(arms=arms, pulls=pulls, core=args.core),
                 args.minutes, Path(args.out) / f"rl2-{args.core}-{setting}", args.tasks,
-                args.threads)  # fmt: skip
+                args.threads, **batch)  # fmt: skip
         report[setting] = {
             "rl2": round(m["reward"], 2),
             "rl2_ci95": round(m["ci95"], 2),

@@ -3,6 +3,7 @@ end to end. (GAE's test is in tests/agents/test_returns.py.)"""
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 
@@ -18,13 +19,43 @@ from genlab.meta.rl2 import RL2Agent, RL2Config
 
 def test_gittins_index_matches_hand_computed_values():
     table = B.gittins_table(6)
-    for s in range(4):
-        for f in range(4):  # one pull left: the index is the posterior mean
+    for s in range(6):
+        for f in range(6 - s):  # one pull left (s + f <= 5): the index is the posterior mean
             assert table[1, s, f].item() == pytest.approx((s + 1) / (s + f + 2), abs=1e-9)
     # two pulls left from the prior: 5/6 + lambda/2 = 2 lambda  =>  lambda = 5/9
     assert table[2, 0, 0].item() == pytest.approx(5 / 9, abs=1e-6)
     assert (table[2:, 0, 0] >= 0.5).all()  # exploring an unknown arm is worth a premium
     assert (table[2:, 0, 0].diff() > 0).all()  # ... that grows with the horizon
+
+
+def naive_gittins(h: int, s: int, f: int) -> float:
+    """The index of one state by bisection on lambda, each lambda's calibration recursion run
+    state by state."""
+
+    def worth(lam: float) -> bool:  # is pulling the arm at least as good as retiring now?
+        @functools.cache
+        def w(h: int, s: int, f: int) -> float:
+            if h == 0:
+                return 0.0
+            p = (s + 1) / (s + f + 2)
+            return max(lam * h, p * (1 + w(h - 1, s + 1, f)) + (1 - p) * w(h - 1, s, f + 1))
+
+        p = (s + 1) / (s + f + 2)
+        return p * (1 + w(h - 1, s + 1, f)) + (1 - p) * w(h - 1, s, f + 1) >= lam * h
+
+    lo, hi = 0.0, 1.0
+    for _ in range(40):
+        lo, hi = ((lo + hi) / 2, hi) if worth((lo + hi) / 2) else (lo, (lo + hi) / 2)
+    return lo
+
+
+def test_gittins_index_matches_bisection_at_every_state_an_episode_reaches():
+    n = 9
+    table = B.gittins_table(n)
+    for h in range(1, n + 1):
+        for s in range(n - h + 1):
+            for f in range(n - h + 1 - s):
+                assert table[h, s, f].item() == pytest.approx(naive_gittins(h, s, f), abs=2e-3)
 
 
 def test_bayes_optimal_value_by_hand_and_no_baseline_beats_it():

@@ -84,12 +84,15 @@ def test_a_tc_block_sees_the_whole_sequence_from_its_last_step():
 def test_a_stack_run_step_by_step_gives_the_whole_sequence_outputs():
     torch.manual_seed(0)
     stack = SNAILStack(3, 11, (("tc", 4), ("attention", 5, 6), ("tc", 2), ("attention", 3, 2)))
-    x = torch.randn(2, 11, 3)
-    cache: list = []
-    stepped = torch.stack([stack.step(x[:, t], cache) for t in range(11)], 1)
+    x = torch.randn(2, 11, 3, requires_grad=True)
+    state: dict = {}
+    stepped = torch.stack([stack.step(x[:, t], state) for t in range(11)], 1)
     torch.testing.assert_close(stepped, stack(x))
     assert stepped.shape == (2, 11, stack.out_channels)
-    assert [len(past) for past in cache[0]] == [2, 4, 8, 11]  # each its last `dilation` inputs
+    assert not stepped.requires_grad  # acting only: learning reads the whole sequence
+    tc, attention = state["blocks"][0], state["blocks"][1]
+    assert [len(s["ahead"]) for s in tc["blocks"]] == [2, 4, 8, 11]  # each its last `dilation`
+    assert attention["steps"] == 11 and attention["keys"].shape == (2, 16, 5)  # 1, 2, 4, 8, 16
 
 
 @pytest.mark.parametrize("prefix_steps", [0, 1, 3, 10])  # before, at and past the dilations

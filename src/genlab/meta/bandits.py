@@ -89,34 +89,36 @@ def _gamma(shape: torch.Tensor, g: torch.Generator) -> torch.Tensor:
 @functools.lru_cache(maxsize=8)
 def gittins_table(n: int, grid: int = 512) -> torch.Tensor:
     """(n + 1, n + 1, n + 1) float64: index[h, s, f] for h pulls left (1..n) and s successes, f
-    failures (s + f <= n). Calibration: with a known arm of reward lambda per pull as the
-    alternative, W_h(s, f) = max(lambda h, p (1 + W_{h-1}(s+1, f)) + (1 - p) W_{h-1}(s, f+1)),
+    failures, right at every state an n-pull episode reaches (s + f <= n - h).
+    Calibration: with a known arm of reward lambda per pull as the alternative,
+    W_h(s, f) = max(lambda h, p (1 + W_{h-1}(s+1, f)) + (1 - p) W_{h-1}(s, f+1)),
     p = (s + 1) / (s + f + 2). Continuing minus retiring is decreasing in lambda; the index is its
     root, found on a grid of `grid` lambdas and refined by linear interpolation (the function is
-    piecewise linear in lambda)."""
+    piecewise linear in lambda). Step h works on the (n - h + 1)^2 counts it can reach, a third
+    of the work of the full square (n = 500: minutes, not a quarter of an hour)."""
     lam = np.linspace(0.0, 1.0, grid)[:, None, None]  # (L, 1, 1)
-    size = n + 2
-    s = np.arange(size)[:, None]
-    f = np.arange(size)[None, :]
-    p = (s + 1) / (s + f + 2)  # (size, size)
-    w = np.zeros((grid, size, size))  # W_0 = 0
+    step = lam[1, 0, 0] - lam[0, 0, 0]
+    counts = np.arange(n + 1)
+    p = (counts[:, None] + 1) / (counts[:, None] + counts[None, :] + 2)  # (n + 1, n + 1)
+    # Three flat buffers reused as contiguous (L, m, m) arrays: no fresh gigabytes each step.
+    last, spare, scratch = (np.zeros(grid * (n + 1) ** 2) for _ in range(3))
+    w = last.reshape(grid, n + 1, n + 1)  # W_0 = 0, on the counts step 1 reads
     index = np.zeros((n + 1, n + 1, n + 1))
     for h in range(1, n + 1):
-        up = np.zeros_like(w)
-        up[:, :-1, :] = w[:, 1:, :]  # W_{h-1}(s + 1, f)
-        right = np.zeros_like(w)
-        right[:, :, :-1] = w[:, :, 1:]  # W_{h-1}(s, f + 1)
-        cont = p * (1 + up) + (1 - p) * right
-        gap = cont - lam * h  # (L, size, size), decreasing in lambda
-        w = np.maximum(cont, lam * h)
-        pos = (gap >= 0).sum(0) - 1  # last grid point still worth continuing
-        pos = np.clip(pos, 0, grid - 2)
+        m = n - h + 1  # step h: s, f < m
+        cont, gap = (b[: grid * m * m].reshape(grid, m, m) for b in (spare, scratch))
+        np.add(w[:, 1 : m + 1, :m], 1.0, out=cont)  # 1 + W_{h-1}(s + 1, f)
+        cont *= p[:m, :m]
+        np.multiply(w[:, :m, 1 : m + 1], 1.0 - p[:m, :m], out=gap)  # (1 - p) W_{h-1}(s, f + 1)
+        cont += gap
+        np.subtract(cont, lam * h, out=gap)  # (L, m, m), decreasing in lambda
+        w = np.maximum(cont, lam * h, out=cont)  # (L, m, m): W_h
+        last, spare = spare, last
+        pos = np.clip((gap >= 0).sum(0) - 1, 0, grid - 2)  # last grid point still worth it
         g0 = np.take_along_axis(gap, pos[None], 0)[0]
         g1 = np.take_along_axis(gap, pos[None] + 1, 0)[0]
-        l0 = lam[:, 0, 0][pos]
-        step = lam[1, 0, 0] - lam[0, 0, 0]
-        root = l0 + step * np.clip(g0 / np.where(g0 - g1 > 0, g0 - g1, 1.0), 0.0, 1.0)
-        index[h] = root[: n + 1, : n + 1]
+        root = lam[pos, 0, 0] + step * np.clip(g0 / np.where(g0 - g1 > 0, g0 - g1, 1.0), 0, 1)
+        index[h, :m, :m] = root
     return torch.from_numpy(index)
 
 

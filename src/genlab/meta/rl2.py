@@ -122,8 +122,8 @@ class RL2Agent(nn.Module):
         """x (n, inputs) at step t -> the core's features (n, width), state kept in a closure
         (the recurrent state, or SNAIL's caches), starting from an episode's beginning."""
         if self.cfg.core == "snail":
-            cache: list = []
-            return lambda x: self.snail.step(x, cache)
+            state: dict = {}
+            return lambda x: self.snail.step(x, state)
         h = torch.zeros(n, self.cfg.hidden)
         state = [h if self.cfg.core == "gru" else (h, torch.zeros_like(h))]
 
@@ -135,8 +135,9 @@ class RL2Agent(nn.Module):
 
     def rollout(self, batch: dict[str, torch.Tensor], greedy: bool = False) -> dict:
         """Play every episode of `batch` to the end. Returns time-major (T, B) tensors: log_probs,
-        entropies, values, rewards, actions. SNAIL plays without gradients, then reads the
-        episode's inputs in one pass for the outputs (the same numbers, with gradients)."""
+        entropies, values, rewards, actions. SNAIL plays without gradients, then, if gradients
+        are on, reads the episode's inputs in one pass for the outputs (the same numbers, with
+        gradients)."""
         fam = self.cfg.family()
         n = next(iter(batch.values())).shape[0]
         core = self.core_step(n)
@@ -157,7 +158,10 @@ class RL2Agent(nn.Module):
                 rewards.append(r)
                 prev_a = F.one_hot(a, self.n_actions).float()
                 prev_r = r[:, None]
-        h = self.snail(torch.stack(inputs, 1)).transpose(0, 1) if snail else torch.stack(features)
+        if snail and torch.is_grad_enabled():  # the same outputs as acting gave, with gradients
+            h = self.snail(torch.stack(inputs, 1)).transpose(0, 1)
+        else:
+            h = torch.stack(features)
         logp_all = F.log_softmax(self.policy(h), -1)  # (T, B, A)
         a = torch.stack(actions)
         return {"log_probs": logp_all.gather(2, a[..., None]).squeeze(2),

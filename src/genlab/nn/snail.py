@@ -3,10 +3,12 @@ temporal convolutions and causal soft attention over a sequence, each adding its
 input as new channels, so later blocks read everything earlier ones computed.
 
 Sequences are (B, T, C) throughout: batch, time, channels. Every block is causal: the output
-at step t depends on steps <= t only. So a block can also run one step at a time (`step`),
-keeping what later steps read in a cache (a dense block: its last `dilation` inputs; attention:
-every key and value so far), and gives the same outputs as over the whole sequence: an agent
-acts step by step, and learns from the whole episode at once. And `branch` places each of M
+at step t depends on steps <= t only. So a block can also run one step at a time (`step`,
+without gradients), keeping what later steps read in a state of its own (a dense block: what
+each of its last `dilation` inputs adds to the step `dilation` after it; attention: every key
+and value so far, in buffers that double when full, so a step costs O(t), not a copy of the
+whole cache), and gives the same outputs as over the whole sequence: an agent acts step by
+step, and learns from the whole episode at once. And `branch` places each of M
 alternative steps right after one shared prefix (a few-shot task's support set, then one query)
 at the cost of S + M steps instead of the M (S + 1) of M separate sequences.
 """
@@ -14,6 +16,7 @@ at the cost of S + M steps instead of the M (S + 1) of M separate sequences.
 from __future__ import annotations
 
 import math
+from collections import deque
 
 import torch
 import torch.nn.functional as F
@@ -35,16 +38,24 @@ def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch
 
 class CausalConv(nn.Module):
     """A kernel-2 convolution over time with `dilation`: out_t reads x_t and x_{t-dilation}
-    (zeros before the start). (B, T, C) -> (B, T, out)."""
+    (zeros before the start). (B, T, C) -> (B, T, out). Computed as one matrix product with both
+    taps, x_t's tap-0 part then moved `dilation` steps later: no copy of the input, no
+    transposes (a quarter faster than `conv1d` here, with its backward). The weights are an
+    `nn.Conv1d`'s."""
 
     def __init__(self, channels: int, out: int, dilation: int):
         super().__init__()
         self.dilation = dilation
         self.conv = nn.Conv1d(channels, out, kernel_size=2, dilation=dilation)
 
+    def taps(self) -> torch.Tensor:
+        """(2 out, C): the weights that read x_t, then those that read x_{t-dilation}."""
+        w = self.conv.weight  # (out, C, 2): tap 1 reads x_t, tap 0 x_{t-dilation}
+        return torch.cat([w[:, :, 1], w[:, :, 0]])
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.pad(x.transpose(1, 2), (self.dilation, 0))  # (B, C, dilation + T), padded before
-        return self.conv(x).transpose(1, 2)
+        now, later = F.linear(x, self.taps()).chunk(2, dim=-1)  # (B, T, out): x_t's at t, t + d
+        return now + self.conv.bias + F.pad(later, (0, 0, self.dilation, 0))[:, : x.shape[1]]
 
 
 class DenseBlock(nn.Module):
@@ -57,32 +68,38 @@ class DenseBlock(nn.Module):
         self.out_channels = channels + filters
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        f, g = self.conv(x).chunk(2, dim=-1)
-        return torch.cat([x, torch.tanh(f) * torch.sigmoid(g)], dim=-1)
+        return gated(x, self.conv(x))
 
-    def step(self, x: torch.Tensor, past: list[torch.Tensor]) -> torch.Tensor:
-        """x (B, C) at step t; `past` holds the inputs of steps t - dilation .. t - 1 (fewer
-        at the start) and is updated -> (B, C + filters)."""
-        d = self.conv.dilation
-        back = past[0] if len(past) == d else torch.zeros_like(x)  # x_{t-d}, or the padding
-        past.append(x)
-        del past[:-d]
-        return self.at(back, x)
+    def step(self, x: torch.Tensor, state: dict) -> torch.Tensor:
+        """x (B, C) at step t -> (B, C + filters). `state` starts empty; it keeps the two taps
+        side by side and, for the last `dilation` steps, what each input adds to the step
+        `dilation` after it (none before the start: the padding adds nothing)."""
+        if not state:
+            state.update(taps=self.conv.taps(), ahead=deque())
+        now, later = F.linear(x, state["taps"]).chunk(2, dim=-1)  # (B, 2F): x_t's at t, t + d
+        pre = now + self.conv.conv.bias
+        if len(state["ahead"]) == self.conv.dilation:
+            pre = pre + state["ahead"].popleft()  # x_{t-d}'s part
+        state["ahead"].append(later)
+        return gated(x, pre)
 
     def branch(self, prefix: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """prefix (B, S, C), x (B, M, C): M alternatives for step S -> (the prefix's outputs
         (B, S, C + filters), each alternative's (B, M, C + filters))."""
         d, s = self.conv.dilation, prefix.shape[1]
-        back = prefix[:, s - d] if s >= d else x.new_zeros(x.shape[0], x.shape[2])  # (B, C)
-        shared = self(prefix) if s else prefix.new_zeros(len(prefix), 0, self.out_channels)
-        return shared, self.at(back[:, None], x)
-
-    def at(self, back: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """The block's output at one step from its input there, x (..., C), and `dilation`
-        steps before, back (broadcasting against x) -> (..., C + filters)."""
         w, b = self.conv.conv.weight, self.conv.conv.bias  # w (2F, C, 2): tap 0 reads back
-        f, g = (back @ w[:, :, 0].T + x @ w[:, :, 1].T + b).chunk(2, dim=-1)
-        return torch.cat([x, torch.tanh(f) * torch.sigmoid(g)], dim=-1)
+        pre = x @ w[:, :, 1].T + b  # (B, M, 2F)
+        if s >= d:  # before that, step S reads the padding
+            pre = pre + (prefix[:, s - d] @ w[:, :, 0].T)[:, None]
+        shared = self(prefix) if s else prefix.new_zeros(len(prefix), 0, self.out_channels)
+        return shared, gated(x, pre)
+
+
+def gated(x: torch.Tensor, pre: torch.Tensor) -> torch.Tensor:
+    """A dense block's output from its input x (..., C) and its convolution's output there,
+    pre (..., 2F): cat(x, tanh(f) * sigmoid(g)) (..., C + F), f and g pre's two halves."""
+    f, g = pre.chunk(2, dim=-1)
+    return torch.cat([x, torch.tanh(f) * torch.sigmoid(g)], dim=-1)
 
 
 class Chain(nn.Module):
@@ -97,12 +114,14 @@ class Chain(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.blocks(x)
 
-    def step(self, x: torch.Tensor, cache: list) -> torch.Tensor:
-        """x (B, C) at step t -> (B, out_channels); `cache` starts as [] and is updated."""
-        if not cache:
-            cache.extend([] for _ in self.blocks)
-        for block, state in zip(self.blocks, cache, strict=True):
-            x = block.step(x, state)
+    @torch.no_grad()
+    def step(self, x: torch.Tensor, state: dict) -> torch.Tensor:
+        """x (B, C) at step t -> (B, out_channels), without gradients (for acting; learn from
+        `forward` over the whole sequence, which gives the same outputs). `state` starts empty
+        and is updated: one state per block, in `state["blocks"]`."""
+        for block, own in zip(self.blocks, state.setdefault("blocks", [{} for _ in self.blocks]),
+                              strict=True):  # fmt: skip
+            x = block.step(x, own)
         return x
 
     def branch(self, prefix: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -141,15 +160,22 @@ class AttentionBlock(nn.Module):
         read = causal_attention(self.query(x), self.key(x), self.value(x))
         return torch.cat([x, read], dim=-1)
 
-    def step(self, x: torch.Tensor, cache: list) -> torch.Tensor:
-        """x (B, C) at step t -> (B, C + value_size), attending to steps 0..t; `cache` holds
-        [keys (B, t, K), values (B, t, V)] of the steps before (empty at the start)."""
-        k, v = self.key(x)[:, None], self.value(x)[:, None]
-        if cache:
-            k, v = torch.cat([cache[0], k], 1), torch.cat([cache[1], v], 1)
-        cache[:] = [k, v]
-        scores = (k @ self.query(x)[:, :, None]).squeeze(2) / math.sqrt(k.shape[-1])  # (B, t+1)
-        return torch.cat([x, (scores.softmax(-1)[:, None] @ v).squeeze(1)], dim=-1)
+    def step(self, x: torch.Tensor, state: dict) -> torch.Tensor:
+        """x (B, C) at step t -> (B, C + value_size), attending to steps 0..t. `state` starts
+        empty; it keeps the keys (B, capacity, K) and values (B, capacity, V) of the steps so
+        far, the first `steps` rows filled."""
+        t = state.get("steps", 0)
+        for name, row in (("keys", self.key(x)), ("values", self.value(x))):
+            if t == 0 or t == state[name].shape[1]:  # none yet, or full: double the capacity
+                grown = row.new_empty(len(row), max(1, 2 * t), row.shape[1])
+                if t:
+                    grown[:, :t] = state[name]
+                state[name] = grown
+            state[name][:, t] = row
+        state["steps"] = t + 1
+        k, v = state["keys"][:, : t + 1], state["values"][:, : t + 1]  # (B, t+1, K), (B, t+1, V)
+        scores = self.query(x)[:, None] @ k.transpose(1, 2) / math.sqrt(k.shape[-1])  # (B, 1, t+1)
+        return torch.cat([x, (scores.softmax(-1) @ v).squeeze(1)], dim=-1)
 
     def branch(self, prefix: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """prefix (B, S, C), x (B, M, C): M alternatives for step S, each reading the prefix's
