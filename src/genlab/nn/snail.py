@@ -119,8 +119,8 @@ class Chain(nn.Module):
         """x (B, C) at step t -> (B, out_channels), without gradients (for acting; learn from
         `forward` over the whole sequence, which gives the same outputs). `state` starts empty
         and is updated: one state per block, in `state["blocks"]`."""
-        for block, own in zip(self.blocks, state.setdefault("blocks", [{} for _ in self.blocks]),
-                              strict=True):  # fmt: skip
+        states = state.setdefault("blocks", [{} for _ in self.blocks])
+        for block, own in zip(self.blocks, states, strict=True):
             x = block.step(x, own)
         return x
 
