@@ -124,7 +124,7 @@ def main() -> None:
             "steps": m["steps"],
             "train_minutes": m["train_minutes"],
         }
-    report.update(threads=torch.get_num_threads(), date=time.strftime("%Y-%m-%d"))
+    report.update(threads=args.threads or torch.get_num_threads(), date=time.strftime("%Y-%m-%d"))
     print(json.dumps(report))
 
 
