@@ -62,16 +62,8 @@ def bandit_row(args, pulls: int, arms: int) -> dict:
         baselines, tuned = baseline_rewards(fam, fam.sample(args.tasks, seeded(EVAL_SEED, 0)))
         return {**baselines, "tuned": tuned}
     m = trained("rl2", "bandits", args, pulls=pulls, arms=arms)
-    return {
-        "rl2": round(m["reward"], 2),
-        "rl2_ci95": round(m["ci95"], 2),
-        "rl2_greedy": round(m["reward_greedy"], 2),
-        **m["baselines"],
-        "tuned": m["tuned"],
-        "fraction_of_gittins": round(m["fraction_of_gittins"], 4),
-        "steps": m["steps"],
-        "train_minutes": m["train_minutes"],
-    }
+    return {**agent_columns(m), **m["baselines"], "tuned": m["tuned"],
+            "fraction_of_gittins": round(m["fraction_of_gittins"], 4)}  # fmt: skip
 
 
 def mdp_row(args, episodes: int) -> dict:
@@ -80,15 +72,15 @@ def mdp_row(args, episodes: int) -> dict:
         batch = fam.sample(args.tasks, seeded(EVAL_SEED, 0))
         return {k: round(tabular.play(k, fam, batch, 0).mean().item(), 3) for k in tabular.PLANNERS}
     m = trained("rl2_mdp", "mdps", args, episodes=episodes)
-    return {
-        "rl2": round(m["reward"], 2),
-        "rl2_ci95": round(m["ci95"], 2),
-        "rl2_greedy": round(m["reward_greedy"], 2),
-        **m["baselines"],
-        "fraction_of_optimal": round(m["fraction_of_optimal"], 4),
-        "steps": m["steps"],
-        "train_minutes": m["train_minutes"],
-    }
+    return {**agent_columns(m), **m["baselines"],
+            "fraction_of_optimal": round(m["fraction_of_optimal"], 4)}  # fmt: skip
+
+
+def agent_columns(m: dict) -> dict:
+    """The trained agent's figures from `trained`'s result."""
+    return {"rl2": round(m["reward"], 2), "rl2_ci95": round(m["ci95"], 2),
+            "rl2_greedy": round(m["reward_greedy"], 2), "steps": m["steps"],
+            "train_minutes": m["train_minutes"]}  # fmt: skip
 
 
 def main() -> None:
