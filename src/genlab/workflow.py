@@ -21,7 +21,6 @@ from genlab.data.files import atomic_write_json, json_safe
 from genlab.errors import ConfigError, GenlabError, RunError
 from genlab.interfaces import LatentModel
 from genlab.tasks import representation, world_models
-from genlab.tasks.entry import default_step
 from genlab.tasks.features import feature_net, sample_quality
 from genlab.tasks.images import latent_pictures
 from genlab.tasks.registry import MODELS, get_model
@@ -102,10 +101,9 @@ def run_spec(
 
 
 def check_compile(model: str, compile: bool) -> None:
-    if compile and get_model(model).make_step is not default_step:
-        offered = ", ".join(n for n, e in MODELS.items() if e.make_step is default_step)
-        raise ConfigError(f"--compile is offered for the models trained by the default step, "
-                          f"not '{model}' (only: {offered})")  # fmt: skip
+    if compile and not get_model(model).can_compile:
+        offered = ", ".join(n for n, e in MODELS.items() if e.can_compile)
+        raise ConfigError(f"--compile is not offered for '{model}' (only: {offered})")
 
 
 def check_precision(model: str, precision: str) -> None:

@@ -16,6 +16,7 @@ from genlab.meta.l2l import (
     L2LConfig,
     LSTMOptimizer,
     gradient,
+    meta_objective,
     preprocess,
     rule_curve,
     unroll,
@@ -90,6 +91,40 @@ def test_mlp_problem_loss_is_the_mlp_it_describes_on_its_own_minibatch(shape):
         assert torch.allclose(problems.loss(problems.theta0, 2)[i], want, atol=1e-5)
 
 
+def test_mlp_problems_start_as_their_init_says():
+    g = torch.Generator().manual_seed(0)
+    images, labels = torch.rand(10, 784), torch.randint(10, (10,))
+    uniform = MLPProblems.draw(50, g, images, labels, 1, MLPShape((20,))).theta0
+    normal = MLPProblems.draw(50, g, images, labels, 1, MLPShape((20,), init="normal")).theta0
+    first, second = slice(0, 784 * 20 + 20), slice(784 * 20 + 20, None)  # each layer's w and b
+    for part, fan_in in ((first, 784), (second, 20)):
+        bound = 1 / math.sqrt(fan_in)
+        assert uniform[:, part].abs().max() <= bound
+        assert uniform[:, part].std() == pytest.approx(bound / math.sqrt(3), rel=0.05)
+        assert normal[:, part].std() == pytest.approx(0.01, rel=0.05)
+        assert normal[:, part].mean().abs() < 1e-3
+
+
+def test_the_update_is_the_output_scaled_and_the_input_preprocessed_with_p():
+    torch.manual_seed(0)
+    model = LSTMOptimizer(L2LConfig(scale=0.01, preprocess_p=5.0))
+    g = torch.tensor([0.3, -2e-3, 1e-4])  # the last below e^-5 only at p = 5
+    state = model.initial_state(3)
+    update, _ = model(g, state)
+    h = preprocess(g, 5.0)
+    for cell, hc in zip(model.cells, state, strict=True):
+        h, _ = cell(h, hc)
+    assert torch.allclose(update, 0.01 * model.out(h).squeeze(-1), atol=1e-7)
+    assert preprocess(g, 5.0)[2].tolist() == pytest.approx([-1.0, math.exp(5) * 1e-4])
+
+
+def test_the_meta_objective_is_the_mean_of_f_or_of_log_f():
+    losses = torch.tensor([[2.0, 0.5], [1e-20, 4.0]])  # (steps, problems)
+    assert meta_objective(losses, "mean").item() == pytest.approx((2 + 0.5 + 1e-20 + 4) / 4)
+    want = (math.log(2) + math.log(0.5) + math.log(1e-12) + math.log(4)) / 4  # floored at 1e-12
+    assert meta_objective(losses, "log").item() == pytest.approx(want, rel=1e-6)
+
+
 def test_each_problems_gradient_is_its_own():
     problems = Quadratics.draw(3, torch.Generator().manual_seed(1))
     theta = torch.randn(3, 10)
@@ -160,7 +195,28 @@ def test_bad_families_and_shapes_are_one_line_errors(capsys, tmp_path):
     for args, word in ((["--data", "omniglot"], "omniglot"),
                        (["--data", "mnist", "--mlp-hidden", "20,x"], "mlp_hidden"),
                        (["--data", "quadratic", "--unroll", "50", "--horizon", "20"], "unroll"),
-                       (["--data", "mnist", "--mlp-activation", "tanh"], "activation")):  # fmt: skip
+                       (["--data", "mnist", "--mlp-activation", "tanh"], "activation"),
+                       (["--data", "mnist", "--mlp-init", "xavier"], "init"),
+                       (["--data", "quadratic", "--scale", "0"], "scale")):  # fmt: skip
         code = main(["train", "l2l_optimizer", "--steps", "1", "--out", str(tmp_path / "r"), *args])
         err = capsys.readouterr().err.strip().splitlines()
         assert code == 2 and len(err) == 1 and word in err[0], (args, err)
+
+
+def test_a_compiled_meta_step_is_the_eager_one():
+    from genlab.meta.l2l import ProblemBatches, meta_step
+    from genlab.meta.optimizees import Family
+    from genlab.train.config import TrainConfig
+    from genlab.train.loop import make_state
+
+    batches, runs = ProblemBatches(Family("quadratic"), 4, horizon=2, seed=0), []
+    for compile in (False, True):
+        torch.manual_seed(0)
+        cfg = TrainConfig(lr=1e-2, compile=compile)
+        state = make_state(LSTMOptimizer(L2LConfig(hidden=4, unroll=2, horizon=2)), cfg)
+        step = meta_step(cfg)
+        losses = [step(state, batches.batch(i))["loss"].item() for i in range(2)]
+        runs.append((losses, [p.detach().clone() for p in state.model.parameters()]))
+    assert runs[1][0] == pytest.approx(runs[0][0], rel=1e-5)
+    for a, b in zip(runs[0][1], runs[1][1], strict=True):
+        assert torch.allclose(a, b, atol=1e-5)

@@ -4,12 +4,12 @@ gradient alone (the same small network for every parameter, its own state per co
 
     x_t = preprocess(grad_t)             (C, 2)    log-magnitude and sign (appendix A)
     h_t = LSTM_phi(x_t, h_{t-1})         (C, H)    two layers of 20 units, coordinatewise
-    theta_{t+1} = theta_t + 0.1 w.h_t    (C,)      C = every coordinate of every problem
+    theta_{t+1} = theta_t + s w.h_t      (C,)      C = every coordinate of every problem
 
-Meta-training minimises the sum of f(theta_t) along an unroll of 20 steps by backpropagating
-into phi; like the paper, the optimisee's gradient is an input, not differentiated through
-(no second derivatives). The baselines' update rules are pure functions of the same shape,
-so every optimizer runs on the very same problems.
+Meta-training minimises the sum of f(theta_t) (or of log f, `meta_loss`) along an unroll of 20
+steps by backpropagating into phi; like the paper, the optimisee's gradient is an input, not
+differentiated through (no second derivatives). The baselines' update rules are pure functions
+of the same shape, so every optimizer runs on the very same problems.
 """
 
 from __future__ import annotations
@@ -27,13 +27,12 @@ from genlab.train.config import TrainConfig, doc
 from genlab.train.loop import StepFn, check_finite, optimizer_update, step_generator
 from genlab.train.state import TrainState
 
-PREPROCESS_P = 10.0  # the paper's p: gradients below e^-p are scaled, not logged
-OUTPUT_SCALE = 0.1  # the paper's output multiplier
+META_LOSSES = ("mean", "log")
 CHUNK = 4096  # coordinates per pass without a graph: over 100 MNIST MLPs (1.6M coordinates),
 # 2.8x faster than one pass, whose (C, 80) gate tensors leave the cache
 
 
-def preprocess(g: torch.Tensor, p: float = PREPROCESS_P) -> torch.Tensor:
+def preprocess(g: torch.Tensor, p: float) -> torch.Tensor:
     """g (...) -> (..., 2): (log|g| / p, sign g) where |g| >= e^-p, else (-1, e^p g)."""
     big = g.abs() >= math.exp(-p)
     log_magnitude = torch.where(big, g.abs().clamp_min(1e-38).log() / p, -torch.ones_like(g))
@@ -47,14 +46,37 @@ class L2LConfig:
     layers: int = doc("LSTM layers", default=2)
     unroll: int = doc("optimisee steps per truncation (one meta-gradient step each)", default=20)
     horizon: int = doc("optimisee steps per problem while meta-training", default=100)
+    scale: float = doc(
+        "the output multiplier s: the update is s times the LSTM's output", default=0.1
+    )
+    preprocess_p: float = doc(
+        "the preprocessing's p: gradients below e^-p are scaled, not logged", default=10.0
+    )
+    meta_loss: str = doc(
+        "the meta-objective along an unroll: 'mean' f(theta_t) (the paper's, "
+        "w_t = 1) or 'log', the mean log f (a step's relative progress counts "
+        "alike early and late)",
+        default="mean",
+    )
     mlp_hidden: str = doc("MNIST: widths of the optimisee MLP's hidden layers", default="20")
     mlp_activation: str = doc("MNIST: the optimisee MLP's activation (sigmoid, relu)",
                               default="sigmoid")  # fmt: skip
+    mlp_init: str = doc(
+        "MNIST: how the optimisee MLP starts (uniform: torch's Linear; normal: "
+        "N(0, 0.01^2), the paper's code)",
+        default="uniform",
+    )
 
     def __post_init__(self) -> None:
         for name in ("hidden", "layers", "unroll", "horizon"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("scale", "preprocess_p"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.meta_loss not in META_LOSSES:
+            raise ConfigError(f"meta_loss must be one of {', '.join(META_LOSSES)}, "
+                              f"got '{self.meta_loss}'")  # fmt: skip
         if self.unroll > self.horizon:
             raise ConfigError(f"unroll ({self.unroll}) must not exceed horizon ({self.horizon})")
         self.mlp_shape  # noqa: B018 -- ConfigError naming a bad width or activation
@@ -66,7 +88,7 @@ class L2LConfig:
         except ValueError:
             raise ConfigError(f"mlp_hidden must be widths like '20' or '20,20', got "
                               f"'{self.mlp_hidden}'") from None  # fmt: skip
-        return MLPShape(hidden, self.mlp_activation)
+        return MLPShape(hidden, self.mlp_activation, self.mlp_init)
 
 
 class LSTMOptimizer(nn.Module):
@@ -103,12 +125,12 @@ class LSTMOptimizer(nn.Module):
         self, grad: torch.Tensor, state: list[tuple[torch.Tensor, torch.Tensor]]
     ) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
         """`forward` in one pass."""
-        x, new = preprocess(grad), []
+        x, new = preprocess(grad, self.cfg.preprocess_p), []
         for cell, hc in zip(self.cells, state, strict=True):
             h, c = cell(x, hc)
             new.append((h, c))
             x = h
-        return OUTPUT_SCALE * self.out(x).squeeze(-1), new
+        return self.cfg.scale * self.out(x).squeeze(-1), new
 
 
 # --- the baselines' update rules: (theta, grad, state, lr) -> (theta', state'), all (n, P) -----
@@ -155,10 +177,12 @@ def gradient(problems, theta: torch.Tensor, t: int) -> tuple[torch.Tensor, torch
     return loss, g.detach()
 
 
-def unroll(model: LSTMOptimizer, problems, theta: torch.Tensor, state: list, start: int,
+def unroll(model: Callable[[torch.Tensor, list], tuple[torch.Tensor, list]], problems,
+           theta: torch.Tensor, state: list, start: int,
            steps: int) -> tuple[torch.Tensor, list, torch.Tensor]:  # fmt: skip
     """`steps` learned updates from step `start`: (theta, LSTM state, f before each (steps, n)).
-    Differentiable in the LSTM's weights through theta (not through the gradients)."""
+    Differentiable in the LSTM's weights through theta (not through the gradients). `model` is
+    the LSTMOptimizer, or its `step` compiled."""
     losses = []
     for t in range(start, start + steps):
         loss, g = gradient(problems, theta, t)
@@ -220,19 +244,33 @@ class ProblemBatches:
         return self.family.draw(self.n, g, self.horizon)
 
 
+def meta_objective(losses: torch.Tensor, kind: str) -> torch.Tensor:
+    """losses (steps, n) -> the mean f, or the mean log f (f floored at 1e-12), over both."""
+    return losses.mean() if kind == "mean" else losses.clamp_min(1e-12).log().mean()
+
+
 def meta_step(cfg: TrainConfig) -> StepFn:
     """One loop step = one batch of problems optimised for `horizon` steps from their start,
-    the LSTM's state fresh; every `unroll` steps, one Adam step on the mean f along them (the
-    truncated backpropagation through time of the paper), theta and the state carried over."""
+    the LSTM's state fresh; every `unroll` steps, one Adam step on the meta-objective along
+    them (the truncated backpropagation through time of the paper), theta and the state
+    carried over. With `cfg.compile` the LSTM's step is compiled: inductor fuses its gates'
+    pointwise work forward and backward (an MNIST meta-step 4.5 -> 3.0 s on one thread; about
+    13 s of compilation in the first step)."""
+    compiled: dict[int, Callable] = {}
 
     def step(state: TrainState, problems) -> dict[str, torch.Tensor]:
         model: LSTMOptimizer = state.model
+        learned = model
+        if cfg.compile:
+            if id(model) not in compiled:
+                compiled[id(model)] = torch.compile(model.step)
+            learned = compiled[id(model)]
         theta, lstm = problems.theta0, model.initial_state(problems.theta0.numel())
         metas = []
         for start in range(0, model.cfg.horizon, model.cfg.unroll):
             steps = min(model.cfg.unroll, model.cfg.horizon - start)
-            theta, lstm, losses = unroll(model, problems, theta, lstm, start, steps)
-            meta = losses.mean()
+            theta, lstm, losses = unroll(learned, problems, theta, lstm, start, steps)
+            meta = meta_objective(losses, model.cfg.meta_loss)
             check_finite(state.step + 1, {"meta_loss": meta.detach()})
             optimizer_update(state, "main", meta, grad_clip=cfg.grad_clip)
             theta, lstm = theta.detach(), [(h.detach(), c.detach()) for h, c in lstm]

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from genlab.errors import ConfigError
 
 ACTIVATIONS = {"sigmoid": torch.sigmoid, "relu": torch.relu}
+INITS = ("uniform", "normal")  # torch's Linear: U(+-1/sqrt(fan_in)); the paper's code: N(0, 0.01^2)
 MNIST_BATCH = 128  # images per step (the paper's)
 
 
@@ -44,15 +45,19 @@ class Quadratics:
 
 @dataclass(frozen=True)
 class MLPShape:
-    """An MLP classifier of 28x28 images: hidden layer widths and their activation."""
+    """An MLP classifier of 28x28 images: hidden layer widths, their activation, and how its
+    weights and biases start (`INITS`)."""
 
     hidden: tuple[int, ...] = (20,)
     activation: str = "sigmoid"
+    init: str = "uniform"
 
     def __post_init__(self) -> None:
         if self.activation not in ACTIVATIONS:
             raise ConfigError(f"activation must be one of {', '.join(ACTIVATIONS)}, "
                               f"got '{self.activation}'")  # fmt: skip
+        if self.init not in INITS:
+            raise ConfigError(f"init must be one of {', '.join(INITS)}, got '{self.init}'")
         if not self.hidden or min(self.hidden) < 1:
             raise ConfigError(f"hidden layer widths must be >= 1, got {self.hidden}")
 
@@ -78,14 +83,18 @@ class MLPProblems:
     @classmethod
     def draw(cls, n: int, generator: torch.Generator, images: torch.Tensor, labels: torch.Tensor,
              steps: int, shape: MLPShape = MLPShape()) -> MLPProblems:  # fmt: skip
-        """n problems: weights as torch's Linear starts them, U(-1/sqrt(fan_in), +), and each
-        its own minibatches for `steps` steps."""
+        """n problems, each with its own start (`shape.init`: weights and biases as torch's
+        Linear starts them, U(-1/sqrt(fan_in), +), or N(0, 0.01^2) as the paper's code) and its
+        own minibatches for `steps` steps."""
         index = torch.randint(len(images), (n, steps, MNIST_BATCH), generator=generator)
         parts = []
         for fan_in, fan_out in shape.layers:
-            bound = 1 / math.sqrt(fan_in)
-            u = torch.rand(n, fan_in * fan_out + fan_out, generator=generator)
-            parts.append((2 * u - 1) * bound)
+            size = (n, fan_in * fan_out + fan_out)
+            if shape.init == "normal":
+                parts.append(0.01 * torch.randn(size, generator=generator))
+            else:
+                u = torch.rand(size, generator=generator)
+                parts.append((2 * u - 1) / math.sqrt(fan_in))
         return cls(shape, images, labels, index, torch.cat(parts, -1))
 
     def loss(self, theta: torch.Tensor, t: int) -> torch.Tensor:

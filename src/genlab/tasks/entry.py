@@ -55,3 +55,10 @@ class ModelEntry:
     # the forward passes under `autocast`, and losses scored in float32 from the networks'
     # outputs (tests/train/test_precision.py).
     bf16: bool = False
+    # `--compile` for a model with its own step: that step reads `cfg.compile` and compiles
+    # what pays (the default step compiles `model.loss` itself).
+    compiles: bool = False
+
+    @property
+    def can_compile(self) -> bool:
+        return self.compiles or self.make_step is default_step

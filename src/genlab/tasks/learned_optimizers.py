@@ -20,7 +20,7 @@ from genlab.meta.l2l import (
     meta_step,
     rule_curve,
 )
-from genlab.meta.optimizees import FAMILIES, Family, MLPShape
+from genlab.meta.optimizees import FAMILIES, Family
 from genlab.metrics.stats import mean_ci95
 from genlab.tasks.entry import ModelEntry
 from genlab.viz.curves import save_curves
@@ -55,9 +55,9 @@ def transfer_families(family: Family) -> dict[str, Family]:
     base = family.shape
     return {
         "mnist": family,
-        "mnist_40_hidden": replace(family, shape=MLPShape((2 * base.hidden[0],), base.activation)),
-        "mnist_2_layers": replace(family, shape=MLPShape((base.hidden[0],) * 2, base.activation)),
-        "mnist_relu": replace(family, shape=MLPShape(base.hidden, "relu")),
+        "mnist_40_hidden": replace(family, shape=replace(base, hidden=(2 * base.hidden[0],))),
+        "mnist_2_layers": replace(family, shape=replace(base, hidden=(base.hidden[0],) * 2)),
+        "mnist_relu": replace(family, shape=replace(base, activation="relu")),
     }
 
 
@@ -131,6 +131,7 @@ ENTRIES = (
         summary="an LSTM that learns to optimise (learning to learn by gradient descent)",
         options=L2LConfig, build=LSTMOptimizer, datasets=FAMILIES, load_data=load_data,
         batches=train_batches, evaluate=evaluate, make_step=meta_step, pictures=loss_curves,
+        compiles=True,
         train_defaults={"lr": 1e-3, "batch_size": 32, "log_every": 10, "checkpoint_every": 100},
     ),
 )  # fmt: skip
