@@ -15,6 +15,8 @@ from genlab.meta.neural_bo import (
     NeuralBOConfig,
     Proposer,
     fold,
+    incumbent,
+    mean_best,
     observed_improvement,
     rbf_kernel,
 )
@@ -40,6 +42,14 @@ def test_observed_improvement_is_the_papers_sum_written_as_a_loop():
         for t in range(1, 12):
             want[i] += min(float(ys[i, t] - ys[i, :t].min()), 0.0)
     assert torch.allclose(observed_improvement(ys), want, atol=1e-6)
+    assert torch.allclose(want, ys.min(1).values - ys[:, 0], atol=1e-6)  # it telescopes
+
+
+def test_mean_best_is_the_running_minimum_averaged_as_a_loop():
+    ys = torch.randn(3, 12)
+    want = torch.tensor([sum(float(ys[i, : t + 1].min()) for t in range(12)) / 12
+                         for i in range(3)])  # fmt: skip
+    assert torch.allclose(mean_best(ys), want, atol=1e-6)
 
 
 def test_fold_reflects_the_real_line_into_the_unit_interval():
@@ -50,9 +60,20 @@ def test_fold_reflects_the_real_line_into_the_unit_interval():
     assert torch.allclose(z.grad.abs(), torch.ones(600))  # never saturates
 
 
-def test_the_proposer_replayed_over_a_history_asks_what_its_rollout_asked():
+def test_the_incumbent_is_the_running_best_of_a_loop():
+    xs, ys = torch.rand(4, 9, 2), torch.randn(4, 9)
+    best = (xs[:, 0], ys[:, 0])
+    for t in range(1, 9):
+        best = incumbent(best, xs[:, t], ys[:, t])
+        for i in range(4):
+            j = int(ys[i, : t + 1].argmin())
+            assert torch.equal(best[0][i], xs[i, j]) and best[1][i] == ys[i, j]
+
+
+@pytest.mark.parametrize("inputs", ["last", "incumbent"])
+def test_the_proposer_replayed_over_a_history_asks_what_its_rollout_asked(inputs):
     torch.manual_seed(0)
-    model = Proposer(NeuralBOConfig(dim=3, hidden=16))
+    model = Proposer(NeuralBOConfig(dim=3, hidden=16, inputs=inputs))
     f = FourierGP.draw(1, 3, torch.Generator().manual_seed(2))
     with torch.no_grad():
         xs, ys = model.rollout(f, 1, 6)
@@ -61,9 +82,10 @@ def test_the_proposer_replayed_over_a_history_asks_what_its_rollout_asked():
             assert torch.allclose(asked, xs[0, t], atol=1e-6)
 
 
-def test_the_meta_gradient_reaches_the_lstm_through_the_functions_values():
+@pytest.mark.parametrize("loss", ["oi", "best"])
+def test_the_meta_gradient_reaches_the_lstm_through_the_functions_values(loss):
     torch.manual_seed(0)
-    model = Proposer(NeuralBOConfig(dim=2, hidden=8, horizon=5))
+    model = Proposer(NeuralBOConfig(dim=2, hidden=8, horizon=5, loss=loss))
     loss = model.loss(FourierGP.draw(16, 2, torch.Generator().manual_seed(3)))["loss"]
     loss.backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
@@ -97,5 +119,9 @@ def test_bad_searchers_are_one_line_errors():
         searcher("grid", 2)
     with pytest.raises(ConfigError, match="--dim 3"):
         searcher("neural_bo", 3, Proposer(NeuralBOConfig(dim=2)))
+    with pytest.raises(ConfigError, match="--inputs must be one of last, incumbent"):
+        NeuralBOConfig(inputs="best")
+    with pytest.raises(ConfigError, match="--loss must be one of oi, best"):
+        NeuralBOConfig(loss="ei")
     with pytest.raises(ConfigError, match="min_lengthscale"):
         NeuralBOConfig(min_lengthscale=0.6, max_lengthscale=0.5)

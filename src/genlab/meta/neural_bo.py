@@ -3,6 +3,7 @@ that proposes where to query a black-box function next, from the queries and val
 meta-trained by backpropagation through functions drawn from a Gaussian process prior.
 
     h_t     = LSTM_phi([x_{t-1}, y_{t-1}], h_{t-1})        x_0, y_0 = 0: the first query is learned
+              (with `--inputs incumbent` also [x*_{t-1}, y*_{t-1}], the best query so far)
     x_t     = fold(0.5 + W h_t + b)                        (n, d) folded into the unit cube
     y_t     = f(x_t)                                       f ~ GP(0, RBF), differentiable in x
     L_OI    = sum_{t >= 2} min(y_t - min_{i < t} y_i, 0)    the paper's observed improvement
@@ -26,6 +27,7 @@ from genlab.train.config import doc
 from genlab.train.loop import step_generator
 
 FEATURES = 1024  # random Fourier features per GP draw
+INPUTS = ("last", "incumbent")  # what the LSTM reads at each query (NeuralBOConfig.inputs)
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,23 @@ def observed_improvement(ys: torch.Tensor) -> torch.Tensor:
     return (ys[:, 1:] - best_before).clamp(max=0).sum(1)
 
 
+def mean_best(ys: torch.Tensor) -> torch.Tensor:
+    """ys (n, T) -> the best value so far averaged over the T queries (n,): the area under the
+    search's best-so-far curve, so finding a value early counts for more than finding it last."""
+    return torch.cummin(ys, 1).values.mean(1)
+
+
+LOSSES = {"oi": observed_improvement, "best": mean_best}  # NeuralBOConfig.loss
+
+
+def incumbent(best: tuple[torch.Tensor, torch.Tensor], x: torch.Tensor,
+              y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """The best query so far (n, d) and its value (n,), then the query x (n, d) with value
+    y (n,) -> the best of the two, row by row (ties keep the earlier); differentiable in both."""
+    better = y < best[1]  # (n,)
+    return torch.where(better[:, None], x, best[0]), torch.where(better, y, best[1])
+
+
 # --- the proposer ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class NeuralBOConfig:
@@ -96,6 +115,12 @@ class NeuralBOConfig:
     horizon: int = doc("queries per function while meta-training", default=100)
     min_lengthscale: float = doc("GP prior: shortest length scale (log-uniform)", default=0.1)
     max_lengthscale: float = doc("GP prior: longest length scale", default=0.5)
+    inputs: str = doc("what the LSTM reads at each query: 'last' (the paper: the last query "
+                      "and its value) or 'incumbent' (also the best query so far and its "
+                      "value)", default="last")  # fmt: skip
+    loss: str = doc("meta-training loss: 'oi' (the paper's observed improvement, which "
+                    "telescopes to the last best minus the first value) or 'best' (the best "
+                    "value so far, averaged over the queries)", default="oi")  # fmt: skip
 
     def __post_init__(self) -> None:
         for name in ("dim", "hidden", "layers", "horizon"):
@@ -104,6 +129,10 @@ class NeuralBOConfig:
         if not 0 < self.min_lengthscale <= self.max_lengthscale:
             raise ConfigError(f"need 0 < min_lengthscale <= max_lengthscale, got "
                               f"{self.min_lengthscale} and {self.max_lengthscale}")  # fmt: skip
+        if self.inputs not in INPUTS:
+            raise ConfigError(f"--inputs must be one of {', '.join(INPUTS)}, got '{self.inputs}'")
+        if self.loss not in LOSSES:
+            raise ConfigError(f"--loss must be one of {', '.join(LOSSES)}, got '{self.loss}'")
 
 
 class Proposer(nn.Module):
@@ -112,40 +141,52 @@ class Proposer(nn.Module):
     def __init__(self, cfg: NeuralBOConfig):
         super().__init__()
         self.cfg = cfg
-        self.lstm = nn.LSTM(cfg.dim + 1, cfg.hidden, cfg.layers, batch_first=True)
+        reads = (cfg.dim + 1) * (2 if cfg.inputs == "incumbent" else 1)
+        self.lstm = nn.LSTM(reads, cfg.hidden, cfg.layers, batch_first=True)
         self.head = nn.Linear(cfg.hidden, cfg.dim)
 
-    def propose(self, x: torch.Tensor, y: torch.Tensor, state=None) -> tuple[torch.Tensor, tuple]:
-        """The last query x (n, d) and its value y (n,) (zeros before the first) and the LSTM
-        state -> the next query (n, d) and the new state."""
-        out, state = self.lstm(torch.cat([x, y[:, None]], -1)[:, None], state)
+    def propose(self, x: torch.Tensor, y: torch.Tensor, best: tuple[torch.Tensor, torch.Tensor],
+                state=None) -> tuple[torch.Tensor, tuple]:  # fmt: skip
+        """The last query x (n, d), its value y (n,), the best query and value so far
+        (`incumbent`; all zeros before the first query) and the LSTM state -> the next query
+        (n, d) and the new state."""
+        seen = [x, y[:, None]] + ([best[0], best[1][:, None]] if self.cfg.inputs == "incumbent"
+                                  else [])  # fmt: skip
+        out, state = self.lstm(torch.cat(seen, -1)[:, None], state)
         return fold(0.5 + self.head(out[:, 0])), state
+
+    def start(self, n: int) -> tuple[torch.Tensor, torch.Tensor, tuple]:
+        """What the first proposal reads for n searches: x (n, d), y (n,), the incumbent."""
+        x, y = torch.zeros(n, self.cfg.dim), torch.zeros(n)
+        return x, y, (x, y)
 
     def rollout(self, f, n: int, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Run on n functions f ((n, d) -> (n,)) for `steps` queries: xs (n, T, d), ys (n, T)."""
-        x, y, state, xs, ys = torch.zeros(n, self.cfg.dim), torch.zeros(n), None, [], []
-        for _ in range(steps):
-            x, state = self.propose(x, y, state)
+        (x, y, best), state, xs, ys = self.start(n), None, [], []
+        for t in range(steps):
+            x, state = self.propose(x, y, best, state)
             y = f(x)
+            best = incumbent(best, x, y) if t else (x, y)
             xs.append(x)
             ys.append(y)
         return torch.stack(xs, 1), torch.stack(ys, 1)
 
     def loss(self, functions: FourierGP) -> dict[str, torch.Tensor]:
-        """L_OI averaged over the batch's functions, over `horizon` queries; also the best
-        value found (the lower the better)."""
+        """The configured loss (`LOSSES`) averaged over the batch's functions, over `horizon`
+        queries; also the best value found (the lower the better)."""
         _, ys = self.rollout(functions, functions.omega.shape[0], self.cfg.horizon)
-        return {"loss": observed_improvement(ys).mean(),
+        return {"loss": LOSSES[self.cfg.loss](ys).mean(),
                 "best": ys.min(1).values.mean().detach()}  # fmt: skip
 
     def history_query(self, xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
         """One search's history xs (t, d), ys (t,) -> its next query (d,), the LSTM replayed
         over the history from its fresh state."""
-        x, y, state = torch.zeros(1, self.cfg.dim), torch.zeros(1), None
+        (x, y, best), state = self.start(1), None
         for t in range(len(ys) + 1):
-            proposal, state = self.propose(x, y, state)
+            proposal, state = self.propose(x, y, best, state)
             if t < len(ys):
                 x, y = xs[t : t + 1], ys[t : t + 1]
+                best = incumbent(best, x, y) if t else (x, y)
         return proposal[0]
 
 
