@@ -118,6 +118,9 @@ class NeuralBOConfig:
     inputs: str = doc("what the LSTM reads at each query: 'last' (the paper: the last query "
                       "and its value) or 'incumbent' (also the best query so far and its "
                       "value)", default="last")  # fmt: skip
+    detach: bool = doc("meta-gradient only through each query's own value: the queries and "
+                       "values the LSTM reads back count as constants, as Andrychowicz et al. "
+                       "drop the optimizee's second derivatives", default=False)  # fmt: skip
     loss: str = doc("meta-training loss: 'oi' (the paper's observed improvement, which "
                     "telescopes to the last best minus the first value) or 'best' (the best "
                     "value so far, averaged over the queries)", default="oi")  # fmt: skip
@@ -164,6 +167,8 @@ class Proposer(nn.Module):
         """Run on n functions f ((n, d) -> (n,)) for `steps` queries: xs (n, T, d), ys (n, T)."""
         (x, y, best), state, xs, ys = self.start(n), None, [], []
         for t in range(steps):
+            if self.cfg.detach:
+                x, y, best = x.detach(), y.detach(), (best[0].detach(), best[1].detach())
             x, state = self.propose(x, y, best, state)
             y = f(x)
             best = incumbent(best, x, y) if t else (x, y)
