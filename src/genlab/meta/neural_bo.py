@@ -7,6 +7,11 @@ meta-trained by backpropagation through functions drawn from a Gaussian process 
     x_t     = fold(0.5 + W h_t + b)                        (n, d) folded into the unit cube
     y_t     = f(x_t)                                       f ~ GP(0, RBF), differentiable in x
     L_OI    = sum_{t >= 2} min(y_t - min_{i < t} y_i, 0)    the paper's observed improvement
+            = min_t y_t - y_1                               (it telescopes)
+    L_best  = mean_t min_{i <= t} y_i                       `--loss best`: the best-so-far curve
+
+With `--detach` the x and y the LSTM reads back are constants in the meta-gradient: it reaches
+x_t only through y_t = f(x_t) and the LSTM's state, not through what later queries read.
 
 The training functions are GP draws by random Fourier features (Rahimi & Recht 2007): a draw is
 a function, so every optimizer in a comparison meets the very same one, and its gradient in x is
