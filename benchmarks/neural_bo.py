@@ -53,8 +53,8 @@ def main() -> None:
             report["tune"] = tune_vae(root, args.trials)
             continue
         run, dim = root / part, int(part.removeprefix("dim"))
-        train_unless_done("neural_bo", "gp", entry.options(dim=dim, **OPTIONS), run, minutes=args.minutes,
-                          threads=args.threads)  # fmt: skip
+        train_unless_done("neural_bo", "gp", entry.options(dim=dim, **OPTIONS), run,
+                          minutes=args.minutes, threads=args.threads)  # fmt: skip
         report[part] = evaluation(run, n=args.n, threads=args.threads)
     print(json.dumps(report))
 

@@ -62,8 +62,8 @@ def test_fold_reflects_the_real_line_into_the_unit_interval():
 
 def test_the_incumbent_is_the_running_best_of_a_loop():
     xs, ys = torch.rand(4, 9, 2), torch.randn(4, 9)
-    best = (xs[:, 0], ys[:, 0])
-    for t in range(1, 9):
+    best = None
+    for t in range(9):
         best = incumbent(best, xs[:, t], ys[:, t])
         for i in range(4):
             j = int(ys[i, : t + 1].argmin())
@@ -95,10 +95,8 @@ def test_the_meta_gradient_reaches_the_lstm_through_the_functions_values(loss, d
 def test_detach_cuts_the_meta_gradient_through_what_the_lstm_reads_back(detach):
     torch.manual_seed(0)
     model = Proposer(NeuralBOConfig(dim=2, hidden=8, inputs="incumbent", detach=detach))
-    f, shift = (
-        FourierGP.draw(3, 2, torch.Generator().manual_seed(5)),
-        torch.zeros(1, requires_grad=True),
-    )
+    f = FourierGP.draw(3, 2, torch.Generator().manual_seed(5))
+    shift = torch.zeros(1, requires_grad=True)
     _, ys = model.rollout(lambda x: f(x) + shift, 3, 6)  # y_t = f(x_t) + shift
     (grad,) = torch.autograd.grad(ys.sum(), shift)
     # detached, shift reaches the sum only as itself in each of the 18 values; otherwise also

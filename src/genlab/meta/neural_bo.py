@@ -102,10 +102,13 @@ def mean_best(ys: torch.Tensor) -> torch.Tensor:
 LOSSES = {"oi": observed_improvement, "best": mean_best}  # NeuralBOConfig.loss
 
 
-def incumbent(best: tuple[torch.Tensor, torch.Tensor], x: torch.Tensor,
+def incumbent(best: tuple[torch.Tensor, torch.Tensor] | None, x: torch.Tensor,
               y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
-    """The best query so far (n, d) and its value (n,), then the query x (n, d) with value
-    y (n,) -> the best of the two, row by row (ties keep the earlier); differentiable in both."""
+    """The best query so far (n, d) and its value (n,) (None before the first), then the query
+    x (n, d) with value y (n,) -> the best of the two, row by row (ties keep the earlier);
+    differentiable in both."""
+    if best is None:
+        return x, y
     better = y < best[1]  # (n,)
     return torch.where(better[:, None], x, best[0]), torch.where(better, y, best[1])
 
@@ -153,30 +156,27 @@ class Proposer(nn.Module):
         self.lstm = nn.LSTM(reads, cfg.hidden, cfg.layers, batch_first=True)
         self.head = nn.Linear(cfg.hidden, cfg.dim)
 
-    def propose(self, x: torch.Tensor, y: torch.Tensor, best: tuple[torch.Tensor, torch.Tensor],
+    def propose(self, x: torch.Tensor, y: torch.Tensor,
+                best: tuple[torch.Tensor, torch.Tensor] | None,
                 state=None) -> tuple[torch.Tensor, tuple]:  # fmt: skip
-        """The last query x (n, d), its value y (n,), the best query and value so far
-        (`incumbent`; all zeros before the first query) and the LSTM state -> the next query
-        (n, d) and the new state."""
-        seen = [x, y[:, None]] + ([best[0], best[1][:, None]] if self.cfg.inputs == "incumbent"
-                                  else [])  # fmt: skip
+        """The last query x (n, d) and its value y (n,) (zeros before the first), the best query
+        and value so far (`incumbent`; None before the first: read as zeros) and the LSTM state
+        -> the next query (n, d) and the new state."""
+        seen = [x, y[:, None]]
+        if self.cfg.inputs == "incumbent":
+            seen += [x, y[:, None]] if best is None else [best[0], best[1][:, None]]
+        if self.cfg.detach:  # what the LSTM reads back is a constant to the meta-gradient
+            seen = [v.detach() for v in seen]
         out, state = self.lstm(torch.cat(seen, -1)[:, None], state)
         return fold(0.5 + self.head(out[:, 0])), state
 
-    def start(self, n: int) -> tuple[torch.Tensor, torch.Tensor, tuple]:
-        """What the first proposal reads for n searches: x (n, d), y (n,), the incumbent."""
-        x, y = torch.zeros(n, self.cfg.dim), torch.zeros(n)
-        return x, y, (x, y)
-
     def rollout(self, f, n: int, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Run on n functions f ((n, d) -> (n,)) for `steps` queries: xs (n, T, d), ys (n, T)."""
-        (x, y, best), state, xs, ys = self.start(n), None, [], []
-        for t in range(steps):
-            if self.cfg.detach:
-                x, y, best = x.detach(), y.detach(), (best[0].detach(), best[1].detach())
+        x, y, best, state, xs, ys = torch.zeros(n, self.cfg.dim), torch.zeros(n), None, None, [], []
+        for _ in range(steps):
             x, state = self.propose(x, y, best, state)
             y = f(x)
-            best = incumbent(best, x, y) if t else (x, y)
+            best = incumbent(best, x, y)
             xs.append(x)
             ys.append(y)
         return torch.stack(xs, 1), torch.stack(ys, 1)
@@ -191,12 +191,12 @@ class Proposer(nn.Module):
     def history_query(self, xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
         """One search's history xs (t, d), ys (t,) -> its next query (d,), the LSTM replayed
         over the history from its fresh state."""
-        (x, y, best), state = self.start(1), None
+        x, y, best, state = torch.zeros(1, self.cfg.dim), torch.zeros(1), None, None
         for t in range(len(ys) + 1):
             proposal, state = self.propose(x, y, best, state)
             if t < len(ys):
                 x, y = xs[t : t + 1], ys[t : t + 1]
-                best = incumbent(best, x, y) if t else (x, y)
+                best = incumbent(best, x, y)
         return proposal[0]
 
 
