@@ -170,9 +170,14 @@ class Proposer(nn.Module):
         out, state = self.lstm(torch.cat(seen, -1)[:, None], state)
         return fold(0.5 + self.head(out[:, 0])), state
 
+    def first_reads(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """What the first proposal of n searches reads as the last query (n, d) and value (n,):
+        zeros. The rollout and the replay of a history both start here."""
+        return torch.zeros(n, self.cfg.dim), torch.zeros(n)
+
     def rollout(self, f, n: int, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Run on n functions f ((n, d) -> (n,)) for `steps` queries: xs (n, T, d), ys (n, T)."""
-        x, y, best, state, xs, ys = torch.zeros(n, self.cfg.dim), torch.zeros(n), None, None, [], []
+        (x, y), best, state, xs, ys = self.first_reads(n), None, None, [], []
         for _ in range(steps):
             x, state = self.propose(x, y, best, state)
             y = f(x)
@@ -191,7 +196,7 @@ class Proposer(nn.Module):
     def history_query(self, xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
         """One search's history xs (t, d), ys (t,) -> its next query (d,), the LSTM replayed
         over the history from its fresh state."""
-        x, y, best, state = torch.zeros(1, self.cfg.dim), torch.zeros(1), None, None
+        (x, y), best, state = self.first_reads(1), None, None
         for t in range(len(ys) + 1):
             proposal, state = self.propose(x, y, best, state)
             if t < len(ys):
