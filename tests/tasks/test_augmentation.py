@@ -101,6 +101,8 @@ def test_a_policy_on_the_standard_base_is_the_policy_then_the_shift_and_rotation
         WRNConfig(augment="none", base_augment="standard")
     with pytest.raises(ConfigError, match="base_augment must be one of none, standard"):
         WRNConfig(augment="random", base_augment="crop")
+    with pytest.raises(ConfigError, match="eval_bn must be one of clean, running, got 'train'"):
+        WRNConfig(eval_bn="train")
 
 
 def test_wide_resnet_shapes_and_depth_rule():

@@ -16,6 +16,7 @@ from genlab.train.config import doc
 
 AUGMENTS = ("none", "standard", "random", "pba")
 BASES = ("none", "standard")  # what runs after a random or PBA policy
+EVAL_BN = ("clean", "running")  # batch norm's statistics when scoring
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,11 @@ class WRNConfig:
                             "policies on top of the baseline augmentation; 'none': the policy "
                             "alone", default="none")  # fmt: skip
     n_classes: int = doc("number of classes", default=10)
+    eval_bn: str = doc("batch norm's statistics when scoring: 'clean', re-estimated on the "
+                       "un-augmented training images (a policy that shifts brightness, such "
+                       "as equalize or invert, otherwise leaves statistics that plain images "
+                       "do not match); 'running', training's running averages",
+                       default="clean")  # fmt: skip
 
     def __post_init__(self) -> None:
         if self.depth < 10 or (self.depth - 4) % 6:
@@ -50,6 +56,8 @@ class WRNConfig:
         if self.base_augment not in BASES:
             raise ConfigError(f"base_augment must be one of {', '.join(BASES)}, "
                               f"got '{self.base_augment}'")  # fmt: skip
+        if self.eval_bn not in EVAL_BN:
+            raise ConfigError(f"eval_bn must be one of {', '.join(EVAL_BN)}, got '{self.eval_bn}'")
         if self.base_augment != "none" and self.augment not in ("random", "pba"):
             raise ConfigError(f"--base-augment {self.base_augment} goes under a policy: "
                               f"--augment random or pba (got {self.augment})")  # fmt: skip

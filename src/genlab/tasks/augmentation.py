@@ -21,6 +21,7 @@ from genlab.data.images import LabelledSplits, labelled_splits
 from genlab.errors import ConfigError
 from genlab.meta import pba
 from genlab.models.wide_resnet import WideResNet, WRNConfig
+from genlab.nn.modes import recalibrate_batch_norm
 from genlab.tasks.entry import ModelEntry
 from genlab.viz.curves import save_figure, stairs_figure
 
@@ -98,6 +99,9 @@ def train_batches(options: WRNConfig, splits: LabelledSplits, batch_size: int, s
     return AugmentedBatches(splits, batch_size, seed, augmentation(options, seed))
 
 
+BN_BATCH = 250  # training images per batch when re-estimating batch-norm statistics
+
+
 def accuracy(model, x: torch.Tensor, y: torch.Tensor) -> float:
     with torch.no_grad():
         logits = torch.cat([model(b.float() / 255) for b in x.split(1000)])
@@ -107,7 +111,13 @@ def accuracy(model, x: torch.Tensor, y: torch.Tensor) -> float:
 def evaluate_wrn(
     model, options: WRNConfig, splits: LabelledSplits, n: int | None = None, **_
 ) -> dict:
-    """Validation and test accuracy and error (%); `n` limits the images of each."""
+    """Validation and test accuracy and error (%); `n` limits the images of each. With
+    `eval_bn` 'clean' the batch norms' statistics are first re-estimated on the plain training
+    images (every augmentation scored alike)."""
+    if options.eval_bn == "clean":
+        model = recalibrate_batch_norm(
+            model, (x.float() / 255 for x in splits.train_x.split(BN_BATCH))
+        )
     val = accuracy(model, splits.val_x[:n], splits.val_y[:n])
     test_x, test_y = splits.test_x[:n], splits.test_y[:n]
     test = accuracy(model, test_x, test_y)
