@@ -200,6 +200,35 @@ def test_ema_update_is_the_formula():
     assert torch.allclose(ema.shadow.weight, 0.9 * before + 0.1 * model.weight)
 
 
+@pytest.mark.parametrize("own_step", [False, True])
+def test_the_loop_keeps_the_ema_once_per_step_whatever_the_step(tmp_path, own_step):
+    """The default step and a model's own step (which never touches the EMA: a learned
+    optimizer's meta-step, SPIRAL's) both leave shadow = the formula over the steps' weights."""
+    cfg = TrainConfig(steps=3, ema_decay=0.5, log_every=1, checkpoint_every=100)
+    torch.manual_seed(0)
+    state = make_state(Noisy(), cfg)
+    start = state.model.net[0].bias.detach().clone()
+    seen = []
+    plain = gradient_step()
+
+    def set_weights(state, batch):  # a step of its own: bias = step + 1
+        with torch.no_grad():
+            state.model.net[0].bias.fill_(state.step + 1.0)
+        return {"loss": torch.tensor(0.0)}
+
+    def plain_step(state, batch):
+        out = plain(state, batch)
+        seen.append(state.model.net[0].bias.detach().clone())
+        return out
+
+    fit(state, data(), cfg, tmp_path, set_weights if own_step else plain_step, progress=False)
+    weights = [torch.full_like(start, s + 1.0) for s in range(3)] if own_step else seen
+    expected = start
+    for w in weights:
+        expected = 0.5 * expected + 0.5 * w
+    torch.testing.assert_close(state.ema.shadow.net[0].bias, expected)
+
+
 def test_gradient_clipping_bounds_the_global_norm():
     cfg = TrainConfig(steps=1, grad_clip=1e-3)
     torch.manual_seed(0)

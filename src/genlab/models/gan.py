@@ -211,8 +211,6 @@ def gan_step(cfg: TrainConfig) -> StepFn:
         optimizer_update(state, "generator", g_loss, list(model.generator.parameters()))
         for sched in state.schedulers.values():  # once per loop step, so schedules count steps
             sched.step()
-        if state.ema is not None:
-            state.ema.update(model)
         return {"g_loss": g_loss.detach(), **{k: v.detach() for k, v in d.items()}}
 
     return step

@@ -176,8 +176,6 @@ def gradient_step(
         if norm is not None:
             metrics["grad_norm"] = norm
         state.schedulers["main"].step()
-        if state.ema is not None:
-            state.ema.update(state.model)
         metrics["lr"] = torch.tensor(state.optimizers["main"].param_groups[0]["lr"])
         return {k: v.detach() for k, v in metrics.items()}
 
@@ -310,6 +308,8 @@ def fit(
                 # A batch may carry figures about how it was made (an agent's episode returns,
                 # frames, policy lag): logged beside the step's own metrics.
                 metrics = {**step_fn(state, dist.shard(batch)), **getattr(batch, "stats", {})}
+                if state.ema is not None:  # here, so a model's own step need not remember it
+                    state.ema.update(state.model)
                 state.step += 1
                 now = time.monotonic()
                 state.seconds += now - t_last
