@@ -39,7 +39,9 @@ class TrainConfig:
     )
     grad_clip: float | None = doc("clip the global gradient norm to this value", default=None)
     ema_decay: float | None = doc(
-        "keep an exponential moving average of weights (e.g. 0.999)", default=None
+        "keep an exponential moving average of weights (e.g. 0.999), updated after every "
+        "step; evaluation and sampling use it",
+        default=None,
     )
     checkpoint_every: int = doc(
         "save a checkpoint every N steps (also at the end and on Ctrl-C)", default=1000
