@@ -25,9 +25,10 @@ def recalibrate_batch_norm(
     model: torch.nn.Module, batches: Iterable[torch.Tensor]
 ) -> torch.nn.Module:
     """A copy of `model`, in eval mode, whose batch norms' running mean and variance are
-    re-estimated on `batches` (each fed with the norms in train mode; the plain average over the batches
-    rather than training's exponential one); `model` itself is untouched. For a model trained on
-    augmented images and scored on plain ones: the statistics then describe what it will see."""
+    re-estimated on `batches`: each is fed with the norms in train mode, and the statistics are
+    the plain average over the batches rather than training's exponential one. `model` itself
+    is untouched. For a model trained on augmented images and scored on plain ones: the
+    statistics then describe what it will see."""
     copy = copy_module(model)
     norms = [m for m in copy.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     for norm in norms:
