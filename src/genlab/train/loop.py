@@ -308,7 +308,8 @@ def fit(
                 # A batch may carry figures about how it was made (an agent's episode returns,
                 # frames, policy lag): logged beside the step's own metrics.
                 metrics = {**step_fn(state, dist.shard(batch)), **getattr(batch, "stats", {})}
-                if state.ema is not None:  # here, so a model's own step need not remember it
+                # Here, so a model's own step need not remember it (a search's state has none).
+                if isinstance(state, TrainState) and state.ema is not None:
                     state.ema.update(state.model)
                 state.step += 1
                 now = time.monotonic()
