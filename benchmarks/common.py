@@ -16,7 +16,7 @@ from pathlib import Path
 from genlab.errors import ConfigError
 from genlab.tasks.registry import get_model
 from genlab.tasks.training import RunSpec, train
-from genlab.train import netns
+from genlab.train import netns, runs
 from genlab.train.config import TrainConfig, parse_overrides
 from genlab.train.loop import FitResult
 from genlab.workflow import evaluate
@@ -58,9 +58,9 @@ def train_unless_done(
     model: str, data: str, options, run: Path, data_dir: str | None = None, **train_options
 ) -> None:
     """Train `model` into `run` with its default training options and those given, unless the
-    run already holds a checkpoint: a part that exists is reused, not retrained (delete it to
-    redo)."""
-    if (Path(run) / "checkpoint.pt").is_file():
+    run has already trained to its budget: a finished part is reused, not retrained (delete it
+    to redo), and an interrupted one resumes."""
+    if runs.finished(run):
         return
     entry = get_model(model)
     cfg = TrainConfig(**{**entry.train_defaults, **train_options})
@@ -70,9 +70,10 @@ def train_unless_done(
 
 
 def run_two_at_a_time(jobs: list[tuple[Path, list[str]]]) -> None:
-    """Run each (run directory, command) whose run has no checkpoint yet, at most two at once
-    (one-thread trainings on the 2-core machine); SystemExit naming a command that failed."""
-    todo = [(run, cmd) for run, cmd in jobs if not (Path(run) / "checkpoint.pt").is_file()]
+    """Run each (run directory, command) whose run has not trained to its budget (an interrupted
+    one resumes), at most two at once (one-thread trainings on the 2-core machine); SystemExit
+    naming a command that failed."""
+    todo = [(run, cmd) for run, cmd in jobs if not runs.finished(run)]
     running: list[subprocess.Popen] = []
     while todo or running:
         while todo and len(running) < 2:

@@ -24,7 +24,7 @@ import torch
 from genlab.data.files import atomic_write_json, read_json, sweep_temp_files
 from genlab.errors import RunError
 from genlab.train.logger import read_metrics
-from genlab.train.state import CHECKPOINT
+from genlab.train.state import CHECKPOINT, read_checkpoint
 
 DEFAULT_ROOT = Path("runs")
 LOCK = ".lock"
@@ -108,6 +108,17 @@ def read_config(run_dir: Path) -> dict:
 def checkpoint_weights(ckpt: dict, use_ema: bool = True) -> dict[str, torch.Tensor]:
     """A checkpoint's model state dict: its EMA weights if it kept them and `use_ema`."""
     return ckpt["ema"] if use_ema and ckpt.get("ema") is not None else ckpt["model"]
+
+
+def finished(run_dir: Path) -> bool:
+    """Whether a run has trained to its budget: a checkpoint at its step budget (any checkpoint
+    for a budget in minutes or frames, which an interrupted run cannot be told apart from). An
+    interrupted run keeps a checkpoint too, so "has a checkpoint" is not "done"; training it
+    again with the same command resumes it."""
+    if not (Path(run_dir) / CHECKPOINT).is_file():
+        return False
+    steps = read_config(run_dir)["train"].get("steps")
+    return steps is None or read_checkpoint(run_dir).get("step", 0) >= steps
 
 
 def summarize(run_dir: Path) -> dict:
