@@ -24,9 +24,10 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
-from common import evaluation, in_private_network, run_two_at_a_time, seed_stats
+from common import StageLedger, evaluation, in_private_network, run_two_at_a_time, seed_stats
 from genlab import population
 from genlab.models.wide_resnet import BASES
 from genlab.tasks.augmentation import read_schedule
@@ -61,12 +62,13 @@ def main() -> None:
     args = p.parse_args()
     in_private_network()
     out = Path(args.out)
-    t0 = time.monotonic()
     cfg = population.PBAConfig(population=args.population, interval=args.interval,
                                rounds=args.rounds, train_images=args.train_images,
                                widen=args.widen, base_augment=args.base_augment)  # fmt: skip
-    summary = population.search(cfg, out / "search", progress=False)
-    summary["wall_minutes"] = round((time.monotonic() - t0) / 60, 1)
+    # The search's wall clock adds up over interrupted runs (a resumed search's own would not).
+    ledger = StageLedger(out / "ledger.json", asdict(cfg))
+    summary = ledger.run("search", lambda _: population.search(cfg, out / "search", progress=False))
+    summary["wall_minutes"] = round(ledger.minutes("search"), 1)
     schedule = out / "search" / population.SCHEDULE
     jobs = [(a, s, out / f"{a}-seed{s}") for a in AUGMENTS for s in range(args.seeds)]
     run_two_at_a_time([(run, train_command(a, s, args, schedule, run)) for a, s, run in jobs])
