@@ -102,6 +102,46 @@ def test_no_vizdoom_process_outlives_a_collection_or_its_workers(tmp_path):
     assert ours() == {}
 
 
+def test_a_worker_whose_main_thread_cannot_take_sigterm_still_closes_its_game_and_ends():
+    """Pool.terminate() while a worker's main thread cannot run Python's handler (blocked in a
+    C call that a signal does not wake, here made certain by masking SIGTERM in that thread):
+    the watcher thread closes the game and ends the worker, instead of Pool.terminate()
+    waiting for it forever and the game outliving it."""
+    import multiprocessing as mp
+    import signal
+    import subprocess
+
+    ctx = mp.get_context("spawn")
+    ready = ctx.Event()
+    worker = ctx.Process(target=_game_then_deaf_to_sigterm, args=(ready,))
+    worker.start()
+    try:
+        assert ready.wait(60), "the worker never started its game"
+        game = subprocess.run(["pgrep", "-P", str(worker.pid), "-f", "vizdoom/vizdoom "],
+                              capture_output=True, text=True).stdout.split()  # fmt: skip
+        assert len(game) == 1
+        worker.terminate()  # SIGTERM, as Pool.terminate() sends
+        worker.join(20)
+        assert worker.exitcode == 128 + signal.SIGTERM  # the watcher's exit, not a hang
+        assert subprocess.run(["ps", "-p", game[0], "-o", "stat="], capture_output=True,
+                              text=True).stdout.strip() in ("", "Z")  # fmt: skip
+    finally:
+        if worker.is_alive():
+            worker.kill()
+
+
+def _game_then_deaf_to_sigterm(ready) -> None:
+    import signal
+    import time
+
+    from genlab.agents.world_models.doom import environment
+
+    environment(5)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # the main thread never takes it
+    ready.set()
+    time.sleep(60)
+
+
 def _five_steps(seed: int) -> int:
     from genlab.agents.world_models.doom import play
 

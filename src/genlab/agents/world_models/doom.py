@@ -20,6 +20,7 @@ import atexit
 import multiprocessing as mp
 import os
 import signal
+import threading
 from multiprocessing import util
 
 import numpy as np
@@ -31,6 +32,7 @@ MAX_STEPS = 2100  # the paper's episode limit
 MOVES = {-1.0: 0, 1.0: 1, 0.0: 2}  # move value -> the environment's action (left, right, stay)
 HOLD = 8  # the random policy holds a move for 1 .. HOLD steps
 _ENVS: dict = {}
+_GAMES_LOCK = threading.RLock()  # _ENVS and the games in it
 
 
 def environment(max_steps: int):
@@ -40,26 +42,48 @@ def environment(max_steps: int):
 
         if not _ENVS:
             close_games_when_this_process_ends()
-        _ENVS[max_steps] = make_env(ENV, max_steps=max_steps)
+        with _GAMES_LOCK:  # a SIGTERM meanwhile waits until the game is here to be closed
+            _ENVS[max_steps] = make_env(ENV, max_steps=max_steps)
     return _ENVS[max_steps]
 
 
 def close_games() -> None:
-    """Close this process's games (their vizdoom processes end)."""
-    while _ENVS:
-        _ENVS.popitem()[1].close()
-
-
-def _terminated(signum, frame) -> None:
-    close_games()
-    os._exit(128 + signum)
+    """Close this process's games (their vizdoom processes end). Each is closed before it is
+    forgotten, under a lock, so that the SIGTERM watcher never exits with one half-closed."""
+    with _GAMES_LOCK:
+        while _ENVS:
+            key = next(iter(_ENVS))
+            _ENVS[key].close()  # a second close() of a closed game does nothing
+            del _ENVS[key]
 
 
 def close_games_when_this_process_ends() -> None:
     atexit.register(close_games)  # a main process
     util.Finalize(None, close_games, exitpriority=10)  # a pool worker that finishes
-    if mp.parent_process() is not None:  # a pool worker: Pool.terminate() sends SIGTERM
-        signal.signal(signal.SIGTERM, _terminated)
+    if mp.parent_process() is not None and threading.current_thread() is threading.main_thread():
+        _close_games_on_sigterm()  # a pool worker that Pool.terminate() ends
+
+
+def _close_games_on_sigterm() -> None:
+    """Pool.terminate() sends each worker SIGTERM. A Python signal handler runs only when the
+    main thread next runs Python code, which an idle worker, blocked on its task queue, may
+    never do (a signal that lands just before it blocks is not seen), and Pool.terminate()
+    then waits for it forever. So the signal's number goes to a pipe (`signal.set_wakeup_fd`,
+    written by the C-level handler whichever thread takes the signal), and a thread of its own
+    waits on it: it closes the games and ends the process."""
+    read, write = os.pipe()
+    os.set_blocking(write, False)
+    signal.set_wakeup_fd(write)
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)  # the watcher does the work
+    threading.Thread(target=_watch, args=(read,), name="close-games-on-sigterm",
+                     daemon=True).start()  # fmt: skip
+
+
+def _watch(fd: int) -> None:
+    while signal.SIGTERM not in os.read(fd, 64):  # the numbers of signals taken, as bytes
+        pass
+    close_games()
+    os._exit(128 + signal.SIGTERM)
 
 
 def random_moves(rng: np.random.Generator, steps: int) -> np.ndarray:
