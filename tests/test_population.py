@@ -4,12 +4,13 @@ Tune's PBT scheduler (in a private network: it starts Ray)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from genlab import population
-from genlab.cli import main
+from genlab.cli import main, parse
 from genlab.errors import ConfigError
 from genlab.meta import pba
 from genlab.tasks.augmentation import read_schedule
@@ -29,6 +30,18 @@ def test_explore_policy_is_pbas_explore_seeded_by_the_config():
         population.PBAConfig(base_augment="flip")
     with pytest.raises(ConfigError, match="depth must be 6n"):  # before Ray starts a member
         population.PBAConfig(depth=12)
+    with pytest.raises(ConfigError, match="--data 'cifar10': choose from mnist, omniglot"):
+        population.PBAConfig(data="cifar10")
+    characters = population.PBAConfig(data="omniglot", base_augment="standard")
+    assert characters.wrn_options(Path("s.json"))["n_classes"] == 964  # members fit the data
+    # what the search prints to retrain with its schedule: the members' data, model and base
+    ns = parse(characters.retrain_command(Path("s.json")).split()[1:])
+    assert (ns.data, ns.n_classes, ns.base_augment, ns.augment) == (
+        "omniglot",
+        964,
+        "standard",
+        "pba",
+    )
 
 
 def report(stdout: str) -> dict:

@@ -387,8 +387,8 @@ def cmd_tune_pba(ns: argparse.Namespace) -> int:
     report = population.search(cfg, Path(ns.out), progress=not ns.quiet)
     print(json.dumps(report))
     print(f"schedule: {Path(ns.out) / population.SCHEDULE} (drawn in "
-          f"{Path(ns.out) / population.SCHEDULE_PICTURE}); train with it: genlab train wrn "
-          f"--augment pba --pba-schedule {Path(ns.out) / population.SCHEDULE}")  # fmt: skip
+          f"{Path(ns.out) / population.SCHEDULE_PICTURE}); train with it: "
+          f"{cfg.retrain_command(Path(ns.out) / population.SCHEDULE)}")  # fmt: skip
     return 0
 
 

@@ -36,7 +36,7 @@ from genlab.data.files import atomic_write_json, read_json
 from genlab.errors import ConfigError, GenlabError
 from genlab.meta import pba
 from genlab.models.wide_resnet import WRNConfig
-from genlab.tasks.augmentation import read_schedule, schedule_json, schedule_picture
+from genlab.tasks.augmentation import CLASSES, read_schedule, schedule_json, schedule_picture
 from genlab.train import cluster
 from genlab.train.config import doc
 from genlab.train.runs import read_config
@@ -48,6 +48,8 @@ SCHEDULE_PICTURE = "schedule.png"
 
 @dataclass(frozen=True)
 class PBAConfig:
+    data: str = doc("what the members learn: 'mnist' (digits) or 'omniglot' (the background "
+                    "alphabets' 964 characters, a few drawings of each)", default="mnist")  # fmt: skip
     population: int = doc("members trained side by side (time-shared over the CPUs)",
                           default=8)  # fmt: skip
     interval: int = doc("training steps between exploit-and-explore rounds", default=100)
@@ -68,6 +70,8 @@ class PBAConfig:
                        default="")  # fmt: skip
 
     def __post_init__(self) -> None:
+        if self.data not in CLASSES:
+            raise ConfigError(f"--data {self.data!r}: choose from {', '.join(CLASSES)}")
         if self.population < 2:
             raise ConfigError(f"--population must be >= 2 (one member cannot learn from "
                               f"another), got {self.population}")  # fmt: skip
@@ -79,7 +83,15 @@ class PBAConfig:
     def wrn_options(self, schedule: Path) -> dict:
         return {"depth": self.depth, "widen": self.widen, "train_images": self.train_images,
                 "val_images": self.val_images, "augment": "pba",
-                "pba_schedule": str(schedule), "base_augment": self.base_augment}  # fmt: skip
+                "pba_schedule": str(schedule), "base_augment": self.base_augment,
+                "n_classes": CLASSES[self.data]}  # fmt: skip
+
+    def retrain_command(self, schedule: Path) -> str:
+        """The `genlab train wrn` that trains a fresh model with the searched schedule."""
+        return (f"genlab train wrn --data {self.data} --n-classes {CLASSES[self.data]} "
+                f"--train-images {self.train_images} --depth {self.depth} --widen "
+                f"{self.widen} --augment pba --base-augment {self.base_augment} "
+                f"--pba-schedule {schedule}")  # fmt: skip
 
 
 def explore_policy(config: dict) -> dict:
@@ -116,7 +128,7 @@ def member(config: dict) -> None:
         schedule = [(s, p) for s, p in held if s < step] + [(step, np.asarray(config["policy"]))]
         atomic_write_json(run / SCHEDULE, schedule_json(schedule))
         spec = workflow.run_spec(
-            "wrn", data="mnist", out=run, model_options=cfg.wrn_options(run / SCHEDULE),
+            "wrn", data=cfg.data, out=run, model_options=cfg.wrn_options(run / SCHEDULE),
             train_options={"steps": step + cfg.interval, "batch_size": cfg.batch_size,
                            "lr": cfg.lr, "seed": seed, "threads": 1,
                            "checkpoint_every": cfg.interval},

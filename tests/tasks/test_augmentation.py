@@ -36,6 +36,26 @@ def test_subsets_are_disjoint_and_sized(data_root):
         load_data("mnist", None, WRNConfig(train_images=59000, val_images=5000))
 
 
+def test_omniglot_splits_are_background_characters_by_drawer(data_root):
+    from genlab.data import omniglot
+    from genlab.data.images import omniglot_characters
+
+    d = omniglot.load(None)
+    full = omniglot_characters(None)
+    # drawers 1-15 of each of the 964 background characters to train on, 16-20 to test
+    assert len(full.train_x) == 964 * 15 and len(full.test_x) == 964 * 5
+    assert torch.equal(torch.bincount(full.test_y), torch.full((964,), 5))
+    # an image's label is its character: the first character's first test drawing is drawer 16
+    first = d["images"][d["background"] & (d["character"] == d["character"][d["background"]].min())]
+    assert torch.equal(full.test_x[full.test_y == 0][0, 0], first[15])
+    splits = load_data("omniglot", None, WRNConfig(train_images=2000, val_images=1000,
+                                                    n_classes=964))  # fmt: skip
+    assert len(splits.train_x) == 2000 and len(splits.val_x) == 1000
+    assert torch.equal(splits.test_y, full.test_y)
+    with pytest.raises(ConfigError, match="--n-classes 10 is too few for omniglot's 964 classes"):
+        load_data("omniglot", None, WRNConfig(train_images=2000, val_images=1000))
+
+
 def test_schedules_round_trip_and_bad_files_are_one_line(tmp_path):
     rng = np.random.default_rng(0)
     schedule = [(0, pba.random_policy(rng)), (500, pba.random_policy(rng))]

@@ -9,7 +9,8 @@ the evaluation set, label = alphabet id. CarRacing and Doom frames (N, 3, 64, 64
 label is the episode number, and the episodes' per-frame facts (Pong: where the ball is) come
 as `test_labels`.
 `labelled_splits(name, data_dir, train_images, val_images)`: a small labelled training set and a
-validation set carved from the training split (what a search scores), and the test split.
+validation set carved from the training split (what a search scores), and the test split; for
+Omniglot the labels are characters and the splits are drawers (`omniglot_characters`).
 `representation(kind)` turns a uint8 batch into what a model trains on.
 """
 
@@ -58,6 +59,22 @@ def image_splits(name: str, data_dir: str | Path | None = None) -> ImageSplits:
     raise DataError(f"unknown image dataset '{name}'; choose from {', '.join(IMAGE_DATASETS)}")
 
 
+OMNIGLOT_TEST_DRAWERS = 5  # of each character's 20 drawers, the last 5 are a character test
+
+
+def omniglot_characters(data_dir: str | Path | None = None, background: bool = True) -> ImageSplits:
+    """Omniglot as character classification: the characters of the background alphabets (964;
+    `background=False`: the evaluation alphabets' 659), label = character (0..963), drawers
+    1-15 of each to train, 16-20 to test."""
+    d = omniglot.load(data_dir)
+    keep = d["background"] if background else ~d["background"]
+    x, drawer = d["images"][keep].unsqueeze(1), d["drawer"][keep]  # (N, 1, 28, 28) uint8
+    y = d["character"][keep].unique(return_inverse=True)[1]
+    test = drawer >= omniglot.DRAWERS - OMNIGLOT_TEST_DRAWERS
+    names = tuple(str(c) for c in d["character"][keep].unique().tolist())
+    return ImageSplits(x[~test], y[~test], x[test], y[test], names)
+
+
 SUBSET_SEED = 20190516  # the fixed permutation behind every train/validation subset
 
 
@@ -76,8 +93,9 @@ def labelled_splits(
 ) -> LabelledSplits:
     """A fixed seeded permutation of the training split gives `train_images` (0: all but the
     validation images) to train on and the next `val_images` to validate on; the test split is
-    the dataset's own."""
-    full = image_splits(name, data_dir)
+    the dataset's own. Omniglot's labels here are its background characters
+    (`omniglot_characters`), so a few drawings of each are trained on."""
+    full = omniglot_characters(data_dir) if name == "omniglot" else image_splits(name, data_dir)
     n_all = len(full.train_x)
     n_train = train_images or n_all - val_images
     if n_train + val_images > n_all or n_train < 1:

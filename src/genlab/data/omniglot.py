@@ -48,6 +48,7 @@ SETS = {
     "evaluation": (20, 659, 13_180),
 }  # alphabets, chars, images
 SIZE = 28
+DRAWERS = 20  # drawings of every character
 _NAME = re.compile(r"^images_(\w+)/([^/]+)/character(\d+)/(\d{4})_(\d{2})\.png$")
 
 
@@ -105,7 +106,7 @@ def load(data_dir: str | Path | None = None) -> dict:
 def by_character(data_dir: str | Path | None = None) -> torch.Tensor:
     """(1623, 20, 28, 28) uint8: image [c, d] is character id c drawn by drawer d."""
     d = load(data_dir)
-    n_chars, n_drawers = 1623, 20
+    n_chars, n_drawers = 1623, DRAWERS
     slot = d["character"] * n_drawers + d["drawer"]  # (32460,) unique when the data is sound
     if slot.unique().numel() != n_chars * n_drawers:
         raise DataError("omniglot: (character, drawer) pairs are not all distinct")

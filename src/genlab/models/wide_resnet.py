@@ -37,7 +37,7 @@ class WRNConfig:
                             "image after the policy, as AutoAugment and PBA apply their "
                             "policies on top of the baseline augmentation; 'none': the policy "
                             "alone", default="none")  # fmt: skip
-    n_classes: int = doc("number of classes", default=10)
+    n_classes: int = doc("number of classes (964 with --data omniglot)", default=10)
     eval_bn: str = doc("batch norm's statistics when scoring: 'clean', re-estimated on the "
                        "un-augmented training images (a policy that shifts brightness, such "
                        "as equalize or invert, otherwise leaves statistics that plain images "

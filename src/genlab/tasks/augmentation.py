@@ -4,7 +4,9 @@ augmentation, the standard shift-and-rotate, one random PBA policy, or a PBA sch
 
 The split (`genlab.data.images.labelled_splits`): `--train-images` of MNIST's training images to
 train on, the next `--val-images` to validate on (what a search scores); the test split is
-MNIST's own, reported once at the end.
+MNIST's own, reported once at the end. With `--data omniglot --n-classes 964` the classes are
+the background alphabets' characters: the subsets come from drawers 1-15 of each (so a few
+drawings per character), the test is drawers 16-20.
 """
 
 from __future__ import annotations
@@ -25,9 +27,16 @@ from genlab.nn.modes import recalibrate_batch_norm
 from genlab.tasks.entry import ModelEntry
 from genlab.viz.curves import save_figure, stairs_figure
 
+CLASSES = {"mnist": 10, "omniglot": 964}  # the datasets' classes: digits, characters
+
 
 def load_data(data: str, data_dir, options: WRNConfig) -> LabelledSplits:
-    return labelled_splits(data, data_dir, options.train_images, options.val_images)
+    splits = labelled_splits(data, data_dir, options.train_images, options.val_images)
+    classes = int(max(splits.train_y.max(), splits.val_y.max(), splits.test_y.max())) + 1
+    if classes > options.n_classes:
+        raise ConfigError(f"--n-classes {options.n_classes} is too few for {data}'s {classes} "
+                          f"classes: give --n-classes {classes}")  # fmt: skip
+    return splits
 
 
 def read_schedule(path: str | Path) -> list[tuple[int, np.ndarray]]:
@@ -130,7 +139,8 @@ ENTRIES = (
     ModelEntry(
         name="wrn", summary="wide ResNet on a small labelled subset, with a PBA augmentation "
         "schedule or a baseline augmentation", options=WRNConfig, build=WideResNet,
-        datasets=("mnist",), load_data=load_data, batches=train_batches, evaluate=evaluate_wrn,
+        datasets=tuple(CLASSES), load_data=load_data, batches=train_batches,
+        evaluate=evaluate_wrn,
         train_defaults={"lr": 2e-3, "batch_size": 64, "weight_decay": 5e-4},
     ),
 )  # fmt: skip

@@ -17,9 +17,10 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from genlab.data import augment, omniglot
+from genlab.data import augment
 from genlab.data.audio import ClipSet, CropBatches, log_mel, mel_filterbank, mulaw_decode
 from genlab.data.images import ImageSplits, image_splits
+from genlab.data.images import omniglot_characters as characters
 from genlab.errors import RunError
 from genlab.metrics.probe import probe_accuracy, stratified_draw
 from genlab.metrics.stats import mean_ci95
@@ -33,7 +34,6 @@ from genlab.viz.curves import save_curves
 
 PROBE_SEED = 4242  # the stochastic binarization/dequantization of probed images, drawn once
 Features = Callable[[torch.Tensor], torch.Tensor]  # uint8 images (N, C, H, W) -> (N, D)
-OMNIGLOT_TEST_DRAWERS = 5  # of each evaluation-set character's 20 drawers, the last 5 are test
 
 
 @dataclass(frozen=True)
@@ -208,12 +208,8 @@ def image_tasks(data: str, data_dir: str | None = None) -> dict[str, Labelled | 
 def omniglot_characters(data_dir: str | None = None) -> Labelled:
     """Omniglot's many-class probe: the 659 characters of the evaluation alphabets (never seen
     by a model trained on the background set), drawers 1-15 of each to label, 16-20 to test."""
-    d = omniglot.load(data_dir)
-    keep = ~d["background"]
-    x, drawer = d["images"][keep].unsqueeze(1), d["drawer"][keep]  # (N, 1, 28, 28) uint8
-    y = d["character"][keep].unique(return_inverse=True)[1]  # 0..658
-    test = drawer >= 20 - OMNIGLOT_TEST_DRAWERS
-    return Labelled(x[~test], y[~test], x[test], y[test])
+    s = characters(data_dir, background=False)
+    return Labelled(s.train_x, s.train_y, s.test_x, s.test_y)
 
 
 def speech_tasks(data: audio.AudioSplits) -> tuple[ClipSet, dict[str, Labelled]]:
