@@ -33,6 +33,7 @@ MOVES = {-1.0: 0, 1.0: 1, 0.0: 2}  # move value -> the environment's action (lef
 HOLD = 8  # the random policy holds a move for 1 .. HOLD steps
 _ENVS: dict = {}
 _GAMES_LOCK = threading.RLock()  # _ENVS and the games in it
+_ENDING_WATCHED: int | None = None  # the process whose ending closes its games
 
 
 def environment(max_steps: int):
@@ -58,6 +59,12 @@ def close_games() -> None:
 
 
 def close_games_when_this_process_ends() -> None:
+    """Once per process (a forked child is a new one), however often its games are closed and
+    made again."""
+    global _ENDING_WATCHED
+    if os.getpid() == _ENDING_WATCHED:
+        return
+    _ENDING_WATCHED = os.getpid()
     atexit.register(close_games)  # a main process
     util.Finalize(None, close_games, exitpriority=10)  # a pool worker that finishes
     if mp.parent_process() is not None and threading.current_thread() is threading.main_thread():
