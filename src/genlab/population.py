@@ -89,7 +89,8 @@ class PBAConfig:
     def retrain_command(self, schedule: Path) -> str:
         """The `genlab train wrn` that trains a fresh model with the searched schedule."""
         return (f"genlab train wrn --data {self.data} --n-classes {CLASSES[self.data]} "
-                f"--train-images {self.train_images} --depth {self.depth} --widen "
+                f"--train-images {self.train_images} --val-images {self.val_images} "
+                f"--depth {self.depth} --widen "
                 f"{self.widen} --augment pba --base-augment {self.base_augment} "
                 f"--pba-schedule {schedule}")  # fmt: skip
 
