@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genlab.data import augment
+from genlab.data import augment, omniglot
 from genlab.data.batches import InMemoryBatches
 from genlab.data.images import LabelledSplits, labelled_splits
 from genlab.errors import ConfigError
@@ -27,7 +27,8 @@ from genlab.nn.modes import recalibrate_batch_norm
 from genlab.tasks.entry import ModelEntry
 from genlab.viz.curves import save_figure, stairs_figure
 
-CLASSES = {"mnist": 10, "omniglot": 964}  # the datasets' classes: digits, characters
+# the datasets' classes: digits, and the background alphabets' characters
+CLASSES = {"mnist": 10, "omniglot": omniglot.SETS["background"][1]}
 
 
 def load_data(data: str, data_dir, options: WRNConfig) -> LabelledSplits:
