@@ -5,32 +5,63 @@ problems; for MNIST also the paper's transfer tests (40 hidden units, two hidden
 and 200 steps where it was meta-trained for 100).
 
     python benchmarks/learned_optimizers.py [--dir runs/bench-l2l] [--parts quadratic,mnist]
-                                            [--minutes 30] [--n 100] [--threads 2]
+                                            [--seeds 0] [--minutes 30] [--n 100] [--threads 2]
 
-Each part trains into DIR/PART (an existing run is reused, not retrained: delete it to redo),
-is evaluated with `genlab eval DIR/PART --n N`, and has its curves in DIR/PART/pictures.
-Prints one JSON line. Bar (issue 37): at step 100 the learned optimizer's mean loss is below
-tuned Adam's and RMSprop's on quadratics and on the MNIST sigmoid MLP, meta-trained in <= 30
-minutes on 2 cores.
+Each part meta-trains one run per seed: DIR/PART for one seed (on --threads threads), or
+DIR/PART-seedS for several, two at a time on one thread each. A run that trained to its budget
+is reused (delete it to redo); an interrupted one resumes. With several seeds the one kept is
+the one with the lowest validation loss (mean loss at step 100 on 50 problems drawn apart from
+the tuning and test ones: `genlab.tasks.learned_optimizers.validation_loss`), so the test
+problems are seen only by the run chosen. That run is evaluated with `genlab eval RUN --n N`
+and has its curves in RUN/pictures. DIR/ledger.json records each part's selection (training
+and validation) minutes across resumptions. Prints one JSON line. Bar (issue 37): at step 100
+the learned optimizer's mean loss is below tuned Adam's and RMSprop's on quadratics and on the
+MNIST sigmoid MLP, meta-trained (selection included) in <= 30 minutes on 2 cores.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
-from common import evaluation, train_unless_done
-from genlab.tasks.registry import get_model
+import torch
 
-# Per part: the training options (problems per meta-step; MNIST has 15,910 coordinates each and
-# its LSTM step compiled, 240 meta-steps with the rate decayed to 0 on a cosine and the weights
-# averaged, as measured on 2026-12-07: about 14 minutes on one shared thread) and the model
-# options (MNIST: the log meta-objective).
-TRAIN = {"quadratic": {"batch_size": 32},
-         "mnist": {"batch_size": 1, "compile": True, "steps": 240, "schedule": "cosine",
-                   "ema_decay": 0.99}}  # fmt: skip
-OPTIONS = {"quadratic": {}, "mnist": {"meta_loss": "log"}}
+from common import StageLedger, evaluation, run_two_at_a_time
+from genlab.tasks.learned_optimizers import validation_loss
+from genlab.tasks.runs import load_run
+
+# Per part, the `genlab train l2l_optimizer` options: problems per meta-step; for MNIST (15,910
+# coordinates a problem) the LSTM's step compiled, the log meta-objective, and 240 meta-steps
+# with the rate decayed to 0 on a cosine and the weights averaged (2026-12-07: about 14 minutes
+# on one shared thread).
+TRAIN = {"quadratic": ["--batch-size", "32"],
+         "mnist": ["--batch-size", "1", "--compile", "--meta-loss", "log", "--schedule", "cosine",
+                   "--ema-decay", "0.99", "--steps", "240"]}  # fmt: skip
+
+
+def seed_runs(root: Path, part: str, seeds: list[int]) -> dict[int, Path]:
+    """{seed: its run directory}: DIR/PART alone, or DIR/PART-seedS for several seeds."""
+    if len(seeds) == 1:
+        return {seeds[0]: root / part}
+    return {seed: root / f"{part}-seed{seed}" for seed in seeds}
+
+
+def train_command(part: str, seed: int, run: Path, minutes: float, threads: int) -> list[str]:
+    return [sys.executable, "-m", "genlab", "train", "l2l_optimizer", "--data", part,
+            *TRAIN[part], "--seed", str(seed), "--minutes", str(minutes),
+            "--threads", str(threads), "--out", str(run)]  # fmt: skip
+
+
+def select(runs: dict[int, Path]) -> dict:
+    """{"validation_loss": {seed: loss}, "chosen": the seed with the lowest}."""
+    losses = {}
+    for seed, run in runs.items():
+        entry, options, model, config = load_run(run)
+        losses[seed] = validation_loss(model, entry.load_data(config["data"], None, options))
+    return {"validation_loss": {str(s): round(v, 4) for s, v in losses.items()},
+            "chosen": min(losses, key=losses.__getitem__)}  # fmt: skip
 
 
 def main() -> None:
@@ -38,18 +69,30 @@ def main() -> None:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     p.add_argument("--dir", default="runs/bench-l2l")
     p.add_argument("--parts", default="quadratic,mnist")
+    p.add_argument("--seeds", default="0", help="comma-separated; several: keep the best on "
+                   "validation problems")  # fmt: skip
     p.add_argument("--minutes", type=float, default=30.0,
-                   help="meta-training, each part, at most (MNIST stops at 240 meta-steps)")  # fmt: skip
+                   help="meta-training, each run, at most (MNIST stops at 240 meta-steps)")  # fmt: skip
     p.add_argument("--n", type=int, default=100, help="held-out problems per family")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
-    root, entry = Path(args.dir), get_model("l2l_optimizer")
-    report: dict = {"benchmark": "learned_optimizers", "dir": str(root)}
+    seeds = [int(s) for s in args.seeds.split(",")]
+    root = Path(args.dir)
+    torch.set_num_threads(args.threads)
+    ledger = StageLedger(root / "ledger.json", {"parts": args.parts, "seeds": seeds})
+    report: dict = {"benchmark": "learned_optimizers", "dir": str(root), "seeds": seeds}
     for part in args.parts.split(","):
-        run = root / part
-        train_unless_done("l2l_optimizer", part, entry.options(**OPTIONS[part]), run,
-                          minutes=args.minutes, threads=args.threads, **TRAIN[part])  # fmt: skip
-        report[part] = evaluation(run, n=args.n, threads=args.threads)
+        runs = seed_runs(root, part, seeds)
+        threads = args.threads if len(seeds) == 1 else 1
+
+        def choose(_spent: float, part=part, runs=runs, threads=threads) -> dict:
+            run_two_at_a_time([(run, train_command(part, seed, run, args.minutes, threads))
+                               for seed, run in runs.items()])  # fmt: skip
+            return select(runs) if len(runs) > 1 else {"chosen": seeds[0]}
+
+        chosen = ledger.run(f"{part}-selection", choose)
+        report[part] = {**chosen, "selection_minutes": round(ledger.minutes(f"{part}-selection"), 1),
+                        **evaluation(runs[chosen["chosen"]], n=args.n, threads=args.threads)}  # fmt: skip
     print(json.dumps(report))
 
 

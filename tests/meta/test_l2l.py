@@ -220,3 +220,35 @@ def test_a_compiled_meta_step_is_the_eager_one():
     assert runs[1][0] == pytest.approx(runs[0][0], rel=1e-5)
     for a, b in zip(runs[0][1], runs[1][1], strict=True):
         assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_the_validation_loss_is_each_problems_own_run_averaged_and_inf_when_one_diverges():
+    from genlab.meta.optimizees import Family
+    from genlab.tasks.learned_optimizers import (
+        TEST_SEED,
+        TUNE_SEED,
+        TUNE_STEP,
+        VALID_SEED,
+        validation_loss,
+    )
+
+    torch.manual_seed(0)
+    model, family, n = LSTMOptimizer(L2LConfig(hidden=4)), Family("quadratic"), 6
+    problems = family.draw(n, torch.Generator().manual_seed(VALID_SEED), TUNE_STEP)
+    finals = []
+    for i in range(n):  # one problem at a time, the LSTM's state its own, by hand
+        W, y = problems.W[i], problems.y[i]
+        theta, state = problems.theta0[i].clone(), model.initial_state(W.shape[0])
+        for _ in range(TUNE_STEP):
+            g = 2 * W.T @ (W @ theta - y)
+            with torch.no_grad():
+                update, state = model(g, state)
+            theta = theta + update
+        finals.append((W @ theta - y).pow(2).sum())
+    assert validation_loss(model, family, n) == pytest.approx(float(torch.stack(finals).mean()),
+                                                              rel=1e-4)  # fmt: skip
+    for other in (TUNE_SEED, TEST_SEED):  # the choice never sees the tuning or test problems
+        drawn = family.draw(n, torch.Generator().manual_seed(other), TUNE_STEP)
+        assert not torch.isclose(drawn.theta0, problems.theta0).any()
+    wild = LSTMOptimizer(L2LConfig(hidden=4, scale=1e30))
+    assert validation_loss(wild, family, n) == math.inf

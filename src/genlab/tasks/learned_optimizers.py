@@ -4,6 +4,7 @@ problems, the transfer tests of the paper for MNIST, and the loss-curve picture.
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -29,6 +30,7 @@ LR_GRID = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0)  # each basel
 REPORT_STEPS = (10, 50, 100, 200)  # meta-trained to 100: 200 is the longer-run transfer
 TUNE_STEP = 100  # a baseline's rate is the grid's lowest mean loss here, on tuning problems
 TUNE_SEED, TEST_SEED = 24_681, 13_579  # problems apart from every training draw
+VALID_SEED, VALID_PROBLEMS = 97_531, 50  # for choosing between meta-trainings, never the test
 PICTURE_PROBLEMS = 5  # the learned LSTM runs ~25 ms a step per MNIST problem on one thread
 
 
@@ -75,6 +77,16 @@ def curves(model: LSTMOptimizer, family: Family, n: int, steps: int,
         lr = LR_GRID[int(torch.stack(scores).argmin())]
         out[name] = (lr, rule_curve(rule, lr, test, steps))
     return out
+
+
+def validation_loss(model: LSTMOptimizer, family: Family, n: int = VALID_PROBLEMS) -> float:
+    """The learned optimizer's mean loss at step TUNE_STEP on n validation problems of the
+    family, drawn apart from the tuning, test and training problems: the score to choose
+    between meta-trainings (seeds, checkpoints) by, so that the test problems stay unseen until
+    the chosen one is evaluated. A diverged problem makes it inf."""
+    problems = family.draw(n, torch.Generator().manual_seed(VALID_SEED), TUNE_STEP)
+    mean = learned_curve(model, problems, TUNE_STEP)[-1].mean()  # over the n problems
+    return float(mean) if torch.isfinite(mean) else math.inf
 
 
 def evaluate(model: LSTMOptimizer, options: L2LConfig, family: Family, *, n: int | None,
