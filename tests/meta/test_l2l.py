@@ -252,3 +252,20 @@ def test_the_validation_loss_is_each_problems_own_run_averaged_and_inf_when_one_
         assert not torch.isclose(drawn.theta0, problems.theta0).any()
     wild = LSTMOptimizer(L2LConfig(hidden=4, scale=1e30))
     assert validation_loss(wild, family, n) == math.inf
+
+
+def test_the_paired_difference_is_taken_problem_by_problem_and_null_when_one_diverged():
+    from genlab.tasks.learned_optimizers import REPORT_STEPS, family_rows
+
+    steps, n = max(REPORT_STEPS), 40
+    spread = torch.logspace(-2, 1, n)  # problems of very different difficulty
+    baseline = spread.expand(steps + 1, n).clone()
+    learned = baseline - 0.01  # a little better on every problem
+    learned[10, 3] = math.inf  # diverged at step 10 on one problem
+    rows = family_rows({"learned": (None, learned), "adam": (0.03, baseline)})
+    adam = rows["adam"]
+    assert adam["learned_minus_100"] == pytest.approx(-0.01, abs=1e-6)
+    assert adam["learned_minus_100_ci95"] < 1e-6  # the same gap everywhere: no doubt
+    assert adam["loss_100_ci95"] > 0.5  # while the means' intervals are wide
+    assert adam["learned_minus_10"] is None and adam["learned_minus_10_ci95"] is None
+    assert "learned_minus_100" not in rows["learned"] and rows["learned"]["diverged_10"] == 1

@@ -91,20 +91,38 @@ def validation_loss(model: LSTMOptimizer, family: Family, n: int = VALID_PROBLEM
 
 def evaluate(model: LSTMOptimizer, options: L2LConfig, family: Family, *, n: int | None,
              **_) -> dict:  # fmt: skip
-    """Per family and optimizer: the learning rate (baselines), the mean loss and log-loss at
-    steps 10, 50, 100, 200 over n held-out problems (default 100) with 95% intervals, and the
-    number of problems on which it diverged (`step_stats`)."""
+    """Per family, `family_rows` of every optimizer's curve on n held-out problems (default
+    100)."""
     n = n or 100
     report: dict = {"problems": n, "lr_grid": list(LR_GRID), "tuned_at_step": TUNE_STEP}
     for name, fam in transfer_families(family).items():
-        rows = {}
-        for opt, (lr, losses) in curves(model, fam, n, max(REPORT_STEPS), min(n, 20)).items():
-            row: dict = {"lr": lr} if lr is not None else {}
-            for t in REPORT_STEPS:
-                row.update(step_stats(losses[t], t))
-            rows[opt] = row
-        report[name] = rows
+        report[name] = family_rows(curves(model, fam, n, max(REPORT_STEPS), min(n, 20)))
     return report
+
+
+def family_rows(curves: dict[str, tuple[float | None, torch.Tensor]]) -> dict[str, dict]:
+    """{optimizer: row} from `curves`' output: the learning rate (baselines), the mean loss and
+    log-loss at steps 10, 50, 100, 200 with 95% intervals and how many problems diverged
+    (`step_stats`); for each baseline also the learned optimizer's loss minus its own on the
+    same problems (`paired_stats`), which tells them apart where the two means' intervals,
+    wide from the spread between problems, overlap."""
+    learned, rows = curves["learned"][1], {}
+    for opt, (lr, losses) in curves.items():
+        row: dict = {"lr": lr} if lr is not None else {}
+        for t in REPORT_STEPS:
+            row.update(step_stats(losses[t], t))
+            if opt != "learned":
+                row.update(paired_stats(learned[t] - losses[t], t))
+        rows[opt] = row
+    return rows
+
+
+def paired_stats(differences: torch.Tensor, t: int) -> dict:
+    """The learned optimizer's loss minus a baseline's at step t, problem by problem (n,): the
+    mean and its 95% interval, None (JSON null) if either diverged on any problem."""
+    finite = bool(torch.isfinite(differences).all())
+    mean, ci = mean_ci95(differences) if finite else (None, None)
+    return {f"learned_minus_{t}": mean, f"learned_minus_{t}_ci95": ci}
 
 
 def step_stats(losses: torch.Tensor, t: int) -> dict:
