@@ -55,11 +55,14 @@ def train_command(part: str, seed: int, run: Path, minutes: float, threads: int)
 
 
 def select(runs: dict[int, Path]) -> dict:
-    """{"validation_loss": {seed: loss}, "chosen": the seed with the lowest}."""
-    losses = {}
+    """{"validation_loss": {seed: loss}, "chosen": the seed with the lowest}. The runs differ
+    only in their seed, so the problem family (MNIST's images) is loaded once."""
+    losses, family = {}, None
     for seed, run in runs.items():
         entry, options, model, config = load_run(run)
-        losses[seed] = validation_loss(model, entry.load_data(config["data"], None, options))
+        if family is None:
+            family = entry.load_data(config["data"], None, options)
+        losses[seed] = validation_loss(model, family)
     return {"validation_loss": {str(s): round(v, 4) for s, v in losses.items()},
             "chosen": min(losses, key=losses.__getitem__)}  # fmt: skip
 
