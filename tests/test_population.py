@@ -3,6 +3,7 @@ Tune's PBT scheduler (in a private network: it starts Ray)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -68,7 +69,28 @@ def test_a_tiny_population_learns_a_schedule_and_resumes(ray_here, data_root, tm
     seeds = [json.loads((r / "config.json").read_text())["train"]["seed"] for r in runs]
     assert sorted(seeds) == [0, 1]  # each member its own seed, kept through exploits
     assert len(runs) == 2 and all((r / "checkpoint.pt").is_file() for r in runs)
-    assert main(args) == 0  # run again: the finished search is resumed, not redone
-    assert report(capsys.readouterr().out)["steps"] == 4
+    trained = {r: (r / "checkpoint.pt").stat().st_mtime_ns for r in runs}
+    assert main(args) == 0  # run again: the finished search is reported, not redone
+    assert report(capsys.readouterr().out) == summary
+    assert {r: (r / "checkpoint.pt").stat().st_mtime_ns for r in runs} == trained
     assert main([*args[:3], "3", *args[4:]]) == 2  # other settings in the same directory
     assert "holds a PBA search with other settings" in capsys.readouterr().err
+
+
+def test_a_finished_search_answers_from_its_summary_without_starting_ray(tmp_path, monkeypatch):
+    cfg = population.PBAConfig(population=2, interval=2, rounds=2)
+    summary = {"population": 2, "steps": 4, "best_val_accuracy": 0.5}
+    (tmp_path / "pba.json").write_text(json.dumps(dataclasses.asdict(cfg)))
+    (tmp_path / "search.json").write_text(json.dumps(summary))
+
+    def no_ray(*args, **kwargs):
+        raise AssertionError("a finished search started Ray")
+
+    monkeypatch.setattr(population.cluster, "ray_module", no_ray)
+    monkeypatch.setattr(population.cluster, "connect", no_ray)
+    assert population.search(cfg, tmp_path) == summary
+    with pytest.raises(ConfigError, match="holds a PBA search with other settings"):
+        population.search(dataclasses.replace(cfg, rounds=3), tmp_path)
+    (tmp_path / "search.json").unlink()  # unfinished: the search goes on, on Ray
+    with pytest.raises(AssertionError, match="started Ray"):
+        population.search(cfg, tmp_path)

@@ -9,7 +9,8 @@ then lets the bottom quarter copy a top quarter member's weights and schedule (e
 perturb its policy with PBA's explore (`genlab.meta.pba.explore`). What the search learns is the
 best member's schedule: its policy over training time, including the policies it inherited.
 
-    OUT/pba/               Ray Tune's experiment (resumable: run the same command again)
+    OUT/pba/               Ray Tune's experiment (resumable: run the same command again;
+                           once OUT/search.json is written, that answers without Ray)
       .../run/             each member's genlab run (`genlab eval` works on it)
         schedule.json      the schedule it trained with so far
     OUT/schedule.json      the best member's schedule (`genlab train wrn --augment pba
@@ -145,18 +146,21 @@ def member(config: dict) -> None:
 
 
 def search(cfg: PBAConfig, out: Path, progress: bool = True) -> dict:
-    """Run (or resume) the population search into `out`; returns the search's summary."""
+    """Run (or resume) the population search into `out`; returns the search's summary (a
+    finished search's at once, without Ray)."""
+    out = Path(out).resolve()
+    job = out / "pba.json"
+    if job.is_file() and read_json(job, ConfigError) != asdict(cfg):
+        raise ConfigError(f"{out} holds a PBA search with other settings ({job}); search into a "
+                          "fresh directory")  # fmt: skip
+    if job.is_file() and (out / "search.json").is_file():  # written last: the search finished
+        return read_json(out / "search.json", GenlabError)
     cluster.ray_module()  # without Ray: one line saying how to install it
     # Here, not at the top: Ray Tune is optional (the distributed extra) and slow to import.
     from ray import tune
     from ray.tune.schedulers import PopulationBasedTraining  # optional too, as above
 
-    out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    job = out / "pba.json"
-    if job.is_file() and read_json(job, ConfigError) != asdict(cfg):
-        raise ConfigError(f"{out} holds a PBA search with other settings ({job}); search into a "
-                          "fresh directory")  # fmt: skip
     atomic_write_json(job, asdict(cfg))
     leave = cluster.connect(cfg.address)
     try:
