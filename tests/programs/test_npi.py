@@ -135,7 +135,7 @@ def test_a_small_npi_learns_single_digit_addition_in_seconds(tmp_path):
     of one-digit sums, run by the network itself on new ones. (Two digits need about five times
     the steps: the digit table is what takes long; benchmarks/npi.py measures the real task.)"""
     cfg = NPIConfig(tasks="add", hidden=128, state_dim=128, layers=1, max_digits=1)
-    train = TrainConfig(steps=600, lr=5e-3, log_every=100, checkpoint_every=600)
+    train = TrainConfig(steps=400, lr=6e-3, log_every=100, checkpoint_every=400)
     torch.manual_seed(0)
     model = NPI(cfg)
     fit(make_state(model, train), TraceBatches(cfg, 32, 0), train, tmp_path, progress=False)

@@ -213,21 +213,22 @@ def segment_batch(segments: list[Segment]) -> dict[str, torch.Tensor]:
     pad's rows), pad (S,) 0 addition 1 array, program (S,), args (S, 3), calls (S, T),
     call_args (S, T, 3), end (S, T) bool (the return step), valid (S, T) bool."""
     S, T = len(segments), max(len(s) for s in segments)
-    out = {f"obs_{pad}": torch.zeros(S, T, f) for pad, f in PAD_FEATURES.items()}
-    out.update(pad=torch.zeros(S, dtype=torch.long), program=torch.zeros(S, dtype=torch.long),
-               args=torch.zeros(S, 3, dtype=torch.long), calls=torch.zeros(S, T, dtype=torch.long),
-               call_args=torch.zeros(S, T, 3, dtype=torch.long),
-               end=torch.zeros(S, T, dtype=torch.bool),
-               valid=torch.zeros(S, T, dtype=torch.bool))  # fmt: skip
+    # Filled as NumPy arrays and handed to torch once: a dozen small torch assignments per
+    # segment took 25 ms of a 32-problem batch, more than the tracing itself.
+    out = {f"obs_{pad}": np.zeros((S, T, f), np.float32) for pad, f in PAD_FEATURES.items()}
+    out.update(pad=np.zeros(S, np.int64), program=np.zeros(S, np.int64),
+               args=np.zeros((S, 3), np.int64), calls=np.zeros((S, T), np.int64),
+               call_args=np.zeros((S, T, 3), np.int64), end=np.zeros((S, T), bool),
+               valid=np.zeros((S, T), bool))  # fmt: skip
+    pads = list(PAD_FEATURES)
     for i, s in enumerate(segments):
         n = len(s)
-        out[f"obs_{s.pad}"][i, :n] = torch.from_numpy(np.stack(s.observations))
-        out["pad"][i] = list(PAD_FEATURES).index(s.pad)
-        out["program"][i], out["args"][i] = s.program, torch.tensor(s.args)
-        out["calls"][i, :n] = torch.tensor(s.calls)
-        out["call_args"][i, :n] = torch.tensor(s.call_args)
+        out[f"obs_{s.pad}"][i, :n] = s.observations
+        out["pad"][i], out["program"][i], out["args"][i] = pads.index(s.pad), s.program, s.args
+        out["calls"][i, :n], out["call_args"][i, :n] = s.calls, s.call_args
         out["end"][i, n - 1] = True
         out["valid"][i, :n] = True
+    return {k: torch.from_numpy(v) for k, v in out.items()}
     return out
 
 
