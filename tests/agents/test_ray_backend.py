@@ -161,13 +161,15 @@ def test_ctrl_c_saves_and_leaves_no_ray_process(ray_here, tmp_path):
 @private_network
 def test_the_same_command_resumes_and_backends_may_change(ray_here, tmp_path, capsys):
     """As with the local backend: a finished or stopped run continues from its checkpoint to
-    the new budget; how trajectories travel (backend, actors) may change on resume."""
+    the new budget; how trajectories travel (backend, actors) may change on resume, both ways.
+    (One Ray run: each starts a cluster, about ten seconds here.)"""
     out = tmp_path / "run"
-    assert run("train", "impala", *RUN, "--steps", 4, "--out", out) == 0
+    inline = ["--backend", "inline", "--envs-per-actor", "2", "--batch-size", "4", "--unroll",
+              "5", "--log-every", "1", "--quiet"]  # fmt: skip
+    assert run("train", "impala", *inline, "--steps", 4, "--out", out, "--threads", 1) == 0
     assert run("train", "impala", *RUN, "--steps", 8, "--out", out) == 0
     steps = [r["step"] for r in read_metrics(out)]
     assert steps == list(range(1, 9)) and read_checkpoint(out)["step"] == 8
-    inline = ["--backend", "inline", "--batch-size", "4", "--unroll", "5", "--quiet"]
     assert run("train", "impala", *inline, "--steps", 10, "--out", out, "--threads", 1) == 0
     assert read_checkpoint(out)["step"] == 10
     assert run("train", "impala", *inline, "--unroll", 7, "--steps", 12, "--out", out) != 0
