@@ -229,7 +229,6 @@ def segment_batch(segments: list[Segment]) -> dict[str, torch.Tensor]:
         out["end"][i, n - 1] = True
         out["valid"][i, :n] = True
     return {k: torch.from_numpy(v) for k, v in out.items()}
-    return out
 
 
 # --- the interpreter -----------------------------------------------------------------------------
