@@ -298,3 +298,26 @@ def test_a_new_program_is_added_to_a_frozen_core_from_the_cli(tmp_path, capsys):
         code = main(["train", "npi", *flags, "--steps", "1", "--out", str(tmp_path / "x"), *TINY])
         err = capsys.readouterr().err.strip().splitlines()
         assert code == 2 and len(err) == 1 and message in err[0], (flags, err)
+
+
+def test_segment_batch_holds_each_segment_where_a_loop_over_its_steps_puts_it():
+    rng = np.random.default_rng(5)
+    segments = trace("add", make_pad("add", 2, rng)) + trace("sort", make_pad("sort", 4, rng))
+    batch = segment_batch(segments)
+    S, T = len(segments), max(len(s) for s in segments)
+    assert batch["obs_array"].dtype == torch.float32 and batch["calls"].dtype == torch.long
+    for i, s in enumerate(segments):
+        other = "array" if s.pad == "addition" else "addition"
+        assert not batch[f"obs_{other}"][i].any()
+        assert batch["pad"][i] == (s.pad == "array") and batch["program"][i] == s.program
+        assert batch["args"][i].tolist() == list(s.args)
+        for t in range(T):
+            inside = t < len(s)
+            assert batch["valid"][i, t] == inside and batch["end"][i, t] == (t == len(s) - 1)
+            if inside:
+                assert batch[f"obs_{s.pad}"][i, t].tolist() == s.observations[t].tolist()
+                assert batch["calls"][i, t] == s.calls[t]
+                assert batch["call_args"][i, t].tolist() == list(s.call_args[t])
+            else:
+                assert not batch[f"obs_{s.pad}"][i, t].any() and batch["calls"][i, t] == 0
+    assert batch["calls"].shape == (S, T) and batch["call_args"].shape == (S, T, 3)
