@@ -130,8 +130,9 @@ def test_a2c_on_ray_acts_with_the_current_weights(ray_here):
         source.close()
 
 
-RUN = ["--backend", "ray", "--actors", "2", "--envs-per-actor", "2", "--batch-size", "4",
-       "--unroll", "5", "--log-every", "1", "--threads", "1", "--quiet"]  # fmt: skip
+SHAPE = ["--envs-per-actor", "2", "--batch-size", "4", "--unroll", "5", "--log-every", "1",
+         "--threads", "1", "--quiet"]  # fmt: skip
+RUN = ["--backend", "ray", "--actors", "2", *SHAPE]
 
 
 @private_network
@@ -164,13 +165,12 @@ def test_the_same_command_resumes_and_backends_may_change(ray_here, tmp_path, ca
     the new budget; how trajectories travel (backend, actors) may change on resume, both ways.
     (One Ray run: each starts a cluster, about ten seconds here.)"""
     out = tmp_path / "run"
-    inline = ["--backend", "inline", "--envs-per-actor", "2", "--batch-size", "4", "--unroll",
-              "5", "--log-every", "1", "--quiet"]  # fmt: skip
-    assert run("train", "impala", *inline, "--steps", 4, "--out", out, "--threads", 1) == 0
+    inline = ["--backend", "inline", *SHAPE]
+    assert run("train", "impala", *inline, "--steps", 4, "--out", out) == 0
     assert run("train", "impala", *RUN, "--steps", 8, "--out", out) == 0
     steps = [r["step"] for r in read_metrics(out)]
     assert steps == list(range(1, 9)) and read_checkpoint(out)["step"] == 8
-    assert run("train", "impala", *inline, "--steps", 10, "--out", out, "--threads", 1) == 0
+    assert run("train", "impala", *inline, "--steps", 10, "--out", out) == 0
     assert read_checkpoint(out)["step"] == 10
     assert run("train", "impala", *inline, "--unroll", 7, "--steps", 12, "--out", out) != 0
     assert "has unroll=5; cannot resume with 7" in capsys.readouterr().err

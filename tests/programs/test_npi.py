@@ -320,4 +320,5 @@ def test_segment_batch_holds_each_segment_where_a_loop_over_its_steps_puts_it():
                 assert batch["call_args"][i, t].tolist() == list(s.call_args[t])
             else:
                 assert not batch[f"obs_{s.pad}"][i, t].any() and batch["calls"][i, t] == 0
+                assert not batch["call_args"][i, t].any()
     assert batch["calls"].shape == (S, T) and batch["call_args"].shape == (S, T, 3)
