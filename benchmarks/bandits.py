@@ -4,7 +4,7 @@ baselines, and Harlow's task.
     python benchmarks/bandits.py [--settings 10x5,100x5,100x10] [--mdps 10,25,50,75,100]
                                  [--minutes 10] [--tasks 10000] [--core gru|lstm|snail]
                                  [--batch-size TASKS] [--threads N] [--harlow-minutes 10]
-                                 [--baselines-only]
+                                 [--set snail_filters=8 ...] [--baselines-only]
 
 For each setting (n pulls x k arms) it trains `genlab train rl2 --core CORE` for `--minutes` and
 prints, on `--tasks` test tasks (arm probabilities ~ U[0, 1]), the mean total reward of the
@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from common import train_for_minutes
+from common import parse_set, train_for_minutes
 from genlab.data.batches import seeded
 from genlab.meta import tabular
 from genlab.meta.episodes import Bandits, TabularMDPs
@@ -51,7 +51,8 @@ def trained(model: str, data: str, args, **options) -> dict:
     entry = get_model(model)
     name = "-".join(f"{v}" for v in options.values())
     batch = {"batch_size": args.batch_size} if args.batch_size else {}
-    return run(model, data, entry.options(core=args.core, **options), args.minutes,
+    chosen = {"core": args.core, **parse_set(args.set, entry.options), **options}
+    return run(model, data, entry.options(**chosen), args.minutes,
                Path(args.out) / f"{model}-{args.core}-{name}", args.tasks, args.threads,
                **batch)  # fmt: skip
 
@@ -96,11 +97,13 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=None,
                    help="episodes per training step (default: the model's, 256)")  # fmt: skip
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="an agent option for every run, e.g. snail_filters=8")  # fmt: skip
     p.add_argument("--baselines-only", action="store_true", help="no training: baselines only")
     p.add_argument("--out", default="runs/bench-bandits")
     args = p.parse_args()
     report: dict = {"benchmark": "bandits", "minutes_per_setting": args.minutes,
-                    "core": args.core, "batch_size": args.batch_size}  # fmt: skip
+                    "core": args.core, "batch_size": args.batch_size, "set": args.set}  # fmt: skip
     for setting in filter(None, args.settings.split(",")):
         report[setting] = bandit_row(args, *(int(v) for v in setting.split("x")))
     for episodes in filter(None, args.mdps.split(",")):

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from genlab.cli import main
+from genlab.errors import ConfigError
 from genlab.meta import bandits as B
 from genlab.meta.episodes import Bandits, Harlow
 from genlab.meta.rl2 import RL2Agent, RL2Config
@@ -107,11 +108,12 @@ def test_bandit_and_harlow_episodes_pay_what_they_should():
     assert h.reward(batch, 0, torch.tensor([0, 1, 1, 0])).tolist() == [1.0, 1.0, 0.0, 0.0]
 
 
-@pytest.mark.parametrize("core", ["gru", "snail"])
+@pytest.mark.parametrize("core", ["gru", "snail", "snail --snail-filters 4"])
 def test_rl2_trains_and_evaluates_beside_the_baselines(core, tmp_path, capsys):
-    out = tmp_path / "rl2"
-    assert main(["train", "rl2", "--pulls", "10", "--arms", "3", "--hidden", "16", "--core", core,
-                 "--steps", "3", "--batch-size", "8", "--quiet", "--out", str(out)]) == 0  # fmt: skip
+    out = tmp_path / "rl2"  # eval rebuilds the agent from the run's options (a narrow SNAIL too)
+    assert main(["train", "rl2", "--pulls", "10", "--arms", "3", "--hidden", "16",
+                 "--core", *core.split(), "--steps", "3", "--batch-size", "8", "--quiet",
+                 "--out", str(out)]) == 0  # fmt: skip
     assert (out / "pictures" / "choices.png").is_file()
     capsys.readouterr()
     assert main(["eval", str(out), "--tasks", "200", "--json"]) == 0
@@ -146,6 +148,20 @@ def test_a_snail_core_learns_from_the_episode_it_played():
             logps.append(logp.gather(1, a[:, None]).squeeze(1))
             prev_a, prev_r = F.one_hot(a, 3).float(), played["rewards"][t][:, None]
     torch.testing.assert_close(torch.stack(logps), played["log_probs"].detach())
+
+
+def test_snail_filters_set_the_width_of_each_dense_layer_and_must_be_positive():
+    def width(filters: int) -> int:
+        return RL2Agent(
+            RL2Config(arms=3, pulls=12, core="snail", snail_filters=filters)
+        ).snail.out_channels
+
+    # inputs: the previous pull one-hot (3), its reward, the episode left (no observation) = 5;
+    # two TC blocks of ceil(log2 12) = 4 dense layers each; attention adds its values, 32
+    assert width(32) == 5 + 2 * 4 * 32 + 32
+    assert width(8) == 5 + 2 * 4 * 8 + 32
+    with pytest.raises(ConfigError, match="snail_filters must be at least 1, got 0"):
+        RL2Config(core="snail", snail_filters=0)
 
 
 def test_tuning_picks_the_best_value_on_the_tuning_episodes_alone():

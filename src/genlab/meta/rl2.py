@@ -7,7 +7,8 @@ of the episode left] and outputs action logits and a value. The hidden state is 
 between episodes (never between pulls or trials), so information carries across them.
 
 With `--core snail` the core is SNAIL (Mishra et al. 2018): temporal convolutions and causal
-attention over the whole episode so far (TC 32, TC 32, attention with keys and values of 32).
+attention over the whole episode so far (TC 32, TC 32, attention with keys and values of 32, as
+the paper's bandit agent; `--snail-filters` narrows the two TC blocks).
 It acts one step at a time from its caches, then learns from the episode's inputs in one
 causal pass over the sequence, which gives the same outputs (tested).
 """
@@ -36,7 +37,12 @@ from genlab.viz.curves import raster_figure, save_figure
 from genlab.viz.images import PALETTE
 
 CORES = ("gru", "lstm", "snail")
-SNAIL_PLAN = (("tc", 32), ("tc", 32), ("attention", 32, 32))
+
+
+def snail_plan(filters: int) -> tuple:
+    """SNAIL's bandit/MDP core (Mishra et al. 2018, appendix): two TC blocks of `filters` per
+    dense layer (the paper: 32), then causal attention with keys and values of 32."""
+    return (("tc", filters), ("tc", filters), ("attention", 32, 32))
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,10 @@ class AgentConfig:
     TASK: ClassVar[str] = ""
     hidden: int = doc("recurrent core width (gru, lstm)", default=128)
     core: str = doc(f"core: {', '.join(CORES)}", default="gru")
+    snail_filters: int = doc(
+        "filters per dense layer of SNAIL's two TC blocks (Mishra et al.: 32; fewer is cheaper)",
+        default=32,
+    )
     gamma: float = doc("discount", default=0.95)
     gae_lambda: float = doc("GAE lambda", default=0.9)
     entropy_weight: float = doc(
@@ -56,6 +66,8 @@ class AgentConfig:
     def __post_init__(self) -> None:
         if self.core not in CORES:
             raise ConfigError(f"core must be one of {', '.join(CORES)}, got '{self.core}'")
+        if self.snail_filters < 1:
+            raise ConfigError(f"snail_filters must be at least 1, got {self.snail_filters}")
 
     def family(self) -> Bandits | Harlow:
         raise NotImplementedError
@@ -107,7 +119,7 @@ class RL2Agent(nn.Module):
         self.n_actions = fam.n_actions
         inp = fam.obs_dim + fam.n_actions + 2
         if cfg.core == "snail":
-            self.snail = SNAILStack(inp, fam.length, SNAIL_PLAN)
+            self.snail = SNAILStack(inp, fam.length, snail_plan(cfg.snail_filters))
             width = self.snail.out_channels
         else:
             self.cell = (nn.GRUCell if cfg.core == "gru" else nn.LSTMCell)(inp, cfg.hidden)
