@@ -157,6 +157,40 @@ def test_the_linear_schedule_falls_to_zero_at_the_last_step():
         TrainConfig(minutes=1, schedule="linear")
 
 
+def test_a_schedule_that_ends_with_the_budget_takes_the_larger_progress():
+    cfg = TrainConfig(steps=110, warmup_steps=10, schedule="linear", minutes=1,
+                      schedule_ends="budget")  # fmt: skip
+    assert lr_factor(35, cfg, time_fraction=0.1) == pytest.approx(0.75)  # the steps bind
+    assert lr_factor(35, cfg, time_fraction=0.6) == pytest.approx(0.4)  # the clock binds
+    assert lr_factor(5, cfg, time_fraction=0.9) == pytest.approx(0.6)  # warmup still counts steps
+    assert lr_factor(60, cfg, time_fraction=1.3) == 0.0
+    by_steps = TrainConfig(steps=110, warmup_steps=10, schedule="linear", minutes=1)
+    assert lr_factor(35, by_steps, time_fraction=0.6) == pytest.approx(0.75)  # the clock ignored
+    timed = TrainConfig(minutes=1, schedule="cosine", schedule_ends="budget")  # no --steps needed
+    assert lr_factor(500, timed, time_fraction=0.5) == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="schedule_ends must be one of steps, budget, got 'time'"):
+        TrainConfig(steps=10, schedule_ends="time")
+    with pytest.raises(ValueError, match="or --minutes with --schedule-ends budget"):
+        TrainConfig(steps=None, schedule="linear", schedule_ends="budget")
+
+
+def test_the_rate_reaches_zero_when_the_minutes_end_before_the_steps(tmp_path):
+    def lrs(minutes: float) -> list[float]:
+        cfg = TrainConfig(steps=10**7, minutes=minutes, lr=0.01, schedule="linear",
+                          schedule_ends="budget", log_every=1, checkpoint_every=10**6)  # fmt: skip
+        before = len(read_metrics(tmp_path)) if (tmp_path / "metrics.jsonl").is_file() else 0
+        fit(make_state(Noisy(), cfg), data(), cfg, tmp_path, progress=False)
+        return [r["lr"] for r in read_metrics(tmp_path)][before:]
+
+    first = lrs(0.02)  # 1.2 s, far short of 10**7 steps: the rate follows the clock down
+    assert first[0] > 0.009 and first[-1] < 0.0005
+    assert first == sorted(first, reverse=True)
+    # resumed with 1.2 s more: half the time budget is spent, so it goes on from about half
+    again = lrs(0.02)
+    assert 0.003 < again[0] < 0.007 and again[-1] < 0.0005
+    assert again == sorted(again, reverse=True)
+
+
 def test_optimizer_follows_the_schedule(tmp_path):
     train(tmp_path, 8, warmup_steps=4, lr=0.01)
     lrs = [r["lr"] for r in read_metrics(tmp_path)]

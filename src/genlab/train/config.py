@@ -13,6 +13,7 @@ from genlab.errors import ConfigError
 UNIONS = (typing.Union, types.UnionType)
 PRECISIONS = ("auto", "fp32", "bf16")
 SCHEDULES = ("constant", "cosine", "linear")
+SCHEDULE_ENDS = ("steps", "budget")
 
 
 def doc(text: str, **kw):
@@ -34,8 +35,16 @@ class TrainConfig:
     weight_decay: float = doc("AdamW weight decay", default=0.0)
     warmup_steps: int = doc("linear learning-rate warmup from 0 over this many steps", default=0)
     schedule: str = doc(
-        "after warmup: 'constant', 'cosine' or 'linear' (both decay to 0 at --steps)",
+        "after warmup: 'constant', 'cosine' or 'linear' (both decay to 0 at --steps, or see "
+        "--schedule-ends)",
         default="constant",
+    )
+    schedule_ends: str = doc(
+        "where a decaying schedule reaches 0: 'steps' (at --steps) or 'budget' (at --steps or "
+        "at the end of --minutes, whichever comes first: its progress is the larger of the two "
+        "fractions, so the rate then follows the host's speed and a resumed run is not "
+        "step-for-step the same)",
+        default="steps",
     )
     grad_clip: float | None = doc("clip the global gradient norm to this value", default=None)
     ema_decay: float | None = doc(
@@ -84,8 +93,13 @@ class TrainConfig:
                               f"got '{self.precision}'")  # fmt: skip
         if self.frames is not None and self.steps is not None:
             raise ConfigError("give --steps or --frames, not both")
-        if self.schedule != "constant" and self.steps is None:
-            raise ConfigError(f"the {self.schedule} schedule needs a step budget (--steps)")
+        if self.schedule_ends not in SCHEDULE_ENDS:
+            raise ConfigError(f"schedule_ends must be one of {', '.join(SCHEDULE_ENDS)}, "
+                              f"got '{self.schedule_ends}'")  # fmt: skip
+        timed = self.schedule_ends == "budget" and self.minutes is not None
+        if self.schedule != "constant" and self.steps is None and not timed:
+            raise ConfigError(f"the {self.schedule} schedule needs a step budget (--steps), or "
+                              "--minutes with --schedule-ends budget")  # fmt: skip
         check_finite_fields(self)
         positive = {"steps": self.steps, "frames": self.frames, "threads": self.threads,
                     "batch_size": self.batch_size, "checkpoint_every": self.checkpoint_every,
@@ -128,14 +142,20 @@ def check_types(options: object, where: object = None) -> None:
             raise ConfigError(f"{prefix}{f.name} should be {kind}, got {value!r}")
 
 
-def lr_factor(step: int, cfg: TrainConfig) -> float:
-    """Multiplier of the peak learning rate at `step` (0-based): linear warmup, then the schedule."""
+def lr_factor(step: int, cfg: TrainConfig, time_fraction: float = 0.0) -> float:
+    """Multiplier of the peak learning rate at `step` (0-based): linear warmup, then the schedule.
+    Its progress counts steps after warmup, out of --steps; with `schedule_ends='budget'` it is
+    at least `time_fraction`, the part of the time budget spent (see `fit`)."""
     if step < cfg.warmup_steps:
         return (step + 1) / cfg.warmup_steps
     if cfg.schedule == "constant":
         return 1.0
-    span = max(1, cfg.steps - cfg.warmup_steps)
-    progress = min(1.0, (step - cfg.warmup_steps) / span)
+    progress = 0.0
+    if cfg.steps is not None:
+        progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    if cfg.schedule_ends == "budget":
+        progress = max(progress, time_fraction)
+    progress = min(1.0, progress)
     if cfg.schedule == "linear":  # Reptile's meta step, annealed to 0
         return 1.0 - progress
     return 0.5 * (1.0 + math.cos(math.pi * progress))

@@ -82,12 +82,13 @@ def make_state(
     the optional EMA of weights. Models with several optimizers (a GAN) pass their own."""
     if optimizers is None:
         optimizers = {"main": adam(model.parameters(), cfg.lr, weight_decay=cfg.weight_decay)}
-    schedulers = {
-        name: torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, cfg))
-        for name, opt in optimizers.items()
-    }
     ema = EMA(model, cfg.ema_decay) if cfg.ema_decay else None
-    return TrainState(model, optimizers, schedulers, ema)
+    state = TrainState(model, optimizers, {}, ema)
+    for name, opt in optimizers.items():
+        state.schedulers[name] = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda s: lr_factor(s, cfg, state.budget_fraction)
+        )
+    return state
 
 
 def check_finite(step: int, metrics: dict[str, torch.Tensor | float]) -> None:
@@ -298,6 +299,10 @@ def fit(
     logger = MetricsLogger(run_dir) if main else None
     bar = _Progress(cfg, state.step, progress and main)
     deadline = time.monotonic() + 60 * cfg.minutes if cfg.minutes is not None else math.inf
+    # the seconds this run will have trained when the time budget ends (resumes included)
+    budget_seconds = state.seconds + 60 * cfg.minutes if cfg.minutes is not None else math.inf
+    if isinstance(state, TrainState):
+        state.budget_fraction = state.seconds / budget_seconds
     status, saved_at = "done", None
     hooks = step_hooks(cfg, run_dir, main)
     try:
@@ -315,6 +320,8 @@ def fit(
                 now = time.monotonic()
                 state.seconds += now - t_last
                 t_last = now
+                if isinstance(state, TrainState):  # read by the schedule in the next step
+                    state.budget_fraction = state.seconds / budget_seconds
                 for hook in hooks:
                     hook.tick()
                 if state.step % cfg.log_every == 0:

@@ -65,6 +65,9 @@ class TrainState:
     ema: EMA | None = None
     step: int = 0  # optimizer steps completed
     seconds: float = 0.0  # wall-clock seconds trained, summed over resumes
+    # `seconds` over (the seconds trained before this invocation + its --minutes), set by the
+    # loop after each step for a schedule that ends with the budget; not saved
+    budget_fraction: float = 0.0
 
     def prepare(self) -> None:
         """Before the loop's first step: the same weights on every rank, training mode."""
