@@ -3,7 +3,7 @@
     python benchmarks/meta_omniglot.py [--model maml|fomaml|reptile|snail] [--minutes 60]
                                        [--ways 5] [--shots 1]
                                        [--set inner_lr=0.4 --set bn=support ...] [--speed-only]
-                                       [--steps N --schedule linear]
+                                       [--schedule linear [--steps N]]
 
 Prints one JSON line: `accuracy` and `ci95` (fractions) on `--tasks` meta-test tasks of the
 random1200-seed1 split with 15 queries per class, meta-iterations done, minutes trained, and
@@ -60,8 +60,8 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=None, help="outer learning rate")
     p.add_argument("--steps", type=int, default=None, help="stop at this meta-iteration too")
     p.add_argument("--schedule", default=None, help="outer learning-rate schedule: linear and "
-                   "cosine reach 0 at --steps, or without it at the iteration the measured "
-                   "speed reaches in 85%% of --minutes")  # fmt: skip
+                   "cosine reach 0 at --steps or when --minutes runs out, whichever comes "
+                   "first (the loop's --schedule-ends budget)")  # fmt: skip
     p.add_argument("--set", action="append", default=[], help="model option key=value")
     p.add_argument("--tasks", type=int, default=1000)
     p.add_argument("--speed-only", action="store_true", help="only time vmap vs loop")
@@ -101,10 +101,8 @@ def main() -> None:
         faster = report["ms_per_iteration"]["vmap"] <= report["ms_per_iteration"]["loop"]
         options = dataclasses.replace(options, vectorize=faster)
     if args.schedule:
-        ms = min(report["ms_per_iteration"].values())
-        steps = args.steps or int(0.85 * args.minutes * 60_000 / ms)
-        cfg = dataclasses.replace(cfg, schedule=args.schedule, steps=steps)
-        report.update(schedule=args.schedule, schedule_steps=steps)
+        cfg = dataclasses.replace(cfg, schedule=args.schedule, schedule_ends="budget")
+        report.update(schedule=args.schedule, schedule_ends="budget", schedule_steps=args.steps)
     if not args.speed_only:
         out = Path(args.out) / f"{args.model}-{args.ways}w{args.shots}s"
         result = train_from_scratch(args.model, "omniglot", options, cfg, out)
