@@ -191,6 +191,30 @@ def test_the_rate_reaches_zero_when_the_minutes_end_before_the_steps(tmp_path):
     assert again == sorted(again, reverse=True)
 
 
+def _train_on_the_clock(out):
+    from genlab.train import distributed as dist
+
+    torch.manual_seed(0)
+    cfg = TrainConfig(minutes=0.02, lr=0.01, schedule="linear", schedule_ends="budget",
+                      log_every=10**6, checkpoint_every=10**6)  # fmt: skip
+    state = make_state(Noisy(), cfg)
+    fit(state, data(), cfg, out / "run", progress=False)
+    torch.save({"step": state.step, "lr": state.optimizers["main"].param_groups[0]["lr"],
+                "model": state.model.state_dict()}, out / f"rank{dist.rank()}.pt")  # fmt: skip
+
+
+def test_two_processes_stop_at_one_step_and_share_the_schedules_clock(tmp_path):
+    """Each process has its own clock: they must still stop at the same step (one that went on
+    would wait forever for the other's gradients) and set the same rate, or the copies part."""
+    from genlab.train import distributed as dist
+
+    dist.launch(2, _train_on_the_clock, tmp_path)
+    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
+    assert r0["step"] == r1["step"] > 10 and r0["lr"] == r1["lr"] < 0.0005
+    for k in r0["model"]:
+        assert torch.equal(r0["model"][k], r1["model"][k]), k
+
+
 def test_optimizer_follows_the_schedule(tmp_path):
     train(tmp_path, 8, warmup_steps=4, lr=0.01)
     lrs = [r["lr"] for r in read_metrics(tmp_path)]

@@ -59,13 +59,14 @@ def shard(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
-def any_rank(flag: bool) -> bool:
-    """True on every rank if `flag` is true on any rank (so all ranks stop at the same step)."""
+def max_over_ranks(values: list[float]) -> list[float]:
+    """Each number's maximum over ranks, in one collective: a flag true on any rank is true on
+    all (so all ranks stop at the same step), and every rank gets the slowest clock."""
     if not is_distributed():
-        return flag
-    t = torch.tensor([float(flag)])
+        return [float(v) for v in values]
+    t = torch.tensor(values, dtype=torch.float64)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item())
+    return t.tolist()
 
 
 def sum_over_ranks(value: torch.Tensor) -> torch.Tensor:

@@ -274,7 +274,8 @@ def fit(
     progress: bool = True,
     on_checkpoint: Callable[[TrainState, Path], None] | None = None,
 ) -> FitResult:
-    """Train until `cfg.steps` total steps or `cfg.minutes` of this call, whichever comes first.
+    """Train until `cfg.steps` total steps or `cfg.minutes` of this call, whichever comes first
+    (with several processes, the first to run out of time stops them all at the same step).
 
     `state` is a TrainState, or any LoopState (World Models' CMA-ES search brings its own). The
     loss is checked for NaN/Inf at every step (before the weights change), the other metrics at
@@ -308,7 +309,7 @@ def fit(
     try:
         with _Stop() as stop, torch.enable_grad():  # even if a caller disabled it
             t_last, logged, metrics = time.monotonic(), state.step, {}
-            while (cfg.steps is None or state.step < cfg.steps) and time.monotonic() < deadline:
+            while cfg.steps is None or state.step < cfg.steps:
                 batch = batches.batch(state.step)
                 # A batch may carry figures about how it was made (an agent's episode returns,
                 # frames, policy lag): logged beside the step's own metrics.
@@ -320,20 +321,26 @@ def fit(
                 now = time.monotonic()
                 state.seconds += now - t_last
                 t_last = now
+                # Agreed by all processes: whether to stop, and the schedule's clock.
+                stop_asked, out_of_time, fraction = dist.max_over_ranks(
+                    [stop.requested, now >= deadline, state.seconds / budget_seconds]
+                )
                 if isinstance(state, TrainState):  # read by the schedule in the next step
-                    state.budget_fraction = state.seconds / budget_seconds
+                    state.budget_fraction = fraction
                 for hook in hooks:
                     hook.tick()
                 if state.step % cfg.log_every == 0:
                     _record(state.step, metrics, logger, bar)
                     logged = state.step
-                if dist.any_rank(stop.requested):
+                if stop_asked:
                     status = "interrupted"
                     break
                 if state.step % cfg.checkpoint_every == 0 and main:
                     saved_at = save_checkpoint(state, run_dir)
                     if on_checkpoint is not None:
                         on_checkpoint(state, run_dir)
+                if out_of_time:
+                    break
             if metrics and logged != state.step:
                 _record(state.step, metrics, logger, bar)
         if main:
