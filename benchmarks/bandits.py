@@ -53,7 +53,7 @@ def trained(model: str, data: str, args, **options) -> dict:
     batch = {"batch_size": args.batch_size} if args.batch_size else {}
     chosen = {"core": args.core, **parse_set(args.set, entry.options), **options}
     return run(model, data, entry.options(**chosen), args.minutes,
-               Path(args.out) / f"{model}-{args.core}-{name}", args.tasks, args.threads,
+               Path(args.out) / f"{model}-{chosen['core']}-{name}", args.tasks, args.threads,
                **batch)  # fmt: skip
 
 

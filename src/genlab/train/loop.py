@@ -299,7 +299,6 @@ def fit(
     state.prepare()
     logger = MetricsLogger(run_dir) if main else None
     bar = _Progress(cfg, state.step, progress and main)
-    deadline = time.monotonic() + 60 * cfg.minutes if cfg.minutes is not None else math.inf
     # the seconds this run will have trained when the time budget ends (resumes included)
     budget_seconds = state.seconds + 60 * cfg.minutes if cfg.minutes is not None else math.inf
     if isinstance(state, TrainState):
@@ -322,8 +321,8 @@ def fit(
                 state.seconds += now - t_last
                 t_last = now
                 # Agreed by all processes: whether to stop, and the schedule's clock.
-                stop_asked, out_of_time, fraction = dist.max_over_ranks(
-                    [stop.requested, now >= deadline, state.seconds / budget_seconds]
+                stop_asked, fraction = dist.max_over_ranks(
+                    [stop.requested, state.seconds / budget_seconds]
                 )
                 if isinstance(state, TrainState):  # read by the schedule in the next step
                     state.budget_fraction = fraction
@@ -339,7 +338,7 @@ def fit(
                     saved_at = save_checkpoint(state, run_dir)
                     if on_checkpoint is not None:
                         on_checkpoint(state, run_dir)
-                if out_of_time:
+                if fraction >= 1.0:  # out of time
                     break
             if metrics and logged != state.step:
                 _record(state.step, metrics, logger, bar)
